@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds, and runs the whole test suite:
+#   1. unit tests under AddressSanitizer + UndefinedBehaviorSanitizer (debug build)
+#   2. unit tests in the release build
+#   3. differential tests against Apache ZooKeeper 3.8 and integration tests with real clients
+#      (kazoo, the ZooKeeper C client, zkCli.sh), including kill -9 durability runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+
+start=$(date +%s)
+step() { echo; echo "==> $* ($(( $(date +%s) - start ))s)"; }
+
+step "build: release"
+cmake --preset release >/dev/null
+ninja -C build/release
+
+step "build: asan-ubsan unit tests"
+cmake --preset asan-ubsan >/dev/null
+ninja -C build/asan conclave_unit_tests
+
+step "unit tests (asan+ubsan)"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  build/asan/tests/conclave_unit_tests --gtest_brief=1
+
+step "unit tests (release)"
+build/release/tests/conclave_unit_tests --gtest_brief=1
+
+step "differential + integration tests"
+export CONCLAVE_BIN="$PWD/build/release/src/cli/conclave"
+/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/compat tests/integration
+
+step "all tests passed"

@@ -1,0 +1,224 @@
+#include "net/event_loop.h"
+
+#include <boost/asio.hpp>
+
+#include <deque>
+#include <vector>
+
+#include "common/log.h"
+
+namespace conclave::net {
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+struct EventLoop::Impl {
+  asio::io_context io{1};
+  asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
+  std::vector<std::unique_ptr<asio::steady_timer>> timers;
+  std::vector<std::shared_ptr<void>> keep_alive;
+};
+
+EventLoop::EventLoop() : impl_(std::make_unique<Impl>()) {}
+EventLoop::~EventLoop() = default;
+
+void EventLoop::post(std::function<void()> fn) { asio::post(impl_->io, std::move(fn)); }
+
+void EventLoop::every(std::chrono::milliseconds period, std::function<void()> fn) {
+  auto timer = std::make_unique<asio::steady_timer>(impl_->io);
+  auto* t = timer.get();
+  impl_->timers.push_back(std::move(timer));
+  auto shared_fn = std::make_shared<std::function<void()>>(std::move(fn));
+  auto tick = std::make_shared<std::function<void(const boost::system::error_code&)>>();
+  *tick = [t, period, shared_fn, weak = std::weak_ptr(tick)](const boost::system::error_code& ec) {
+    if (ec) return;
+    (*shared_fn)();
+    t->expires_after(period);
+    if (auto self = weak.lock()) t->async_wait(*self);
+  };
+  t->expires_after(period);
+  t->async_wait(*tick);
+  impl_->keep_alive.push_back(tick);  // the recursive handler lives as long as the loop
+}
+
+void EventLoop::after(std::chrono::milliseconds delay, std::function<void()> fn) {
+  auto timer = std::make_shared<asio::steady_timer>(impl_->io, delay);
+  timer->async_wait([timer, fn = std::move(fn)](const boost::system::error_code& ec) {
+    if (!ec) fn();
+  });
+}
+
+void EventLoop::run() { impl_->io.run(); }
+
+void EventLoop::stop() { impl_->io.stop(); }
+
+// ---- connections ----
+
+namespace {
+
+class AsioStream : public Stream, public std::enable_shared_from_this<AsioStream> {
+ public:
+  AsioStream(tcp::socket socket, size_t read_buffer_bytes)
+      : socket_(std::move(socket)), buf_(read_buffer_bytes) {
+    boost::system::error_code ec;
+    auto ep = socket_.remote_endpoint(ec);
+    if (!ec) {
+      auto addr = ep.address();
+      if (addr.is_v6() && addr.to_v6().is_v4_mapped()) addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+      remote_address_ = addr.to_string();
+      remote_port_ = ep.port();
+    }
+    auto lep = socket_.local_endpoint(ec);
+    if (!ec) local_port_ = lep.port();
+    socket_.set_option(tcp::no_delay(true), ec);
+  }
+
+  void start(std::unique_ptr<StreamHandler> handler) {
+    handler_ = std::move(handler);
+    read();
+  }
+
+  void send(std::string bytes) override {
+    if (closed_ || closing_) return;
+    queued_.push_back(std::move(bytes));
+    if (!writing_) write();
+  }
+
+  void close() override {
+    if (closed_ || closing_) return;
+    closing_ = true;
+    if (!writing_) shutdown();
+  }
+
+  const std::string& remote_address() const override { return remote_address_; }
+  uint16_t remote_port() const override { return remote_port_; }
+  uint16_t local_port() const override { return local_port_; }
+
+ private:
+  void read() {
+    socket_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](const boost::system::error_code& ec,
+                                                                           size_t n) {
+      if (self->closed_) return;
+      if (ec) {
+        self->finish();
+        return;
+      }
+      if (!self->closing_) self->handler_->on_data(std::string_view(self->buf_.data(), n));
+      if (!self->closed_ && !self->closing_) self->read();
+    });
+  }
+
+  void write() {
+    writing_ = true;
+    in_flight_.swap(queued_);
+    queued_.clear();
+    std::vector<asio::const_buffer> bufs;
+    bufs.reserve(in_flight_.size());
+    for (const auto& s : in_flight_) bufs.emplace_back(s.data(), s.size());
+    asio::async_write(socket_, bufs, [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+      self->writing_ = false;
+      self->in_flight_.clear();
+      if (ec) {
+        self->finish();
+        return;
+      }
+      if (!self->queued_.empty() && !self->closed_) self->write();
+      else if (self->closing_) self->shutdown();
+    });
+  }
+
+  void shutdown() {
+    boost::system::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    finish();
+  }
+
+  // Runs once: tells the handler, closes the socket, drops the handler.
+  void finish() {
+    if (closed_) return;
+    closed_ = true;
+    boost::system::error_code ec;
+    socket_.close(ec);
+    auto handler = std::move(handler_);
+    if (!handler) return;
+    handler->on_close();
+    // The handler may be on the stack (it can close its own stream from on_data): destroy it
+    // on a later turn of the loop.
+    asio::post(socket_.get_executor(), [h = std::move(handler)]() mutable { h.reset(); });
+  }
+
+  tcp::socket socket_;
+  std::vector<char> buf_;
+  std::unique_ptr<StreamHandler> handler_;
+  std::vector<std::string> queued_;
+  std::vector<std::string> in_flight_;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool closed_ = false;
+  std::string remote_address_;
+  uint16_t remote_port_ = 0;
+  uint16_t local_port_ = 0;
+};
+
+}  // namespace
+
+struct TcpListener::Impl {
+  Impl(asio::io_context& io, Acceptor& acc, size_t rb) : acceptor(io), target(acc), read_buffer(rb) {}
+  tcp::acceptor acceptor;
+  Acceptor& target;
+  size_t read_buffer;
+  bool closed = false;
+
+  void accept_next() {
+    acceptor.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
+      if (closed) return;
+      if (ec) {
+        if (ec == asio::error::operation_aborted) return;
+        log::warn("net", "accept failed: {}", ec.message());
+        // Out of descriptors and similar: back off briefly instead of spinning.
+        auto timer = std::make_shared<asio::steady_timer>(acceptor.get_executor(), std::chrono::milliseconds(50));
+        timer->async_wait([this, timer](const boost::system::error_code&) { accept_next(); });
+        return;
+      }
+      auto stream = std::make_shared<AsioStream>(std::move(socket), read_buffer);
+      auto handler = target.accept(*stream);
+      if (handler) stream->start(std::move(handler));
+      else stream->close();
+      accept_next();
+    });
+  }
+};
+
+Result<std::unique_ptr<TcpListener>> TcpListener::listen(EventLoop& loop, const ListenerOptions& options,
+                                                         Acceptor& acceptor) {
+  auto impl = std::make_unique<Impl>(loop.impl().io, acceptor, options.read_buffer_bytes);
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(options.host, ec);
+  if (ec) return make_error(Errc::kInvalid, "invalid bind address '" + options.host + "': " + ec.message());
+  tcp::endpoint ep(addr, options.port);
+  impl->acceptor.open(ep.protocol(), ec);
+  if (!ec) impl->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) impl->acceptor.bind(ep, ec);
+  if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return make_error(Errc::kIo, "cannot listen on " + options.host + ":" + std::to_string(options.port) + ": " +
+                                     ec.message());
+  impl->accept_next();
+  return std::unique_ptr<TcpListener>(new TcpListener(std::move(impl)));
+}
+
+TcpListener::TcpListener(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+TcpListener::~TcpListener() { close(); }
+
+uint16_t TcpListener::port() const {
+  boost::system::error_code ec;
+  return impl_->acceptor.local_endpoint(ec).port();
+}
+
+void TcpListener::close() {
+  if (impl_->closed) return;
+  impl_->closed = true;
+  boost::system::error_code ec;
+  impl_->acceptor.close(ec);
+}
+
+}  // namespace conclave::net

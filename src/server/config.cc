@@ -1,0 +1,205 @@
+#include "server/config.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <unistd.h>
+
+#include "common/digest.h"
+#include "storage/file_util.h"
+#include "zk/sasl.h"
+
+namespace conclave::server {
+namespace {
+
+struct Flag {
+  const char* name;
+  bool takes_value;
+  const char* help;
+};
+
+const Flag kFlags[] = {
+    {"dev", false, "development mode: data in a fresh temp dir, all four-letter words enabled"},
+    {"data-dir", true, "directory for the WAL and snapshots (required unless --dev)"},
+    {"bind", true, "address to listen on (default 127.0.0.1)"},
+    {"zk-port", true, "ZooKeeper client port (default 2181; 0 picks a free port)"},
+    {"http-port", true, "HTTP API port: Consul API, /metrics (default 8500; 0 picks a free port)"},
+    {"config", true, "config file with `name = value` lines using these flag names"},
+    {"node-id", true, "this node's id (default 1)"},
+    {"zk-super-digest", true, "USER:BASE64SHA1 superuser digest (zookeeper.DigestAuthenticationProvider.superDigest)"},
+    {"zk-sasl-users", true, "JAAS file whose Server section lists user_NAME=\"password\" for SASL DIGEST-MD5"},
+    {"4lw-whitelist", true, "comma-separated four-letter words to enable, or * (default srvr; --dev: *)"},
+    {"max-frame-bytes", true, "largest ZooKeeper frame accepted (default 1048576, jute.maxbuffer)"},
+    {"max-connections", true, "most ZooKeeper client connections (default 60000)"},
+    {"tick-ms", true, "ZooKeeper tickTime; session timeouts are bounded to [2, 20] ticks (default 2000)"},
+    {"min-session-timeout-ms", true, "lower bound for negotiated session timeouts (default 2 * tick)"},
+    {"max-session-timeout-ms", true, "upper bound for negotiated session timeouts (default 20 * tick)"},
+    {"snapshot-entries", true, "take a snapshot every N applied log entries (default 100000)"},
+    {"reap-interval-ms", true, "how often empty containers and expired TTL nodes are removed (default 60000)"},
+    {"no-fsync", false, "do not fdatasync the WAL (benchmarks only: acknowledged writes may be lost on power loss)"},
+    {"log-level", true, "debug | info | warn | error (default info)"},
+    {"help", false, "show this help"},
+};
+
+const Flag* find_flag(const std::string& name) {
+  for (const auto& f : kFlags)
+    if (name == f.name) return &f;
+  return nullptr;
+}
+
+Result<int64_t> to_int(const std::string& name, const std::string& v, int64_t lo, int64_t hi) {
+  char* end = nullptr;
+  errno = 0;
+  long long n = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || errno != 0 || n < lo || n > hi)
+    return make_error(Errc::kInvalid, "--" + name + ": expected an integer in [" + std::to_string(lo) + ", " +
+                                          std::to_string(hi) + "], got '" + v + "'");
+  return static_cast<int64_t>(n);
+}
+
+Status apply(AgentOptions& o, const std::map<std::string, std::string>& kv, bool* min_set, bool* max_set) {
+  for (const auto& [name, v] : kv) {
+    auto& n = o.node;
+    auto num = [&](int64_t lo, int64_t hi) { return to_int(name, v, lo, hi); };
+    if (name == "dev") o.dev = v != "false";
+    else if (name == "help") o.help = true;
+    else if (name == "data-dir") n.data_dir = v;
+    else if (name == "bind") n.bind = v;
+    else if (name == "zk-port") { auto r = num(0, 65535); if (!r) return r.error(); n.zk_port = uint16_t(*r); }
+    else if (name == "http-port") { auto r = num(0, 65535); if (!r) return r.error(); n.http_port = uint16_t(*r); }
+    else if (name == "node-id") { auto r = num(1, 255); if (!r) return r.error(); n.node_id = *r; }
+    else if (name == "zk-super-digest") {
+      if (v.find(':') == std::string::npos) return make_error(Errc::kInvalid, "--zk-super-digest: expected USER:BASE64SHA1");
+      n.zk.super_digest = v;
+    } else if (name == "zk-sasl-users") {
+      auto content = storage::read_file(v);
+      if (!content) return content.error();
+      if (!zk::parse_jaas_users(*content, &n.zk.sasl_users))
+        return make_error(Errc::kInvalid, "--zk-sasl-users: no Server section with user_NAME=\"password\" in " + v);
+    } else if (name == "4lw-whitelist") {
+      n.zk.four_letter_whitelist.clear();
+      std::stringstream ss(v);
+      std::string w;
+      while (std::getline(ss, w, ',')) {
+        while (!w.empty() && w.front() == ' ') w.erase(0, 1);
+        while (!w.empty() && w.back() == ' ') w.pop_back();
+        if (!w.empty()) n.zk.four_letter_whitelist.insert(w);
+      }
+    } else if (name == "max-frame-bytes") { auto r = num(1024, 1 << 30); if (!r) return r.error(); n.zk.max_frame_bytes = uint32_t(*r); }
+    else if (name == "max-connections") { auto r = num(1, 1000000); if (!r) return r.error(); n.zk.max_connections = uint32_t(*r); }
+    else if (name == "tick-ms") { auto r = num(1, 600000); if (!r) return r.error(); n.zk.tick_ms = int32_t(*r); }
+    else if (name == "min-session-timeout-ms") { auto r = num(1, 1 << 30); if (!r) return r.error(); n.zk.min_session_timeout_ms = int32_t(*r); *min_set = true; }
+    else if (name == "max-session-timeout-ms") { auto r = num(1, 1 << 30); if (!r) return r.error(); n.zk.max_session_timeout_ms = int32_t(*r); *max_set = true; }
+    else if (name == "snapshot-entries") { auto r = num(1, int64_t(1) << 40); if (!r) return r.error(); n.snapshot_every_entries = uint64_t(*r); }
+    else if (name == "reap-interval-ms") { auto r = num(100, int64_t(1) << 40); if (!r) return r.error(); n.reap_interval_ms = *r; }
+    else if (name == "no-fsync") n.fsync = v == "false";
+    else if (name == "log-level") {
+      if (v != "debug" && v != "info" && v != "warn" && v != "error")
+        return make_error(Errc::kInvalid, "--log-level: expected debug|info|warn|error");
+      o.log_level = v;
+    } else if (name == "config") {
+      // handled by the caller
+    } else {
+      return make_error(Errc::kInvalid, "unknown option --" + name);
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::map<std::string, std::string>> read_config_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return make_error(Errc::kIo, "cannot read config file " + path);
+  std::map<std::string, std::string> kv;
+  std::string line;
+  int lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    auto hash = line.find('#');
+    if (hash != std::string::npos) line = line.substr(0, hash);
+    auto trim = [](std::string s) {
+      while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.erase(0, 1);
+      while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+      return s;
+    };
+    line = trim(line);
+    if (line.empty()) continue;
+    auto eq = line.find('=');
+    std::string key = trim(eq == std::string::npos ? line : line.substr(0, eq));
+    std::string value = eq == std::string::npos ? "true" : trim(line.substr(eq + 1));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+    const Flag* f = find_flag(key);
+    if (!f || key == "config" || key == "help")
+      return make_error(Errc::kInvalid, path + ":" + std::to_string(lineno) + ": unknown setting '" + key + "'");
+    kv[key] = value;
+  }
+  return kv;
+}
+
+}  // namespace
+
+std::string agent_usage() {
+  std::string out =
+      "Usage: conclave agent [options]\n\n"
+      "Runs a Conclave node: the ZooKeeper protocol on --zk-port and the HTTP API on --http-port.\n\n"
+      "Options:\n";
+  for (const auto& f : kFlags) {
+    std::string flag = std::string("  --") + f.name + (f.takes_value ? " VALUE" : "");
+    if (flag.size() < 32) flag.resize(32, ' ');
+    else flag += "\n" + std::string(32, ' ');
+    out += flag + f.help + "\n";
+  }
+  return out;
+}
+
+Result<AgentOptions> parse_agent_args(const std::vector<std::string>& args) {
+  std::map<std::string, std::string> cli;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string a = args[i];
+    if (a.rfind("--", 0) != 0) return make_error(Errc::kInvalid, "unexpected argument '" + a + "'");
+    a = a.substr(2);
+    std::string value;
+    bool has_value = false;
+    if (auto eq = a.find('='); eq != std::string::npos) {
+      value = a.substr(eq + 1);
+      a = a.substr(0, eq);
+      has_value = true;
+    }
+    const Flag* f = find_flag(a);
+    if (!f) return make_error(Errc::kInvalid, "unknown option --" + a + " (see conclave agent --help)");
+    if (f->takes_value && !has_value) {
+      if (i + 1 >= args.size()) return make_error(Errc::kInvalid, "--" + a + " needs a value");
+      value = args[++i];
+    }
+    if (!f->takes_value) value = has_value ? value : "true";
+    cli[a] = value;
+  }
+  AgentOptions o;
+  bool min_set = false, max_set = false;
+  if (auto it = cli.find("config"); it != cli.end()) {
+    auto file = read_config_file(it->second);
+    if (!file) return file.error();
+    auto st = apply(o, *file, &min_set, &max_set);
+    if (!st) return st.error();
+  }
+  auto st = apply(o, cli, &min_set, &max_set);
+  if (!st) return st.error();
+  if (o.help) return o;
+  if (!min_set) o.node.zk.min_session_timeout_ms = 2 * o.node.zk.tick_ms;
+  if (!max_set) o.node.zk.max_session_timeout_ms = 20 * o.node.zk.tick_ms;
+  if (o.node.zk.min_session_timeout_ms > o.node.zk.max_session_timeout_ms)
+    return make_error(Errc::kInvalid, "min session timeout is larger than max session timeout");
+  if (o.dev) {
+    if (!cli.count("4lw-whitelist")) o.node.zk.four_letter_whitelist = {"*"};
+    if (o.node.data_dir.empty()) {
+      std::string tmpl = (std::filesystem::temp_directory_path() / "conclave-dev-XXXXXX").string();
+      if (!mkdtemp(tmpl.data())) return make_error(Errc::kIo, "cannot create a temp dir for --dev");
+      o.node.data_dir = tmpl;
+    }
+  }
+  if (o.node.data_dir.empty()) return make_error(Errc::kInvalid, "--data-dir is required (or use --dev)");
+  return o;
+}
+
+}  // namespace conclave::server

@@ -1,0 +1,25 @@
+// Command-line flags and the optional config file for `conclave agent`.
+// The config file holds one `name = value` per line using the flag names without dashes
+// (e.g. `zk-port = 2181`); flags given on the command line win over the file.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "server/node.h"
+
+namespace conclave::server {
+
+struct AgentOptions {
+  NodeConfig node;
+  bool dev = false;
+  bool help = false;
+  std::string log_level = "info";
+};
+
+/// Parses `conclave agent` arguments (argv after the subcommand).
+Result<AgentOptions> parse_agent_args(const std::vector<std::string>& args);
+std::string agent_usage();
+
+}  // namespace conclave::server

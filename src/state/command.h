@@ -1,0 +1,87 @@
+// Replicated commands: what the leader puts in a log entry and every node applies.
+//
+// A command is deterministic given the state it is applied to: the leader stamps the wall time,
+// the session id and password, and the caller's authenticated ids into it, so applying never
+// reads a clock or any per-node state (see docs/ARCHITECTURE.md, "Write path"). Outcomes such
+// as ZNODEEXISTS are decided at apply time, identically on every node.
+//
+// Front-ends build commands from their own protocol (ZooKeeper requests, Consul KV calls) and
+// read the ApplyResult; the encoding below is the stable on-disk and on-wire format.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/bytes.h"
+#include "state/types.h"
+
+namespace conclave::state {
+
+struct CreateOp {
+  std::string path;
+  std::string data;
+  AclList acl;
+  CreateMode mode = CreateMode::kPersistent;
+  int64_t ttl_ms = -1;  // only for the TTL modes; -1 elsewhere, as ZooKeeper's create sends
+};
+struct DeleteOp {
+  std::string path;
+  int32_t version = -1;
+};
+struct SetDataOp {
+  std::string path;
+  std::string data;
+  int32_t version = -1;
+};
+struct SetAclOp {
+  std::string path;
+  AclList acl;
+  int32_t version = -1;
+};
+struct CheckOp {
+  std::string path;
+  int32_t version = -1;
+};
+using Op = std::variant<CreateOp, DeleteOp, SetDataOp, SetAclOp, CheckOp>;
+
+enum class CommandKind : uint8_t {
+  kCreateSession = 1,
+  kCloseSession = 2,
+  kTxn = 3,         // one op, or a multi (all-or-nothing)
+  kReap = 4,        // leader-initiated removal of an expired container or TTL node
+  kNoop = 5,
+};
+
+struct Command {
+  CommandKind kind = CommandKind::kNoop;
+  SessionId session = 0;
+  int64_t time_ms = 0;          // leader wall clock, used for ctime/mtime and TTL decisions
+  std::vector<Id> auth;         // the session's authenticated ids when the request was made
+  bool multi = false;
+  std::vector<Op> ops;
+  int32_t timeout_ms = 0;       // kCreateSession
+  std::string password;         // kCreateSession
+  std::string reap_path;        // kReap
+  std::string trace;            // opaque trace context (trace/), carried through the log
+};
+
+struct OpResult {
+  Code code = Code::kOk;
+  std::string path;  // created path (sequential name included)
+  Stat stat;
+};
+
+struct ApplyResult {
+  Code code = Code::kOk;          // first failing op's code, or kOk
+  int64_t zxid = 0;               // the zxid this command was applied at
+  std::vector<OpResult> results;  // one per op (multi: ZooKeeper's per-op codes)
+  std::vector<Trigger> triggers;  // changes, for the watch registries of each node
+};
+
+void encode_command(const Command& c, Bytes& out);
+/// False when `bytes` is not a valid command (a corrupt or foreign entry).
+bool decode_command(std::string_view bytes, Command* out);
+
+}  // namespace conclave::state

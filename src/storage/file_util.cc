@@ -1,0 +1,68 @@
+#include "storage/file_util.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+namespace conclave::storage {
+
+Result<std::string> read_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return make_error(Errc::kIo, fmt::format("cannot open {}: {}", path, strerror(errno)));
+  struct stat sb{};
+  ::fstat(fd, &sb);
+  std::string out(static_cast<size_t>(sb.st_size), '\0');
+  size_t got = 0;
+  while (got < out.size()) {
+    ssize_t n = ::read(fd, out.data() + got, out.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ::close(fd);
+      return make_error(Errc::kIo, fmt::format("cannot read {}: {}", path, n < 0 ? strerror(errno) : "short read"));
+    }
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  return out;
+}
+
+Status write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return make_error(Errc::kIo, std::string("write: ") + strerror(errno));
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return Status::Ok();
+}
+
+Status fsync_dir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return make_error(Errc::kIo, fmt::format("cannot open dir {}: {}", dir, strerror(errno)));
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return make_error(Errc::kIo, fmt::format("fsync dir {}: {}", dir, strerror(errno)));
+  return Status::Ok();
+}
+
+Status write_file_atomic(const std::string& path, std::string_view data, bool fsync) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return make_error(Errc::kIo, fmt::format("cannot create {}: {}", tmp, strerror(errno)));
+  auto st = write_all(fd, data);
+  if (st && fsync && ::fsync(fd) != 0) st = make_error(Errc::kIo, fmt::format("fsync {}: {}", tmp, strerror(errno)));
+  ::close(fd);
+  if (!st) return st;
+  if (::rename(tmp.c_str(), path.c_str()) != 0)
+    return make_error(Errc::kIo, fmt::format("rename {}: {}", tmp, strerror(errno)));
+  if (fsync) return fsync_dir(std::filesystem::path(path).parent_path().string());
+  return Status::Ok();
+}
+
+}  // namespace conclave::storage

@@ -1,0 +1,15 @@
+// POSIX file helpers shared by the WAL and snapshot files.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+
+namespace conclave::storage {
+Result<std::string> read_file(const std::string& path);
+Status write_all(int fd, std::string_view data);
+Status fsync_dir(const std::string& dir);
+/// Writes `data` to `path` atomically: temp file, fsync, rename, fsync of the directory.
+Status write_file_atomic(const std::string& path, std::string_view data, bool fsync);
+}  // namespace conclave::storage

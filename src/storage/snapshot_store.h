@@ -1,0 +1,40 @@
+// Snapshot files: <data-dir>/snap/%020llu.snap, one per snapshot index.
+// Layout: magic "CNCLSNP1", u64 index, u64 term, u64 payload length, payload, u32 crc32c of all
+// preceding bytes. Written atomically (temp + fsync + rename). The payload is opaque here: it is
+// produced and read by state/ (the state machine's own encoding).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "common/result.h"
+#include "raft/entry.h"
+
+namespace conclave::storage {
+
+struct SnapshotFile {
+  raft::Index index = 0;
+  raft::Term term = 0;
+  std::string payload;
+};
+
+class SnapshotStore {
+ public:
+  SnapshotStore(std::string dir, bool fsync) : dir_(std::move(dir)), fsync_(fsync) {}
+  Status init();
+  /// Writes a snapshot and then removes all but the newest `keep` snapshots.
+  Status save(const SnapshotFile& snap, int keep = 2);
+  /// Newest snapshot that passes its checksum. A damaged newer snapshot is reported in the log
+  /// and skipped in favour of an older valid one (the WAL still holds the entries after it only
+  /// if segments were not retired, so recovery then checks for a gap and fails loudly).
+  Result<std::optional<SnapshotFile>> load_latest();
+
+  static std::string encode(const SnapshotFile& snap);
+  static Result<SnapshotFile> decode(std::string_view bytes, const std::string& name);
+
+ private:
+  std::string dir_;
+  bool fsync_;
+};
+
+}  // namespace conclave::storage

@@ -1,0 +1,747 @@
+#include "zk/connection.h"
+
+#include <algorithm>
+
+#include "common/digest.h"
+#include "common/log.h"
+#include "state/acl.h"
+#include "state/path.h"
+#include "zk/protocol.h"
+#include "zk/sasl.h"
+#include "zk/server.h"
+
+namespace conclave::zk {
+namespace {
+
+constexpr int32_t kSyncConnected = 3;
+
+bool is_four_letter(std::string_view w) {
+  static const char* kWords[] = {"ruok", "stat", "srvr", "conf", "cons", "crst", "dump", "envi", "gtmk",
+                                 "isro", "mntr", "srst", "stmk", "wchc", "wchp", "wchs", "dirs"};
+  return std::any_of(std::begin(kWords), std::end(kWords), [&](const char* k) { return w == k; });
+}
+
+bool is_write(int32_t type) {
+  switch (type) {
+    case op::kCreate:
+    case op::kCreate2:
+    case op::kCreateContainer:
+    case op::kCreateTtl:
+    case op::kDelete:
+    case op::kDeleteContainer:
+    case op::kSetData:
+    case op::kSetAcl:
+    case op::kCheck:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool is_read(int32_t type) {
+  switch (type) {
+    case op::kExists:
+    case op::kGetData:
+    case op::kGetAcl:
+    case op::kGetChildren:
+    case op::kGetChildren2:
+    case op::kSync:
+    case op::kPing:
+    case op::kGetAllChildrenNumber:
+    case op::kGetEphemerals:
+    case op::kMultiRead:
+    case op::kSetWatches:
+    case op::kSetWatches2:
+    case op::kAddWatch:
+    case op::kRemoveWatches:
+    case op::kCheckWatches:
+    case op::kWhoAmI:
+      return true;
+    default:
+      return false;
+  }
+}
+
+int32_t code(state::Code c) { return static_cast<int32_t>(c); }
+
+}  // namespace
+
+Connection::Connection(ZkServer& server, net::Stream& stream, uint64_t id)
+    : server_(server), stream_(stream), id_(id) {
+  auth_.push_back(state::Id{"ip", stream.remote_address()});
+  server_.register_connection(this);
+}
+
+Connection::~Connection() {
+  if (phase_ != Phase::kClosed) server_.unregister_connection(this);
+}
+
+void Connection::on_close() {
+  if (phase_ == Phase::kClosed) return;
+  phase_ = Phase::kClosed;
+  server_.unregister_connection(this);
+}
+
+void Connection::close() {
+  if (phase_ == Phase::kClosed) return;
+  phase_ = Phase::kClosed;
+  server_.unregister_connection(this);
+  stream_.close();
+}
+
+void Connection::detach_session_and_close() {
+  session_id_ = 0;
+  close();
+}
+
+void Connection::malformed(const char* why) {
+  server_.mutable_counters().malformed_frames++;
+  log::warn("zk", "closing connection from {}:{} (session 0x{:x}): {}", stream_.remote_address(),
+            stream_.remote_port(), session_id_, why);
+  close();
+}
+
+void Connection::send(Bytes bytes) {
+  if (phase_ == Phase::kClosed) return;
+  ++sent_;
+  server_.mutable_counters().packets_sent++;
+  stream_.send(std::move(bytes));
+}
+
+void Connection::notify(state::EventType type, const std::string& path) {
+  send(encode_notification(-1, type, kSyncConnected, path));
+}
+
+bool Connection::try_four_letter() {
+  std::string_view word(inbuf_.data() + inbuf_pos_, 4);
+  if (!is_four_letter(word)) return false;
+  std::string reply = server_.four_letter(word);
+  stream_.send(std::move(reply));
+  close();
+  return true;
+}
+
+void Connection::on_data(std::string_view bytes) {
+  if (phase_ == Phase::kClosed) return;
+  inbuf_.append(bytes.data(), bytes.size());
+  while (phase_ != Phase::kClosed && phase_ != Phase::kAwaitSession) {
+    size_t avail = inbuf_.size() - inbuf_pos_;
+    if (avail < 4) break;
+    if (phase_ == Phase::kAwaitConnect && received_ == 0 && try_four_letter()) return;
+    Reader r(std::string_view(inbuf_).substr(inbuf_pos_, 4));
+    int32_t len = r.i32();
+    if (len < 0 || static_cast<uint32_t>(len) > server_.options().max_frame_bytes) {
+      malformed("frame length out of bounds");
+      return;
+    }
+    if (avail - 4 < static_cast<size_t>(len)) break;
+    std::string_view frame(inbuf_.data() + inbuf_pos_ + 4, static_cast<size_t>(len));
+    ++received_;
+    server_.mutable_counters().packets_received++;
+    bool ok = handle_frame(frame);
+    inbuf_pos_ += 4 + static_cast<size_t>(len);
+    if (!ok) return;
+  }
+  if (phase_ == Phase::kClosed) return;
+  if (inbuf_pos_ == inbuf_.size()) {
+    inbuf_.clear();
+    inbuf_pos_ = 0;
+  } else if (inbuf_pos_ > 64 * 1024) {
+    inbuf_.erase(0, inbuf_pos_);
+    inbuf_pos_ = 0;
+  }
+}
+
+bool Connection::handle_frame(std::string_view frame) {
+  if (phase_ == Phase::kAwaitConnect) return handle_connect(frame);
+  return handle_request(frame);
+}
+
+bool Connection::handle_connect(std::string_view frame) {
+  ConnectRequest req;
+  if (!decode_connect(frame, &req)) {
+    malformed("malformed ConnectRequest");
+    return false;
+  }
+  auto& backend = server_.backend();
+  const auto& tree = backend.tree();
+  if (req.last_zxid_seen > tree.last_zxid()) {
+    log::info("zk", "refusing session request from {}: client has seen zxid 0x{:x}, ours is 0x{:x}",
+              stream_.remote_address(), req.last_zxid_seen, tree.last_zxid());
+    close();
+    return false;
+  }
+  const auto& opt = server_.options();
+  int32_t timeout = std::clamp(req.timeout_ms, opt.min_session_timeout_ms, opt.max_session_timeout_ms);
+  bool with_ro = req.has_read_only;
+  if (req.session_id != 0) {
+    const state::SessionInfo* s = tree.session(req.session_id);
+    bool ok = s != nullptr && s->password == req.password;
+    if (!ok) {
+      log::info("zk", "invalid session 0x{:x} from {} ({})", req.session_id, stream_.remote_address(),
+                s ? "wrong password" : "expired or unknown");
+    }
+    finish_connect(req.session_id, timeout, ok ? s->password : std::string(), ok, with_ro);
+    return ok;
+  }
+  state::Command cmd;
+  cmd.kind = state::CommandKind::kCreateSession;
+  cmd.session = backend.next_session_id();
+  cmd.time_ms = backend.wall_ms();
+  cmd.timeout_ms = timeout;
+  cmd.password = backend.random_bytes(16);
+  phase_ = Phase::kAwaitSession;
+  uint64_t self = id_;
+  ZkServer* server = &server_;
+  state::SessionId sid = cmd.session;
+  std::string pw = cmd.password;
+  backend.propose(std::move(cmd), [server, self, sid, timeout, pw, with_ro](const state::ApplyResult& r) {
+    Connection* c = server->find_connection(self);
+    if (!c) return;
+    c->finish_connect(sid, timeout, pw, r.code == state::Code::kOk, with_ro);
+    if (c->phase_ == Phase::kReady) c->on_data({});  // process requests pipelined behind the connect
+  });
+  return false;  // stop parsing until the session exists
+}
+
+void Connection::finish_connect(state::SessionId id, int32_t timeout, const std::string& password,
+                                bool ok, bool with_read_only) {
+  ConnectResponse resp;
+  if (ok) {
+    resp.timeout_ms = timeout;
+    resp.session_id = id;
+    resp.password = password;
+  } else {
+    resp.password.assign(16, '\0');
+  }
+  send(encode_connect_response(resp, with_read_only));
+  if (!ok) {
+    close();
+    return;
+  }
+  session_id_ = id;
+  timeout_ms_ = timeout;
+  phase_ = Phase::kReady;
+  server_.bind_session(id, this, timeout);
+}
+
+bool Connection::handle_request(std::string_view frame) {
+  Reader r(frame);
+  int32_t xid = r.i32();
+  int32_t type = r.i32();
+  if (!r.ok()) {
+    malformed("truncated request header");
+    return false;
+  }
+  std::string_view body = r.rest();
+  server_.touch_session(session_id_);
+  if (type >= 0 && type < 128) server_.mutable_counters().requests_by_op[type]++;
+
+  if (type == op::kAuth) {
+    handle_auth(body);
+    return phase_ != Phase::kClosed;
+  }
+  if (type == op::kSasl) {
+    handle_sasl(xid, body);
+    return phase_ != Phase::kClosed;
+  }
+  if (type == op::kCloseSession) {
+    state::Command cmd;
+    cmd.kind = state::CommandKind::kCloseSession;
+    cmd.session = session_id_;
+    cmd.time_ms = server_.backend().wall_ms();
+    server_.session_closing(session_id_);
+    Pending p;
+    p.xid = xid;
+    p.type = type;
+    p.close_after = true;
+    p.start_ms = server_.backend().monotonic_ms();
+    queue_.push_back(std::move(p));
+    uint64_t self = id_;
+    ZkServer* server = &server_;
+    server_.backend().propose(std::move(cmd), [server, self, xid](const state::ApplyResult& res) {
+      Connection* c = server->find_connection(self);
+      if (!c) return;
+      for (auto& q : c->queue_) {
+        if (q.xid == xid && q.type == op::kCloseSession && !q.done) {
+          begin_reply(q.reply, xid, res.zxid, 0);
+          finish_frame(q.reply, 0);
+          q.done = true;
+          break;
+        }
+      }
+      c->flush();
+    });
+    return true;
+  }
+  if (is_write(type)) {
+    state::Op o;
+    Reader br(body);
+    if (!decode_write_op(type, br, &o)) {
+      malformed("malformed write request");
+      return false;
+    }
+    if (type == op::kCreateContainer) {
+      auto& c = std::get<state::CreateOp>(o);
+      if (c.mode != state::CreateMode::kContainer) c.mode = state::CreateMode::kContainer;
+    }
+    std::vector<state::Op> ops;
+    ops.push_back(std::move(o));
+    propose_write(xid, type, std::move(ops), false);
+    return true;
+  }
+  if (type == op::kMulti) {
+    std::vector<MultiElement> elems;
+    if (!decode_multi(body, false, &elems)) {
+      malformed("malformed multi request");
+      return false;
+    }
+    std::vector<state::Op> ops;
+    for (auto& e : elems) {
+      if (e.type == op::kCreateContainer) std::get<state::CreateOp>(e.op).mode = state::CreateMode::kContainer;
+      ops.push_back(std::move(e.op));
+    }
+    // Remember each element's op type for the reply encoding.
+    std::string types;
+    Writer tw(types);
+    for (auto& e : elems) tw.i32(e.type);
+    propose_write(xid, type, std::move(ops), true);
+    queue_.back().body = std::move(types);
+    return true;
+  }
+  if (is_read(type)) {
+    enqueue_read(xid, type, body);
+    return phase_ != Phase::kClosed;
+  }
+  // ZooKeeper's UnimplementedRequestProcessor: reply Unimplemented, then close.
+  log::info("zk", "unknown op type {} from {} (session 0x{:x}); closing", type, stream_.remote_address(), session_id_);
+  Bytes reply;
+  begin_reply(reply, xid, -1, code(state::Code::kUnimplemented));
+  finish_frame(reply, 0);
+  Pending p;
+  p.xid = xid;
+  p.type = type;
+  p.done = true;
+  p.close_after = true;
+  p.reply = std::move(reply);
+  queue_.push_back(std::move(p));
+  flush();
+  return false;
+}
+
+void Connection::propose_write(int32_t xid, int32_t type, std::vector<state::Op> ops, bool multi) {
+  auto& backend = server_.backend();
+  state::Command cmd;
+  cmd.kind = state::CommandKind::kTxn;
+  cmd.session = session_id_;
+  cmd.time_ms = backend.wall_ms();
+  cmd.auth = auth_;
+  cmd.multi = multi;
+  cmd.ops = std::move(ops);
+  Pending p;
+  p.xid = xid;
+  p.type = type;
+  p.start_ms = backend.monotonic_ms();
+  queue_.push_back(std::move(p));
+  size_t seq = queue_.size();  // not stable; we search by identity below
+  (void)seq;
+  uint64_t self = id_;
+  ZkServer* server = &server_;
+  Pending* target = &queue_.back();
+  // deque::push_back keeps references to existing elements valid; pop_front only invalidates the
+  // popped element, and a pending write is never popped before it is done.
+  backend.propose(std::move(cmd), [server, self, target](const state::ApplyResult& r) {
+    Connection* c = server->find_connection(self);
+    if (!c) return;
+    target->reply = c->encode_write_reply(*target, r);
+    target->done = true;
+    c->flush();
+  });
+}
+
+void Connection::enqueue_read(int32_t xid, int32_t type, std::string_view body) {
+  Pending p;
+  p.xid = xid;
+  p.type = type;
+  p.is_read = true;
+  p.body = std::string(body);
+  p.start_ms = server_.backend().monotonic_ms();
+  queue_.push_back(std::move(p));
+  flush();
+}
+
+void Connection::flush() {
+  while (!queue_.empty() && phase_ != Phase::kClosed) {
+    Pending& p = queue_.front();
+    if (p.is_read && !p.done) {
+      p.reply = execute_read(p);
+      p.done = true;
+    }
+    if (!p.done) break;
+    bool close_after = p.close_after;
+    auto& ctr = server_.mutable_counters();
+    if (p.type != op::kPing) {
+      auto lat = static_cast<uint64_t>(std::max<int64_t>(0, server_.backend().monotonic_ms() - p.start_ms));
+      ctr.latency_count++;
+      ctr.latency_sum_ms += lat;
+      ctr.latency_min_ms = std::min(ctr.latency_min_ms, lat);
+      ctr.latency_max_ms = std::max(ctr.latency_max_ms, lat);
+    }
+    Bytes reply = std::move(p.reply);
+    queue_.pop_front();
+    if (!reply.empty()) send(std::move(reply));
+    if (close_after) {
+      if (phase_ != Phase::kClosed) {
+        session_id_ = 0;
+        close();
+      }
+      return;
+    }
+  }
+}
+
+Bytes Connection::encode_write_reply(const Pending& p, const state::ApplyResult& r) {
+  Bytes out;
+  last_zxid_ = r.zxid;
+  if (p.type == op::kMulti) {
+    begin_reply(out, p.xid, r.zxid, 0);
+    Writer w(out);
+    Reader types(p.body);
+    bool failed = r.code != state::Code::kOk;
+    for (const auto& res : r.results) {
+      int32_t t = types.i32();
+      if (failed || res.code != state::Code::kOk) {
+        w.i32(op::kError);
+        w.boolean(false);
+        w.i32(code(res.code));
+        w.i32(code(res.code));
+        continue;
+      }
+      switch (t) {
+        case op::kCreate:
+          w.i32(op::kCreate);
+          w.boolean(false);
+          w.i32(0);
+          w.blob(res.path);
+          break;
+        case op::kCreate2:
+        case op::kCreateTtl:
+        case op::kCreateContainer:
+          w.i32(op::kCreate2);
+          w.boolean(false);
+          w.i32(0);
+          w.blob(res.path);
+          put_stat(w, res.stat);
+          break;
+        case op::kSetData:
+          w.i32(op::kSetData);
+          w.boolean(false);
+          w.i32(0);
+          put_stat(w, res.stat);
+          break;
+        default:  // delete, check: header only
+          w.i32(t);
+          w.boolean(false);
+          w.i32(0);
+          break;
+      }
+    }
+    w.i32(-1);
+    w.boolean(true);
+    w.i32(-1);
+    finish_frame(out, 0);
+    return out;
+  }
+  const state::OpResult* res = r.results.empty() ? nullptr : &r.results[0];
+  state::Code c = res ? res->code : r.code;
+  begin_reply(out, p.xid, r.zxid, code(c));
+  if (c == state::Code::kOk && res) {
+    Writer w(out);
+    switch (p.type) {
+      case op::kCreate:
+        w.blob(res->path);
+        break;
+      case op::kCreate2:
+      case op::kCreateTtl:
+      case op::kCreateContainer:
+        w.blob(res->path);
+        put_stat(w, res->stat);
+        break;
+      case op::kSetData:
+      case op::kSetAcl:
+        put_stat(w, res->stat);
+        break;
+      default:
+        break;
+    }
+  }
+  finish_frame(out, 0);
+  return out;
+}
+
+Bytes Connection::execute_read(const Pending& p) {
+  const auto& tree = server_.backend().tree();
+  auto& watches = server_.watches();
+  int64_t zxid = tree.last_zxid();
+  last_zxid_ = zxid;
+  Bytes out;
+  Reader r(p.body);
+  auto error = [&](state::Code c) {
+    out.clear();
+    begin_reply(out, p.xid, zxid, code(c));
+    finish_frame(out, 0);
+    return out;
+  };
+  auto has_nul = [](std::string_view s) { return s.find('\0') != std::string_view::npos; };
+  begin_reply(out, p.type == op::kPing ? xid::kPing : p.xid, zxid, 0);
+  Writer w(out);
+  switch (p.type) {
+    case op::kPing:
+      break;
+    case op::kSync: {
+      std::string path(r.blob());
+      w.blob(path);
+      break;
+    }
+    case op::kExists: {
+      std::string path(r.blob());
+      bool watch = r.boolean();
+      if (!r.ok()) return error(state::Code::kMarshallingError);
+      if (has_nul(path)) return error(state::Code::kBadArguments);
+      const state::Node* n = tree.find(path);
+      if (watch) watches.add(id_, state::WatchKind::kData, path);
+      if (!n) return error(state::Code::kNoNode);
+      put_stat(w, tree.stat_of(*n));
+      break;
+    }
+    case op::kGetData: {
+      std::string path(r.blob());
+      bool watch = r.boolean();
+      if (!r.ok()) return error(state::Code::kMarshallingError);
+      if (has_nul(path)) return error(state::Code::kBadArguments);
+      const state::Node* n = tree.find(path);
+      if (!n) return error(state::Code::kNoNode);
+      if (!state::acl_allows(tree.acl_of(*n), state::perms::kRead, auth_)) return error(state::Code::kNoAuth);
+      if (watch) watches.add(id_, state::WatchKind::kData, path);
+      w.blob(n->data);
+      put_stat(w, tree.stat_of(*n));
+      break;
+    }
+    case op::kGetAcl: {
+      std::string path(r.blob());
+      if (!r.ok()) return error(state::Code::kMarshallingError);
+      if (has_nul(path)) return error(state::Code::kBadArguments);
+      const state::Node* n = tree.find(path);
+      if (!n) return error(state::Code::kNoNode);
+      const auto& acl = tree.acl_of(*n);
+      if (!state::acl_allows(acl, state::perms::kRead | state::perms::kAdmin, auth_))
+        return error(state::Code::kNoAuth);
+      if (state::acl_allows(acl, state::perms::kAdmin, auth_)) {
+        put_acl_list(w, acl);
+      } else {
+        // Without ADMIN, digest ids are masked (ZooKeeper 3.8 FinalRequestProcessor).
+        state::AclList masked = acl;
+        for (auto& a : masked) {
+          if (a.id.scheme != "digest") continue;
+          auto colon = a.id.id.find(':');
+          if (colon != std::string::npos) a.id.id = a.id.id.substr(0, colon) + ":x";
+        }
+        put_acl_list(w, masked);
+      }
+      put_stat(w, tree.stat_of(*n));
+      break;
+    }
+    case op::kGetChildren:
+    case op::kGetChildren2: {
+      std::string path(r.blob());
+      bool watch = r.boolean();
+      if (!r.ok()) return error(state::Code::kMarshallingError);
+      if (has_nul(path)) return error(state::Code::kBadArguments);
+      const state::Node* n = tree.find(path);
+      if (!n) return error(state::Code::kNoNode);
+      if (!state::acl_allows(tree.acl_of(*n), state::perms::kRead, auth_)) return error(state::Code::kNoAuth);
+      if (watch) watches.add(id_, state::WatchKind::kChild, path);
+      w.i32(static_cast<int32_t>(n->children.size()));
+      for (const auto& c : n->children) w.blob(c);
+      if (p.type == op::kGetChildren2) put_stat(w, tree.stat_of(*n));
+      break;
+    }
+    case op::kGetAllChildrenNumber: {
+      std::string path(r.blob());
+      if (!r.ok()) return error(state::Code::kMarshallingError);
+      const state::Node* n = tree.find(path);
+      if (!n) return error(state::Code::kNoNode);
+      if (!state::acl_allows(tree.acl_of(*n), state::perms::kRead, auth_)) return error(state::Code::kNoAuth);
+      w.i32(tree.count_descendants(path));
+      break;
+    }
+    case op::kGetEphemerals: {
+      std::string prefix(r.blob());
+      if (!r.ok()) return error(state::Code::kMarshallingError);
+      std::vector<std::string> out_paths;
+      if (const state::SessionInfo* s = tree.session(session_id_)) {
+        for (const auto& e : s->ephemerals)
+          if (prefix == "/" || e.rfind(prefix, 0) == 0) out_paths.push_back(e);
+      }
+      put_string_vector(w, out_paths);
+      break;
+    }
+    case op::kMultiRead: {
+      std::vector<MultiElement> elems;
+      if (!decode_multi(p.body, true, &elems)) return error(state::Code::kMarshallingError);
+      for (const auto& e : elems) {
+        const state::Node* n = tree.find(e.path);
+        state::Code c = state::Code::kOk;
+        if (!n) c = state::Code::kNoNode;
+        else if (!state::acl_allows(tree.acl_of(*n), state::perms::kRead, auth_)) c = state::Code::kNoAuth;
+        if (c != state::Code::kOk) {
+          w.i32(op::kError);
+          w.boolean(false);
+          w.i32(code(c));
+          w.i32(code(c));
+          continue;
+        }
+        w.i32(e.type);
+        w.boolean(false);
+        w.i32(0);
+        if (e.type == op::kGetChildren) {
+          if (e.watch) watches.add(id_, state::WatchKind::kChild, e.path);
+          w.i32(static_cast<int32_t>(n->children.size()));
+          for (const auto& c2 : n->children) w.blob(c2);
+        } else {
+          if (e.watch) watches.add(id_, state::WatchKind::kData, e.path);
+          w.blob(n->data);
+          put_stat(w, tree.stat_of(*n));
+        }
+      }
+      w.i32(-1);
+      w.boolean(true);
+      w.i32(-1);
+      break;
+    }
+    case op::kSetWatches:
+    case op::kSetWatches2: {
+      int64_t rel = r.i64();
+      std::vector<std::string> data, exist, child, persistent, recursive;
+      bool ok = get_string_vector(r, &data) && get_string_vector(r, &exist) && get_string_vector(r, &child);
+      if (ok && p.type == op::kSetWatches2)
+        ok = get_string_vector(r, &persistent) && get_string_vector(r, &recursive);
+      if (!ok) return error(state::Code::kMarshallingError);
+      // ZooKeeper's DataTree.setWatches: fire what changed since `rel`, register the rest.
+      for (const auto& path : data) {
+        const state::Node* n = tree.find(path);
+        if (!n) notify(state::EventType::kNodeDeleted, path);
+        else if (n->mzxid > rel) notify(state::EventType::kNodeDataChanged, path);
+        else watches.add(id_, state::WatchKind::kData, path);
+      }
+      for (const auto& path : exist) {
+        if (tree.find(path)) notify(state::EventType::kNodeCreated, path);
+        else watches.add(id_, state::WatchKind::kData, path);
+      }
+      for (const auto& path : child) {
+        const state::Node* n = tree.find(path);
+        if (!n) notify(state::EventType::kNodeDeleted, path);
+        else if (n->pzxid > rel) notify(state::EventType::kNodeChildrenChanged, path);
+        else watches.add(id_, state::WatchKind::kChild, path);
+      }
+      for (const auto& path : persistent) watches.add(id_, state::WatchKind::kPersistent, path);
+      for (const auto& path : recursive) watches.add(id_, state::WatchKind::kPersistentRecursive, path);
+      break;
+    }
+    case op::kAddWatch: {
+      std::string path(r.blob());
+      int32_t mode = r.i32();
+      if (!r.ok()) return error(state::Code::kMarshallingError);
+      if (mode == 0) watches.add(id_, state::WatchKind::kPersistent, path);
+      else if (mode == 1) watches.add(id_, state::WatchKind::kPersistentRecursive, path);
+      else return error(state::Code::kBadArguments);
+      break;
+    }
+    case op::kRemoveWatches:
+    case op::kCheckWatches: {
+      std::string path(r.blob());
+      int32_t type = r.i32();
+      if (!r.ok()) return error(state::Code::kMarshallingError);
+      bool found = p.type == op::kCheckWatches ? watches.has(id_, path, type) : watches.remove(id_, path, type);
+      if (!found) return error(state::Code::kNoWatcher);
+      break;
+    }
+    case op::kWhoAmI: {
+      w.i32(static_cast<int32_t>(auth_.size()));
+      for (const auto& id : auth_) {
+        w.blob(id.scheme);
+        if (id.scheme == "digest") w.blob(id.id.substr(0, id.id.find(':')));
+        else w.blob(id.id);
+      }
+      break;
+    }
+    default:
+      return error(state::Code::kUnimplemented);
+  }
+  finish_frame(out, 0);
+  return out;
+}
+
+void Connection::handle_auth(std::string_view body) {
+  Reader r(body);
+  r.i32();  // type, unused
+  std::string scheme(r.blob());
+  std::string auth(r.blob());
+  Bytes reply;
+  if (!r.ok()) {
+    malformed("malformed auth packet");
+    return;
+  }
+  if (scheme == "digest" && auth.find(':') != std::string::npos) {
+    std::string id = zk_digest(auth);
+    state::Id digest_id{"digest", id};
+    if (std::find(auth_.begin(), auth_.end(), digest_id) == auth_.end()) auth_.push_back(digest_id);
+    if (!server_.options().super_digest.empty() && id == server_.options().super_digest) {
+      state::Id super{"super", ""};
+      if (std::find(auth_.begin(), auth_.end(), super) == auth_.end()) auth_.push_back(super);
+    }
+    begin_reply(reply, xid::kAuth, 0, 0);
+    finish_frame(reply, 0);
+    send(std::move(reply));
+    return;
+  }
+  log::info("zk", "authentication failed for scheme '{}' from {}", scheme, stream_.remote_address());
+  begin_reply(reply, xid::kAuth, 0, code(state::Code::kAuthFailed));
+  finish_frame(reply, 0);
+  send(std::move(reply));
+  close();
+}
+
+void Connection::handle_sasl(int32_t xid, std::string_view body) {
+  Reader r(body);
+  std::string token(r.blob());
+  if (!r.ok()) {
+    malformed("malformed SASL request");
+    return;
+  }
+  const auto& opt = server_.options();
+  Bytes reply;
+  std::string response;
+  std::string user;
+  SaslResult res = sasl_digest_md5_step(opt.sasl_users, opt.sasl_realm, token, &sasl_step_, &sasl_nonce_,
+                                        server_.backend().random_bytes(16), &response, &user);
+  if (res == SaslResult::kFailed) {
+    log::info("zk", "SASL DIGEST-MD5 authentication failed from {}", stream_.remote_address());
+    begin_reply(reply, xid, 0, code(state::Code::kAuthFailed));
+    finish_frame(reply, 0);
+    send(std::move(reply));
+    close();
+    return;
+  }
+  if (res == SaslResult::kDone) {
+    state::Id id{"sasl", user};
+    if (std::find(auth_.begin(), auth_.end(), id) == auth_.end()) auth_.push_back(id);
+  }
+  begin_reply(reply, xid, server_.backend().tree().last_zxid(), 0);
+  Writer w(reply);
+  w.blob(response);
+  finish_frame(reply, 0);
+  send(std::move(reply));
+}
+
+}  // namespace conclave::zk

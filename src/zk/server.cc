@@ -1,0 +1,300 @@
+#include "zk/server.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "common/log.h"
+#include "zk/connection.h"
+
+namespace conclave::zk {
+
+ZkServer::ZkServer(Backend& backend, ZkOptions options) : backend_(backend), options_(std::move(options)) {}
+
+ZkServer::~ZkServer() = default;
+
+std::unique_ptr<net::StreamHandler> ZkServer::accept(net::Stream& stream) {
+  if (connections_.size() >= options_.max_connections) {
+    counters_.rejected_connections++;
+    log::warn("zk", "refusing connection from {}: {} connections open (limit {})", stream.remote_address(),
+              connections_.size(), options_.max_connections);
+    return nullptr;
+  }
+  counters_.connections_total++;
+  return std::make_unique<Connection>(*this, stream, next_connection_id_++);
+}
+
+void ZkServer::register_connection(Connection* c) { connections_[c->id()] = c; }
+
+void ZkServer::unregister_connection(Connection* c) {
+  connections_.erase(c->id());
+  watches_.remove_watcher(c->id());
+  auto it = session_owner_.find(c->session_id());
+  if (it != session_owner_.end() && it->second == c) session_owner_.erase(it);
+}
+
+Connection* ZkServer::find_connection(uint64_t id) {
+  auto it = connections_.find(id);
+  return it == connections_.end() ? nullptr : it->second;
+}
+
+Connection* ZkServer::connection_for_session(state::SessionId id) {
+  auto it = session_owner_.find(id);
+  return it == session_owner_.end() ? nullptr : it->second;
+}
+
+std::vector<Connection*> ZkServer::connections() const {
+  std::vector<Connection*> out;
+  for (const auto& [id, c] : connections_) out.push_back(c);
+  std::sort(out.begin(), out.end(), [](auto* a, auto* b) { return a->id() < b->id(); });
+  return out;
+}
+
+void ZkServer::bind_session(state::SessionId id, Connection* c, int32_t timeout_ms) {
+  if (Connection* old = connection_for_session(id); old && old != c) {
+    log::info("zk", "session 0x{:x} moved to a new connection; closing the old one", id);
+    session_owner_.erase(id);
+    old->detach_session_and_close();
+  }
+  session_owner_[id] = c;
+  auto& l = liveness_[id];
+  l.timeout_ms = timeout_ms;
+  l.deadline_ms = backend_.monotonic_ms() + timeout_ms;
+}
+
+void ZkServer::touch_session(state::SessionId id) {
+  auto it = liveness_.find(id);
+  if (it != liveness_.end()) it->second.deadline_ms = backend_.monotonic_ms() + it->second.timeout_ms;
+}
+
+void ZkServer::session_closing(state::SessionId id) {
+  auto it = liveness_.find(id);
+  if (it != liveness_.end()) it->second.closing = true;
+}
+
+void ZkServer::restore_sessions() {
+  int64_t now = backend_.monotonic_ms();
+  for (const auto& [id, s] : backend_.tree().sessions()) {
+    auto& l = liveness_[id];
+    l.timeout_ms = s.timeout_ms;
+    l.deadline_ms = now + s.timeout_ms;
+  }
+}
+
+void ZkServer::tick() {
+  int64_t now = backend_.monotonic_ms();
+  std::vector<state::SessionId> expired;
+  for (auto& [id, l] : liveness_) {
+    if (!l.closing && now > l.deadline_ms) {
+      l.closing = true;
+      expired.push_back(id);
+    }
+  }
+  for (auto id : expired) {
+    log::info("zk", "session 0x{:x} expired", id);
+    counters_.expired_sessions++;
+    if (Connection* c = connection_for_session(id)) {
+      session_owner_.erase(id);
+      c->detach_session_and_close();
+    }
+    state::Command cmd;
+    cmd.kind = state::CommandKind::kCloseSession;
+    cmd.session = id;
+    cmd.time_ms = backend_.wall_ms();
+    backend_.propose(std::move(cmd), [this, id](const state::ApplyResult&) { liveness_.erase(id); });
+  }
+  // Sessions closed by a closeSession request, or gone from the tree for any other reason.
+  for (auto it = liveness_.begin(); it != liveness_.end();) {
+    if (!backend_.tree().session(it->first) && !it->second.closing) it = liveness_.erase(it);
+    else ++it;
+  }
+}
+
+void ZkServer::on_applied(const state::ApplyResult& result) {
+  if (result.triggers.empty() || watches_.watch_count() == 0) return;
+  std::vector<state::Delivery> deliveries;
+  for (const auto& t : result.triggers) watches_.fire(t, &deliveries);
+  for (const auto& d : deliveries)
+    if (Connection* c = find_connection(d.watcher)) c->notify(d.type, d.path);
+}
+
+// ---- four-letter words ----
+
+std::string ZkServer::four_letter(std::string_view cmd) {
+  std::string c(cmd);
+  bool allowed = options_.four_letter_whitelist.count("*") || options_.four_letter_whitelist.count(c);
+  if (!allowed) return c + " is not executed because it is not in the whitelist.\n";
+  if (c == "ruok") return "imok";
+  if (c == "isro") return "rw";
+  if (c == "srvr") return cmd_srvr(false);
+  if (c == "stat") return cmd_srvr(true);
+  if (c == "mntr") return cmd_mntr();
+  if (c == "conf") return cmd_conf();
+  if (c == "cons") return cmd_cons();
+  if (c == "envi") return cmd_envi();
+  if (c == "wchs") return cmd_wchs();
+  if (c == "dump") return cmd_dump();
+  if (c == "crst") return "Connection stats reset.\n";
+  if (c == "srst") {
+    counters_.latency_count = counters_.latency_sum_ms = counters_.latency_max_ms = 0;
+    counters_.latency_min_ms = UINT64_MAX;
+    counters_.packets_received = counters_.packets_sent = 0;
+    return "Server stats reset.\n";
+  }
+  if (c == "dirs") return "datadir_size: 0\nlogdir_size: 0\n";
+  if (c == "wchc" || c == "wchp") {
+    std::string out;
+    auto dump = watches_.dump();
+    if (c == "wchp") {
+      for (const auto& [path, ws] : dump) {
+        out += path + "\n";
+        for (auto w : ws)
+          if (auto* conn = find_connection(w)) out += fmt::format("\t0x{:x}\n", conn->session_id());
+      }
+    } else {
+      std::map<state::SessionId, std::set<std::string>> by_session;
+      for (const auto& [path, ws] : dump)
+        for (auto w : ws)
+          if (auto* conn = find_connection(w)) by_session[conn->session_id()].insert(path);
+      for (const auto& [sid, paths] : by_session) {
+        out += fmt::format("0x{:x}\n", sid);
+        for (const auto& p : paths) out += "\t" + p + "\n";
+      }
+    }
+    return out;
+  }
+  return c + " is not executed because it is not in the whitelist.\n";
+}
+
+static std::string version_line() {
+  return std::string(CONCLAVE_ZK_COMPAT_VERSION) + "-conclave-" CONCLAVE_VERSION ", built on " __DATE__;
+}
+
+std::string ZkServer::cmd_srvr(bool with_clients) {
+  auto info = backend_.info();
+  std::string out = "Zookeeper version: " + version_line() + "\n";
+  if (with_clients) {
+    out += "Clients:\n";
+    for (auto* c : connections())
+      out += fmt::format(" /{}:{}[1](queued={},recved={},sent={})\n", c->remote_address(), c->remote_port(),
+                         c->queued(), c->received(), c->sent());
+    out += "\n";
+  }
+  uint64_t min = counters_.latency_count ? counters_.latency_min_ms : 0;
+  double avg = counters_.latency_count ? double(counters_.latency_sum_ms) / double(counters_.latency_count) : 0.0;
+  out += fmt::format("Latency min/avg/max: {}/{:.4f}/{}\n", min, avg, counters_.latency_max_ms);
+  out += fmt::format("Received: {}\n", counters_.packets_received);
+  out += fmt::format("Sent: {}\n", counters_.packets_sent);
+  out += fmt::format("Connections: {}\n", connections_.size());
+  out += fmt::format("Outstanding: {}\n", info.outstanding_proposals);
+  out += fmt::format("Zxid: 0x{:x}\n", backend_.tree().last_zxid());
+  out += "Mode: " + info.mode + "\n";
+  out += fmt::format("Node count: {}\n", backend_.tree().node_count());
+  return out;
+}
+
+std::string ZkServer::cmd_mntr() {
+  auto info = backend_.info();
+  const auto& tree = backend_.tree();
+  uint64_t min = counters_.latency_count ? counters_.latency_min_ms : 0;
+  double avg = counters_.latency_count ? double(counters_.latency_sum_ms) / double(counters_.latency_count) : 0.0;
+  std::string out;
+  auto kv = [&](std::string_view k, const std::string& v) { out += fmt::format("{}\t{}\n", k, v); };
+  kv("zk_version", version_line());
+  kv("zk_server_state", info.mode);
+  kv("zk_avg_latency", fmt::format("{:.4f}", avg));
+  kv("zk_max_latency", std::to_string(counters_.latency_max_ms));
+  kv("zk_min_latency", std::to_string(min));
+  kv("zk_packets_received", std::to_string(counters_.packets_received));
+  kv("zk_packets_sent", std::to_string(counters_.packets_sent));
+  kv("zk_num_alive_connections", std::to_string(connections_.size()));
+  kv("zk_outstanding_requests", std::to_string(info.outstanding_proposals));
+  kv("zk_znode_count", std::to_string(tree.node_count()));
+  kv("zk_watch_count", std::to_string(watches_.watch_count()));
+  kv("zk_ephemerals_count", std::to_string(tree.ephemeral_count()));
+  kv("zk_approximate_data_size", std::to_string(tree.approximate_data_size()));
+  kv("zk_open_file_descriptor_count", std::to_string(connections_.size() + 16));
+  kv("zk_max_file_descriptor_count", std::to_string(sysconf(_SC_OPEN_MAX)));
+  kv("zk_global_sessions", std::to_string(tree.sessions().size()));
+  kv("zk_local_sessions", "0");
+  kv("zk_fsync_count", std::to_string(info.wal_fsyncs));
+  kv("zk_malformed_frames", std::to_string(counters_.malformed_frames));
+  kv("zk_expired_sessions", std::to_string(counters_.expired_sessions));
+  return out;
+}
+
+std::string ZkServer::cmd_conf() {
+  auto info = backend_.info();
+  std::string out;
+  auto port = info.client_address.substr(info.client_address.rfind(':') + 1);
+  out += "clientPort=" + port + "\n";
+  out += "secureClientPort=-1\n";
+  out += "dataDir=" + info.data_dir + "\n";
+  out += "dataDirSize=0\n";
+  out += "dataLogDir=" + info.data_dir + "\n";
+  out += "dataLogSize=0\n";
+  out += fmt::format("tickTime={}\n", options_.tick_ms);
+  out += fmt::format("maxClientCnxns={}\n", options_.max_connections);
+  out += fmt::format("minSessionTimeout={}\n", options_.min_session_timeout_ms);
+  out += fmt::format("maxSessionTimeout={}\n", options_.max_session_timeout_ms);
+  out += "clientPortListenBacklog=-1\n";
+  out += fmt::format("serverId={}\n", info.node_id);
+  return out;
+}
+
+std::string ZkServer::cmd_cons() {
+  std::string out;
+  for (auto* c : connections())
+    out += fmt::format(" /{}:{}[1](queued={},recved={},sent={},sid=0x{:x},to={},lzxid=0x{:x})\n",
+                       c->remote_address(), c->remote_port(), c->queued(), c->received(), c->sent(),
+                       c->session_id(), c->timeout_ms(), c->last_zxid());
+  return out + "\n";
+}
+
+std::string ZkServer::cmd_envi() {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  auto info = backend_.info();
+  std::string out = "Environment:\n";
+  out += "zookeeper.version=" + version_line() + "\n";
+  out += std::string("host.name=") + host + "\n";
+  out += "java.version=n/a (conclave is native)\n";
+  out += "java.vendor=n/a\n";
+  out += "java.home=n/a\n";
+  out += "java.class.path=n/a\n";
+  out += "java.library.path=n/a\n";
+  out += "java.io.tmpdir=/tmp\n";
+  out += "java.compiler=<NA>\n";
+  out += "os.name=Linux\n";
+  out += "os.arch=amd64\n";
+  out += "user.dir=" + info.data_dir + "\n";
+  return out;
+}
+
+std::string ZkServer::cmd_wchs() {
+  std::set<uint64_t> watchers;
+  for (const auto& [path, ws] : watches_.dump()) watchers.insert(ws.begin(), ws.end());
+  return fmt::format("{} connections watching {} paths\nTotal watches:{}\n", watchers.size(),
+                     watches_.path_count(), watches_.watch_count());
+}
+
+std::string ZkServer::cmd_dump() {
+  const auto& tree = backend_.tree();
+  std::string out = "SessionTracker dump:\n";
+  out += fmt::format("Global Sessions({}):\n", tree.sessions().size());
+  std::map<state::SessionId, const state::SessionInfo*> sorted;
+  for (const auto& [id, s] : tree.sessions()) sorted[id] = &s;
+  for (const auto& [id, s] : sorted) out += fmt::format("0x{:x}\t{}ms\n", id, s->timeout_ms);
+  size_t with = 0;
+  for (const auto& [id, s] : sorted) with += !s->ephemerals.empty();
+  out += "ephemeral nodes dump:\n";
+  out += fmt::format("Sessions with Ephemerals ({}):\n", with);
+  for (const auto& [id, s] : sorted) {
+    if (s->ephemerals.empty()) continue;
+    out += fmt::format("0x{:x}:\n", id);
+    for (const auto& p : s->ephemerals) out += "\t" + p + "\n";
+  }
+  return out;
+}
+
+}  // namespace conclave::zk
