@@ -39,6 +39,19 @@ SUCCESS_WRITE_OPS = {
 TIME_SLACK_MS = 10 * 60 * 1000
 
 
+class Labeled(int):
+    """An int argument shown by a stable description in transcripts (e.g. a
+    zxid, whose raw value differs between servers)."""
+
+    def __new__(cls, value, desc):
+        o = int.__new__(cls, value)
+        o.desc = desc
+        return o
+
+    def __repr__(self):
+        return self.desc
+
+
 class Step:
     __slots__ = ("idx", "session", "op", "args", "reply", "raw", "note")
 
@@ -194,6 +207,10 @@ class Run:
         if k == "last_zxid":
             return "<last zxid seen>" if v else "0"
         return repr(v)
+
+    def last_zxid_of(self, label):
+        """The highest reply-header zxid session `label` has seen, as an argument."""
+        return Labeled(self.sessions[label].last_zxid, "<last zxid seen by %s>" % label)
 
     def four_letter(self, cmd, timeout=5.0):
         return zkwire.four_letter_word("127.0.0.1", self.server.port, cmd, timeout=timeout)

@@ -559,6 +559,18 @@ class ZKConn:
             if time.monotonic() - self.last_send > self.timeout_ms / 3000.0:
                 self.send_ping()
 
+    def _read_one(self, timeout):
+        """Read and dispatch one packet; False on timeout/close."""
+        try:
+            pkt = self.read_packet(timeout=timeout)
+        except (Closed, socket.timeout):
+            return False
+        r = Reader(pkt)
+        rxid, zxid, err = r.int(), r.long(), r.int()
+        if not self._handle_special(rxid, zxid, err, r):
+            self.unexpected.append({"xid": rxid, "zxid": zxid, "err": err, "body": pkt[16:]})
+        return True
+
     def poll(self, timeout):
         """Read whatever arrives during `timeout` seconds (events / pings)."""
         deadline = time.monotonic() + timeout
@@ -566,15 +578,7 @@ class ZKConn:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
-            try:
-                pkt = self.read_packet(timeout=remaining)
-            except (Closed, socket.timeout):
-                return
-            r = Reader(pkt)
-            rxid, zxid, err = r.int(), r.long(), r.int()
-            if not self._handle_special(rxid, zxid, err, r):
-                self.unexpected.append({"xid": rxid, "zxid": zxid, "err": err,
-                                        "body": pkt[16:]})
+            self._read_one(remaining)
 
     def wait_events(self, n, timeout=5.0):
         """Wait until at least n events are buffered (or timeout); return and clear them."""
@@ -584,7 +588,7 @@ class ZKConn:
             if remaining <= 0:
                 break
             self.keepalive()
-            self.poll(min(remaining, 0.5))
+            self._read_one(min(remaining, 0.5))
         evs, self.events = self.events, []
         return evs
 
