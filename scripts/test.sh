@@ -26,6 +26,13 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 step "unit tests (release)"
 build/release/tests/conclave_unit_tests --gtest_brief=1
 
+step "raft: deterministic simulation (3000 seeds, run twice: same trace hash)"
+a=$(build/release/tests/conclave_raft_sim --seeds 3000 | tail -1)
+b=$(build/release/tests/conclave_raft_sim --seeds 3000 | tail -1)
+echo "$a"
+if [ "$a" != "$b" ]; then echo "simulation is not deterministic: '$a' vs '$b'"; exit 1; fi
+case "$a" in *" 0 failed;"*) ;; *) exit 1 ;; esac
+
 step "differential + integration tests"
 export CONCLAVE_BIN="$PWD/build/release/src/cli/conclave"
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/compat tests/integration

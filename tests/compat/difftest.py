@@ -53,11 +53,12 @@ class Labeled(int):
 
 
 class Step:
-    __slots__ = ("idx", "session", "op", "args", "reply", "raw", "note")
+    __slots__ = ("idx", "session", "op", "args", "reply", "raw", "note", "t")
 
     def __init__(self, idx, session, op, args, reply, raw, note=None):
         self.idx, self.session, self.op, self.args = idx, session, op, args
         self.reply, self.raw, self.note = reply, raw, note
+        self.t = time.monotonic()
 
     def call_text(self):
         return "[session %s] %s(%s)" % (self.session, self.op, self.args)
@@ -107,6 +108,7 @@ class Sess:
         method = getattr(self.conn, name)
 
         def wrapper(*args, **kw):
+            unordered = kw.pop("_unordered", False)
             if self.dead:
                 reply = {"skipped": self.dead}
             else:
@@ -118,18 +120,19 @@ class Sess:
                     reply = {"protocol_error": str(e)}
             if reply.get("timeout"):
                 self.dead = "an earlier request on this session timed out"
-            self.run.record(self, name, _fmt_args(args, kw), reply)
+            self.run.record(self, name, _fmt_args(args, kw), reply, unordered=unordered)
             return reply
 
         return wrapper
 
-    def events(self, n=1, timeout=3.0, sort=False, grace=0.05):
-        """Wait for >= n watch notifications (or timeout), record them."""
+    def events(self, n=1, timeout=3.0, sort=False, grace=0.05, quiet=0.3):
+        """Wait for >= n watch notifications (or timeout), record them.
+        n=0 means "expect none": listen for `quiet` seconds."""
         if self.dead:
             evs = None
         else:
             if n == 0:
-                self.conn.poll(max(timeout, 0.3) if timeout else 0.3)
+                self.conn.poll(quiet)
                 evs = self.conn.wait_events(0, 0)
             else:
                 evs = self.conn.wait_events(n, timeout)
@@ -305,8 +308,8 @@ class Run:
                 self.last_hdr_zxid[label] = max(hz, prev or hz)
             if special:
                 pass  # keep literal (ZooKeeper: auth reply zxid 0, unimplemented -1)
-            elif err == 0 and (op in SUCCESS_WRITE_OPS or (op == "multi" and all(
-                    r.get("type") != "error" for r in rep.get("results", [])))):
+            elif err == 0 and (op in SUCCESS_WRITE_OPS or (op == "multi" and rep.get("results") and all(
+                    r.get("type") != "error" for r in rep["results"]))):
                 rep["zxid"] = self.zx(hz)
             else:
                 rep["zxid"] = "*"
@@ -326,8 +329,10 @@ class Run:
             rep["clientInfo"] = sorted(rep["clientInfo"])
         return rep
 
-    def record(self, sess, op, args, reply):
+    def record(self, sess, op, args, reply, unordered=False):
         norm = self.normalize(sess, op, reply)
+        if unordered and isinstance(norm.get("acl"), list):
+            norm["acl"] = sorted(norm["acl"])
         self.steps.append(Step(len(self.steps), sess.label, op, args, norm, reply))
 
     def record_events(self, sess, evs, n, sort):
@@ -459,5 +464,6 @@ def compare_runs(ref, sub, ref_name, sub_name, context=4, max_diffs=8):
 
 
 def transcript(run, limit=400):
-    return "\n".join("#%d %s -> %s" % (s.idx, s.call_text(), _short(s.reply, 400))
+    t0 = run.steps[0].t if run.steps else 0
+    return "\n".join("#%d +%.3fs %s -> %s" % (s.idx, s.t - t0, s.call_text(), _short(s.reply, 3000))
                      for s in run.steps[:limit])

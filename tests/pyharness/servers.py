@@ -28,6 +28,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -87,6 +88,44 @@ def four_letter_word(port, cmd, host=HOST, timeout=5.0):
                 break
             chunks.append(d)
         return b"".join(chunks)
+    finally:
+        s.close()
+
+
+def session_probe(port, host=HOST, timeout=2.0):
+    """True if a ZooKeeper session can be established (and is then closed).
+
+    `ruok` alone is not a sufficient readiness check: ZooKeeper answers imok
+    while it is still loading its database and refuses sessions meanwhile."""
+    s = socket.create_connection((host, port), timeout=timeout)
+    try:
+        req = struct.pack(">iqiqi", 0, 0, 10000, 0, 16) + b"\0" * 16 + b"\0"
+        s.sendall(struct.pack(">i", len(req)) + req)
+        buf = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(buf) >= 4 and len(buf) >= 4 + struct.unpack(">i", buf[:4])[0]:
+                break
+            s.settimeout(max(0.01, deadline - time.monotonic()))
+            d = s.recv(4096)
+            if not d:
+                return False
+            buf += d
+        if len(buf) < 4 + 16:
+            return False
+        _proto, _timeout, sid = struct.unpack(">iiq", buf[4:20])
+        if sid == 0:
+            return False
+        close = struct.pack(">ii", 1, -11)
+        s.sendall(struct.pack(">i", len(close)) + close)
+        try:
+            s.settimeout(1.0)
+            s.recv(4096)
+        except OSError:
+            pass
+        return True
+    except OSError:
+        return False
     finally:
         s.close()
 
@@ -264,8 +303,10 @@ class BaseServer:
             try:
                 r = four_letter_word(self.port, b"ruok", timeout=1.0)
                 if r == b"imok":
-                    self.after_ready(deadline)
-                    return
+                    if session_probe(self.port):
+                        self.after_ready(deadline)
+                        return
+                    r = b"imok, but no session could be established yet"
                 last = r
             except OSError as e:
                 last = e
