@@ -49,6 +49,8 @@ void EventLoop::after(std::chrono::milliseconds delay, std::function<void()> fn)
 
 void EventLoop::run() { impl_->io.run(); }
 
+void* EventLoop::native_handle() { return &impl_->io; }
+
 void EventLoop::stop() { impl_->io.stop(); }
 
 // ---- connections ----

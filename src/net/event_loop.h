@@ -34,6 +34,8 @@ class EventLoop {
 
   struct Impl;
   Impl& impl() { return *impl_; }
+  /// The underlying boost::asio::io_context, for other net/ translation units.
+  void* native_handle();
 
  private:
   std::unique_ptr<Impl> impl_;

@@ -170,6 +170,24 @@ void Core::campaign() {
   if (role_ != Role::kLeader) start_election(false);
 }
 
+void Core::report_unreachable(NodeId peer) {
+  if (role_ == Role::kLeader) {
+    auto it = progress_.find(peer);
+    if (it != progress_.end() && it->second.state == Progress::State::kReplicate) {
+      it->second.state = Progress::State::kProbe;
+      it->second.inflight.clear();
+      it->second.probe_sent = false;
+      it->second.next = it->second.match + 1;
+    }
+    return;
+  }
+  if (role_ == Role::kFollower && peer == leader_ && leader_ != 0) {
+    leader_ = 0;  // no lease any more: vote requests from others are considered at once
+    int jitter = 1 + static_cast<int>(next_random() % 2);
+    election_elapsed_ = std::max(election_elapsed_, randomized_timeout_ - jitter);
+  }
+}
+
 // ---- time ----
 
 void Core::tick() {
@@ -780,6 +798,7 @@ Bytes encode_conf_change(const ConfChange& cc) {
   Writer w(b);
   w.u8(static_cast<uint8_t>(cc.type));
   w.u64(cc.node);
+  w.blob(cc.address);
   return b;
 }
 
@@ -787,6 +806,7 @@ bool decode_conf_change(std::string_view bytes, ConfChange* out) {
   Reader r(bytes);
   uint8_t t = r.u8();
   out->node = r.u64();
+  out->address = std::string(r.blob());
   if (!r.ok() || !r.at_end() || t < 1 || t > 3) return false;
   out->type = static_cast<ConfChangeType>(t);
   return true;

@@ -49,6 +49,10 @@ class Core {
   [[nodiscard]] Status transfer_leadership(NodeId to);
   /// Starts an election now (as if the election timeout fired).
   void campaign();
+  /// The transport lost its connection to `peer`. A follower that loses its leader this way
+  /// (e.g. the leader process died) campaigns after a short random delay instead of waiting for
+  /// the full election timeout; a leader falls back to probing that follower.
+  void report_unreachable(NodeId peer);
 
   /// The driver made entries up to `index` durable (leader: counts toward its own match).
   void persisted(Index index);

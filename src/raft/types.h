@@ -26,6 +26,7 @@ enum class ConfChangeType : uint8_t { kAddVoter = 1, kAddLearner = 2, kRemove = 
 struct ConfChange {
   ConfChangeType type;
   NodeId node;
+  std::string address;  // host:port of the node's peer listener (adds only)
 };
 Bytes encode_conf_change(const ConfChange& cc);
 bool decode_conf_change(std::string_view bytes, ConfChange* out);

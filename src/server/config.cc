@@ -27,7 +27,11 @@ const Flag kFlags[] = {
     {"zk-port", true, "ZooKeeper client port (default 2181; 0 picks a free port)"},
     {"http-port", true, "HTTP API port: Consul API, /metrics (default 8500; 0 picks a free port)"},
     {"config", true, "config file with `name = value` lines using these flag names"},
-    {"node-id", true, "this node's id (default 1)"},
+    {"node-id", true, "this node's id, 1-255 (default 1)"},
+    {"raft-port", true, "port for server-to-server Raft traffic (default 8300)"},
+    {"peers", true, "ID=HOST:RAFTPORT,... every voter of a static cluster, this node included"},
+    {"learner", false, "join as a non-voting member (ZooKeeper observer); add it with `conclave operator raft add-learner`"},
+    {"raft-tick-ms", true, "Raft tick; heartbeats every tick, elections after 6-12 ticks (default 50)"},
     {"zk-super-digest", true, "USER:BASE64SHA1 superuser digest (zookeeper.DigestAuthenticationProvider.superDigest)"},
     {"zk-sasl-users", true, "JAAS file whose Server section lists user_NAME=\"password\" for SASL DIGEST-MD5"},
     {"4lw-whitelist", true, "comma-separated four-letter words to enable, or * (default srvr; --dev: *)"},
@@ -70,6 +74,25 @@ Status apply(AgentOptions& o, const std::map<std::string, std::string>& kv, bool
     else if (name == "zk-port") { auto r = num(0, 65535); if (!r) return r.error(); n.zk_port = uint16_t(*r); }
     else if (name == "http-port") { auto r = num(0, 65535); if (!r) return r.error(); n.http_port = uint16_t(*r); }
     else if (name == "node-id") { auto r = num(1, 255); if (!r) return r.error(); n.node_id = *r; }
+    else if (name == "raft-port") { auto r = num(0, 65535); if (!r) return r.error(); n.raft_port = uint16_t(*r); }
+    else if (name == "raft-tick-ms") { auto r = num(5, 10000); if (!r) return r.error(); n.raft_tick_ms = int(*r); }
+    else if (name == "learner") n.learner = v != "false";
+    else if (name == "peers") {
+      n.peers.clear();
+      std::stringstream ss(v);
+      std::string item;
+      while (std::getline(ss, item, ',')) {
+        auto eq = item.find('=');
+        auto colon = item.rfind(':');
+        if (eq == std::string::npos || colon == std::string::npos || colon < eq)
+          return make_error(Errc::kInvalid, "--peers: expected ID=HOST:PORT,..., got '" + item + "'");
+        auto id = to_int("peers", item.substr(0, eq), 1, 255);
+        if (!id) return id.error();
+        auto port = to_int("peers", item.substr(colon + 1), 1, 65535);
+        if (!port) return port.error();
+        n.peers[uint64_t(*id)] = item.substr(eq + 1);
+      }
+    }
     else if (name == "zk-super-digest") {
       if (v.find(':') == std::string::npos) return make_error(Errc::kInvalid, "--zk-super-digest: expected USER:BASE64SHA1");
       n.zk.super_digest = v;
@@ -199,6 +222,13 @@ Result<AgentOptions> parse_agent_args(const std::vector<std::string>& args) {
     }
   }
   if (o.node.data_dir.empty()) return make_error(Errc::kInvalid, "--data-dir is required (or use --dev)");
+  if (!o.node.peers.empty() && !o.node.peers.count(uint64_t(o.node.node_id)) && !o.node.learner)
+    return make_error(Errc::kInvalid, "--peers must include this node's --node-id");
+  if (!o.node.peers.empty() && o.node.peers.count(uint64_t(o.node.node_id))) {
+    // This node's own raft port comes from --peers unless given explicitly.
+    const std::string& self = o.node.peers[uint64_t(o.node.node_id)];
+    if (!cli.count("raft-port")) o.node.raft_port = uint16_t(std::stoi(self.substr(self.rfind(':') + 1)));
+  }
   return o;
 }
 

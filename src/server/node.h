@@ -1,17 +1,20 @@
-// A Conclave node: recovery, the write pipeline, the read path and the listeners.
+// A Conclave node: recovery, the Raft driver, the write pipeline, the read path and listeners.
 //
-// Write pipeline (one-member Raft group for now; the replicated pipeline reuses every step):
-//   front-end builds a state::Command -> propose() gives it the next log index and queues it to
-//   the WAL -> the WAL writer group-commits (one fdatasync for everything queued) and reports the
-//   durable index -> the loop thread applies entries in index order -> watch notifications go
-//   out -> the proposer's completion sends the reply.
-// Reads are served by the front-ends straight from the tree on the loop thread.
+// Every node, including a lone dev node, runs the same path: a raft::Core whose Ready batches this
+// class carries out.
+//   front-end builds a state::Command -> propose(): on the leader, Core::propose appends it; on a
+//   follower it is forwarded to the leader over the peer link -> Ready: hard state + entries go to
+//   the WAL as one group-commit batch; the Ready's messages are held until that batch is durable
+//   (Raft's "persist before send") -> committed entries are applied in index order on every node
+//   -> watch notifications -> the proposer (matched by the command's origin id) gets its reply.
+// Reads are served by the front-ends from the local tree; `sync` is a no-op command through the
+// log, so a read after it sees everything committed before it (ZooKeeper's sync).
 //
-// Threads: the event loop (everything above except disk I/O), the WAL writer, and a snapshot
-// writer that only writes bytes encoded on the loop thread.
+// Threads: the event loop (everything above except disk I/O), the WAL writer, a snapshot writer.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <random>
@@ -22,6 +25,8 @@
 
 #include "net/event_loop.h"
 #include "net/http.h"
+#include "net/peer.h"
+#include "raft/core.h"
 #include "state/tree.h"
 #include "storage/snapshot_store.h"
 #include "storage/wal.h"
@@ -35,10 +40,16 @@ struct NodeConfig {
   std::string bind = "127.0.0.1";
   uint16_t zk_port = 2181;
   uint16_t http_port = 8500;
+  uint16_t raft_port = 8300;
   int64_t node_id = 1;
+  std::map<uint64_t, std::string> peers;  // id -> host:raft-port, including this node; empty: alone
+  bool learner = false;                   // start as a non-voting member (only with an empty log)
+  int raft_tick_ms = 50;
+  int election_ticks = 6;                 // election timeout: [6, 12) ticks = 300-600 ms
   bool fsync = true;
   uint64_t snapshot_every_entries = 100000;
   int64_t reap_interval_ms = 60000;  // ZooKeeper's znode.container.checkIntervalMs
+  int64_t forward_timeout_ms = 5000;
   zk::ZkOptions zk;
 };
 
@@ -56,6 +67,7 @@ class Node : public zk::Backend, public net::HttpHandler {
 
   uint16_t zk_port() const { return zk_port_; }
   uint16_t http_port() const { return http_port_; }
+  uint16_t raft_port() const { return raft_port_; }
 
   // zk::Backend
   const state::DataTree& tree() const override { return tree_; }
@@ -70,40 +82,65 @@ class Node : public zk::Backend, public net::HttpHandler {
   void handle(const net::HttpRequest& request, Respond respond) override;
 
  private:
-  struct Proposal {
-    state::Command cmd;
+  struct Pending {
     Done done;
+    raft::Index index = 0;  // known log index (0: forwarded, not yet acknowledged by the leader)
+    int64_t deadline_ms = 0;
   };
+  struct Held {
+    uint64_t ticket;
+    raft::Index last_index;
+    std::vector<raft::Message> messages;
+  };
+
   Status recover();
-  void on_durable(raft::Index index);
+  void drive();
+  void apply(const raft::Entry& e);
+  void install_snapshot(const raft::Snapshot& s);
+  void on_ticket_durable(uint64_t ticket);
+  void send_messages(std::vector<raft::Message>& messages);
+  void on_peer_message(uint64_t from, std::string payload);
+  void on_raft_tick();
+  void fail_pending(uint64_t origin, const char* why);
   void maybe_snapshot();
   void reap();
+  void update_role();
+  std::string peer_address(uint64_t id) const;
   std::string metrics_text();
+  void handle_operator(const net::HttpRequest& req, Respond& respond);
 
   NodeConfig config_;
   net::EventLoop loop_;
   state::DataTree tree_;
+  std::unique_ptr<raft::Core> core_;
   std::unique_ptr<storage::Wal> wal_;
   std::unique_ptr<storage::SnapshotStore> snapshots_;
   std::unique_ptr<zk::ZkServer> zk_;
   std::unique_ptr<net::HttpServer> http_;
   std::unique_ptr<net::TcpListener> zk_listener_;
   std::unique_ptr<net::TcpListener> http_listener_;
+  std::unique_ptr<net::PeerTransport> peers_;
   uint16_t zk_port_ = 0;
   uint16_t http_port_ = 0;
+  uint16_t raft_port_ = 0;
 
-  raft::Term term_ = 1;
-  raft::Index last_index_ = 0;     // last index handed to the WAL
-  raft::Index applied_index_ = 0;  // Invariant: applied_index_ <= durable <= last_index_
-  std::unordered_map<raft::Index, Proposal> proposals_;
+  std::unordered_map<uint64_t, Pending> pending_;  // by command origin
+  uint64_t origin_seq_ = 0;
+  std::deque<Held> held_;            // messages waiting for their WAL batch to be durable
+  uint64_t durable_ticket_ = 0;
+  raft::Index submitted_last_index_ = 0;
+  raft::Index applied_index_ = 0;
   raft::Index snapshot_index_ = 0;
   bool snapshot_running_ = false;
   std::thread snapshot_thread_;
   std::set<std::string> reaping_;
+  raft::Role last_role_ = raft::Role::kFollower;
+  std::map<uint64_t, std::string> addresses_;  // raft addresses of members, incl. added ones
+  int64_t last_touch_relay_ms_ = 0;
+  int64_t leader_since_ms_ = 0;
 
   state::SessionId next_session_ = 0;
   std::mt19937_64 rng_;
-  int64_t started_ms_ = 0;
   uint64_t applied_total_ = 0;
 };
 

@@ -128,6 +128,7 @@ void encode_command(const Command& c, Bytes& out) {
   w.blob(c.password);
   w.blob(c.reap_path);
   w.blob(c.trace);
+  w.u64(c.origin);
 }
 
 bool decode_command(std::string_view bytes, Command* c) {
@@ -155,6 +156,7 @@ bool decode_command(std::string_view bytes, Command* c) {
   c->password = std::string(r.blob());
   c->reap_path = std::string(r.blob());
   c->trace = std::string(r.blob());
+  c->origin = r.u64();
   return r.ok() && r.at_end();
 }
 

@@ -65,6 +65,7 @@ struct Command {
   std::string password;         // kCreateSession
   std::string reap_path;        // kReap
   std::string trace;            // opaque trace context (trace/), carried through the log
+  uint64_t origin = 0;          // (proposing node id << 48) | sequence: matches the reply to the request
 };
 
 struct OpResult {

@@ -20,6 +20,7 @@ namespace {
 
 constexpr uint8_t kRecordEntry = 1;
 constexpr uint8_t kRecordHardState = 2;
+constexpr uint8_t kRecordTruncate = 3;  // entries at and after this index are void
 constexpr uint32_t kMaxRecordBytes = 256u << 20;
 constexpr size_t kHeaderBytes = 8;
 
@@ -58,6 +59,30 @@ void encode_hard_state_record(const raft::HardState& hs, std::string& out) {
   w.u64(hs.vote);
   w.u64(hs.commit);
   frame(payload, out);
+}
+
+void encode_truncate_record(raft::Index from, std::string& out) {
+  std::string payload;
+  Writer w(payload);
+  w.u8(kRecordTruncate);
+  w.u64(from);
+  frame(payload, out);
+}
+
+uint64_t Wal::submit(const std::optional<raft::HardState>& hs, const std::vector<raft::Entry>& entries,
+                     raft::Index truncate_from) {
+  std::lock_guard lock(mu_);
+  if (truncate_from != 0) encode_truncate_record(truncate_from, pending_);
+  if (hs) encode_hard_state_record(*hs, pending_);
+  for (const auto& e : entries) {
+    encode_entry_record(e, pending_);
+    pending_last_index_ = e.index;
+    stats_.records++;
+  }
+  pending_has_data_ = true;
+  pending_ticket_ = ++next_ticket_;
+  cv_.notify_one();
+  return pending_ticket_;
 }
 
 Wal::Wal(WalOptions options) : options_(std::move(options)) {}
@@ -171,6 +196,21 @@ Result<std::unique_ptr<Wal>> Wal::open(const WalOptions& options, raft::Index af
           return make_error(Errc::kCorrupt,
                             fmt::format("WAL corrupt: bad hard state in {} at offset {}", path, off));
         }
+      } else if (kind == kRecordTruncate) {
+        raft::Index from = r.u64();
+        if (!r.ok() || from == 0) {
+          return make_error(Errc::kCorrupt,
+                            fmt::format("WAL corrupt: bad truncate record in {} at offset {}", path, off));
+        }
+        while (!out.entries.empty() && out.entries.back().index >= from) out.entries.pop_back();
+        if (from - 1 > after_index && from - 1 > log_last) {
+          return make_error(Errc::kCorrupt,
+                            fmt::format("WAL in {} at offset {} continues after a snapshot installed at index {}, "
+                                        "but the newest loadable snapshot is at index {}",
+                                        path, off, from - 1, after_index));
+        }
+        log_last = from - 1;
+        if (log_last <= after_index) log_last = 0;  // the next entry must follow the snapshot
       } else {
         return make_error(Errc::kCorrupt,
                           fmt::format("WAL corrupt: unknown record kind {} in {} at offset {}", kind, path, off));
@@ -264,6 +304,7 @@ void Wal::writer_loop() {
   std::string batch;
   for (;;) {
     raft::Index last = 0;
+    uint64_t ticket = 0;
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return pending_has_data_ || closing_; });
@@ -271,6 +312,8 @@ void Wal::writer_loop() {
       batch.swap(pending_);
       pending_.clear();
       last = pending_last_index_;
+      pending_last_index_ = 0;
+      ticket = pending_ticket_;
       pending_has_data_ = false;
     }
     if (segment_size_ >= options_.segment_bytes && last != 0) {
@@ -296,6 +339,7 @@ void Wal::writer_loop() {
     }
     batch.clear();
     if (last != 0 && durable_cb_) durable_cb_(last);
+    if (ticket != 0 && ticket_cb_) ticket_cb_(ticket);
   }
 }
 

@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -61,6 +62,13 @@ class Wal {
   void append(std::vector<raft::Entry> entries);
   void append(raft::Entry entry);
   void save_hard_state(const raft::HardState& hs);
+  /// One batch from the Raft driver: a hard state, entries, and/or "discard everything from
+  /// index `truncate_from`" (written before the entries; used after installing a snapshot).
+  /// Returns a ticket; the ticket callback reports the highest durable ticket.
+  uint64_t submit(const std::optional<raft::HardState>& hs, const std::vector<raft::Entry>& entries,
+                  raft::Index truncate_from = 0);
+  using TicketCallback = std::function<void(uint64_t durable_ticket)>;
+  void set_ticket_callback(TicketCallback cb) { ticket_cb_ = std::move(cb); }
 
   /// Deletes whole segments whose entries are all <= index (they are covered by a snapshot).
   void retire_through(raft::Index index);
@@ -84,6 +92,9 @@ class Wal {
 
   WalOptions options_;
   DurableCallback durable_cb_;
+  TicketCallback ticket_cb_;
+  uint64_t next_ticket_ = 0;      // guarded by mu_
+  uint64_t pending_ticket_ = 0;   // guarded by mu_
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -107,5 +118,6 @@ class Wal {
 /// Encodes one record (length, crc, payload) and appends it to `out`. Exposed for tests/fuzzers.
 void encode_entry_record(const raft::Entry& e, std::string& out);
 void encode_hard_state_record(const raft::HardState& hs, std::string& out);
+void encode_truncate_record(raft::Index from, std::string& out);
 
 }  // namespace conclave::storage

@@ -45,7 +45,6 @@ bool is_read(int32_t type) {
     case op::kGetAcl:
     case op::kGetChildren:
     case op::kGetChildren2:
-    case op::kSync:
     case op::kPing:
     case op::kGetAllChildrenNumber:
     case op::kGetEphemerals:
@@ -198,6 +197,10 @@ bool Connection::handle_connect(std::string_view frame) {
   backend.propose(std::move(cmd), [server, self, sid, timeout, pw, with_ro](const state::ApplyResult& r) {
     Connection* c = server->find_connection(self);
     if (!c) return;
+    if (r.code == state::Code::kConnectionLoss) {
+      c->close();  // no leader to create the session: the client retries, maybe elsewhere
+      return;
+    }
     c->finish_connect(sid, timeout, pw, r.code == state::Code::kOk, with_ro);
     if (c->phase_ == Phase::kReady) c->on_data({});  // process requests pipelined behind the connect
   });
@@ -270,6 +273,41 @@ bool Connection::handle_request(std::string_view frame) {
           break;
         }
       }
+      c->flush();
+    });
+    return true;
+  }
+  if (type == op::kSync) {
+    // A no-op through the log: when it is applied here, everything committed before the sync
+    // has been applied too, so the next read is up to date (ZooKeeper's sync).
+    Reader br(body);
+    std::string path(br.blob());
+    if (!br.ok()) {
+      malformed("malformed sync request");
+      return false;
+    }
+    Pending p;
+    p.xid = xid;
+    p.type = type;
+    p.body = path;
+    p.start_ms = server_.backend().monotonic_ms();
+    queue_.push_back(std::move(p));
+    Pending* target = &queue_.back();
+    state::Command cmd;
+    cmd.kind = state::CommandKind::kNoop;
+    cmd.session = session_id_;
+    cmd.time_ms = server_.backend().wall_ms();
+    uint64_t self = id_;
+    ZkServer* server = &server_;
+    server_.backend().propose(std::move(cmd), [server, self, target](const state::ApplyResult& r) {
+      Connection* c = server->find_connection(self);
+      if (!c) return;
+      target->reply.clear();
+      begin_reply(target->reply, target->xid, r.zxid, static_cast<int32_t>(r.code));
+      if (r.code == state::Code::kOk) Writer(target->reply).blob(target->body);
+      finish_frame(target->reply, 0);
+      target->close_after = r.code == state::Code::kConnectionLoss;
+      target->done = true;
       c->flush();
     });
     return true;
@@ -354,6 +392,9 @@ void Connection::propose_write(int32_t xid, int32_t type, std::vector<state::Op>
     Connection* c = server->find_connection(self);
     if (!c) return;
     target->reply = c->encode_write_reply(*target, r);
+    // The write's outcome is unknown (no leader, or leadership changed): tell the client and let
+    // it reconnect, possibly to another server, as ZooKeeper's clients do on ConnectionLoss.
+    target->close_after = r.code == state::Code::kConnectionLoss;
     target->done = true;
     c->flush();
   });

@@ -57,19 +57,43 @@ void ZkServer::bind_session(state::SessionId id, Connection* c, int32_t timeout_
     old->detach_session_and_close();
   }
   session_owner_[id] = c;
+  if (!leader_) touched_.insert(id);
   auto& l = liveness_[id];
   l.timeout_ms = timeout_ms;
   l.deadline_ms = backend_.monotonic_ms() + timeout_ms;
 }
 
 void ZkServer::touch_session(state::SessionId id) {
-  auto it = liveness_.find(id);
+  if (id != 0 && !leader_) touched_.insert(id);
+  auto it = liveness_.find(id);  // (on the leader this is the authoritative clock)
   if (it != liveness_.end()) it->second.deadline_ms = backend_.monotonic_ms() + it->second.timeout_ms;
 }
 
 void ZkServer::session_closing(state::SessionId id) {
   auto it = liveness_.find(id);
   if (it != liveness_.end()) it->second.closing = true;
+}
+
+void ZkServer::set_leader(bool leader) {
+  if (leader && !leader_) restore_sessions();
+  leader_ = leader;
+  if (!leader)
+    for (auto& [id, l] : liveness_) l.closing = false;
+}
+
+std::vector<state::SessionId> ZkServer::take_touched() {
+  std::vector<state::SessionId> out(touched_.begin(), touched_.end());
+  touched_.clear();
+  return out;
+}
+
+void ZkServer::touch_remote(state::SessionId id) {
+  auto it = liveness_.find(id);
+  if (it != liveness_.end()) {
+    it->second.deadline_ms = backend_.monotonic_ms() + it->second.timeout_ms;
+  } else if (const state::SessionInfo* s = backend_.tree().session(id)) {
+    liveness_[id] = Liveness{backend_.monotonic_ms() + s->timeout_ms, s->timeout_ms, false};
+  }
 }
 
 void ZkServer::restore_sessions() {
@@ -83,6 +107,10 @@ void ZkServer::restore_sessions() {
 
 void ZkServer::tick() {
   int64_t now = backend_.monotonic_ms();
+  if (!leader_) return;
+  // Sessions created through other nodes start their clock here.
+  for (const auto& [id, s] : backend_.tree().sessions())
+    if (!liveness_.count(id)) liveness_[id] = Liveness{now + s.timeout_ms, s.timeout_ms, false};
   std::vector<state::SessionId> expired;
   for (auto& [id, l] : liveness_) {
     if (!l.closing && now > l.deadline_ms) {

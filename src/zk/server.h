@@ -69,8 +69,14 @@ class ZkServer : public net::Acceptor {
   void on_applied(const state::ApplyResult& result);
   /// Periodic work: session expiry. Called by the node every few hundred milliseconds.
   void tick();
-  /// After recovery: every session in the tree gets a fresh timeout (as ZooKeeper does on load).
+  /// Every session in the tree gets a fresh timeout, as ZooKeeper does when a leader takes over.
   void restore_sessions();
+  /// Only the leader expires sessions; other nodes relay their clients' activity to it.
+  void set_leader(bool leader);
+  /// Sessions with client activity on this node since the last call (for the relay to the leader).
+  std::vector<state::SessionId> take_touched();
+  /// The leader hears about activity on another node.
+  void touch_remote(state::SessionId id);
 
   const ZkCounters& counters() const { return counters_; }
   const ZkOptions& options() const { return options_; }
@@ -112,6 +118,8 @@ class ZkServer : public net::Acceptor {
   std::unordered_map<state::SessionId, Connection*> session_owner_;
   std::unordered_map<state::SessionId, Liveness> liveness_;
   uint64_t next_connection_id_ = 1;
+  bool leader_ = true;
+  std::set<state::SessionId> touched_;
 };
 
 }  // namespace conclave::zk
