@@ -347,7 +347,7 @@ void Node::propose(state::Command cmd, Done done) {
     if (done) done(r);
     return;
   }
-  pending_[origin] = Pending{std::move(done), 0, monotonic_ms() + config_.forward_timeout_ms};
+  pending_[origin] = Pending{std::move(done), 0, monotonic_ms() + config_.forward_timeout_ms, leader};
   std::string payload(1, static_cast<char>(kPeerForward));
   Writer w(payload);
   w.u64(origin);
@@ -419,9 +419,12 @@ void Node::on_raft_tick() {
   drive();
   int64_t now = monotonic_ms();
   // Forwarded proposals the leader never acknowledged.
+  // Forwards to a node that is no longer the leader will not be answered: fail them now rather
+  // than at the deadline, so clients retry against the new leader quickly.
   std::vector<uint64_t> expired;
   for (const auto& [origin, p] : pending_)
-    if (p.index == 0 && p.deadline_ms != 0 && now > p.deadline_ms) expired.push_back(origin);
+    if (p.index == 0 && p.deadline_ms != 0 && (now > p.deadline_ms || p.forwarded_to != core_->leader()))
+      expired.push_back(origin);
   for (auto origin : expired) fail_pending(origin, "no answer from the leader");
   // Relay client activity to the leader, which alone expires sessions (ZooKeeper's followers do
   // the same with their pings to the leader).

@@ -86,6 +86,7 @@ class Node : public zk::Backend, public net::HttpHandler {
     Done done;
     raft::Index index = 0;  // known log index (0: forwarded, not yet acknowledged by the leader)
     int64_t deadline_ms = 0;
+    uint64_t forwarded_to = 0;
   };
   struct Held {
     uint64_t ticket;

@@ -1,0 +1,236 @@
+"""Replication under real faults: 3- and 5-node clusters of conclave processes on loopback.
+
+Each test records every write a client saw acknowledged and checks that all of them survive,
+and that all nodes converge to the same applied index and state digest.
+Failover times are printed (pytest -s) and logged; the bounds asserted here are generous
+safety nets, the measured figures go to docs/replication.md.
+"""
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+from kazoo.client import KazooClient
+from kazoo.exceptions import KazooException
+
+from cluster import Cluster
+
+
+def client(hosts, timeout=10.0):
+    zk = KazooClient(hosts=hosts, timeout=timeout, connection_retry={"max_tries": -1, "delay": 0.05, "max_delay": 0.2},
+                     command_retry={"max_tries": 0})
+    zk.start(timeout=15)
+    return zk
+
+
+class Writer:
+    """Writes /load/<n> in a loop through `hosts`, remembering what was acknowledged."""
+
+    def __init__(self, hosts):
+        self.zk = client(hosts)
+        self.zk.ensure_path("/load")
+        self.acked = []
+        self.stop_flag = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.n = 0
+
+    def run(self):
+        while not self.stop_flag:
+            self.n += 1
+            path = "/load/w%06d" % self.n
+            try:
+                self.zk.create(path, b"v%d" % self.n)
+                self.acked.append(path)
+            except KazooException:
+                time.sleep(0.01)
+            except Exception:
+                time.sleep(0.01)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.stop_flag = True
+        self.thread.join(30)
+        self.zk.stop()
+        self.zk.close()
+
+
+def first_ack_after(hosts, t0, limit=30.0):
+    """Retries a write through `hosts` until one is acknowledged; returns seconds since t0."""
+    zk = client(hosts)
+    try:
+        deadline = time.monotonic() + limit
+        k = 0
+        while time.monotonic() < deadline:
+            k += 1
+            try:
+                zk.create("/probe-%d-%d" % (os.getpid(), time.monotonic_ns() + k), b"")
+                return time.monotonic() - t0
+            except Exception:
+                time.sleep(0.005)
+        raise AssertionError("no write acknowledged within %ss" % limit)
+    finally:
+        zk.stop()
+        zk.close()
+
+
+def check_all_present(cluster, acked, node_ids):
+    for i in node_ids:
+        zk = client(cluster.nodes[i].hosts)
+        try:
+            zk.sync("/")
+            present = set(zk.get_children("/load"))
+            missing = [p for p in acked if p.rsplit("/", 1)[1] not in present]
+            assert not missing, "node %d lost %d acknowledged writes, e.g. %s" % (i, len(missing), missing[:5])
+        finally:
+            zk.stop()
+            zk.close()
+
+
+@pytest.mark.parametrize("size", [3, 5])
+def test_kill9_leader_under_load(size):
+    c = Cluster(size).start()
+    try:
+        leader = c.wait_leader()
+        survivors = [i for i in c.nodes if i != leader]
+        w = Writer(c.hosts(survivors)).start()
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        c.nodes[leader].kill9()
+        took = first_ack_after(c.hosts(survivors), t0)
+        print("\n%d nodes: kill -9 of the leader -> first acknowledged write after %.0f ms" % (size, took * 1000))
+        new_leader = c.wait_leader(among=survivors)
+        assert new_leader != leader
+        time.sleep(0.5)
+        w.stop()
+        assert len(w.acked) > 50
+        assert took < 5.0
+        # The old leader comes back as a follower and catches up.
+        c.nodes[leader].start()
+        c.wait_converged()
+        assert c.mode(leader) == "follower"
+        check_all_present(c, w.acked, list(c.nodes))
+    finally:
+        c.stop()
+
+
+def test_sigstop_leader_then_resume():
+    c = Cluster(3).start()
+    try:
+        leader = c.wait_leader()
+        others = [i for i in c.nodes if i != leader]
+        w = Writer(c.hosts(others)).start()
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        os.kill(c.nodes[leader].pid, signal.SIGSTOP)
+        try:
+            took = first_ack_after(c.hosts(others), t0)
+            print("\nSIGSTOP of the leader -> first acknowledged write after %.0f ms" % (took * 1000))
+            assert took < 10.0
+            new_leader = c.wait_leader(among=others)
+            time.sleep(0.5)
+        finally:
+            os.kill(c.nodes[leader].pid, signal.SIGCONT)
+        # The paused leader hears a higher term, steps down and catches up.
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and c.mode(leader) != "follower":
+            time.sleep(0.1)
+        assert c.mode(leader) == "follower"
+        assert c.leader() == new_leader
+        w.stop()
+        c.wait_converged()
+        check_all_present(c, w.acked, list(c.nodes))
+    finally:
+        c.stop()
+
+
+def test_partitioned_leader_loses_writes_majority_continues_and_heals_to_one_history():
+    c = Cluster(3, proxied=True).start()
+    try:
+        leader = c.wait_leader()
+        others = [i for i in c.nodes if i != leader]
+        w = Writer(c.hosts(others)).start()
+        time.sleep(0.5)
+        # Cut the leader off from both followers.
+        for (a, b), p in c.proxies.items():
+            if leader in (a, b):
+                p.cut()
+        new_leader = c.wait_leader(among=others, timeout=15, exclude=leader)
+        # The minority side stops accepting writes: its check-quorum makes it step down.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and c.mode(leader) == "leader":
+            time.sleep(0.1)
+        assert c.mode(leader) != "leader", "the partitioned leader kept leading"
+        # A client of the minority node can neither open a session nor write.
+        minority = KazooClient(hosts=c.nodes[leader].hosts, timeout=3.0,
+                               connection_retry={"max_tries": 3, "delay": 0.1}, command_retry={"max_tries": 0})
+        with pytest.raises(Exception):
+            minority.start(timeout=3)
+            minority.create("/minority-write", b"")
+        minority.stop()
+        minority.close()
+        time.sleep(1.0)
+        for p in c.proxies.values():
+            p.heal()
+        w.stop()
+        c.wait_converged(timeout=30)
+        assert c.leader() in others
+        check_all_present(c, w.acked, list(c.nodes))
+        zk = client(c.hosts())
+        assert zk.exists("/minority-write") is None
+        zk.stop()
+        zk.close()
+        assert new_leader in others
+    finally:
+        c.stop()
+
+
+def test_kazoo_keeps_its_session_through_a_server_kill():
+    c = Cluster(3).start()
+    try:
+        zk = client(c.hosts(), timeout=10.0)
+        zk.create("/eph", b"mine", ephemeral=True)
+        session = zk.client_id[0]
+        connected = int(zk._connection._socket.getpeername()[1])
+        victim = next(i for i, n in c.nodes.items() if n.port == connected)
+        c.nodes[victim].kill9()
+        deadline = time.monotonic() + 15
+        value = None
+        while time.monotonic() < deadline:
+            try:
+                value = zk.get("/eph")[0]
+                break
+            except Exception:
+                time.sleep(0.05)
+        assert value == b"mine"
+        assert zk.client_id[0] == session
+        zk.stop()
+        zk.close()
+    finally:
+        c.stop()
+
+
+def test_follower_restart_catches_up_by_snapshot():
+    c = Cluster(3, extra_args=["--snapshot-entries", "200"]).start()
+    try:
+        leader = c.wait_leader()
+        follower = next(i for i in c.nodes if i != leader)
+        c.nodes[follower].stop()
+        zk = client(c.hosts([leader]))
+        zk.ensure_path("/load")
+        acked = []
+        for k in range(1000):
+            p = "/load/s%05d" % k
+            zk.create(p, b"x")
+            acked.append(p)
+        zk.stop()
+        zk.close()
+        c.nodes[follower].start()
+        c.wait_converged(timeout=30)
+        check_all_present(c, acked, [follower])
+    finally:
+        c.stop()
