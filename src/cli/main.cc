@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli/http_client.h"
 #include "common/log.h"
 #include "server/config.h"
 #include "server/node.h"
@@ -19,6 +20,7 @@ const char* kUsage =
     "Usage: conclave <command> [options]\n\n"
     "Commands:\n"
     "  agent     run a Conclave node (ZooKeeper protocol + HTTP API); see `conclave agent --help`\n"
+    "  operator  cluster membership: `conclave operator raft --help`\n"
     "  version   print the Conclave version and the ZooKeeper version it speaks\n";
 
 int run_agent(const std::vector<std::string>& args) {
@@ -76,6 +78,60 @@ int run_agent(const std::vector<std::string>& args) {
   return 0;
 }
 
+const char* kOperatorUsage =
+    "Usage: conclave operator raft <command> [--http-addr HOST:PORT] [args]\n\n"
+    "Talks to a node's HTTP API (default 127.0.0.1:8500); changes go to the leader.\n\n"
+    "Commands:\n"
+    "  list-peers                        show voters and learners, and who leads\n"
+    "  add-voter ID HOST:RAFTPORT        add a voting member\n"
+    "  add-learner ID HOST:RAFTPORT      add a non-voting member (ZooKeeper observer)\n"
+    "  remove-peer ID                    remove a member\n"
+    "  transfer-leader ID                hand leadership to a voter\n";
+
+int run_operator(std::vector<std::string> args) {
+  std::string addr = "127.0.0.1:8500";
+  std::vector<std::string> pos;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--help" || args[i] == "-h") {
+      std::fputs(kOperatorUsage, stdout);
+      return 0;
+    }
+    if (args[i] == "--http-addr" && i + 1 < args.size()) addr = args[++i];
+    else if (args[i].rfind("--http-addr=", 0) == 0) addr = args[i].substr(12);
+    else pos.push_back(args[i]);
+  }
+  if (pos.size() < 2 || pos[0] != "raft") {
+    std::fputs(kOperatorUsage, stderr);
+    return 2;
+  }
+  const std::string& cmd = pos[1];
+  std::string method, path;
+  if (cmd == "list-peers" && pos.size() == 2) {
+    method = "GET";
+    path = "/v1/operator/raft/configuration";
+  } else if ((cmd == "add-voter" || cmd == "add-learner") && pos.size() == 4) {
+    method = "POST";
+    path = "/v1/operator/raft/peer?id=" + pos[2] + "&address=" + pos[3] + (cmd == "add-learner" ? "&voter=false" : "");
+  } else if (cmd == "remove-peer" && pos.size() == 3) {
+    method = "DELETE";
+    path = "/v1/operator/raft/peer?id=" + pos[2];
+  } else if (cmd == "transfer-leader" && pos.size() == 3) {
+    method = "POST";
+    path = "/v1/operator/raft/transfer-leader?id=" + pos[2];
+  } else {
+    std::fputs(kOperatorUsage, stderr);
+    return 2;
+  }
+  auto reply = cli::http_call(addr, method, path);
+  if (!reply) {
+    std::fprintf(stderr, "conclave operator: %s\n", reply.error().message.c_str());
+    return 1;
+  }
+  std::fputs(reply->body.c_str(), reply->status == 200 ? stdout : stderr);
+  if (!reply->body.empty() && reply->body.back() != '\n') std::fputc('\n', reply->status == 200 ? stdout : stderr);
+  return reply->status == 200 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -87,6 +143,7 @@ int main(int argc, char** argv) {
   std::string cmd = args[0];
   args.erase(args.begin());
   if (cmd == "agent") return run_agent(args);
+  if (cmd == "operator") return run_operator(args);
   if (cmd == "version") {
     if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
       std::puts("Usage: conclave version\n\nPrints the Conclave version and the ZooKeeper protocol version it speaks.");

@@ -234,3 +234,73 @@ def test_follower_restart_catches_up_by_snapshot():
         check_all_present(c, acked, [follower])
     finally:
         c.stop()
+
+
+def operator(cluster, node, *args):
+    import subprocess
+    out = subprocess.run([str(cluster.nodes[1].binary), "operator", "raft", *args, "--http-addr",
+                          "127.0.0.1:%d" % cluster.nodes[node].http_port],
+                         capture_output=True, text=True, timeout=15)
+    return out.returncode, out.stdout + out.stderr
+
+
+def wait_for(predicate, timeout=15, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except Exception:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def test_membership_learner_promotion_transfer_and_removal():
+    from pyharness.servers import ConclaveServer, HOST, free_port
+    import json
+    c = Cluster(3).start()
+    try:
+        leader = c.wait_leader()
+        zk = client(c.hosts())
+        zk.ensure_path("/load")
+        for k in range(50):
+            zk.create("/load/m%03d" % k, b"x")
+        # A fourth node starts as a learner and is added through the CLI.
+        raft4 = free_port()
+        peers = ",".join("%d=%s:%d" % (i, HOST, c.raft_ports[i]) for i in (1, 2, 3))
+        n4 = ConclaveServer(extra_args=["--node-id", "4", "--raft-port", str(raft4), "--peers", peers, "--learner",
+                                        "--tick-ms", "1000"], name="node4")
+        c.nodes[4] = n4
+        n4.start(wait=False)
+        rc, out = operator(c, leader, "add-learner", "4", "%s:%d" % (HOST, raft4))
+        assert rc == 0, out
+        n4.wait_ready()
+        wait_for(lambda: c.mode(4) == "observer", what="node 4 to serve as an observer")
+        c.wait_converged()
+        # Learners serve reads and take writes (forwarded to the leader).
+        zk4 = client(n4.hosts)
+        assert len(zk4.get_children("/load")) == 50
+        zk4.create("/load/from-learner", b"")
+        # Promote it, hand it leadership, then remove the original leader.
+        rc, out = operator(c, leader, "add-voter", "4", "%s:%d" % (HOST, raft4))
+        assert rc == 0, out
+        wait_for(lambda: c.mode(4) == "follower", what="node 4 to become a voter")
+        rc, out = operator(c, leader, "transfer-leader", "4")
+        assert rc == 0, out
+        wait_for(lambda: c.leader() == 4, what="leadership to move to node 4")
+        rc, out = operator(c, 4, "remove-peer", str(leader))
+        assert rc == 0, out
+        rc, out = operator(c, 4, "list-peers")
+        assert rc == 0, out
+        servers = json.loads(out)["Servers"]
+        assert sorted(int(s["ID"]) for s in servers) == sorted({1, 2, 3, 4} - {leader})
+        zk4.create("/load/after-removal", b"")
+        remaining = [i for i in (1, 2, 3, 4) if i != leader]
+        c.wait_converged(ids=remaining)
+        zk4.stop()
+        zk4.close()
+        zk.stop()
+        zk.close()
+    finally:
+        c.stop()
