@@ -298,6 +298,13 @@ class Sim {
       SimNode& n = node(1 + rng_.below(n_));
       if (n.up && n.applied_index > n.core->first_index()) take_snapshot(n);
     }
+    // Leadership transfers to a random voter.
+    if (rng_.chance(0.005)) {
+      if (SimNode* l = leader()) {
+        NodeId to = 1 + rng_.below(n_);
+        if (l->core->transfer_leadership(to).ok()) process(*l);
+      }
+    }
     // Membership: bring the spare node in as a learner, promote it, remove it again.
     if (conf_change_ && rng_.chance(0.01)) membership_change();
   }
