@@ -95,6 +95,17 @@ class Reader {
     pos_ += static_cast<size_t>(n);
     return s;
   }
+  /// Like blob(), and tells whether the value was null (length -1).
+  std::string_view blob(bool* is_null) {
+    size_t before = pos_;
+    if (need(4)) {
+      int32_t n = static_cast<int32_t>((uint32_t(uint8_t(in_[pos_])) << 24) | (uint32_t(uint8_t(in_[pos_ + 1])) << 16) |
+                                       (uint32_t(uint8_t(in_[pos_ + 2])) << 8) | uint8_t(in_[pos_ + 3]));
+      *is_null = n == -1;
+    }
+    pos_ = before;
+    return blob();
+  }
   std::string_view raw(size_t n) {
     if (!need(n)) return {};
     std::string_view s = in_.substr(pos_, n);

@@ -32,6 +32,7 @@ struct OpWriter {
     w.u8(kCreate);
     w.blob(o.path);
     w.blob(o.data);
+    w.boolean(o.data_null);
     put_acl(w, o.acl);
     w.i32(static_cast<int32_t>(o.mode));
     w.i64(o.ttl_ms);
@@ -45,6 +46,7 @@ struct OpWriter {
     w.u8(kSetData);
     w.blob(o.path);
     w.blob(o.data);
+    w.boolean(o.data_null);
     w.i32(o.version);
   }
   void operator()(const SetAclOp& o) {
@@ -66,6 +68,7 @@ bool get_op(Reader& r, Op* op) {
       CreateOp o;
       o.path = std::string(r.blob());
       o.data = std::string(r.blob());
+      o.data_null = r.boolean();
       if (!get_acl(r, &o.acl)) return false;
       o.mode = static_cast<CreateMode>(r.i32());
       o.ttl_ms = r.i64();
@@ -83,6 +86,7 @@ bool get_op(Reader& r, Op* op) {
       SetDataOp o;
       o.path = std::string(r.blob());
       o.data = std::string(r.blob());
+      o.data_null = r.boolean();
       o.version = r.i32();
       *op = std::move(o);
       break;

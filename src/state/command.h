@@ -22,6 +22,7 @@ namespace conclave::state {
 struct CreateOp {
   std::string path;
   std::string data;
+  bool data_null = false;  // jute null buffer (length -1)
   AclList acl;
   CreateMode mode = CreateMode::kPersistent;
   int64_t ttl_ms = -1;  // only for the TTL modes; -1 elsewhere, as ZooKeeper's create sends
@@ -33,6 +34,7 @@ struct DeleteOp {
 struct SetDataOp {
   std::string path;
   std::string data;
+  bool data_null = false;
   int32_t version = -1;
 };
 struct SetAclOp {

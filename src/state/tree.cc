@@ -47,6 +47,7 @@ void DataTree::init_system_nodes() {
   quota.acl = open;
   Node config;
   config.acl = read_only;
+  config.aversion = -1;
   nodes_.emplace("/", std::move(root));
   nodes_.emplace("/zookeeper", std::move(zk));
   nodes_.emplace("/zookeeper/quota", std::move(quota));
@@ -70,9 +71,12 @@ Stat DataTree::stat_of(const Node& n) const {
   s.ctime = n.ctime;
   s.mtime = n.mtime;
   s.version = n.version;
-  s.cversion = n.cversion;
+  // Deletes do not bump the stored cversion (it numbers sequential children), yet clients must
+  // see a change: ZooKeeper reports 2 * cversion - numChildren.
+  s.cversion = n.cversion * 2 - static_cast<int32_t>(n.children.size());
   s.aversion = n.aversion;
-  s.ephemeral_owner = n.ephemeral_owner;
+  // Containers and TTL nodes keep their type in ephemeralOwner, but clients see 0.
+  s.ephemeral_owner = owner_is_session(n.ephemeral_owner) ? n.ephemeral_owner : 0;
   s.data_length = static_cast<int32_t>(n.data.size());
   s.num_children = static_cast<int32_t>(n.children.size());
   s.pzxid = n.pzxid;
@@ -254,6 +258,7 @@ Code DataTree::do_create(const CreateOp& op, const Command& cmd, int64_t zxid, O
   parent->pzxid = zxid;
   Node n;
   n.data = op.data;
+  n.data_null = op.data_null;
   n.czxid = n.mzxid = n.pzxid = zxid;
   n.ctime = n.mtime = cmd.time_ms;
   n.acl = acls_.intern(acl);
@@ -303,8 +308,7 @@ void DataTree::remove_node(const std::string& path, int64_t zxid, std::vector<Tr
   if (undo) undo->push_back(Undo{Undo::kDeleted, path, std::move(it->second), parent->cversion, parent->pzxid});
   nodes_.erase(it);
   parent->children.erase(std::string(basename_of(path)));
-  parent->cversion++;
-  parent->pzxid = zxid;
+  if (zxid > parent->pzxid) parent->pzxid = zxid;
   triggers->push_back({EventType::kNodeDeleted, path});
   triggers->push_back({EventType::kNodeChildrenChanged, parent_path});
 }
@@ -322,9 +326,11 @@ Code DataTree::do_set_data(const SetDataOp& op, const Command& cmd, int64_t zxid
     u.before.mzxid = n->mzxid;
     u.before.mtime = n->mtime;
     u.before.version = n->version;
+    u.before.data_null = n->data_null;
     undo->push_back(std::move(u));
   }
   n->data = op.data;
+  n->data_null = op.data_null;
   n->mzxid = zxid;
   n->mtime = cmd.time_ms;
   n->version++;
@@ -391,6 +397,7 @@ void DataTree::rollback(std::vector<Undo>& undo) {
       case Undo::kSetData: {
         Node* n = find_mut(u.path);
         n->data = std::move(u.before.data);
+        n->data_null = u.before.data_null;
         n->mzxid = u.before.mzxid;
         n->mtime = u.before.mtime;
         n->version = u.before.version;
@@ -421,7 +428,7 @@ void DataTree::close_session(SessionId id, int64_t zxid, std::vector<Trigger>* t
 // u64 session count, sessions (id, timeout, password).
 
 namespace {
-constexpr uint32_t kSnapshotVersion = 1;
+constexpr uint32_t kSnapshotVersion = 2;
 }
 
 void DataTree::encode_snapshot(Bytes& out) const {
@@ -441,6 +448,7 @@ void DataTree::encode_snapshot(Bytes& out) const {
     w.i32(n.version);
     w.i32(n.cversion);
     w.i32(n.aversion);
+    w.boolean(n.data_null);
     const AclList& acl = acls_.get(n.acl);
     w.u32(static_cast<uint32_t>(acl.size()));
     for (const auto& a : acl) {
@@ -479,6 +487,7 @@ bool DataTree::decode_snapshot(std::string_view bytes) {
     n.version = r.i32();
     n.cversion = r.i32();
     n.aversion = r.i32();
+    n.data_null = r.boolean();
     uint32_t nacl = r.u32();
     if (nacl > r.remaining()) return false;
     AclList acl(nacl);
@@ -525,6 +534,7 @@ uint64_t DataTree::digest() const {
     w.i32(n.cversion);
     w.i32(n.aversion);
     w.i64(n.ephemeral_owner);
+    w.boolean(n.data_null);
     total += (uint64_t(crc32c(b)) << 32 | crc32c(b, 0x5bd1e995u)) * 0x9E3779B97F4A7C15ull;
   }
   return total;

@@ -49,9 +49,10 @@ struct Node {
   int64_t mtime = 0;
   int64_t ephemeral_owner = 0;
   int32_t version = 0;
-  int32_t cversion = 0;
+  int32_t cversion = 0;  // children ever created; clients see 2 * cversion - numChildren (ZooKeeper's DataNode.copyStat)
   int32_t aversion = 0;
   uint32_t acl = 0;
+  bool data_null = false;  // created or set with a null buffer: getData returns null
   std::unordered_set<std::string> children;  // child names (not full paths)
 };
 

@@ -39,6 +39,7 @@ enum class Code : int32_t {
   kNotReadOnly = -119,
   kNoWatcher = -121,
   kRequestTimeout = -122,
+  kReconfigDisabled = -123,
   kQuotaExceeded = -125,
   kThrottled = -127,
 };

@@ -1,132 +1,152 @@
 #include "state/watches.h"
 
-#include <algorithm>
-
 #include "state/path.h"
 
 namespace conclave::state {
 
-void WatchRegistry::add(WatcherId w, WatchKind kind, const std::string& path) {
-  auto& set = by_path_[path].kinds[static_cast<int>(kind)];
-  if (set.insert(w).second) {
-    ++total_;
-    by_watcher_[w].insert({static_cast<uint8_t>(kind), path});
+void WatchRegistry::Manager::add(WatcherId w, const std::string& path, WatchMode mode) {
+  auto& m = by_path[path];
+  auto [it, inserted] = m.emplace(w, mode);
+  if (!inserted) {
+    // A persistent registration upgrades a one-shot one (ZooKeeper keeps the stronger mode).
+    if (it->second == WatchMode::kPersistentRecursive) --recursive;
+    if (mode != WatchMode::kStandard) it->second = mode;
+  } else {
+    ++count;
+    by_watcher[w].insert(path);
   }
-  if (kind == WatchKind::kPersistentRecursive) any_recursive_ = true;
+  if (it->second == WatchMode::kPersistentRecursive) ++recursive;
 }
 
-void WatchRegistry::erase(WatcherId w, WatchKind kind, const std::string& path) {
-  auto it = by_path_.find(path);
-  if (it == by_path_.end()) return;
-  if (it->second.kinds[static_cast<int>(kind)].erase(w)) {
-    --total_;
-    auto bw = by_watcher_.find(w);
-    if (bw != by_watcher_.end()) {
-      bw->second.erase({static_cast<uint8_t>(kind), path});
-      if (bw->second.empty()) by_watcher_.erase(bw);
+bool WatchRegistry::Manager::contains(WatcherId w, const std::string& path) const {
+  auto it = by_path.find(path);
+  return it != by_path.end() && it->second.count(w);
+}
+
+bool WatchRegistry::Manager::remove(WatcherId w, const std::string& path) {
+  auto it = by_path.find(path);
+  if (it == by_path.end()) return false;
+  auto wi = it->second.find(w);
+  if (wi == it->second.end()) return false;
+  if (wi->second == WatchMode::kPersistentRecursive) --recursive;
+  it->second.erase(wi);
+  --count;
+  if (it->second.empty()) by_path.erase(it);
+  auto bw = by_watcher.find(w);
+  if (bw != by_watcher.end()) {
+    bw->second.erase(path);
+    if (bw->second.empty()) by_watcher.erase(bw);
+  }
+  return true;
+}
+
+void WatchRegistry::Manager::trigger(const std::string& path, EventType type, std::set<WatcherId>* done,
+                                     std::vector<Delivery>* out) {
+  // The path itself: every mode; one-shot watches are consumed.
+  auto it = by_path.find(path);
+  if (it != by_path.end()) {
+    std::vector<WatcherId> consumed;
+    for (const auto& [w, mode] : it->second) {
+      if (mode == WatchMode::kPersistentRecursive && type == EventType::kNodeChildrenChanged) continue;
+      if (mode == WatchMode::kStandard) consumed.push_back(w);
+      if (done->insert(w).second) out->push_back({w, type, path});
     }
+    for (auto w : consumed) remove(w, path);
   }
-  if (it->second.empty()) by_path_.erase(it);
+  // Ancestors: recursive watches only, and never for NodeChildrenChanged.
+  if (recursive == 0 || type == EventType::kNodeChildrenChanged) return;
+  std::string_view p = path;
+  while (p.size() > 1) {
+    p = parent_of(p);
+    auto a = by_path.find(std::string(p));
+    if (a == by_path.end()) continue;
+    for (const auto& [w, mode] : a->second)
+      if (mode == WatchMode::kPersistentRecursive && done->insert(w).second) out->push_back({w, type, path});
+  }
 }
 
-static std::vector<WatchKind> kinds_for(int zk_type) {
-  switch (zk_type) {
-    case 1: return {WatchKind::kChild};
-    case 2: return {WatchKind::kData};
-    case 3: return {WatchKind::kData, WatchKind::kChild, WatchKind::kPersistent, WatchKind::kPersistentRecursive};
-    case 4: return {WatchKind::kPersistent};
-    case 5: return {WatchKind::kPersistentRecursive};
-    default: return {};
+void WatchRegistry::add(WatcherId w, WatchKind kind, const std::string& path) {
+  switch (kind) {
+    case WatchKind::kData: data_.add(w, path, WatchMode::kStandard); break;
+    case WatchKind::kChild: child_.add(w, path, WatchMode::kStandard); break;
+    case WatchKind::kPersistent:
+      data_.add(w, path, WatchMode::kPersistent);
+      child_.add(w, path, WatchMode::kPersistent);
+      break;
+    case WatchKind::kPersistentRecursive:
+      data_.add(w, path, WatchMode::kPersistentRecursive);
+      child_.add(w, path, WatchMode::kPersistentRecursive);
+      break;
   }
 }
 
 bool WatchRegistry::has(WatcherId w, const std::string& path, int zk_type) const {
-  auto it = by_path_.find(path);
-  if (it == by_path_.end()) return false;
-  for (auto k : kinds_for(zk_type))
-    if (it->second.kinds[static_cast<int>(k)].count(w)) return true;
-  return false;
+  switch (zk_type) {
+    case 1: return child_.contains(w, path);
+    case 2: return data_.contains(w, path);
+    case 3: return child_.contains(w, path) || data_.contains(w, path);
+    default: return false;
+  }
+}
+
+bool WatchRegistry::any_on(const std::string& path, int zk_type) const {
+  switch (zk_type) {
+    case 1: return child_.any(path);
+    case 2: return data_.any(path);
+    case 3: return child_.any(path) || data_.any(path);
+    default: return false;
+  }
 }
 
 bool WatchRegistry::remove(WatcherId w, const std::string& path, int zk_type) {
-  if (!has(w, path, zk_type)) return false;
-  for (auto k : kinds_for(zk_type)) erase(w, k, path);
-  return true;
+  switch (zk_type) {
+    case 1: return child_.remove(w, path);
+    case 2: return data_.remove(w, path);
+    case 3: {
+      bool a = child_.remove(w, path);
+      bool b = data_.remove(w, path);
+      return a || b;
+    }
+    default: return false;
+  }
 }
 
 void WatchRegistry::remove_watcher(WatcherId w) {
-  auto bw = by_watcher_.find(w);
-  if (bw == by_watcher_.end()) return;
-  auto entries = bw->second;
-  for (const auto& [kind, path] : entries) erase(w, static_cast<WatchKind>(kind), path);
+  for (Manager* m : {&data_, &child_}) {
+    auto bw = m->by_watcher.find(w);
+    if (bw == m->by_watcher.end()) continue;
+    auto paths = bw->second;
+    for (const auto& p : paths) m->remove(w, p);
+  }
 }
 
 void WatchRegistry::fire(const Trigger& t, std::vector<Delivery>* out) {
+  // DataTree: data watches hear created/changed/deleted; child watches hear deleted (of the node
+  // itself) and children-changed (of the parent). A watcher processed by the data manager is not
+  // told twice by the child manager.
   std::set<WatcherId> done;
-  auto emit = [&](WatcherId w) {
-    if (done.insert(w).second) out->push_back({w, t.type, t.path});
-  };
-  auto it = by_path_.find(t.path);
-  if (it != by_path_.end()) {
-    auto& pw = it->second;
-    auto take = [&](WatchKind k) {
-      auto& set = pw.kinds[static_cast<int>(k)];
-      std::vector<WatcherId> ws(set.begin(), set.end());
-      for (auto w : ws) {
-        emit(w);
-        --total_;
-        auto bw = by_watcher_.find(w);
-        if (bw != by_watcher_.end()) {
-          bw->second.erase({static_cast<uint8_t>(k), t.path});
-          if (bw->second.empty()) by_watcher_.erase(bw);
-        }
-      }
-      set.clear();
-    };
-    switch (t.type) {
-      case EventType::kNodeCreated:
-      case EventType::kNodeDataChanged:
-        take(WatchKind::kData);
-        break;
-      case EventType::kNodeDeleted:
-        take(WatchKind::kData);
-        take(WatchKind::kChild);
-        break;
-      case EventType::kNodeChildrenChanged:
-        take(WatchKind::kChild);
-        break;
-      default:
-        break;
-    }
-    for (auto w : pw.kinds[static_cast<int>(WatchKind::kPersistent)]) emit(w);
-    if (t.type != EventType::kNodeChildrenChanged)
-      for (auto w : pw.kinds[static_cast<int>(WatchKind::kPersistentRecursive)]) emit(w);
-    if (pw.empty()) by_path_.erase(it);
-  }
-  // Persistent recursive watches on ancestors see every change below them except
-  // NodeChildrenChanged (ZooKeeper's WatchManager).
-  if (any_recursive_ && t.type != EventType::kNodeChildrenChanged) {
-    std::string_view p = t.path;
-    while (!p.empty() && p != "/") {
-      p = parent_of(p);
-      if (p.empty()) break;
-      auto a = by_path_.find(std::string(p));
-      if (a == by_path_.end()) continue;
-      for (auto w : a->second.kinds[static_cast<int>(WatchKind::kPersistentRecursive)]) emit(w);
-    }
+  switch (t.type) {
+    case EventType::kNodeCreated:
+    case EventType::kNodeDataChanged:
+      data_.trigger(t.path, t.type, &done, out);
+      break;
+    case EventType::kNodeDeleted:
+      data_.trigger(t.path, t.type, &done, out);
+      child_.trigger(t.path, t.type, &done, out);
+      break;
+    case EventType::kNodeChildrenChanged:
+      child_.trigger(t.path, t.type, &done, out);
+      break;
+    default:
+      break;
   }
 }
 
-std::map<std::string, std::set<WatcherId>> WatchRegistry::dump() const {
+std::map<std::string, std::set<WatcherId>> WatchRegistry::dump_data() const {
   std::map<std::string, std::set<WatcherId>> out;
-  for (const auto& [path, pw] : by_path_)
-    for (const auto& set : pw.kinds) out[path].insert(set.begin(), set.end());
+  for (const auto& [path, ws] : data_.by_path)
+    for (const auto& [w, mode] : ws) out[path].insert(w);
   return out;
-}
-
-size_t WatchRegistry::count_for(WatcherId w) const {
-  auto it = by_watcher_.find(w);
-  return it == by_watcher_.end() ? 0 : it->second.size();
 }
 
 }  // namespace conclave::state

@@ -1,9 +1,11 @@
 // Watch registry: which watcher (a client connection) wants to hear about which path.
 //
 // Watches are not replicated: each node keeps the watches of its own clients and matches them
-// against the triggers that apply() reports, following ZooKeeper's WatchManager — one-shot data
-// and child watches, persistent and persistent-recursive watches (addWatch), and at most one
-// event per watcher per trigger.
+// against the triggers that apply() reports. The model is ZooKeeper's: two managers, one for data
+// watches (getData, exists) and one for child watches (getChildren); a persistent or
+// persistent-recursive watch (addWatch) is registered in both. One-shot watches fire once;
+// recursive watches see changes below their path except NodeChildrenChanged; a watcher gets at
+// most one event per change (ZooKeeper's WatchManager / DataTree).
 #pragma once
 
 #include <cstdint>
@@ -19,6 +21,7 @@ namespace conclave::state {
 
 using WatcherId = uint64_t;
 
+enum class WatchMode : uint8_t { kStandard = 0, kPersistent = 1, kPersistentRecursive = 2 };
 enum class WatchKind : uint8_t { kData = 0, kChild = 1, kPersistent = 2, kPersistentRecursive = 3 };
 
 struct Delivery {
@@ -29,36 +32,39 @@ struct Delivery {
 
 class WatchRegistry {
  public:
+  /// kData: getData/exists; kChild: getChildren; kPersistent/kPersistentRecursive: addWatch.
   void add(WatcherId w, WatchKind kind, const std::string& path);
-  /// Removes watches of `kind` (or of every kind when kind is nullopt-like `any`).
-  /// Returns whether anything was removed. ZooKeeper's removeWatches: type 1 = children,
-  /// 2 = data, 3 = any (including persistent ones).
-  bool remove(WatcherId w, const std::string& path, int zk_type);
+  /// ZooKeeper's checkWatches/removeWatches types: 1 = children, 2 = data, 3 = any.
   bool has(WatcherId w, const std::string& path, int zk_type) const;
+  /// ZooKeeper 3.8's checkWatches: true when *any* watcher is registered on `path` (its
+  /// WatchManager.containsWatcher returns true for any watcher at the leaf path).
+  bool any_on(const std::string& path, int zk_type) const;
+  bool remove(WatcherId w, const std::string& path, int zk_type);
   void remove_watcher(WatcherId w);
   /// Matches a trigger and removes the one-shot watches it fires.
   void fire(const Trigger& t, std::vector<Delivery>* out);
 
-  size_t watch_count() const { return total_; }
-  size_t path_count() const { return by_path_.size(); }
-  size_t watcher_count() const { return by_watcher_.size(); }
-  /// For `wchs`/`wchc`/`wchp`: path -> watchers.
-  std::map<std::string, std::set<WatcherId>> dump() const;
-  size_t count_for(WatcherId w) const;
+  /// Watches in both managers (mntr's zk_watch_count).
+  size_t watch_count() const { return data_.count + child_.count; }
+  /// wchs/wchc/wchp report the data manager only, as ZooKeeper does.
+  size_t data_watch_count() const { return data_.count; }
+  size_t path_count() const { return data_.by_path.size(); }
+  std::map<std::string, std::set<WatcherId>> dump_data() const;
 
  private:
-  struct PathWatches {
-    std::set<WatcherId> kinds[4];
-    bool empty() const {
-      return kinds[0].empty() && kinds[1].empty() && kinds[2].empty() && kinds[3].empty();
-    }
+  struct Manager {
+    std::unordered_map<std::string, std::map<WatcherId, WatchMode>> by_path;
+    std::unordered_map<WatcherId, std::set<std::string>> by_watcher;
+    size_t count = 0;
+    size_t recursive = 0;
+    void add(WatcherId w, const std::string& path, WatchMode mode);
+    bool contains(WatcherId w, const std::string& path) const;
+    bool any(const std::string& path) const { return by_path.count(path) != 0; }
+    bool remove(WatcherId w, const std::string& path);
+    void trigger(const std::string& path, EventType type, std::set<WatcherId>* done, std::vector<Delivery>* out);
   };
-  void erase(WatcherId w, WatchKind kind, const std::string& path);
-
-  std::unordered_map<std::string, PathWatches> by_path_;
-  std::unordered_map<WatcherId, std::set<std::pair<uint8_t, std::string>>> by_watcher_;
-  size_t total_ = 0;
-  bool any_recursive_ = false;
+  Manager data_;
+  Manager child_;
 };
 
 }  // namespace conclave::state

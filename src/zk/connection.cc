@@ -63,11 +63,40 @@ bool is_read(int32_t type) {
 
 int32_t code(state::Code c) { return static_cast<int32_t>(c); }
 
+// The four-letter abbreviations ZooKeeper's `cons` shows as lop=.
+const char* short_op_name(int32_t type) {
+  switch (type) {
+    case op::kCreate: case op::kCreate2: case op::kCreateContainer: case op::kCreateTtl: return "CREA";
+    case op::kDelete: return "DELE";
+    case op::kExists: return "EXIS";
+    case op::kGetData: return "GETD";
+    case op::kSetData: return "SETD";
+    case op::kGetAcl: return "GACL";
+    case op::kSetAcl: return "SACL";
+    case op::kGetChildren: case op::kGetChildren2: return "GETC";
+    case op::kSync: return "SYNC";
+    case op::kPing: return "PING";
+    case op::kCheck: return "CHEC";
+    case op::kMulti: return "MULT";
+    case op::kMultiRead: return "MLTR";
+    case op::kSetWatches: case op::kSetWatches2: return "SETW";
+    case op::kAddWatch: return "ADDW";
+    case op::kRemoveWatches: return "REMW";
+    case op::kCheckWatches: return "CHKW";
+    case op::kGetEphemerals: return "GETE";
+    case op::kGetAllChildrenNumber: return "GETACN";
+    case op::kWhoAmI: return "HOMI";
+    case op::kCloseSession: return "CLOS";
+    default: return "UNKN";
+  }
+}
+
 }  // namespace
 
 Connection::Connection(ZkServer& server, net::Stream& stream, uint64_t id)
     : server_(server), stream_(stream), id_(id) {
   auth_.push_back(state::Id{"ip", stream.remote_address()});
+  stats_.established_ms = server_.backend().wall_ms();
   server_.register_connection(this);
 }
 
@@ -179,6 +208,10 @@ bool Connection::handle_connect(std::string_view frame) {
     if (!ok) {
       log::info("zk", "invalid session 0x{:x} from {} ({})", req.session_id, stream_.remote_address(),
                 s ? "wrong password" : "expired or unknown");
+      // ZooKeeper 3.8 also drops the session's current connection in this case (its
+      // reopenSession closes the owner before checking the password); clients reconnect.
+      if (s)
+        if (Connection* owner = server_.connection_for_session(req.session_id)) owner->close();
     }
     finish_connect(req.session_id, timeout, ok ? s->password : std::string(), ok, with_ro);
     return ok;
@@ -241,7 +274,7 @@ bool Connection::handle_request(std::string_view frame) {
   if (type >= 0 && type < 128) server_.mutable_counters().requests_by_op[type]++;
 
   if (type == op::kAuth) {
-    handle_auth(body);
+    handle_auth(xid, body);
     return phase_ != Phase::kClosed;
   }
   if (type == op::kSasl) {
@@ -283,8 +316,9 @@ bool Connection::handle_request(std::string_view frame) {
     Reader br(body);
     std::string path(br.blob());
     if (!br.ok()) {
-      malformed("malformed sync request");
-      return false;
+      server_.mutable_counters().malformed_requests++;
+      reply_error(xid, type, state::Code::kMarshallingError);
+      return phase_ != Phase::kClosed;
     }
     Pending p;
     p.xid = xid;
@@ -316,8 +350,10 @@ bool Connection::handle_request(std::string_view frame) {
     state::Op o;
     Reader br(body);
     if (!decode_write_op(type, br, &o)) {
-      malformed("malformed write request");
-      return false;
+      // ZooKeeper answers an undecodable body with MarshallingError and keeps the connection.
+      server_.mutable_counters().malformed_requests++;
+      reply_error(xid, type, state::Code::kMarshallingError);
+      return phase_ != Phase::kClosed;
     }
     if (type == op::kCreateContainer) {
       auto& c = std::get<state::CreateOp>(o);
@@ -331,8 +367,9 @@ bool Connection::handle_request(std::string_view frame) {
   if (type == op::kMulti) {
     std::vector<MultiElement> elems;
     if (!decode_multi(body, false, &elems)) {
-      malformed("malformed multi request");
-      return false;
+      server_.mutable_counters().malformed_requests++;
+      reply_error(xid, type, state::Code::kMarshallingError);
+      return phase_ != Phase::kClosed;
     }
     std::vector<state::Op> ops;
     for (auto& e : elems) {
@@ -351,6 +388,14 @@ bool Connection::handle_request(std::string_view frame) {
     enqueue_read(xid, type, body);
     return phase_ != Phase::kClosed;
   }
+  if (type == op::kReconfig) {
+    reply_error(xid, type, state::Code::kReconfigDisabled);
+    return phase_ != Phase::kClosed;
+  }
+  if (type == op::kCreateSession) {
+    reply_error(xid, type, state::Code::kMarshallingError);
+    return phase_ != Phase::kClosed;
+  }
   // ZooKeeper's UnimplementedRequestProcessor: reply Unimplemented, then close.
   log::info("zk", "unknown op type {} from {} (session 0x{:x}); closing", type, stream_.remote_address(), session_id_);
   Bytes reply;
@@ -365,6 +410,19 @@ bool Connection::handle_request(std::string_view frame) {
   queue_.push_back(std::move(p));
   flush();
   return false;
+}
+
+void Connection::reply_error(int32_t xid, int32_t type, state::Code c, std::string_view body) {
+  Pending p;
+  p.xid = xid;
+  p.type = type;
+  p.done = true;
+  p.start_ms = server_.backend().monotonic_ms();
+  begin_reply(p.reply, xid, server_.backend().tree().last_zxid(), static_cast<int32_t>(c));
+  p.reply.append(body.data(), body.size());
+  finish_frame(p.reply, 0);
+  queue_.push_back(std::move(p));
+  flush();
 }
 
 void Connection::propose_write(int32_t xid, int32_t type, std::vector<state::Op> ops, bool multi) {
@@ -428,6 +486,17 @@ void Connection::flush() {
       ctr.latency_min_ms = std::min(ctr.latency_min_ms, lat);
       ctr.latency_max_ms = std::max(ctr.latency_max_ms, lat);
     }
+    {
+      int64_t lat = std::max<int64_t>(0, server_.backend().monotonic_ms() - p.start_ms);
+      stats_.last_op = short_op_name(p.type);
+      if (p.xid >= 0) stats_.last_cxid = p.xid;
+      stats_.last_response_ms = server_.backend().wall_ms();
+      stats_.last_latency_ms = lat;
+      stats_.min_latency_ms = stats_.min_latency_ms < 0 ? lat : std::min(stats_.min_latency_ms, lat);
+      stats_.max_latency_ms = std::max(stats_.max_latency_ms, lat);
+      stats_.sum_latency_ms += lat;
+      stats_.responses++;
+    }
     Bytes reply = std::move(p.reply);
     queue_.pop_front();
     if (!reply.empty()) send(std::move(reply));
@@ -460,12 +529,12 @@ Bytes Connection::encode_write_reply(const Pending& p, const state::ApplyResult&
       }
       switch (t) {
         case op::kCreate:
+        case op::kCreate2:  // ZooKeeper 3.8 answers create2 inside multi with a path-only result
           w.i32(op::kCreate);
           w.boolean(false);
           w.i32(0);
           w.blob(res.path);
           break;
-        case op::kCreate2:
         case op::kCreateTtl:
         case op::kCreateContainer:
           w.i32(op::kCreate2);
@@ -534,6 +603,7 @@ Bytes Connection::execute_read(const Pending& p) {
     return out;
   };
   auto has_nul = [](std::string_view s) { return s.find('\0') != std::string_view::npos; };
+  auto norm = [](std::string p) { return p.empty() ? std::string("/") : p; };  // "" reads as "/"
   begin_reply(out, p.type == op::kPing ? xid::kPing : p.xid, zxid, 0);
   Writer w(out);
   switch (p.type) {
@@ -549,6 +619,7 @@ Bytes Connection::execute_read(const Pending& p) {
       bool watch = r.boolean();
       if (!r.ok()) return error(state::Code::kMarshallingError);
       if (has_nul(path)) return error(state::Code::kBadArguments);
+      path = norm(path);
       const state::Node* n = tree.find(path);
       if (watch) watches.add(id_, state::WatchKind::kData, path);
       if (!n) return error(state::Code::kNoNode);
@@ -559,19 +630,20 @@ Bytes Connection::execute_read(const Pending& p) {
       std::string path(r.blob());
       bool watch = r.boolean();
       if (!r.ok()) return error(state::Code::kMarshallingError);
-      if (has_nul(path)) return error(state::Code::kBadArguments);
+      path = norm(path);
       const state::Node* n = tree.find(path);
       if (!n) return error(state::Code::kNoNode);
       if (!state::acl_allows(tree.acl_of(*n), state::perms::kRead, auth_)) return error(state::Code::kNoAuth);
       if (watch) watches.add(id_, state::WatchKind::kData, path);
-      w.blob(n->data);
+      if (n->data_null) w.null_blob();
+      else w.blob(n->data);
       put_stat(w, tree.stat_of(*n));
       break;
     }
     case op::kGetAcl: {
       std::string path(r.blob());
       if (!r.ok()) return error(state::Code::kMarshallingError);
-      if (has_nul(path)) return error(state::Code::kBadArguments);
+      path = norm(path);
       const state::Node* n = tree.find(path);
       if (!n) return error(state::Code::kNoNode);
       const auto& acl = tree.acl_of(*n);
@@ -597,7 +669,7 @@ Bytes Connection::execute_read(const Pending& p) {
       std::string path(r.blob());
       bool watch = r.boolean();
       if (!r.ok()) return error(state::Code::kMarshallingError);
-      if (has_nul(path)) return error(state::Code::kBadArguments);
+      path = norm(path);
       const state::Node* n = tree.find(path);
       if (!n) return error(state::Code::kNoNode);
       if (!state::acl_allows(tree.acl_of(*n), state::perms::kRead, auth_)) return error(state::Code::kNoAuth);
@@ -610,6 +682,7 @@ Bytes Connection::execute_read(const Pending& p) {
     case op::kGetAllChildrenNumber: {
       std::string path(r.blob());
       if (!r.ok()) return error(state::Code::kMarshallingError);
+      path = norm(path);
       const state::Node* n = tree.find(path);
       if (!n) return error(state::Code::kNoNode);
       if (!state::acl_allows(tree.acl_of(*n), state::perms::kRead, auth_)) return error(state::Code::kNoAuth);
@@ -629,9 +702,20 @@ Bytes Connection::execute_read(const Pending& p) {
     }
     case op::kMultiRead: {
       std::vector<MultiElement> elems;
-      if (!decode_multi(p.body, true, &elems)) return error(state::Code::kMarshallingError);
+      if (!decode_multi(p.body, true, &elems)) {
+        out.clear();
+        begin_reply(out, p.xid, zxid, code(state::Code::kMarshallingError));
+        Writer end(out);
+        end.i32(-1);
+        end.boolean(true);
+        end.i32(-1);
+        finish_frame(out, 0);
+        return out;
+      }
       for (const auto& e : elems) {
-        const state::Node* n = tree.find(e.path);
+        // ZooKeeper 3.8 ignores the watch flags of multiRead's operations.
+        std::string path = norm(e.path);
+        const state::Node* n = tree.find(path);
         state::Code c = state::Code::kOk;
         if (!n) c = state::Code::kNoNode;
         else if (!state::acl_allows(tree.acl_of(*n), state::perms::kRead, auth_)) c = state::Code::kNoAuth;
@@ -646,12 +730,11 @@ Bytes Connection::execute_read(const Pending& p) {
         w.boolean(false);
         w.i32(0);
         if (e.type == op::kGetChildren) {
-          if (e.watch) watches.add(id_, state::WatchKind::kChild, e.path);
           w.i32(static_cast<int32_t>(n->children.size()));
           for (const auto& c2 : n->children) w.blob(c2);
         } else {
-          if (e.watch) watches.add(id_, state::WatchKind::kData, e.path);
-          w.blob(n->data);
+          if (n->data_null) w.null_blob();
+          else w.blob(n->data);
           put_stat(w, tree.stat_of(*n));
         }
       }
@@ -695,15 +778,19 @@ Bytes Connection::execute_read(const Pending& p) {
       if (!r.ok()) return error(state::Code::kMarshallingError);
       if (mode == 0) watches.add(id_, state::WatchKind::kPersistent, path);
       else if (mode == 1) watches.add(id_, state::WatchKind::kPersistentRecursive, path);
-      else return error(state::Code::kBadArguments);
+      else return error(state::Code::kMarshallingError);
+      w.i32(0);  // ZooKeeper replies with an ErrorResponse(0) body
       break;
     }
     case op::kRemoveWatches:
     case op::kCheckWatches: {
       std::string path(r.blob());
       int32_t type = r.i32();
-      if (!r.ok()) return error(state::Code::kMarshallingError);
-      bool found = p.type == op::kCheckWatches ? watches.has(id_, path, type) : watches.remove(id_, path, type);
+      if (!r.ok() || type < 1 || type > 3) return error(state::Code::kMarshallingError);
+      // ZooKeeper's checkWatches walks the path's parents and fails with an internal error
+      // (reported as MarshallingError) on a relative path.
+      if (p.type == op::kCheckWatches && !path.empty() && path[0] != '/') return error(state::Code::kMarshallingError);
+      bool found = p.type == op::kCheckWatches ? watches.any_on(path, type) : watches.remove(id_, path, type);
       if (!found) return error(state::Code::kNoWatcher);
       break;
     }
@@ -723,7 +810,7 @@ Bytes Connection::execute_read(const Pending& p) {
   return out;
 }
 
-void Connection::handle_auth(std::string_view body) {
+void Connection::handle_auth(int32_t xid, std::string_view body) {
   Reader r(body);
   r.i32();  // type, unused
   std::string scheme(r.blob());
@@ -733,7 +820,7 @@ void Connection::handle_auth(std::string_view body) {
     malformed("malformed auth packet");
     return;
   }
-  if (scheme == "digest" && auth.find(':') != std::string::npos) {
+  if (scheme == "digest") {  // ZooKeeper's digest provider accepts any string
     std::string id = zk_digest(auth);
     state::Id digest_id{"digest", id};
     if (std::find(auth_.begin(), auth_.end(), digest_id) == auth_.end()) auth_.push_back(digest_id);
@@ -741,13 +828,22 @@ void Connection::handle_auth(std::string_view body) {
       state::Id super{"super", ""};
       if (std::find(auth_.begin(), auth_.end(), super) == auth_.end()) auth_.push_back(super);
     }
-    begin_reply(reply, xid::kAuth, 0, 0);
+    begin_reply(reply, xid, 0, 0);
+    finish_frame(reply, 0);
+    send(std::move(reply));
+    return;
+  }
+  if (scheme == "ip") {
+    // IPAuthenticationProvider authenticates the connection's own address, whatever was sent.
+    state::Id ip{"ip", stream_.remote_address()};
+    if (std::find(auth_.begin(), auth_.end(), ip) == auth_.end()) auth_.push_back(ip);
+    begin_reply(reply, xid, 0, 0);
     finish_frame(reply, 0);
     send(std::move(reply));
     return;
   }
   log::info("zk", "authentication failed for scheme '{}' from {}", scheme, stream_.remote_address());
-  begin_reply(reply, xid::kAuth, 0, code(state::Code::kAuthFailed));
+  begin_reply(reply, xid, 0, code(state::Code::kAuthFailed));
   finish_frame(reply, 0);
   send(std::move(reply));
   close();

@@ -33,6 +33,18 @@ class Connection : public net::StreamHandler {
   uint64_t sent() const { return sent_; }
   size_t queued() const { return queue_.size(); }
   int64_t last_zxid() const { return last_zxid_; }
+  struct Stats {
+    int64_t established_ms = 0;
+    std::string last_op = "NA";
+    int32_t last_cxid = 0;
+    int64_t last_response_ms = 0;
+    int64_t last_latency_ms = 0;
+    int64_t min_latency_ms = -1;
+    int64_t max_latency_ms = 0;
+    int64_t sum_latency_ms = 0;
+    int64_t responses = 0;
+  };
+  const Stats& stats() const { return stats_; }
   const std::vector<state::Id>& auth_ids() const { return auth_; }
 
   /// Sends a watch notification right away (ahead of queued replies, as ZooKeeper does).
@@ -60,8 +72,9 @@ class Connection : public net::StreamHandler {
   void finish_connect(state::SessionId id, int32_t timeout, const std::string& password, bool ok,
                       bool with_read_only);
   bool handle_request(std::string_view frame);
-  void handle_auth(std::string_view body);
+  void handle_auth(int32_t xid, std::string_view body);
   void handle_sasl(int32_t xid, std::string_view body);
+  void reply_error(int32_t xid, int32_t type, state::Code c, std::string_view body = {});
   void propose_write(int32_t xid, int32_t type, std::vector<state::Op> ops, bool multi);
   void enqueue_read(int32_t xid, int32_t type, std::string_view body);
   Bytes execute_read(const Pending& p);
@@ -83,7 +96,8 @@ class Connection : public net::StreamHandler {
   std::deque<Pending> queue_;
   uint64_t received_ = 0;
   uint64_t sent_ = 0;
-  int64_t last_zxid_ = 0;
+  int64_t last_zxid_ = -1;
+  Stats stats_;
   // SASL DIGEST-MD5 exchange state.
   int sasl_step_ = 0;
   std::string sasl_nonce_;

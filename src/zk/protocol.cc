@@ -138,7 +138,7 @@ bool get_string_vector(Reader& r, std::vector<std::string>* v) {
 
 bool decode_create(Reader& r, int32_t type, state::CreateOp* op) {
   op->path = std::string(r.blob());
-  op->data = std::string(r.blob());
+  op->data = std::string(r.blob(&op->data_null));
   if (!get_acl_list(r, &op->acl)) return false;
   int32_t flags = r.i32();
   op->mode = static_cast<state::CreateMode>(flags);
@@ -171,7 +171,7 @@ bool decode_write_op(int32_t type, Reader& r, state::Op* out) {
     case op::kSetData: {
       state::SetDataOp o;
       o.path = std::string(r.blob());
-      o.data = std::string(r.blob());
+      o.data = std::string(r.blob(&o.data_null));
       o.version = r.i32();
       *out = std::move(o);
       return r.ok();

@@ -172,7 +172,7 @@ std::string ZkServer::four_letter(std::string_view cmd) {
   if (c == "dirs") return "datadir_size: 0\nlogdir_size: 0\n";
   if (c == "wchc" || c == "wchp") {
     std::string out;
-    auto dump = watches_.dump();
+    auto dump = watches_.dump_data();
     if (c == "wchp") {
       for (const auto& [path, ws] : dump) {
         out += path + "\n";
@@ -217,7 +217,8 @@ std::string ZkServer::cmd_srvr(bool with_clients) {
   out += fmt::format("Outstanding: {}\n", info.outstanding_proposals);
   out += fmt::format("Zxid: 0x{:x}\n", backend_.tree().last_zxid());
   out += "Mode: " + info.mode + "\n";
-  out += fmt::format("Node count: {}\n", backend_.tree().node_count());
+  // ZooKeeper's DataTree maps both "" and "/" to the root, so its node count is one higher.
+  out += fmt::format("Node count: {}\n", backend_.tree().node_count() + 1);
   return out;
 }
 
@@ -237,7 +238,7 @@ std::string ZkServer::cmd_mntr() {
   kv("zk_packets_sent", std::to_string(counters_.packets_sent));
   kv("zk_num_alive_connections", std::to_string(connections_.size()));
   kv("zk_outstanding_requests", std::to_string(info.outstanding_proposals));
-  kv("zk_znode_count", std::to_string(tree.node_count()));
+  kv("zk_znode_count", std::to_string(tree.node_count() + 1));
   kv("zk_watch_count", std::to_string(watches_.watch_count()));
   kv("zk_ephemerals_count", std::to_string(tree.ephemeral_count()));
   kv("zk_approximate_data_size", std::to_string(tree.approximate_data_size()));
@@ -272,10 +273,16 @@ std::string ZkServer::cmd_conf() {
 
 std::string ZkServer::cmd_cons() {
   std::string out;
-  for (auto* c : connections())
-    out += fmt::format(" /{}:{}[1](queued={},recved={},sent={},sid=0x{:x},to={},lzxid=0x{:x})\n",
-                       c->remote_address(), c->remote_port(), c->queued(), c->received(), c->sent(),
-                       c->session_id(), c->timeout_ms(), c->last_zxid());
+  for (auto* c : connections()) {
+    const auto& st = c->stats();
+    double avg = st.responses ? double(st.sum_latency_ms) / double(st.responses) : 0.0;
+    out += fmt::format(
+        " /{}:{}[1](queued={},recved={},sent={},sid=0x{:x},lop={},est={},to={},lcxid=0x{:x},lzxid=0x{:x},"
+        "lresp={},llat={},minlat={},avglat={:.1f},maxlat={})\n",
+        c->remote_address(), c->remote_port(), c->queued(), c->received(), c->sent(), c->session_id(), st.last_op,
+        st.established_ms, c->timeout_ms(), st.last_cxid, static_cast<uint64_t>(c->last_zxid()), st.last_response_ms,
+        st.last_latency_ms, std::max<int64_t>(0, st.min_latency_ms), avg, st.max_latency_ms);
+  }
   return out + "\n";
 }
 
@@ -301,9 +308,9 @@ std::string ZkServer::cmd_envi() {
 
 std::string ZkServer::cmd_wchs() {
   std::set<uint64_t> watchers;
-  for (const auto& [path, ws] : watches_.dump()) watchers.insert(ws.begin(), ws.end());
+  for (const auto& [path, ws] : watches_.dump_data()) watchers.insert(ws.begin(), ws.end());
   return fmt::format("{} connections watching {} paths\nTotal watches:{}\n", watchers.size(),
-                     watches_.path_count(), watches_.watch_count());
+                     watches_.path_count(), watches_.data_watch_count());
 }
 
 std::string ZkServer::cmd_dump() {

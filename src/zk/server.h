@@ -45,6 +45,7 @@ struct ZkCounters {
   uint64_t packets_received = 0;
   uint64_t packets_sent = 0;
   uint64_t malformed_frames = 0;
+  uint64_t malformed_requests = 0;  // undecodable bodies, answered with MarshallingError
   uint64_t rejected_connections = 0;
   uint64_t connections_total = 0;
   uint64_t requests_by_op[128] = {};

@@ -20,6 +20,12 @@ import difftest  # noqa: E402
 SUPER_DIGEST = servers.digest(difftest.SUPER_USER, difftest.SUPER_PASSWORD)
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "zk_quirk: compares a ZooKeeper behaviour that real clients do not depend on "
+        "(deselect with -m 'not zk_quirk')")
+
+
 @pytest.fixture(scope="module")
 def zk_reference(tmp_path_factory):
     if not servers.zookeeper_available():

@@ -414,6 +414,25 @@ def _short(v, limit=1500):
     return s if len(s) <= limit else s[:limit] + "...<%d chars>" % len(s)
 
 
+def _field_diff(x, y, prefix=""):
+    """['stat.cversion: -1 vs 0', ...] for nested dicts/lists of equal shape."""
+    if isinstance(x, dict) and isinstance(y, dict):
+        out = []
+        for k in sorted(set(x) | set(y), key=str):
+            out += _field_diff(x.get(k, "<absent>"), y.get(k, "<absent>"),
+                               "%s%s" % (prefix + "." if prefix else "", k))
+        return out
+    if isinstance(x, list) and isinstance(y, list) and len(x) == len(y) and all(
+            isinstance(e, dict) for e in x + y):
+        out = []
+        for i, (ex, ey) in enumerate(zip(x, y)):
+            out += _field_diff(ex, ey, "%s[%d]" % (prefix, i))
+        return out
+    if x != y:
+        return ["%s: %s vs %s" % (prefix or "value", _short(x, 200), _short(y, 200))]
+    return []
+
+
 def compare_runs(ref, sub, ref_name, sub_name, context=4, max_diffs=8):
     """Return a failure message (str) or None."""
     problems = []
@@ -446,13 +465,10 @@ def compare_runs(ref, sub, ref_name, sub_name, context=4, max_diffs=8):
                 lines.append("    (%s)" % why)
             lines.append("    %-10s -> %s" % (ref_name, _short(a.reply if a else "<no step>")))
             lines.append("    %-10s -> %s" % (sub_name, _short(b.reply if b else "<no step>")))
-            if a is not None and b is not None and isinstance(a.reply, dict) and isinstance(b.reply, dict):
-                keys = sorted(set(a.reply) | set(b.reply))
-                d = ["%s: %s vs %s" % (k, _short(a.reply.get(k, "<absent>"), 300),
-                                       _short(b.reply.get(k, "<absent>"), 300))
-                     for k in keys if a.reply.get(k, "<absent>") != b.reply.get(k, "<absent>")]
-                if d:
-                    lines.append("    differing fields: " + "; ".join(d))
+            if a is not None and b is not None:
+                d = _field_diff(a.reply, b.reply)
+                if d and len(d) < 12:
+                    lines.append("    differing fields (zookeeper vs %s): %s" % (sub_name, "; ".join(d)))
             out.append("\n".join(lines))
         first = diffs[0][0]
         ctx = ["    #%d %s -> %s" % (st.idx, st.call_text(), _short(st.reply, 300))

@@ -71,9 +71,9 @@ TEST(Snapshot, TreeRoundTripPreservesEverything) {
   c.kind = state::CommandKind::kTxn;
   c.session = 77;
   c.time_ms = 1000;
-  c.ops.push_back(state::CreateOp{"/a", "data", state::open_acl_unsafe(), state::CreateMode::kPersistent, -1});
-  c.ops.push_back(state::CreateOp{"/a/e", "", state::open_acl_unsafe(), state::CreateMode::kEphemeral, -1});
-  c.ops.push_back(state::CreateOp{"/c", "", state::open_acl_unsafe(), state::CreateMode::kContainer, -1});
+  c.ops.push_back(state::CreateOp{"/a", "data", false, state::open_acl_unsafe(), state::CreateMode::kPersistent, -1});
+  c.ops.push_back(state::CreateOp{"/a/e", "", false, state::open_acl_unsafe(), state::CreateMode::kEphemeral, -1});
+  c.ops.push_back(state::CreateOp{"/c", "", false, state::open_acl_unsafe(), state::CreateMode::kContainer, -1});
   c.multi = true;
   auto r = tree.apply(2, c);
   ASSERT_EQ(r.code, state::Code::kOk);

@@ -36,14 +36,14 @@ class TreeTest : public ::testing::Test {
   }
   OpResult create(const std::string& path, CreateMode mode = CreateMode::kPersistent, SessionId s = 0,
                   const std::string& data = "", AclList acl = open_acl_unsafe(), int64_t ttl = -1) {
-    auto r = run(txn({CreateOp{path, data, acl, mode, ttl}}, s));
+    auto r = run(txn({CreateOp{path, data, false, acl, mode, ttl}}, s));
     return r.results.at(0);
   }
   Code remove(const std::string& path, int32_t version = -1) {
     return run(txn({DeleteOp{path, version}})).results.at(0).code;
   }
   Code set(const std::string& path, const std::string& data, int32_t version = -1) {
-    return run(txn({SetDataOp{path, data, version}})).results.at(0).code;
+    return run(txn({SetDataOp{path, data, false, version}})).results.at(0).code;
   }
 };
 
@@ -68,7 +68,7 @@ TEST_F(TreeTest, CreateSetsFullStat) {
   EXPECT_EQ(r.stat.ctime, now);
   EXPECT_EQ(r.stat.data_length, 5);
   const Stat root = tree.stat_of(*tree.find("/"));
-  EXPECT_EQ(root.cversion, 1);
+  EXPECT_EQ(root.cversion, 0);  // reported as 2 * creates - children = 2 * 1 - 2
   EXPECT_EQ(root.pzxid, index);
   EXPECT_EQ(root.num_children, 2);
 }
@@ -106,7 +106,9 @@ TEST_F(TreeTest, SequentialNamesUseParentCversion) {
   EXPECT_EQ(create("/q/other").code, Code::kOk);
   EXPECT_EQ(create("/q/n-", CreateMode::kPersistentSequential).path, "/q/n-0000000002");
   EXPECT_EQ(remove("/q/other"), Code::kOk);
-  EXPECT_EQ(create("/q/", CreateMode::kPersistentSequential).path, "/q/0000000004");
+  // Deletes change the reported cversion but not the sequence counter.
+  EXPECT_EQ(tree.stat_of(*tree.find("/q")).cversion, 4);
+  EXPECT_EQ(create("/q/", CreateMode::kPersistentSequential).path, "/q/0000000003");
 }
 
 TEST_F(TreeTest, EphemeralsBelongToSessionAndDieWithIt) {
@@ -153,7 +155,7 @@ TEST_F(TreeTest, AclEnforcement) {
   ASSERT_EQ(create("/ro", CreateMode::kPersistent, 0, "", read_only).code, Code::kOk);
   EXPECT_EQ(set("/ro", "x"), Code::kNoAuth);
   EXPECT_EQ(create("/ro/child").code, Code::kNoAuth);
-  auto c = txn({SetDataOp{"/ro", "x", -1}});
+  auto c = txn({SetDataOp{"/ro", "x", false, -1}});
   c.auth.push_back({"super", ""});
   EXPECT_EQ(run(c).results[0].code, Code::kOk);
   // setACL needs ADMIN and checks aversion.
@@ -170,10 +172,10 @@ TEST_F(TreeTest, MultiIsAllOrNothing) {
   ASSERT_EQ(create("/m").code, Code::kOk);
   Stat before = tree.stat_of(*tree.find("/m"));
   uint64_t digest = tree.digest();
-  auto r = run(txn({CreateOp{"/m/a", "", open_acl_unsafe(), CreateMode::kPersistent, -1},
-                    SetDataOp{"/m", "changed", -1},
+  auto r = run(txn({CreateOp{"/m/a", "", false, open_acl_unsafe(), CreateMode::kPersistent, -1},
+                    SetDataOp{"/m", "changed", false, -1},
                     DeleteOp{"/m/nonexistent", -1},
-                    CreateOp{"/m/b", "", open_acl_unsafe(), CreateMode::kPersistent, -1}},
+                    CreateOp{"/m/b", "", false, open_acl_unsafe(), CreateMode::kPersistent, -1}},
                    0, true));
   EXPECT_EQ(r.code, Code::kNoNode);
   ASSERT_EQ(r.results.size(), 4u);
@@ -192,18 +194,18 @@ TEST_F(TreeTest, MultiRollsBackDeletesAndSequentials) {
   ASSERT_EQ(create("/r").code, Code::kOk);
   ASSERT_EQ(create("/r/e", CreateMode::kEphemeral, 7).code, Code::kOk);
   uint64_t digest = tree.digest();
-  auto r = run(txn({DeleteOp{"/r/e", -1}, CreateOp{"/r/s-", "", open_acl_unsafe(), CreateMode::kPersistentSequential, -1},
+  auto r = run(txn({DeleteOp{"/r/e", -1}, CreateOp{"/r/s-", "", false, open_acl_unsafe(), CreateMode::kPersistentSequential, -1},
                     CheckOp{"/r", 99}},
                    7, true));
   EXPECT_EQ(r.code, Code::kBadVersion);
   EXPECT_EQ(tree.digest(), digest);
   EXPECT_EQ(tree.session(7)->ephemerals.count("/r/e"), 1u);
   // The same multi with a passing check applies all of it.
-  auto ok = run(txn({DeleteOp{"/r/e", -1}, CreateOp{"/r/s-", "", open_acl_unsafe(), CreateMode::kPersistentSequential, -1},
+  auto ok = run(txn({DeleteOp{"/r/e", -1}, CreateOp{"/r/s-", "", false, open_acl_unsafe(), CreateMode::kPersistentSequential, -1},
                      CheckOp{"/r", 0}},
                     7, true));
   EXPECT_EQ(ok.code, Code::kOk);
-  EXPECT_EQ(ok.results[1].path, "/r/s-0000000002");
+  EXPECT_EQ(ok.results[1].path, "/r/s-0000000001");
   EXPECT_EQ(tree.session(7)->ephemerals.count("/r/e"), 0u);
 }
 
@@ -239,7 +241,7 @@ TEST_F(TreeTest, ReplayingTheSameCommandsGivesTheSameDigest) {
   s.timeout_ms = 4000;
   log.push_back(s);
   for (int i = 0; i < 50; ++i) {
-    log.push_back(txn({CreateOp{"/n" + std::to_string(i), "v", open_acl_unsafe(),
+    log.push_back(txn({CreateOp{"/n" + std::to_string(i), "v", false, open_acl_unsafe(),
                                 i % 3 == 0 ? CreateMode::kEphemeral : CreateMode::kPersistentSequential, -1}},
                       5));
     log.back().time_ms = 100 + i;
@@ -259,8 +261,8 @@ TEST(Command, EncodeDecodeRoundTrip) {
   c.time_ms = 99;
   c.auth = {{"digest", "u:x"}};
   c.multi = true;
-  c.ops = {CreateOp{"/a", "d", open_acl_unsafe(), CreateMode::kPersistentSequentialWithTtl, 10},
-           DeleteOp{"/b", 3}, SetDataOp{"/c", "x", 1}, SetAclOp{"/d", open_acl_unsafe(), 2}, CheckOp{"/e", 4}};
+  c.ops = {CreateOp{"/a", "d", false, open_acl_unsafe(), CreateMode::kPersistentSequentialWithTtl, 10},
+           DeleteOp{"/b", 3}, SetDataOp{"/c", "x", false, 1}, SetAclOp{"/d", open_acl_unsafe(), 2}, CheckOp{"/e", 4}};
   c.trace = "trace";
   conclave::Bytes b;
   encode_command(c, b);

@@ -237,7 +237,9 @@ TEST_F(ZkFrontendTest, OversizedFrameClosesOnlyThatConnection) {
   EXPECT_EQ(parse(f[0]).err, 0);
 }
 
-TEST_F(ZkFrontendTest, TruncatedBodyClosesConnection) {
+TEST_F(ZkFrontendTest, TruncatedBodyGetsMarshallingErrorAndKeepsTheConnection) {
+  // ZooKeeper answers an undecodable request body with MARSHALLINGERROR and carries on; only a bad
+  // frame (length) closes the connection.
   FakeStream s;
   auto h = open(s);
   h->on_data(frame([](Writer& w) {
@@ -245,8 +247,16 @@ TEST_F(ZkFrontendTest, TruncatedBodyClosesConnection) {
     w.i32(op::kCreate);
     w.i32(1000);  // path length beyond the frame
   }));
-  EXPECT_TRUE(s.closed);
-  EXPECT_TRUE(backend.pending.empty());
+  EXPECT_FALSE(s.closed);
+  EXPECT_TRUE(backend.pending.empty()) << "nothing is proposed from a body that did not decode";
+  auto f = s.frames();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(parse(f[0]).err, static_cast<int32_t>(state::Code::kMarshallingError));
+  h->on_data(create_req(2, "/next", ""));
+  backend.commit_all(zk);
+  f = s.frames();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(parse(f[0]).err, 0);
 }
 
 TEST_F(ZkFrontendTest, UnknownOpcodeGetsUnimplementedAndClose) {
