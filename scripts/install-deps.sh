@@ -8,9 +8,11 @@ PACKAGES=(
   g++ cmake ninja-build ccache pkg-config
   libboost-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   # tests: real ZooKeeper peers and clients
-  zookeeper libzookeeper-mt-dev python3-kazoo python3-pytest default-jre-headless
+  zookeeper libzookeeper-mt-dev python3-kazoo python3-pure-sasl python3-pytest default-jre-headless
   # tools used by scripts and tests
   curl procps
+  # benchmarks only (bench/compare.py): etcd 3.4 as a second anchor
+  # etcd-server is installed by bench/compare.py itself when missing
 )
 
 missing=()

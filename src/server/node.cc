@@ -244,8 +244,18 @@ void Node::on_ticket_durable(uint64_t ticket) {
 }
 
 void Node::send_messages(std::vector<raft::Message>& messages) {
-  if (!peers_) return;
-  for (const auto& m : messages) {
+  if (!peers_) {
+    messages.clear();
+    return;
+  }
+  for (auto& m : messages) {
+    if (m.type == raft::MessageType::kSnapshot && m.snapshot && !m.snapshot->data) {
+      // Read the snapshot back from disk. If the file for this index is not written yet, skip:
+      // the leader sends the snapshot again after a while.
+      auto file = snapshots_->load_latest();
+      if (!file || !file->has_value() || (**file).index != m.snapshot->meta.index) continue;
+      m.snapshot->data = std::make_shared<const std::string>(std::move((**file).payload));
+    }
     std::string payload(1, static_cast<char>(kPeerRaft));
     raft::encode_message(m, payload);
     peers_->send(m.to, std::move(payload));
@@ -469,7 +479,11 @@ void Node::maybe_snapshot() {
   rs.meta.term = core_->term_at(applied_index_);
   rs.meta.conf = core_->conf();
   rs.data = std::make_shared<const std::string>(encode_snapshot_payload(rs.meta.conf, tree_));
-  core_->compact(rs);
+  // The core keeps only the metadata: the bytes live in the file, and are read back only when a
+  // follower needs them (send_messages), so a snapshot does not double the node's memory.
+  raft::Snapshot meta_only = rs;
+  meta_only.data.reset();
+  core_->compact(meta_only);
   auto encode_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
   snapshot_thread_ = std::thread([this, rs, encode_ms] {
     auto st = snapshots_->save({rs.meta.index, rs.meta.term, *rs.data});

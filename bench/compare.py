@@ -1,0 +1,520 @@
+#!/usr/bin/python3
+"""Side-by-side benchmarks: Conclave vs Apache ZooKeeper 3.8 (and etcd 3.4), ratios in one run.
+
+Every system runs on this machine, on free loopback ports, with its defaults (ZooKeeper: forceSync
+on; etcd: its defaults; Conclave: fsync on). Systems alternate within each repetition so drift
+hits all of them alike. The load generator (bench/loadgen.cc) shares the 2 cores, so server CPU
+time per operation is reported beside throughput.
+
+    /usr/bin/python3 bench/compare.py                  # everything (about 25 minutes)
+    /usr/bin/python3 bench/compare.py --quick          # short runs, fewer repetitions
+    /usr/bin/python3 bench/compare.py --only single-mixed,failover
+
+Results: a table on stdout and bench/results/<time>.json.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "compat"))
+
+from pyharness.servers import (ConclaveServer, ZooKeeperServer, free_port, four_letter_word,  # noqa: E402
+                               java_bin, zookeeper_classpath, HOST)
+import zkwire  # noqa: E402
+
+LOADGEN = REPO / "build" / "release" / "bench" / "conclave_loadgen"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------- process metrics
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_bytes(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+# ---------------------------------------------------------------- systems
+
+class ZkEnsembleMember(ZooKeeperServer):
+    """A ZooKeeper quorum peer (QuorumPeerMain) for 3-node ensembles."""
+
+    def __init__(self, myid, servers, **kw):
+        super().__init__(**kw)
+        self.myid = myid
+        self.servers = servers
+
+    def command(self):
+        cmd = super().command()
+        (self.data_dir / "myid").write_text(str(self.myid))
+        cfg = self.cfg_path.read_text()
+        cfg += "initLimit=10\nsyncLimit=5\n"
+        for i, (p1, p2) in self.servers.items():
+            cfg += "server.%d=%s:%d:%d\n" % (i, HOST, p1, p2)
+        self.cfg_path.write_text(cfg)
+        cmd[cmd.index("org.apache.zookeeper.server.ZooKeeperServerMain")] = \
+            "org.apache.zookeeper.server.quorum.QuorumPeerMain"
+        return cmd
+
+
+class System:
+    """A running system: one or more server processes and the addresses clients use."""
+
+    def __init__(self, name, nodes):
+        self.name = name
+        self.nodes = nodes
+
+    @property
+    def pids(self):
+        return [n.pid for n in self.nodes if n.is_running()]
+
+    def hosts(self):
+        return ",".join("%s:%d" % (HOST, n.port) for n in self.nodes)
+
+    def cpu(self):
+        return sum(cpu_seconds(p) for p in self.pids)
+
+    def rss(self):
+        return sum(rss_bytes(p) for p in self.pids)
+
+    def stop(self):
+        for n in self.nodes:
+            if n.is_running():
+                n.stop()
+
+    def leader_index(self):
+        for i, n in enumerate(self.nodes):
+            if not n.is_running():
+                continue
+            try:
+                text = four_letter_word(n.port, b"srvr", timeout=2).decode()
+            except OSError:
+                continue
+            if "Mode: leader" in text or "Mode: standalone" in text:
+                return i
+        return None
+
+
+def start_conclave(n, tmp, heap_mb=None):
+    if n == 1:
+        node = ConclaveServer(workdir=tmp / "conclave-1")
+        node.start()
+        return System("conclave", [node])
+    raft = {i: free_port() for i in range(1, n + 1)}
+    peers = ",".join("%d=%s:%d" % (i, HOST, raft[i]) for i in raft)
+    nodes = [ConclaveServer(workdir=tmp / ("conclave-%d" % i),
+                            extra_args=["--node-id", str(i), "--raft-port", str(raft[i]), "--peers", peers])
+             for i in range(1, n + 1)]
+    for node in nodes:
+        node.start(wait=False)
+    for node in nodes:
+        node.wait_ready()
+    return System("conclave", nodes)
+
+
+def start_zookeeper(n, tmp, heap_mb=1024):
+    if n == 1:
+        node = ZooKeeperServer(workdir=tmp / "zk-1", heap_mb=heap_mb,
+                               extra_cfg={"4lw.commands.whitelist": "*"})
+        node.start()
+        return System("zookeeper", [node])
+    servers = {i: (free_port(), free_port()) for i in range(1, n + 1)}
+    nodes = [ZkEnsembleMember(i, servers, workdir=tmp / ("zk-%d" % i), heap_mb=heap_mb) for i in range(1, n + 1)]
+    for node in nodes:
+        node.start(wait=False)
+    for node in nodes:
+        node.wait_ready(timeout=90)
+    return System("zookeeper", nodes)
+
+
+class EtcdNode:
+    def __init__(self, name, workdir, client_port, peer_port, cluster):
+        self.name = name
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = client_port
+        self.peer_port = peer_port
+        self.cluster = cluster
+        self.proc = None
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def is_running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self):
+        log = open(self.workdir / "etcd.log", "ab")
+        cmd = ["etcd", "--name", self.name, "--data-dir", str(self.workdir / "data"),
+               "--listen-client-urls", "http://%s:%d" % (HOST, self.port),
+               "--advertise-client-urls", "http://%s:%d" % (HOST, self.port),
+               "--listen-peer-urls", "http://%s:%d" % (HOST, self.peer_port),
+               "--initial-advertise-peer-urls", "http://%s:%d" % (HOST, self.peer_port),
+               "--initial-cluster", self.cluster, "--initial-cluster-state", "new"]
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+
+    def wait_ready(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if etcd_put(self.port, b"/ready", b"1", timeout=1):
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("etcd %s not ready" % self.name)
+
+    def stop(self):
+        if self.is_running():
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+
+    def kill9(self):
+        if self.is_running():
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+
+def etcd_put(port, key, value, timeout=2):
+    import base64
+    import http.client
+    body = json.dumps({"key": base64.b64encode(key).decode(), "value": base64.b64encode(value).decode()})
+    c = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        c.request("POST", "/v3/kv/put", body, {"Content-Type": "application/json"})
+        r = c.getresponse()
+        r.read()
+        return r.status == 200
+    finally:
+        c.close()
+
+
+def start_etcd(n, tmp):
+    ports = {i: (free_port(), free_port()) for i in range(1, n + 1)}
+    cluster = ",".join("e%d=http://%s:%d" % (i, HOST, ports[i][1]) for i in ports)
+    nodes = [EtcdNode("e%d" % i, tmp / ("etcd-%d" % i), ports[i][0], ports[i][1], cluster) for i in ports]
+    for node in nodes:
+        node.start()
+    for node in nodes:
+        node.wait_ready()
+    s = System("etcd", nodes)
+    return s
+
+
+def etcd_available():
+    return shutil.which("etcd") is not None
+
+
+# ---------------------------------------------------------------- measurements
+
+def loadgen(system, protocol, args, timeout=600):
+    cmd = [str(LOADGEN), "--protocol", protocol, "--hosts", system.hosts()] + args
+    cpu0 = system.cpu()
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    cpu1 = system.cpu()
+    if out.returncode != 0:
+        raise RuntimeError("loadgen failed: %s\n%s" % (" ".join(cmd), out.stderr[-2000:]))
+    line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")][-1]
+    result = json.loads(line[7:])
+    total_ops = result["total_ops_per_s"] * result["seconds"]
+    result["server_cpu_s"] = cpu1 - cpu0
+    result["server_cpu_us_per_op"] = (cpu1 - cpu0) * 1e6 / max(total_ops, 1)
+    return result
+
+
+def failover_zk(system, how):
+    """Signal to the first write acknowledged through a survivor, in ms."""
+    leader = system.leader_index()
+    survivors = [n for i, n in enumerate(system.nodes) if i != leader]
+    victim = system.nodes[leader]
+    conns = {}
+
+    def ensure(n):
+        if n.port in conns:
+            return conns[n.port]
+        try:
+            c = zkwire.ZKConn(HOST, n.port, timeout=1)
+            c.connect(timeout_ms=30000)
+            conns[n.port] = c
+            return c
+        except Exception:
+            return None
+
+    for n in survivors:
+        ensure(n)
+    t0 = time.monotonic()
+    if how == "kill9":
+        victim.kill9()
+    else:
+        os.kill(victim.pid, signal.SIGSTOP)
+    try:
+        k = 0
+        while time.monotonic() - t0 < 60:
+            for n in survivors:
+                c = ensure(n)
+                if c is None:
+                    continue
+                k += 1
+                try:
+                    r = c.call("create", zkwire.enc_create("/failover-%d-%d" % (os.getpid(), k)), timeout=0.5)
+                    if r.get("err") == 0:
+                        return (time.monotonic() - t0) * 1000
+                    conns.pop(n.port, None)  # closed, timed out or refused: reconnect next round
+                except Exception:
+                    conns.pop(n.port, None)  # connection lost: reconnect on the next round
+            time.sleep(0.002)
+        return None
+    finally:
+        if how == "sigstop":
+            os.kill(victim.pid, signal.SIGCONT)
+
+
+def failover_etcd(system):
+    # etcd's leader: ask each member; simplest is to kill members in order until writes stall.
+    import http.client
+    leader = None
+    for i, n in enumerate(system.nodes):
+        c = http.client.HTTPConnection(HOST, n.port, timeout=2)
+        c.request("POST", "/v3/maintenance/status", "{}")
+        st = json.loads(c.getresponse().read())
+        c.close()
+        if st.get("leader") == st.get("header", {}).get("member_id"):
+            leader = i
+    survivors = [n for i, n in enumerate(system.nodes) if i != leader]
+    t0 = time.monotonic()
+    system.nodes[leader].kill9()
+    k = 0
+    while time.monotonic() - t0 < 60:
+        for n in survivors:
+            k += 1
+            try:
+                if etcd_put(n.port, b"/failover/%d" % k, b"x", timeout=0.5):
+                    return (time.monotonic() - t0) * 1000
+            except OSError:
+                pass
+        time.sleep(0.002)
+    return None
+
+
+def wait_ready_time(node):
+    t0 = time.monotonic()
+    node.start(wait=False)
+    node.wait_ready(timeout=300)
+    return time.monotonic() - t0
+
+
+# ---------------------------------------------------------------- scenarios
+
+def scenario_load(name, nodes, mix, args, opts, with_etcd=False):
+    systems = [("conclave", lambda t: start_conclave(nodes, t)), ("zookeeper", lambda t: start_zookeeper(nodes, t))]
+    if with_etcd and etcd_available():
+        systems.append(("etcd", lambda t: start_etcd(nodes, t)))
+    runs = {s: [] for s, _ in systems}
+    for rep in range(opts.repeat):
+        for sname, starter in systems:
+            tmp = Path(tempfile.mkdtemp(prefix="bench-%s-" % sname))
+            system = starter(tmp)
+            try:
+                protocol = "etcd" if sname == "etcd" else "zk"
+                conns = str(opts.connections * (4 if sname == "etcd" else 1))
+                base = ["--connections", conns, "--outstanding", str(opts.outstanding), "--keys", str(opts.keys),
+                        "--value-size", "100", "--duration", str(opts.duration), "--mix", mix]
+                if sname == "etcd":
+                    base = [a if a != "--outstanding" else "--outstanding" for a in base]
+                r = loadgen(system, protocol, base + args)
+                runs[sname].append(r)
+                print("  %-10s rep %d: %8.0f ops/s  cpu %.1f us/op" % (sname, rep, r["total_ops_per_s"],
+                                                                       r["server_cpu_us_per_op"]), flush=True)
+            finally:
+                system.stop()
+                shutil.rmtree(tmp, ignore_errors=True)
+    return runs
+
+
+def scenario_memory_recovery(opts):
+    out = {}
+    for sname, starter in [("conclave", lambda t: start_conclave(1, t)),
+                           ("zookeeper", lambda t: start_zookeeper(1, t, heap_mb=4096))]:
+        tmp = Path(tempfile.mkdtemp(prefix="bench-mem-%s-" % sname))
+        system = starter(tmp)
+        try:
+            base_rss = system.rss()
+            subprocess.run([str(LOADGEN), "--hosts", system.hosts(), "--connections", "8", "--keys",
+                            str(opts.znodes), "--wide-children", "0", "--value-size", "100", "--prepare-only"],
+                           check=True, capture_output=True, timeout=1800)
+            time.sleep(2)
+            if sname == "zookeeper":
+                # Let the JVM collect garbage left by the load before reading RSS.
+                subprocess.run(["jcmd", str(system.pids[0]), "GC.run"], capture_output=True, timeout=60)
+                time.sleep(2)
+            rss = system.rss()
+            node = system.nodes[0]
+            node.stop()
+            recovery = wait_ready_time(node)
+            out[sname] = {"znodes": opts.znodes, "rss_bytes": rss, "rss_base_bytes": base_rss,
+                          "bytes_per_znode": (rss - base_rss) / opts.znodes, "recovery_s": recovery}
+            print("  %-10s %d znodes: RSS %.0f MiB (%.0f B/znode), restart to ready %.2f s" % (
+                sname, opts.znodes, rss / 2**20, (rss - base_rss) / opts.znodes, recovery), flush=True)
+        finally:
+            system.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def scenario_failover(opts):
+    out = {}
+    for sname, starter in [("conclave", lambda t: start_conclave(3, t)), ("zookeeper", lambda t: start_zookeeper(3, t))]:
+        for how in ("kill9", "sigstop"):
+            samples = []
+            for rep in range(opts.failover_repeat):
+                tmp = Path(tempfile.mkdtemp(prefix="bench-fo-%s-" % sname))
+                system = starter(tmp)
+                try:
+                    time.sleep(1)
+                    ms = failover_zk(system, how)
+                    samples.append(ms)
+                    print("  %-10s %-8s rep %d: %s ms" % (sname, how, rep, "%.0f" % ms if ms else "no write in 60 s"),
+                          flush=True)
+                finally:
+                    system.stop()
+                    shutil.rmtree(tmp, ignore_errors=True)
+            out["%s-%s" % (sname, how)] = samples
+    if etcd_available():
+        samples = []
+        for rep in range(opts.failover_repeat):
+            tmp = Path(tempfile.mkdtemp(prefix="bench-fo-etcd-"))
+            system = start_etcd(3, tmp)
+            try:
+                time.sleep(1)
+                ms = failover_etcd(system)
+                samples.append(ms)
+                print("  %-10s %-8s rep %d: %s ms" % ("etcd", "kill9", rep, "%.0f" % ms if ms else "none"), flush=True)
+            finally:
+                system.stop()
+                shutil.rmtree(tmp, ignore_errors=True)
+        out["etcd-kill9"] = samples
+    return out
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else float("nan")
+
+
+def summarize(name, runs):
+    rows = []
+    for sname, rs in runs.items():
+        if not rs:
+            continue
+        ops = [r["total_ops_per_s"] for r in rs]
+        cpu = [r["server_cpu_us_per_op"] for r in rs]
+        p99 = {}
+        for r in rs:
+            for op, v in r["ops"].items():
+                p99.setdefault(op, []).append(v["p99_ms"])
+        rows.append((sname, med(ops), min(ops), max(ops), med(cpu), {op: med(v) for op, v in p99.items()}))
+    print("\n%s" % name)
+    print("  %-10s %22s %14s  %s" % ("system", "ops/s median (min-max)", "cpu us/op", "p99 ms by op"))
+    base = {r[0]: r for r in rows}
+    for sname, m, lo, hi, cpu, p99 in rows:
+        print("  %-10s %9.0f (%.0f-%.0f) %11.1f  %s" % (sname, m, lo, hi, cpu,
+                                                        ", ".join("%s %.2f" % kv for kv in sorted(p99.items()))))
+    if "conclave" in base and "zookeeper" in base:
+        c, z = base["conclave"], base["zookeeper"]
+        print("  ratio conclave/zookeeper: throughput %.2fx, cpu per op %.2fx (lower is better)" % (
+            c[1] / z[1], c[4] / z[4]))
+    if "conclave" in base and "etcd" in base:
+        c, e = base["conclave"], base["etcd"]
+        print("  ratio conclave/etcd: throughput %.2fx, cpu per op %.2fx" % (c[1] / e[1], c[4] / e[4]))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", default="")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--duration", type=float, default=10)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--outstanding", type=int, default=16)
+    ap.add_argument("--keys", type=int, default=10000)
+    ap.add_argument("--znodes", type=int, default=1000000)
+    ap.add_argument("--failover-repeat", type=int, default=3)
+    opts = ap.parse_args()
+    if opts.quick:
+        opts.repeat, opts.duration, opts.znodes, opts.failover_repeat = 1, 3, 100000, 1
+    if not LOADGEN.exists():
+        sys.exit("build first: cmake --preset release && ninja -C build/release")
+    only = set(filter(None, opts.only.split(",")))
+    want = lambda n: not only or n in only  # noqa: E731
+    results = {"machine": {"nproc": os.cpu_count(), "uname": " ".join(os.uname())}, "scenarios": {}}
+
+    print("physical floors:")
+    floor = subprocess.run([str(LOADGEN), "--floor", "--dir", tempfile.gettempdir()], capture_output=True, text=True)
+    print("  " + "\n  ".join(l for l in floor.stdout.splitlines() if not l.startswith("RESULT")))
+    results["floor"] = json.loads([l for l in floor.stdout.splitlines() if l.startswith("RESULT")][0][7:])
+
+    load_scenarios = [
+        ("single-read", 1, "get=100", [], True),
+        ("single-mixed", 1, "get=90,set=10", [], True),
+        ("single-write", 1, "set=100", [], True),
+        ("single-ops", 1, "get=30,set=20,create_seq=10,create_delete=10,exists=10,children=10,multi=10", [], False),
+        ("cluster3-read", 3, "get=100", [], True),
+        ("cluster3-mixed", 3, "get=90,set=10", [], True),
+        ("cluster3-write", 3, "set=100", [], True),
+        ("sessions10k-mixed", 1, "get=90,set=10", ["--idle-sessions", "2000" if opts.quick else "10000"], False),
+    ]
+    for name, nodes, mix, args, etcd in load_scenarios:
+        if not want(name):
+            continue
+        print("\n== %s (%d node%s, mix %s)" % (name, nodes, "s" if nodes > 1 else "", mix), flush=True)
+        runs = scenario_load(name, nodes, mix, args, opts, with_etcd=etcd)
+        results["scenarios"][name] = runs
+        summarize(name, runs)
+    if want("memory"):
+        print("\n== memory and recovery (%d znodes of 100 B)" % opts.znodes, flush=True)
+        results["scenarios"]["memory"] = m = scenario_memory_recovery(opts)
+        if "conclave" in m and "zookeeper" in m:
+            print("  ratio conclave/zookeeper: memory per znode %.2fx, recovery time %.2fx" % (
+                m["conclave"]["bytes_per_znode"] / m["zookeeper"]["bytes_per_znode"],
+                m["conclave"]["recovery_s"] / m["zookeeper"]["recovery_s"]))
+    if want("failover"):
+        print("\n== failover, 3 nodes: signal -> first acknowledged write through a survivor", flush=True)
+        results["scenarios"]["failover"] = f = scenario_failover(opts)
+        for k, v in f.items():
+            print("  %-22s median %s ms (samples %s)" % (k, "%.0f" % med(v), ", ".join("%.0f" % x if x else "-" for x in v)))
+    outdir = REPO / "bench" / "results"
+    outdir.mkdir(exist_ok=True)
+    path = outdir / (time.strftime("%Y%m%d-%H%M%S") + ".json")
+    path.write_text(json.dumps(results, indent=1))
+    print("\nwrote %s" % path)
+
+
+if __name__ == "__main__":
+    main()

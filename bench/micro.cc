@@ -1,0 +1,131 @@
+// Google Benchmark micro-benchmarks of the hot paths: jute decode/encode, tree lookup/insert,
+// WAL append with group commit, snapshot encode/decode.
+#include <benchmark/benchmark.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include "state/tree.h"
+#include "storage/wal.h"
+#include "zk/protocol.h"
+
+using namespace conclave;
+
+namespace {
+
+state::Command create_cmd(const std::string& path, size_t value_size) {
+  state::Command c;
+  c.kind = state::CommandKind::kTxn;
+  c.time_ms = 1;
+  c.auth = {{"ip", "127.0.0.1"}};
+  c.ops.push_back(state::CreateOp{path, std::string(value_size, 'v'), false, state::open_acl_unsafe(),
+                                  state::CreateMode::kPersistent, -1});
+  return c;
+}
+
+void BM_JuteDecodeCreate(benchmark::State& st) {
+  Bytes b;
+  Writer w(b);
+  w.blob("/bench/k/123456");
+  w.blob(std::string(100, 'v'));
+  w.i32(1);
+  w.i32(31);
+  w.blob("world");
+  w.blob("anyone");
+  w.i32(0);
+  for (auto _ : st) {
+    Reader r(b);
+    state::Op op;
+    benchmark::DoNotOptimize(zk::decode_write_op(zk::op::kCreate, r, &op));
+  }
+}
+BENCHMARK(BM_JuteDecodeCreate);
+
+void BM_JuteEncodeGetDataReply(benchmark::State& st) {
+  state::Stat s{};
+  std::string data(100, 'v');
+  for (auto _ : st) {
+    Bytes out;
+    zk::begin_reply(out, 7, 100, 0);
+    Writer w(out);
+    w.blob(data);
+    zk::put_stat(w, s);
+    zk::finish_frame(out, 0);
+    benchmark::DoNotOptimize(out.data());
+  }
+}
+BENCHMARK(BM_JuteEncodeGetDataReply);
+
+void BM_TreeCreate(benchmark::State& st) {
+  state::DataTree tree;
+  tree.apply(1, create_cmd("/k", 0));
+  int64_t i = 1;
+  for (auto _ : st) {
+    ++i;
+    benchmark::DoNotOptimize(tree.apply(i, create_cmd("/k/" + std::to_string(i), 100)));
+  }
+}
+BENCHMARK(BM_TreeCreate);
+
+void BM_TreeLookup(benchmark::State& st) {
+  state::DataTree tree;
+  tree.apply(1, create_cmd("/k", 0));
+  const int n = 100000;
+  for (int i = 0; i < n; ++i) tree.apply(i + 2, create_cmd("/k/" + std::to_string(i), 100));
+  std::vector<std::string> keys;
+  for (int i = 0; i < 1024; ++i) keys.push_back("/k/" + std::to_string((i * 7919) % n));
+  size_t j = 0;
+  for (auto _ : st) benchmark::DoNotOptimize(tree.find(keys[j++ & 1023]));
+}
+BENCHMARK(BM_TreeLookup);
+
+void BM_CommandEncodeDecode(benchmark::State& st) {
+  auto c = create_cmd("/bench/k/123456", 100);
+  for (auto _ : st) {
+    Bytes b;
+    state::encode_command(c, b);
+    state::Command d;
+    benchmark::DoNotOptimize(state::decode_command(b, &d));
+  }
+}
+BENCHMARK(BM_CommandEncodeDecode);
+
+// Appends of 128-byte entries, batch size per group commit as the argument, with fsync.
+void BM_WalGroupCommit(benchmark::State& st) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "conclave-bench-XXXXXX").string();
+  std::string dir = mkdtemp(tmpl.data());
+  storage::RecoveredLog log;
+  auto wal = storage::Wal::open({dir, 64ull << 20, true}, 0, &log);
+  std::atomic<raft::Index> durable{0};
+  (*wal)->set_durable_callback([&](raft::Index i) { durable = i; });
+  raft::Index idx = 0;
+  const int batch = static_cast<int>(st.range(0));
+  for (auto _ : st) {
+    for (int k = 0; k < batch; ++k) (*wal)->append(raft::Entry{1, ++idx, raft::EntryType::kCommand, std::string(128, 'x')});
+    while (durable.load() < idx) std::this_thread::yield();
+  }
+  st.SetItemsProcessed(st.iterations() * batch);
+  (*wal)->close();
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_WalGroupCommit)->Arg(1)->Arg(64)->UseRealTime();
+
+void BM_SnapshotEncodeDecode100k(benchmark::State& st) {
+  state::DataTree tree;
+  tree.apply(1, create_cmd("/k", 0));
+  for (int i = 0; i < 100000; ++i) tree.apply(i + 2, create_cmd("/k/" + std::to_string(i), 100));
+  for (auto _ : st) {
+    Bytes b;
+    tree.encode_snapshot(b);
+    state::DataTree copy;
+    benchmark::DoNotOptimize(copy.decode_snapshot(b));
+  }
+  st.SetItemsProcessed(st.iterations() * 100000);
+}
+BENCHMARK(BM_SnapshotEncodeDecode100k)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
