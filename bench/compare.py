@@ -229,6 +229,11 @@ def start_etcd(n, tmp):
 
 
 def etcd_available():
+    if shutil.which("etcd") is None:
+        # Debian's etcd 3.4 is the second anchor; install it on first use.
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        subprocess.run(sudo + ["apt-get", "install", "-y", "--no-install-recommends", "etcd-server"],
+                       capture_output=True, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
     return shutil.which("etcd") is not None
 
 
