@@ -55,10 +55,11 @@ struct Options {
   bool floor = false;
   std::string dir = "/tmp";
   int idle_sessions = 0;
+  int fanout = 0;
 };
 
-enum Op { kGet, kSet, kCreateSeq, kCreateDelete, kExists, kChildren, kMulti, kNumOps };
-const char* kOpNames[] = {"get", "set", "create_seq", "create_delete", "exists", "children", "multi"};
+enum Op { kGet, kSet, kCreateSeq, kCreateDelete, kExists, kChildren, kMulti, kWatchFanout, kNumOps };
+const char* kOpNames[] = {"get", "set", "create_seq", "create_delete", "exists", "children", "multi", "watch_fanout"};
 
 int op_by_name(const std::string& n) {
   for (int i = 0; i < kNumOps; ++i)
@@ -379,6 +380,77 @@ void run_zk(const Options& o) {
   report(stats, secs, o);
 }
 
+// ---------------- watch fan-out ----------------
+// N watcher sessions hold a data watch on one node; a writer changes it and waits until every
+// watcher has been notified; the watchers re-arm and the round repeats. One round = one
+// "watch_fanout" op; its latency is from the write to the last notification.
+
+void run_fanout(const Options& o) {
+  std::string node = o.prefix + "-fan";
+  ZkConn writer;
+  writer.fd = dial(o.hosts[0]);
+  zk_handshake(writer);
+  zk_pipeline(writer, {zk_create(1, node, "x", 0)}, true);
+  std::vector<ZkConn> watchers(static_cast<size_t>(o.fanout));
+  for (size_t i = 0; i < watchers.size(); ++i) {
+    watchers[i].fd = dial(o.hosts[i % o.hosts.size()]);
+    zk_handshake(watchers[i]);
+  }
+  auto arm_all = [&] {
+    for (auto& w : watchers) write_all(w.fd, zk_request(w.next_xid++, 4, [&](Writer& x) { x.blob(node); x.boolean(true); }));
+    // Wait for every getData reply so that all watches are registered before the write.
+    for (auto& w : watchers) {
+      size_t got = 0;
+      while (got == 0) got = zk_read_replies(w).size();
+    }
+  };
+  Stats stats;
+  std::string value(static_cast<size_t>(o.value_size), 'f');
+  auto deadline = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(o.duration_s * 1000));
+  auto t0 = Clock::now();
+  while (Clock::now() < deadline) {
+    arm_all();
+    auto start = Clock::now();
+    write_all(writer.fd, zk_request(writer.next_xid++, 5, [&](Writer& x) { x.blob(node); x.blob(value); x.i32(-1); }));
+    // Notifications have xid -1: count frames per watcher until each has seen one.
+    size_t pending = watchers.size();
+    std::vector<bool> seen(watchers.size(), false);
+    std::vector<pollfd> pfds(watchers.size());
+    while (pending > 0) {
+      for (size_t i = 0; i < watchers.size(); ++i) pfds[i] = {watchers[i].fd, static_cast<short>(seen[i] ? 0 : POLLIN), 0};
+      if (poll(pfds.data(), pfds.size(), 5000) <= 0) die("watch notifications did not arrive");
+      for (size_t i = 0; i < watchers.size(); ++i) {
+        if (seen[i] || !(pfds[i].revents & POLLIN)) continue;
+        char buf[4096];
+        ssize_t n = read(watchers[i].fd, buf, sizeof buf);
+        if (n <= 0) die("watcher connection closed");
+        watchers[i].in.append(buf, static_cast<size_t>(n));
+        size_t pos = 0;
+        while (watchers[i].in.size() - pos >= 4) {
+          Reader lr(std::string_view(watchers[i].in).substr(pos, 4));
+          uint32_t len = lr.u32();
+          if (watchers[i].in.size() - pos - 4 < len) break;
+          Reader r(std::string_view(watchers[i].in).substr(pos + 4, len));
+          if (r.i32() == -1 && !seen[i]) {
+            seen[i] = true;
+            --pending;
+          }
+          pos += 4 + len;
+        }
+        watchers[i].in.erase(0, pos);
+      }
+    }
+    stats.lat_us[kWatchFanout].push_back(
+        static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count()));
+    size_t got = 0;
+    while (got == 0) got = zk_read_replies(writer).size();  // the setData reply
+  }
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::printf("%d watchers: %.0f notifications/s\n", o.fanout,
+              double(stats.lat_us[kWatchFanout].size()) * o.fanout / secs);
+  report(stats, secs, o);
+}
+
 // ---------------- etcd v3 over its HTTP/JSON gateway ----------------
 
 struct HttpConn {
@@ -587,6 +659,7 @@ void usage() {
       "  --no-prepare            assume the keys exist\n"
       "  --prepare-only          create the keys and exit\n"
       "  --idle-sessions N       also hold N idle sessions open during the run\n"
+      "  --fanout N              watch fan-out: N sessions watch one node, a writer changes it\n"
       "  --floor [--dir D]       measure fdatasync latency in D and the loopback round trip");
 }
 
@@ -622,6 +695,7 @@ int main(int argc, char** argv) {
     else if (a == "--prepare-only") o.prepare_only = true;
     else if (a == "--floor") o.floor = true;
     else if (a == "--idle-sessions") o.idle_sessions = std::stoi(next());
+    else if (a == "--fanout") o.fanout = std::stoi(next());
     else if (a == "--dir") o.dir = next();
     else if (a == "--mix") {
       o.mix.clear();
@@ -645,6 +719,7 @@ int main(int argc, char** argv) {
     }
   }
   if (o.floor) run_floor(o);
+  else if (o.fanout > 0) run_fanout(o);
   else if (o.protocol == "zk") run_zk(o);
   else if (o.protocol == "etcd") run_etcd(o);
   else die("unknown protocol " + o.protocol);

@@ -304,3 +304,103 @@ def test_membership_learner_promotion_transfer_and_removal():
         zk.close()
     finally:
         c.stop()
+
+
+def test_session_expiry_on_a_follower_removes_ephemerals_everywhere():
+    c = Cluster(3).start()
+    try:
+        leader = c.wait_leader()
+        follower = next(i for i in c.nodes if i != leader)
+        zk = client(c.nodes[follower].hosts, timeout=4.0)
+        zk.create("/will-expire", b"", ephemeral=True)
+        watcher = client(c.hosts([leader]))
+        gone = threading.Event()
+
+        @watcher.DataWatch("/will-expire")
+        def _w(data, stat):
+            if stat is None:
+                gone.set()
+
+        # kazoo's stop() sends closeSession: that session's ephemeral goes at once.
+        zk.stop()
+        zk.close()
+        # A client that dies without closing (raw protocol: connect, create, drop the socket).
+        # Its server relays no more activity, so the leader expires the session after 4 s.
+        import sys
+        from pathlib import Path
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "compat"))
+        import zkwire
+        raw = zkwire.ZKConn("127.0.0.1", c.nodes[follower].port, timeout=5)
+        raw.connect(timeout_ms=4000)
+        assert raw.call("create", zkwire.enc_create("/abandoned", flags=1))["err"] == 0
+        raw.sock.close()
+        wait_for(lambda: watcher.exists("/abandoned") is None, timeout=20, what="the abandoned session to expire")
+        assert gone.wait(10), "the ephemeral of the closed session was not removed"
+        c.wait_converged()
+        for i in c.nodes:
+            z = client(c.nodes[i].hosts)
+            z.sync("/")
+            assert z.exists("/abandoned") is None and z.exists("/will-expire") is None, i
+            z.stop()
+            z.close()
+        watcher.stop()
+        watcher.close()
+    finally:
+        c.stop()
+
+
+def test_watch_survives_reconnect_to_another_node():
+    c = Cluster(3).start()
+    try:
+        zk = client(c.hosts(), timeout=10.0)
+        zk.create("/watched", b"v0")
+        seen = []
+        fired = threading.Event()
+
+        @zk.DataWatch("/watched")
+        def _w(data, stat):
+            seen.append(data)
+            if data == b"v1":
+                fired.set()
+
+        connected = int(zk._connection._socket.getpeername()[1])
+        victim = next(i for i, n in c.nodes.items() if n.port == connected)
+        c.nodes[victim].kill9()
+        other = client(c.hosts([i for i in c.nodes if i != victim]))
+        wait_for(lambda: zk.connected and zk.exists("/watched") is not None, timeout=15, what="reconnect")
+        other.set("/watched", b"v1")
+        assert fired.wait(10), "watch did not fire after the client moved to another node (seen %r)" % seen
+        other.stop()
+        other.close()
+        zk.stop()
+        zk.close()
+    finally:
+        c.stop()
+
+
+def test_peer_port_garbage_is_refused_without_harm():
+    import socket as _s
+    c = Cluster(3).start()
+    try:
+        leader = c.wait_leader()
+        target = next(i for i in c.nodes if i != leader)
+        before = c.metrics(target).get("conclave_peer_malformed_frames_total", 0)
+        for payload in (b"\xff\xff\xff\xff garbage", b"\x00\x00\x00\x05\x09hello", b"GET / HTTP/1.1\r\n\r\n"):
+            s = _s.create_connection(("127.0.0.1", c.raft_ports[target]), timeout=3)
+            s.sendall(payload)
+            try:
+                s.settimeout(3)
+                s.recv(100)  # the node closes the connection
+            except OSError:
+                pass
+            s.close()
+        wait_for(lambda: c.metrics(target).get("conclave_peer_malformed_frames_total", 0) >= before + 3,
+                 what="malformed peer frames to be counted")
+        zk = client(c.hosts([target]))
+        zk.create("/after-garbage", b"")
+        zk.stop()
+        zk.close()
+        c.wait_converged()
+        assert c.leader() == leader
+    finally:
+        c.stop()
