@@ -1,5 +1,7 @@
 #include "server/node.h"
 
+#include <malloc.h>
+
 #include <chrono>
 #include <filesystem>
 
@@ -113,8 +115,7 @@ Status Node::recover() {
     rs.meta.term = s.term;
     if (!decode_snapshot_payload(s.payload, &rs.meta.conf, &tree_))
       return make_error(Errc::kCorrupt, fmt::format("snapshot at index {} has a valid checksum but cannot be decoded", s.index));
-    rs.data = std::make_shared<const std::string>(s.payload);
-    boot.snapshot = rs;
+    boot.snapshot = rs;  // metadata only; the bytes are read back from the file when a follower needs them
     snapshot_index_ = applied_index_ = s.index;
     log::info("node", "loaded snapshot at index {} ({} znodes, {} sessions)", s.index, tree_.node_count(),
               tree_.sessions().size());
@@ -139,6 +140,7 @@ Status Node::recover() {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
   log::info("node", "recovered: snapshot at {}, {} log entries after it, commit {} ({} ms)", snapshot_index_, replay,
             core_->commit_index(), ms);
+  malloc_trim(0);  // the snapshot file's bytes are gone
   wal_->set_ticket_callback([this](uint64_t ticket) { loop_.post([this, ticket] { on_ticket_durable(ticket); }); });
   return Status::Ok();
 }
@@ -231,6 +233,15 @@ void Node::drive() {
   maybe_snapshot();
 }
 
+void Node::schedule_drive() {
+  if (drive_scheduled_) return;
+  drive_scheduled_ = true;
+  loop_.post([this] {
+    drive_scheduled_ = false;
+    drive();
+  });
+}
+
 void Node::on_ticket_durable(uint64_t ticket) {
   durable_ticket_ = std::max(durable_ticket_, ticket);
   raft::Index durable = 0;
@@ -240,7 +251,7 @@ void Node::on_ticket_durable(uint64_t ticket) {
     held_.pop_front();
   }
   if (durable) core_->persisted(durable);
-  drive();
+  schedule_drive();
 }
 
 void Node::send_messages(std::vector<raft::Message>& messages) {
@@ -347,7 +358,7 @@ void Node::propose(state::Command cmd, Done done) {
       return;
     }
     pending_[origin] = Pending{std::move(done), *idx, 0};
-    drive();
+    schedule_drive();
     return;
   }
   uint64_t leader = core_->leader();
@@ -377,7 +388,7 @@ void Node::on_peer_message(uint64_t from, std::string payload) {
         return;
       }
       core_->step(m);
-      drive();
+      schedule_drive();
       break;
     }
     case kPeerForward: {
@@ -397,7 +408,7 @@ void Node::on_peer_message(uint64_t from, std::string payload) {
       w.u64(origin);
       w.u64(index);
       peers_->send(from, std::move(ack));
-      drive();
+      schedule_drive();
       break;
     }
     case kPeerForwardAck: {
@@ -495,6 +506,9 @@ void Node::maybe_snapshot() {
       }
       snapshot_index_ = std::max(snapshot_index_, rs.meta.index);
       wal_->retire_through(rs.meta.index);
+      // The encoded snapshot (hundreds of MB for millions of znodes) is freed now; hand the
+      // pages back to the OS instead of keeping them in malloc's free lists.
+      malloc_trim(0);
       log::info("node", "snapshot at index {} written ({} bytes, {} ms on the loop thread)", rs.meta.index,
                 rs.data->size(), encode_ms);
     });

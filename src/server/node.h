@@ -96,6 +96,9 @@ class Node : public zk::Backend, public net::HttpHandler {
 
   Status recover();
   void drive();
+  /// Runs drive() once at the end of this event-loop turn, so that every proposal and message
+  /// handled in the turn shares one Ready: one WAL batch, one append per follower.
+  void schedule_drive();
   void apply(const raft::Entry& e);
   void install_snapshot(const raft::Snapshot& s);
   void on_ticket_durable(uint64_t ticket);
@@ -136,6 +139,7 @@ class Node : public zk::Backend, public net::HttpHandler {
   std::thread snapshot_thread_;
   std::set<std::string> reaping_;
   raft::Role last_role_ = raft::Role::kFollower;
+  bool drive_scheduled_ = false;
   std::map<uint64_t, std::string> addresses_;  // raft addresses of members, incl. added ones
   int64_t last_touch_relay_ms_ = 0;
   int64_t leader_since_ms_ = 0;

@@ -424,20 +424,37 @@ void DataTree::close_session(SessionId id, int64_t zxid, std::vector<Trigger>* t
 }
 
 // ---- snapshot encoding ----
-// u32 version, i64 last_zxid, u64 node count, nodes (path, data, stat fields, acl list),
-// u64 session count, sessions (id, timeout, password).
+// u32 version, i64 last_zxid, u32 ACL-list count, the ACL lists (position = reference),
+// u64 node count, nodes (path, data-null flag, data, zxids, times, owner, versions, ACL ref),
+// u64 session count, sessions (id, timeout, password). Children, ephemeral sets and the
+// container/TTL indexes are derived on load.
 
 namespace {
-constexpr uint32_t kSnapshotVersion = 2;
+constexpr uint32_t kSnapshotVersion = 3;
 }
 
 void DataTree::encode_snapshot(Bytes& out) const {
+  // One pass to size the buffer: the encoding runs on the loop thread, so no reallocation.
+  size_t bytes = 64;
+  for (const auto& [path, n] : nodes_) bytes += path.size() + n.data.size() + 73;
+  out.reserve(out.size() + bytes + sessions_.size() * 40);
   Writer w(out);
   w.u32(kSnapshotVersion);
   w.i64(last_zxid_);
+  w.u32(static_cast<uint32_t>(acls_.size()));
+  for (uint32_t i = 0; i < acls_.size(); ++i) {
+    const AclList& acl = acls_.get(i);
+    w.u32(static_cast<uint32_t>(acl.size()));
+    for (const auto& a : acl) {
+      w.i32(a.perms);
+      w.blob(a.id.scheme);
+      w.blob(a.id.id);
+    }
+  }
   w.u64(nodes_.size());
   for (const auto& [path, n] : nodes_) {
     w.blob(path);
+    w.boolean(n.data_null);
     w.blob(n.data);
     w.i64(n.czxid);
     w.i64(n.mzxid);
@@ -448,14 +465,7 @@ void DataTree::encode_snapshot(Bytes& out) const {
     w.i32(n.version);
     w.i32(n.cversion);
     w.i32(n.aversion);
-    w.boolean(n.data_null);
-    const AclList& acl = acls_.get(n.acl);
-    w.u32(static_cast<uint32_t>(acl.size()));
-    for (const auto& a : acl) {
-      w.i32(a.perms);
-      w.blob(a.id.scheme);
-      w.blob(a.id.id);
-    }
+    w.u32(n.acl);
   }
   w.u64(sessions_.size());
   for (const auto& [id, s] : sessions_) {
@@ -470,13 +480,28 @@ bool DataTree::decode_snapshot(std::string_view bytes) {
   if (r.u32() != kSnapshotVersion) return false;
   DataTree fresh;
   fresh.nodes_.clear();
+  fresh.acls_ = AclCache();
   fresh.last_zxid_ = r.i64();
+  uint32_t nacls = r.u32();
+  if (nacls > r.remaining()) return false;
+  for (uint32_t i = 0; i < nacls; ++i) {
+    uint32_t n = r.u32();
+    if (n > r.remaining()) return false;
+    AclList acl(n);
+    for (auto& a : acl) {
+      a.perms = r.i32();
+      a.id.scheme = std::string(r.blob());
+      a.id.id = std::string(r.blob());
+    }
+    if (!r.ok() || fresh.acls_.intern(acl) != i) return false;  // the table has no duplicates
+  }
   uint64_t count = r.u64();
-  if (count > bytes.size()) return false;
+  if (!r.ok() || count > bytes.size()) return false;
   fresh.nodes_.reserve(count);
   for (uint64_t i = 0; i < count && r.ok(); ++i) {
-    std::string path(r.blob());
+    std::string_view path = r.blob();
     Node n;
+    n.data_null = r.boolean();
     n.data = std::string(r.blob());
     n.czxid = r.i64();
     n.mzxid = r.i64();
@@ -487,17 +512,9 @@ bool DataTree::decode_snapshot(std::string_view bytes) {
     n.version = r.i32();
     n.cversion = r.i32();
     n.aversion = r.i32();
-    n.data_null = r.boolean();
-    uint32_t nacl = r.u32();
-    if (nacl > r.remaining()) return false;
-    AclList acl(nacl);
-    for (auto& a : acl) {
-      a.perms = r.i32();
-      a.id.scheme = std::string(r.blob());
-      a.id.id = std::string(r.blob());
-    }
-    n.acl = fresh.acls_.intern(acl);
-    fresh.nodes_.emplace(std::move(path), std::move(n));
+    n.acl = r.u32();
+    if (n.acl >= nacls) return false;
+    fresh.nodes_.emplace(std::string(path), std::move(n));
   }
   uint64_t nsessions = r.u64();
   if (!r.ok() || nsessions > bytes.size()) return false;
@@ -514,7 +531,7 @@ bool DataTree::decode_snapshot(std::string_view bytes) {
     Node* parent = fresh.find_mut(parent_of(path));
     if (!parent) return false;
     parent->children.insert(std::string(basename_of(path)));
-    fresh.index_special(path, n, true);
+    if (n.ephemeral_owner != 0) fresh.index_special(path, n, true);
   }
   *this = std::move(fresh);
   return true;
