@@ -93,19 +93,27 @@ def test_connection_limit(tmp_path):
 
 
 def test_containers_and_ttl_nodes_are_reaped(tmp_path):
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "compat"))
+    import zkwire  # kazoo 2.8 has no container/TTL arguments: use the raw protocol
+
     srv = ConclaveServer(workdir=tmp_path / "srv", extra_args=["--reap-interval-ms", "200"])
     srv.start()
     zk = harness.kazoo_client(srv)
+    raw = zkwire.ZKConn("127.0.0.1", srv.port)
+    raw.connect()
     try:
-        zk.create("/box", b"", container=True)
+        assert raw.call("createContainer", zkwire.enc_create("/box", flags=4))["err"] == 0
+        assert raw.call("createContainer", zkwire.enc_create("/never-used", flags=4))["err"] == 0
+        assert raw.call("createTTL", zkwire.enc_create("/ttl", flags=5, ttl=300))["err"] == 0
         zk.create("/box/item", b"")
-        zk.create("/never-used", b"", container=True)
-        zk.create("/ttl", b"", ttl=300)
         zk.delete("/box/item")
         harness.wait_until(lambda: zk.exists("/box") is None, timeout=10, what="the emptied container to go")
         harness.wait_until(lambda: zk.exists("/ttl") is None, timeout=10, what="the TTL node to expire")
         time.sleep(0.5)
         assert zk.exists("/never-used") is not None, "a container that never had children stays"
     finally:
+        raw.sock.close()
         harness.stop_client(zk)
         srv.stop()
