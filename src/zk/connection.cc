@@ -604,6 +604,14 @@ Bytes Connection::execute_read(const Pending& p) {
   };
   auto has_nul = [](std::string_view s) { return s.find('\0') != std::string_view::npos; };
   auto norm = [](std::string p) { return p.empty() ? std::string("/") : p; };  // "" reads as "/"
+  // The common prologue of reads that need the node and READ permission on it.
+  auto readable = [&](std::string& path, const state::Node** n) {
+    path = norm(path);
+    *n = tree.find(path);
+    if (!*n) return state::Code::kNoNode;
+    if (!state::acl_allows(tree.acl_of(**n), state::perms::kRead, auth_)) return state::Code::kNoAuth;
+    return state::Code::kOk;
+  };
   begin_reply(out, p.type == op::kPing ? xid::kPing : p.xid, zxid, 0);
   Writer w(out);
   switch (p.type) {
@@ -630,10 +638,8 @@ Bytes Connection::execute_read(const Pending& p) {
       std::string path(r.blob());
       bool watch = r.boolean();
       if (!r.ok()) return error(state::Code::kMarshallingError);
-      path = norm(path);
-      const state::Node* n = tree.find(path);
-      if (!n) return error(state::Code::kNoNode);
-      if (!state::acl_allows(tree.acl_of(*n), state::perms::kRead, auth_)) return error(state::Code::kNoAuth);
+      const state::Node* n = nullptr;
+      if (auto c = readable(path, &n); c != state::Code::kOk) return error(c);
       if (watch) watches.add(id_, state::WatchKind::kData, path);
       if (n->data_null) w.null_blob();
       else w.blob(n->data);
@@ -669,10 +675,8 @@ Bytes Connection::execute_read(const Pending& p) {
       std::string path(r.blob());
       bool watch = r.boolean();
       if (!r.ok()) return error(state::Code::kMarshallingError);
-      path = norm(path);
-      const state::Node* n = tree.find(path);
-      if (!n) return error(state::Code::kNoNode);
-      if (!state::acl_allows(tree.acl_of(*n), state::perms::kRead, auth_)) return error(state::Code::kNoAuth);
+      const state::Node* n = nullptr;
+      if (auto c = readable(path, &n); c != state::Code::kOk) return error(c);
       if (watch) watches.add(id_, state::WatchKind::kChild, path);
       w.i32(static_cast<int32_t>(n->children.size()));
       for (const auto& c : n->children) w.blob(c);
@@ -682,10 +686,8 @@ Bytes Connection::execute_read(const Pending& p) {
     case op::kGetAllChildrenNumber: {
       std::string path(r.blob());
       if (!r.ok()) return error(state::Code::kMarshallingError);
-      path = norm(path);
-      const state::Node* n = tree.find(path);
-      if (!n) return error(state::Code::kNoNode);
-      if (!state::acl_allows(tree.acl_of(*n), state::perms::kRead, auth_)) return error(state::Code::kNoAuth);
+      const state::Node* n = nullptr;
+      if (auto c = readable(path, &n); c != state::Code::kOk) return error(c);
       w.i32(tree.count_descendants(path));
       break;
     }
@@ -714,11 +716,9 @@ Bytes Connection::execute_read(const Pending& p) {
       }
       for (const auto& e : elems) {
         // ZooKeeper 3.8 ignores the watch flags of multiRead's operations.
-        std::string path = norm(e.path);
-        const state::Node* n = tree.find(path);
-        state::Code c = state::Code::kOk;
-        if (!n) c = state::Code::kNoNode;
-        else if (!state::acl_allows(tree.acl_of(*n), state::perms::kRead, auth_)) c = state::Code::kNoAuth;
+        std::string path = e.path;
+        const state::Node* n = nullptr;
+        state::Code c = readable(path, &n);
         if (c != state::Code::kOk) {
           w.i32(op::kError);
           w.boolean(false);

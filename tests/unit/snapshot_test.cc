@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "state/tree.h"
+#include "temp_dir.h"
 #include "storage/snapshot_store.h"
 
 using namespace conclave;
@@ -12,13 +13,8 @@ using namespace conclave::storage;
 namespace fs = std::filesystem;
 
 namespace {
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "conclave-snap-XXXXXX").string();
-    path = mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
+struct TempDir : conclave::testing::TempDir {
+  TempDir() : conclave::testing::TempDir("conclave-snap") {}
 };
 }  // namespace
 

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "temp_dir.h"
 #include "storage/file_util.h"
 #include "storage/wal.h"
 
@@ -14,13 +15,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "conclave-wal-XXXXXX").string();
-    path = mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
+struct TempDir : conclave::testing::TempDir {
+  TempDir() : conclave::testing::TempDir("conclave-wal") {}
 };
 
 raft::Entry entry(raft::Index i, std::string data) {
