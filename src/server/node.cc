@@ -298,7 +298,6 @@ void Node::apply(const raft::Entry& e) {
   if (e.index <= applied_index_) return;
   CONCLAVE_ASSERT(e.index == applied_index_ + 1, "entries must be applied in order without gaps");
   applied_index_ = e.index;
-  ++applied_total_;
   if (e.type == raft::EntryType::kConfig) {
     raft::ConfChange cc{};
     if (raft::decode_conf_change(e.data, &cc) && !cc.address.empty()) {
@@ -309,27 +308,27 @@ void Node::apply(const raft::Entry& e) {
               cc.type == raft::ConfChangeType::kAddVoter ? "add voter" : cc.type == raft::ConfChangeType::kAddLearner ? "add learner" : "remove",
               cc.node);
   }
-  if (e.type != raft::EntryType::kCommand) return;
-  state::Command cmd;
-  if (!state::decode_command(e.data, &cmd)) {
-    log::error("node", "committed entry {} holds an undecodable command; stopping", e.index);
-    std::abort();
+  if (e.type == raft::EntryType::kCommand) {
+    state::Command cmd;
+    if (!state::decode_command(e.data, &cmd)) {
+      log::error("node", "committed entry {} holds an undecodable command; stopping", e.index);
+      std::abort();
+    }
+    state::ApplyResult r = tree_.apply(static_cast<int64_t>(e.index), cmd);
+    zk_->on_applied(r);
+    auto it = pending_.find(cmd.origin);
+    if (it != pending_.end()) {
+      Done done = std::move(it->second.done);
+      pending_.erase(it);
+      if (done) done(r);
+    }
   }
-  state::ApplyResult r = tree_.apply(static_cast<int64_t>(e.index), cmd);
-  zk_->on_applied(r);
-  auto it = pending_.find(cmd.origin);
-  if (it != pending_.end()) {
-    Done done = std::move(it->second.done);
-    pending_.erase(it);
-    if (done) done(r);
-  }
-  // Proposals whose index has been applied with someone else's command were lost (a leader change
-  // truncated them): their clients get ConnectionLoss, ZooKeeper's "outcome unknown".
-  if (!pending_.empty()) {
-    std::vector<uint64_t> lost;
-    for (const auto& [origin, p] : pending_)
-      if (p.index != 0 && p.index <= e.index) lost.push_back(origin);
-    for (auto origin : lost) fail_pending(origin, "lost in a leader change");
+  // Proposals whose index has now been applied with someone else's entry were lost (a leader
+  // change truncated them): their clients get ConnectionLoss, ZooKeeper's "outcome unknown".
+  while (!pending_by_index_.empty() && pending_by_index_.begin()->first <= e.index) {
+    uint64_t origin = pending_by_index_.begin()->second;
+    pending_by_index_.erase(pending_by_index_.begin());
+    fail_pending(origin, "lost in a leader change");  // no-op when it was answered above
   }
 }
 
@@ -358,6 +357,7 @@ void Node::propose(state::Command cmd, Done done) {
       return;
     }
     pending_[origin] = Pending{std::move(done), *idx, 0};
+    pending_by_index_[*idx] = origin;
     schedule_drive();
     return;
   }
@@ -420,7 +420,10 @@ void Node::on_peer_message(uint64_t from, std::string payload) {
       if (it == pending_.end()) return;
       if (index == 0) fail_pending(origin, "the peer is not the leader");
       else if (index <= applied_index_) fail_pending(origin, "lost in a leader change");
-      else it->second.index = index;
+      else {
+        it->second.index = index;
+        pending_by_index_[index] = origin;
+      }
       break;
     }
     case kPeerTouch: {
@@ -467,7 +470,6 @@ void Node::update_role() {
   raft::Role role = core_->role();
   if (role == last_role_) return;
   log::info("node", "now {} in term {} (leader {})", raft::role_name(role), core_->term(), core_->leader());
-  if (role == raft::Role::kLeader) leader_since_ms_ = monotonic_ms();
   zk_->set_leader(role == raft::Role::kLeader);
   if (last_role_ == raft::Role::kLeader) {
     // Proposals made as leader may still commit under the next leader, but we can no longer tell:

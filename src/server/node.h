@@ -129,6 +129,7 @@ class Node : public zk::Backend, public net::HttpHandler {
   uint16_t raft_port_ = 0;
 
   std::unordered_map<uint64_t, Pending> pending_;  // by command origin
+  std::map<raft::Index, uint64_t> pending_by_index_;  // known log index -> origin (may hold stale origins)
   uint64_t origin_seq_ = 0;
   std::deque<Held> held_;            // messages waiting for their WAL batch to be durable
   uint64_t durable_ticket_ = 0;
@@ -142,11 +143,9 @@ class Node : public zk::Backend, public net::HttpHandler {
   bool drive_scheduled_ = false;
   std::map<uint64_t, std::string> addresses_;  // raft addresses of members, incl. added ones
   int64_t last_touch_relay_ms_ = 0;
-  int64_t leader_since_ms_ = 0;
 
   state::SessionId next_session_ = 0;
   std::mt19937_64 rng_;
-  uint64_t applied_total_ = 0;
 };
 
 }  // namespace conclave::server

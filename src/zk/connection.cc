@@ -287,26 +287,13 @@ bool Connection::handle_request(std::string_view frame) {
     cmd.session = session_id_;
     cmd.time_ms = server_.backend().wall_ms();
     server_.session_closing(session_id_);
-    Pending p;
-    p.xid = xid;
-    p.type = type;
-    p.close_after = true;
-    p.start_ms = server_.backend().monotonic_ms();
-    queue_.push_back(std::move(p));
-    uint64_t self = id_;
-    ZkServer* server = &server_;
-    server_.backend().propose(std::move(cmd), [server, self, xid](const state::ApplyResult& res) {
-      Connection* c = server->find_connection(self);
-      if (!c) return;
-      for (auto& q : c->queue_) {
-        if (q.xid == xid && q.type == op::kCloseSession && !q.done) {
-          begin_reply(q.reply, xid, res.zxid, 0);
-          finish_frame(q.reply, 0);
-          q.done = true;
-          break;
-        }
-      }
-      c->flush();
+    Pending* slot = enqueue(xid, type);
+    slot->close_after = true;
+    propose_into(slot, std::move(cmd), [](const Pending& p, const state::ApplyResult& r) {
+      Bytes out;
+      begin_reply(out, p.xid, r.zxid, 0);
+      finish_frame(out, 0);
+      return out;
     });
     return true;
   }
@@ -320,29 +307,16 @@ bool Connection::handle_request(std::string_view frame) {
       reply_error(xid, type, state::Code::kMarshallingError);
       return phase_ != Phase::kClosed;
     }
-    Pending p;
-    p.xid = xid;
-    p.type = type;
-    p.body = path;
-    p.start_ms = server_.backend().monotonic_ms();
-    queue_.push_back(std::move(p));
-    Pending* target = &queue_.back();
     state::Command cmd;
     cmd.kind = state::CommandKind::kNoop;
     cmd.session = session_id_;
     cmd.time_ms = server_.backend().wall_ms();
-    uint64_t self = id_;
-    ZkServer* server = &server_;
-    server_.backend().propose(std::move(cmd), [server, self, target](const state::ApplyResult& r) {
-      Connection* c = server->find_connection(self);
-      if (!c) return;
-      target->reply.clear();
-      begin_reply(target->reply, target->xid, r.zxid, static_cast<int32_t>(r.code));
-      if (r.code == state::Code::kOk) Writer(target->reply).blob(target->body);
-      finish_frame(target->reply, 0);
-      target->close_after = r.code == state::Code::kConnectionLoss;
-      target->done = true;
-      c->flush();
+    propose_into(enqueue(xid, type, std::move(path)), std::move(cmd), [](const Pending& p, const state::ApplyResult& r) {
+      Bytes out;
+      begin_reply(out, p.xid, r.zxid, static_cast<int32_t>(r.code));
+      if (r.code == state::Code::kOk) Writer(out).blob(p.body);
+      finish_frame(out, 0);
+      return out;
     });
     return true;
   }
@@ -380,8 +354,7 @@ bool Connection::handle_request(std::string_view frame) {
     std::string types;
     Writer tw(types);
     for (auto& e : elems) tw.i32(e.type);
-    propose_write(xid, type, std::move(ops), true);
-    queue_.back().body = std::move(types);
+    propose_write(xid, type, std::move(ops), true, std::move(types));
     return true;
   }
   if (is_read(type)) {
@@ -398,34 +371,26 @@ bool Connection::handle_request(std::string_view frame) {
   }
   // ZooKeeper's UnimplementedRequestProcessor: reply Unimplemented, then close.
   log::info("zk", "unknown op type {} from {} (session 0x{:x}); closing", type, stream_.remote_address(), session_id_);
-  Bytes reply;
-  begin_reply(reply, xid, -1, code(state::Code::kUnimplemented));
-  finish_frame(reply, 0);
-  Pending p;
-  p.xid = xid;
-  p.type = type;
-  p.done = true;
-  p.close_after = true;
-  p.reply = std::move(reply);
-  queue_.push_back(std::move(p));
+  Pending* p = enqueue(xid, type);
+  begin_reply(p->reply, xid, -1, code(state::Code::kUnimplemented));
+  finish_frame(p->reply, 0);
+  p->done = true;
+  p->close_after = true;
   flush();
   return false;
 }
 
 void Connection::reply_error(int32_t xid, int32_t type, state::Code c, std::string_view body) {
-  Pending p;
-  p.xid = xid;
-  p.type = type;
-  p.done = true;
-  p.start_ms = server_.backend().monotonic_ms();
-  begin_reply(p.reply, xid, server_.backend().tree().last_zxid(), static_cast<int32_t>(c));
-  p.reply.append(body.data(), body.size());
-  finish_frame(p.reply, 0);
-  queue_.push_back(std::move(p));
+  Pending* p = enqueue(xid, type);
+  begin_reply(p->reply, xid, server_.backend().tree().last_zxid(), static_cast<int32_t>(c));
+  p->reply.append(body.data(), body.size());
+  finish_frame(p->reply, 0);
+  p->done = true;
   flush();
 }
 
-void Connection::propose_write(int32_t xid, int32_t type, std::vector<state::Op> ops, bool multi) {
+void Connection::propose_write(int32_t xid, int32_t type, std::vector<state::Op> ops, bool multi,
+                               std::string multi_types) {
   auto& backend = server_.backend();
   state::Command cmd;
   cmd.kind = state::CommandKind::kTxn;
@@ -434,38 +399,40 @@ void Connection::propose_write(int32_t xid, int32_t type, std::vector<state::Op>
   cmd.auth = auth_;
   cmd.multi = multi;
   cmd.ops = std::move(ops);
+  propose_into(enqueue(xid, type, std::move(multi_types)), std::move(cmd),
+               [this](const Pending& p, const state::ApplyResult& r) { return encode_write_reply(p, r); });
+}
+
+Connection::Pending* Connection::enqueue(int32_t xid, int32_t type, std::string body) {
   Pending p;
   p.xid = xid;
   p.type = type;
-  p.start_ms = backend.monotonic_ms();
+  p.body = std::move(body);
+  p.start_ms = server_.backend().monotonic_ms();
   queue_.push_back(std::move(p));
-  size_t seq = queue_.size();  // not stable; we search by identity below
-  (void)seq;
+  // deque::push_back keeps the addresses of existing elements; pop_front only invalidates the
+  // popped element, and a slot is popped only once done. So the pointer stays valid while the
+  // connection lives, and the completion checks that it does.
+  return &queue_.back();
+}
+
+void Connection::propose_into(Pending* slot, state::Command cmd, Encoder encode) {
   uint64_t self = id_;
   ZkServer* server = &server_;
-  Pending* target = &queue_.back();
-  // deque::push_back keeps references to existing elements valid; pop_front only invalidates the
-  // popped element, and a pending write is never popped before it is done.
-  backend.propose(std::move(cmd), [server, self, target](const state::ApplyResult& r) {
+  server_.backend().propose(std::move(cmd), [server, self, slot, encode = std::move(encode)](const state::ApplyResult& r) {
     Connection* c = server->find_connection(self);
     if (!c) return;
-    target->reply = c->encode_write_reply(*target, r);
-    // The write's outcome is unknown (no leader, or leadership changed): tell the client and let
-    // it reconnect, possibly to another server, as ZooKeeper's clients do on ConnectionLoss.
-    target->close_after = r.code == state::Code::kConnectionLoss;
-    target->done = true;
+    slot->reply = encode(*slot, r);
+    // ConnectionLoss means the outcome is unknown (no leader, or leadership changed): tell the
+    // client and let it reconnect, maybe elsewhere, as ZooKeeper's clients do.
+    if (r.code == state::Code::kConnectionLoss) slot->close_after = true;
+    slot->done = true;
     c->flush();
   });
 }
 
 void Connection::enqueue_read(int32_t xid, int32_t type, std::string_view body) {
-  Pending p;
-  p.xid = xid;
-  p.type = type;
-  p.is_read = true;
-  p.body = std::string(body);
-  p.start_ms = server_.backend().monotonic_ms();
-  queue_.push_back(std::move(p));
+  enqueue(xid, type, std::string(body))->is_read = true;
   flush();
 }
 

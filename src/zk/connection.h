@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -75,7 +76,13 @@ class Connection : public net::StreamHandler {
   void handle_auth(int32_t xid, std::string_view body);
   void handle_sasl(int32_t xid, std::string_view body);
   void reply_error(int32_t xid, int32_t type, state::Code c, std::string_view body = {});
-  void propose_write(int32_t xid, int32_t type, std::vector<state::Op> ops, bool multi);
+  using Encoder = std::function<Bytes(const Pending&, const state::ApplyResult&)>;
+  /// Appends a request slot to the session's FIFO and returns it (its address is stable).
+  Pending* enqueue(int32_t xid, int32_t type, std::string body = {});
+  /// Proposes `cmd`; once applied, `encode` builds the slot's reply and flush() sends it in order.
+  void propose_into(Pending* slot, state::Command cmd, Encoder encode);
+  /// `multi_types`: for a multi, each element's op type (the reply encodes results by type).
+  void propose_write(int32_t xid, int32_t type, std::vector<state::Op> ops, bool multi, std::string multi_types = {});
   void enqueue_read(int32_t xid, int32_t type, std::string_view body);
   Bytes execute_read(const Pending& p);
   Bytes encode_write_reply(const Pending& p, const state::ApplyResult& r);

@@ -143,9 +143,6 @@ bool decode_create(Reader& r, int32_t type, state::CreateOp* op) {
   int32_t flags = r.i32();
   op->mode = static_cast<state::CreateMode>(flags);
   op->ttl_ms = type == op::kCreateTtl ? r.i64() : -1;
-  if (type == op::kCreateContainer && flags != static_cast<int32_t>(state::CreateMode::kContainer)) {
-    // createContainer always carries CONTAINER; anything else is what the flags say.
-  }
   return r.ok();
 }
 
