@@ -25,7 +25,9 @@ uint32_t AclCache::intern(const AclList& acl) {
 struct DataTree::Undo {
   enum Kind { kCreated, kDeleted, kSetData, kSetAcl } kind;
   std::string path;
-  Node before;            // kDeleted: the removed node; kSetData/kSetAcl: the node's old fields
+  NodeMeta before;   // kDeleted: the removed node's fields; kSetData/kSetAcl: the node's old fields
+  std::string data;  // kDeleted/kSetData: the old data
+  bool data_null = false;
   int32_t parent_cversion = 0;
   int64_t parent_pzxid = 0;
 };
@@ -33,35 +35,36 @@ struct DataTree::Undo {
 DataTree::DataTree() { init_system_nodes(); }
 
 void DataTree::init_system_nodes() {
-  nodes_.clear();
+  store_.clear();
+  index_.clear();
   acls_ = AclCache();
-  uint32_t open = acls_.intern(open_acl_unsafe());
-  uint32_t read_only = acls_.intern({Acl{perms::kRead, Id{"world", "anyone"}}});
-  Node root;
-  root.acl = open;
-  root.children = {"zookeeper"};
-  Node zk;
-  zk.acl = open;
-  zk.children = {"quota", "config"};
-  Node quota;
-  quota.acl = open;
-  Node config;
-  config.acl = read_only;
-  config.aversion = -1;
-  nodes_.emplace("/", std::move(root));
-  nodes_.emplace("/zookeeper", std::move(zk));
-  nodes_.emplace("/zookeeper/quota", std::move(quota));
-  nodes_.emplace("/zookeeper/config", std::move(config));
+  NodeMeta open;
+  open.acl = acls_.intern(open_acl_unsafe());
+  NodeMeta read_only;
+  read_only.acl = acls_.intern({Acl{perms::kRead, Id{"world", "anyone"}}});
+  read_only.aversion = -1;
+  NodeId root = add_node("/", {}, false, kNoNodeId, open);
+  NodeId zk = add_node("/zookeeper", {}, false, root, open);
+  add_node("/zookeeper/quota", {}, false, zk, open);
+  add_node("/zookeeper/config", {}, false, zk, read_only);
+}
+
+NodeId DataTree::add_node(std::string_view path, std::string_view data, bool data_null, NodeId parent,
+                          const NodeMeta& meta) {
+  NodeId id = store_.create(path, data, data_null, parent);
+  static_cast<NodeMeta&>(store_.at(id)) = meta;
+  index_.insert(store_, id);
+  return id;
 }
 
 const Node* DataTree::find(std::string_view path) const {
-  auto it = nodes_.find(path);
-  return it == nodes_.end() ? nullptr : &it->second;
+  NodeId id = index_.find(store_, path);
+  return id == kNoNodeId ? nullptr : &store_.at(id);
 }
 
 Node* DataTree::find_mut(std::string_view path) {
-  auto it = nodes_.find(path);
-  return it == nodes_.end() ? nullptr : &it->second;
+  NodeId id = index_.find(store_, path);
+  return id == kNoNodeId ? nullptr : &store_.at(id);
 }
 
 Stat DataTree::stat_of(const Node& n) const {
@@ -73,12 +76,12 @@ Stat DataTree::stat_of(const Node& n) const {
   s.version = n.version;
   // Deletes do not bump the stored cversion (it numbers sequential children), yet clients must
   // see a change: ZooKeeper reports 2 * cversion - numChildren.
-  s.cversion = n.cversion * 2 - static_cast<int32_t>(n.children.size());
+  s.cversion = n.cversion * 2 - static_cast<int32_t>(n.child_count());
   s.aversion = n.aversion;
   // Containers and TTL nodes keep their type in ephemeralOwner, but clients see 0.
   s.ephemeral_owner = owner_is_session(n.ephemeral_owner) ? n.ephemeral_owner : 0;
-  s.data_length = static_cast<int32_t>(n.data.size());
-  s.num_children = static_cast<int32_t>(n.children.size());
+  s.data_length = static_cast<int32_t>(n.data().size());
+  s.num_children = static_cast<int32_t>(n.child_count());
   s.pzxid = n.pzxid;
   return s;
 }
@@ -87,15 +90,13 @@ int32_t DataTree::count_descendants(std::string_view path) const {
   const Node* n = find(path);
   if (!n) return 0;
   int32_t count = 0;
-  std::vector<std::string> stack{std::string(path)};
+  std::vector<const Node*> stack{n};
   while (!stack.empty()) {
-    std::string p = std::move(stack.back());
+    const Node* cur = stack.back();
     stack.pop_back();
-    const Node* cur = find(p);
-    if (!cur) continue;
-    for (const auto& c : cur->children) {
+    for (const NodeId* k = cur->kids_begin(); k != cur->kids_end(); ++k) {
       ++count;
-      stack.push_back(child_path(p, c));
+      stack.push_back(&store_.at(*k));
     }
   }
   return count;
@@ -114,20 +115,29 @@ size_t DataTree::ephemeral_count() const {
 
 uint64_t DataTree::approximate_data_size() const {
   uint64_t total = 0;
-  for (const auto& [path, n] : nodes_) total += path.size() + n.data.size();
+  for (NodeId id = 0; id < store_.capacity(); ++id) {
+    if (!store_.in_use(id)) continue;
+    const Node& n = store_.at(id);
+    total += n.path().size() + n.data().size();
+  }
   return total;
 }
 
-void DataTree::index_special(const std::string& path, const Node& n, bool add) {
+void DataTree::index_special(std::string_view path, const Node& n, bool add) {
+  auto update = [&](std::set<std::string, std::less<>>& set) {
+    if (add) {
+      set.emplace(path);
+    } else if (auto it = set.find(path); it != set.end()) {
+      set.erase(it);
+    }
+  };
   if (owner_is_container(n.ephemeral_owner)) {
-    if (add) containers_.insert(path); else containers_.erase(path);
+    update(containers_);
   } else if (owner_is_ttl(n.ephemeral_owner)) {
-    if (add) ttls_.insert(path); else ttls_.erase(path);
+    update(ttls_);
   } else if (owner_is_session(n.ephemeral_owner)) {
     auto it = sessions_.find(n.ephemeral_owner);
-    if (it != sessions_.end()) {
-      if (add) it->second.ephemerals.insert(path); else it->second.ephemerals.erase(path);
-    }
+    if (it != sessions_.end()) update(it->second.ephemerals);
   }
 }
 
@@ -135,11 +145,11 @@ std::vector<std::string> DataTree::reap_candidates(int64_t now_ms) const {
   std::vector<std::string> out;
   for (const auto& p : containers_) {
     const Node* n = find(p);
-    if (n && n->children.empty() && n->cversion > 0) out.push_back(p);
+    if (n && !n->has_children() && n->cversion > 0) out.push_back(p);
   }
   for (const auto& p : ttls_) {
     const Node* n = find(p);
-    if (!n || !n->children.empty()) continue;
+    if (!n || n->has_children()) continue;
     int64_t ttl = n->ephemeral_owner & ~kTtlOwnerMask;
     if (now_ms - n->mtime > ttl) out.push_back(p);
   }
@@ -171,7 +181,7 @@ ApplyResult DataTree::apply(int64_t index, const Command& cmd) {
     case CommandKind::kReap: {
       const Node* n = find(cmd.reap_path);
       bool still_due = false;
-      if (n && n->children.empty()) {
+      if (n && !n->has_children()) {
         if (owner_is_container(n->ephemeral_owner)) still_due = n->cversion > 0;
         if (owner_is_ttl(n->ephemeral_owner))
           still_due = cmd.time_ms - n->mtime > (n->ephemeral_owner & ~kTtlOwnerMask);
@@ -253,24 +263,21 @@ Code DataTree::do_create(const CreateOp& op, const Command& cmd, int64_t zxid, O
   if (find(path)) return Code::kNodeExists;
   if (owner_is_session(parent->ephemeral_owner)) return Code::kNoChildrenForEphemerals;
 
-  if (undo) undo->push_back(Undo{Undo::kCreated, path, {}, parent->cversion, parent->pzxid});
+  if (undo) undo->push_back(Undo{Undo::kCreated, path, {}, {}, false, parent->cversion, parent->pzxid});
   parent->cversion++;
   parent->pzxid = zxid;
-  Node n;
-  n.data = op.data;
-  n.data_null = op.data_null;
-  n.czxid = n.mzxid = n.pzxid = zxid;
-  n.ctime = n.mtime = cmd.time_ms;
-  n.acl = acls_.intern(acl);
-  if (is_ephemeral(op.mode)) n.ephemeral_owner = cmd.session;
-  else if (op.mode == CreateMode::kContainer) n.ephemeral_owner = kContainerOwner;
-  else if (is_ttl(op.mode)) n.ephemeral_owner = ttl_owner(op.ttl_ms);
-  parent->children.insert(std::string(basename_of(path)));
-  auto [it, inserted] = nodes_.emplace(path, std::move(n));
-  CONCLAVE_ASSERT(inserted, "create of an existing path");
-  index_special(path, it->second, true);
+  NodeMeta m;
+  m.czxid = m.mzxid = m.pzxid = zxid;
+  m.ctime = m.mtime = cmd.time_ms;
+  m.acl = acls_.intern(acl);
+  if (is_ephemeral(op.mode)) m.ephemeral_owner = cmd.session;
+  else if (op.mode == CreateMode::kContainer) m.ephemeral_owner = kContainerOwner;
+  else if (is_ttl(op.mode)) m.ephemeral_owner = ttl_owner(op.ttl_ms);
+  NodeId parent_id = index_.find(store_, parent_path);
+  const Node& n = store_.at(add_node(path, op.data, op.data_null, parent_id, m));
+  index_special(path, n, true);
   result->path = path;
-  result->stat = stat_of(it->second);
+  result->stat = stat_of(n);
   triggers->push_back({EventType::kNodeCreated, path});
   triggers->push_back({EventType::kNodeChildrenChanged, parent_path});
   return Code::kOk;
@@ -292,25 +299,30 @@ Code DataTree::do_delete(const DeleteOp& op, const Command& cmd, int64_t zxid,
   const Node* n = find(op.path);
   if (!n) return Code::kNoNode;
   if (op.version != -1 && op.version != n->version) return Code::kBadVersion;
-  if (!n->children.empty()) return Code::kNotEmpty;
+  if (n->has_children()) return Code::kNotEmpty;
   remove_node(op.path, zxid, triggers, undo);
   return Code::kOk;
 }
 
-void DataTree::remove_node(const std::string& path, int64_t zxid, std::vector<Trigger>* triggers,
+void DataTree::remove_node(std::string_view path_view, int64_t zxid, std::vector<Trigger>* triggers,
                            std::vector<Undo>* undo) {
-  auto it = nodes_.find(path);
-  CONCLAVE_ASSERT(it != nodes_.end(), "remove of a missing node");
-  std::string parent_path(parent_of(path));
-  Node* parent = find_mut(parent_path);
-  CONCLAVE_ASSERT(parent != nullptr, "node without parent");
-  index_special(path, it->second, false);
-  if (undo) undo->push_back(Undo{Undo::kDeleted, path, std::move(it->second), parent->cversion, parent->pzxid});
-  nodes_.erase(it);
-  parent->children.erase(std::string(basename_of(path)));
-  if (zxid > parent->pzxid) parent->pzxid = zxid;
-  triggers->push_back({EventType::kNodeDeleted, path});
-  triggers->push_back({EventType::kNodeChildrenChanged, parent_path});
+  std::string path(path_view);  // the caller's view may point into the node being removed
+  NodeId id = index_.find(store_, path);
+  CONCLAVE_ASSERT(id != kNoNodeId, "remove of a missing node");
+  const Node& n = store_.at(id);
+  CONCLAVE_ASSERT(n.parent() != kNoNodeId, "node without parent");
+  Node& parent = store_.at(n.parent());
+  std::string parent_path(parent.path());
+  index_special(path, n, false);
+  if (undo) {
+    undo->push_back(Undo{Undo::kDeleted, path, n, std::string(n.data()), n.data_null(), parent.cversion,
+                         parent.pzxid});
+  }
+  index_.erase(store_, path);
+  store_.destroy(id);
+  if (zxid > parent.pzxid) parent.pzxid = zxid;
+  triggers->push_back({EventType::kNodeDeleted, std::move(path)});
+  triggers->push_back({EventType::kNodeChildrenChanged, std::move(parent_path)});
 }
 
 Code DataTree::do_set_data(const SetDataOp& op, const Command& cmd, int64_t zxid, OpResult* result,
@@ -320,17 +332,8 @@ Code DataTree::do_set_data(const SetDataOp& op, const Command& cmd, int64_t zxid
   if (!n) return Code::kNoNode;
   if (!acl_allows(acls_.get(n->acl), perms::kWrite, cmd.auth)) return Code::kNoAuth;
   if (op.version != -1 && op.version != n->version) return Code::kBadVersion;
-  if (undo) {
-    Undo u{Undo::kSetData, op.path, {}, 0, 0};
-    u.before.data = n->data;
-    u.before.mzxid = n->mzxid;
-    u.before.mtime = n->mtime;
-    u.before.version = n->version;
-    u.before.data_null = n->data_null;
-    undo->push_back(std::move(u));
-  }
-  n->data = op.data;
-  n->data_null = op.data_null;
+  if (undo) undo->push_back(Undo{Undo::kSetData, op.path, *n, std::string(n->data()), n->data_null(), 0, 0});
+  store_.set_data(index_.find(store_, op.path), op.data, op.data_null);
   n->mzxid = zxid;
   n->mtime = cmd.time_ms;
   n->version++;
@@ -349,12 +352,7 @@ Code DataTree::do_set_acl(const SetAclOp& op, const Command& cmd, int64_t zxid, 
   if (!n) return Code::kNoNode;
   if (!acl_allows(acls_.get(n->acl), perms::kAdmin, cmd.auth)) return Code::kNoAuth;
   if (op.version != -1 && op.version != n->aversion) return Code::kBadVersion;
-  if (undo) {
-    Undo u{Undo::kSetAcl, op.path, {}, 0, 0};
-    u.before.acl = n->acl;
-    u.before.aversion = n->aversion;
-    undo->push_back(std::move(u));
-  }
+  if (undo) undo->push_back(Undo{Undo::kSetAcl, op.path, *n, {}, false, 0, 0});
   n->acl = acls_.intern(acl);
   n->aversion++;
   result->stat = stat_of(*n);
@@ -375,29 +373,29 @@ void DataTree::rollback(std::vector<Undo>& undo) {
     Undo& u = *it;
     switch (u.kind) {
       case Undo::kCreated: {
-        auto node = nodes_.find(u.path);
-        CONCLAVE_ASSERT(node != nodes_.end(), "rollback of a create whose node is gone");
-        index_special(u.path, node->second, false);
-        nodes_.erase(node);
-        Node* parent = find_mut(parent_of(u.path));
-        parent->children.erase(std::string(basename_of(u.path)));
-        parent->cversion = u.parent_cversion;
-        parent->pzxid = u.parent_pzxid;
+        NodeId id = index_.find(store_, u.path);
+        CONCLAVE_ASSERT(id != kNoNodeId, "rollback of a create whose node is gone");
+        index_special(u.path, store_.at(id), false);
+        Node& parent = store_.at(store_.at(id).parent());
+        index_.erase(store_, u.path);
+        store_.destroy(id);
+        parent.cversion = u.parent_cversion;
+        parent.pzxid = u.parent_pzxid;
         break;
       }
       case Undo::kDeleted: {
-        Node* parent = find_mut(parent_of(u.path));
-        parent->children.insert(std::string(basename_of(u.path)));
-        parent->cversion = u.parent_cversion;
-        parent->pzxid = u.parent_pzxid;
-        auto [node, ok] = nodes_.emplace(u.path, std::move(u.before));
-        index_special(u.path, node->second, true);
+        NodeId parent_id = index_.find(store_, parent_of(u.path));
+        Node& parent = store_.at(parent_id);
+        parent.cversion = u.parent_cversion;
+        parent.pzxid = u.parent_pzxid;
+        NodeId id = add_node(u.path, u.data, u.data_null, parent_id, u.before);
+        index_special(u.path, store_.at(id), true);
         break;
       }
       case Undo::kSetData: {
-        Node* n = find_mut(u.path);
-        n->data = std::move(u.before.data);
-        n->data_null = u.before.data_null;
+        NodeId id = index_.find(store_, u.path);
+        store_.set_data(id, u.data, u.data_null);
+        Node* n = &store_.at(id);
         n->mzxid = u.before.mzxid;
         n->mtime = u.before.mtime;
         n->version = u.before.version;
@@ -425,18 +423,25 @@ void DataTree::close_session(SessionId id, int64_t zxid, std::vector<Trigger>* t
 
 // ---- snapshot encoding ----
 // u32 version, i64 last_zxid, u32 ACL-list count, the ACL lists (position = reference),
-// u64 node count, nodes (path, data-null flag, data, zxids, times, owner, versions, ACL ref),
-// u64 session count, sessions (id, timeout, password). Children, ephemeral sets and the
-// container/TTL indexes are derived on load.
+// u64 node count, then the nodes in pre-order (every parent before its children): u32 ordinal of
+// the parent in this list (none for the root), name, data-null flag, data, zxids, times, owner,
+// versions, ACL ref; u64 session count, sessions (id, timeout, password). Full paths are rebuilt
+// from parent and name; child lists, ephemeral sets and the container/TTL indexes are derived.
 
 namespace {
-constexpr uint32_t kSnapshotVersion = 3;
-}
+constexpr uint32_t kSnapshotVersion = 4;
+constexpr uint32_t kNoParent = UINT32_MAX;
+constexpr size_t kNodeFixedBytes = 4 + 4 + 1 + 4 + 6 * 8 + 3 * 4 + 4;
+}  // namespace
 
 void DataTree::encode_snapshot(Bytes& out) const {
   // One pass to size the buffer: the encoding runs on the loop thread, so no reallocation.
   size_t bytes = 64;
-  for (const auto& [path, n] : nodes_) bytes += path.size() + n.data.size() + 73;
+  for (NodeId id = 0; id < store_.capacity(); ++id) {
+    if (!store_.in_use(id)) continue;
+    const Node& n = store_.at(id);
+    bytes += n.name().size() + n.data().size() + kNodeFixedBytes;
+  }
   out.reserve(out.size() + bytes + sessions_.size() * 40);
   Writer w(out);
   w.u32(kSnapshotVersion);
@@ -451,11 +456,21 @@ void DataTree::encode_snapshot(Bytes& out) const {
       w.blob(a.id.id);
     }
   }
-  w.u64(nodes_.size());
-  for (const auto& [path, n] : nodes_) {
-    w.blob(path);
-    w.boolean(n.data_null);
-    w.blob(n.data);
+  w.u64(store_.live());
+  struct Item {
+    NodeId id;
+    uint32_t parent_ordinal;
+  };
+  std::vector<Item> stack{{index_.find(store_, "/"), kNoParent}};
+  uint32_t ordinal = 0;
+  while (!stack.empty()) {
+    Item it = stack.back();
+    stack.pop_back();
+    const Node& n = store_.at(it.id);
+    w.u32(it.parent_ordinal);
+    w.blob(n.name());
+    w.boolean(n.data_null());
+    w.blob(n.data());
     w.i64(n.czxid);
     w.i64(n.mzxid);
     w.i64(n.pzxid);
@@ -466,7 +481,10 @@ void DataTree::encode_snapshot(Bytes& out) const {
     w.i32(n.cversion);
     w.i32(n.aversion);
     w.u32(n.acl);
+    for (const NodeId* k = n.kids_begin(); k != n.kids_end(); ++k) stack.push_back({*k, ordinal});
+    ++ordinal;
   }
+  CONCLAVE_ASSERT(ordinal == store_.live(), "every node is reachable from the root");
   w.u64(sessions_.size());
   for (const auto& [id, s] : sessions_) {
     w.i64(id);
@@ -479,7 +497,8 @@ bool DataTree::decode_snapshot(std::string_view bytes) {
   Reader r(bytes);
   if (r.u32() != kSnapshotVersion) return false;
   DataTree fresh;
-  fresh.nodes_.clear();
+  fresh.store_.clear();
+  fresh.index_.clear();
   fresh.acls_ = AclCache();
   fresh.last_zxid_ = r.i64();
   uint32_t nacls = r.u32();
@@ -496,25 +515,45 @@ bool DataTree::decode_snapshot(std::string_view bytes) {
     if (!r.ok() || fresh.acls_.intern(acl) != i) return false;  // the table has no duplicates
   }
   uint64_t count = r.u64();
-  if (!r.ok() || count > bytes.size()) return false;
-  fresh.nodes_.reserve(count);
-  for (uint64_t i = 0; i < count && r.ok(); ++i) {
-    std::string_view path = r.blob();
-    Node n;
-    n.data_null = r.boolean();
-    n.data = std::string(r.blob());
-    n.czxid = r.i64();
-    n.mzxid = r.i64();
-    n.pzxid = r.i64();
-    n.ctime = r.i64();
-    n.mtime = r.i64();
-    n.ephemeral_owner = r.i64();
-    n.version = r.i32();
-    n.cversion = r.i32();
-    n.aversion = r.i32();
-    n.acl = r.u32();
-    if (n.acl >= nacls) return false;
-    fresh.nodes_.emplace(std::string(path), std::move(n));
+  if (!r.ok() || count == 0 || count > r.remaining() / kNodeFixedBytes) return false;
+  fresh.index_.reserve(count);
+  std::vector<NodeId> by_ordinal;
+  by_ordinal.reserve(count);
+  std::vector<NodeId> owned;  // nodes with an ephemeral owner, a container or a TTL
+  std::string path;
+  for (uint64_t i = 0; i < count; ++i) {
+    uint32_t parent_ordinal = r.u32();
+    std::string_view name = r.blob();
+    bool data_null = r.boolean();
+    std::string_view data = r.blob();
+    NodeMeta m;
+    m.czxid = r.i64();
+    m.mzxid = r.i64();
+    m.pzxid = r.i64();
+    m.ctime = r.i64();
+    m.mtime = r.i64();
+    m.ephemeral_owner = r.i64();
+    m.version = r.i32();
+    m.cversion = r.i32();
+    m.aversion = r.i32();
+    m.acl = r.u32();
+    if (!r.ok() || m.acl >= nacls) return false;
+    NodeId parent = kNoNodeId;
+    if (i == 0) {
+      // The root comes first and only once.
+      if (parent_ordinal != kNoParent || !name.empty()) return false;
+      path = "/";
+    } else {
+      if (parent_ordinal >= i || name.empty() || name.find('/') != std::string_view::npos) return false;
+      parent = by_ordinal[parent_ordinal];
+      path.assign(fresh.store_.at(parent).path());
+      if (path.size() > 1) path += '/';
+      path += name;
+      if (fresh.index_.find(fresh.store_, path) != kNoNodeId) return false;
+    }
+    NodeId id = fresh.add_node(path, data, data_null, parent, m);
+    by_ordinal.push_back(id);
+    if (m.ephemeral_owner != 0) owned.push_back(id);
   }
   uint64_t nsessions = r.u64();
   if (!r.ok() || nsessions > bytes.size()) return false;
@@ -524,14 +563,10 @@ bool DataTree::decode_snapshot(std::string_view bytes) {
     s.timeout_ms = r.i32();
     s.password = std::string(r.blob());
   }
-  if (!r.ok() || !r.at_end() || !fresh.find("/")) return false;
-  // Rebuild the derived structures: children sets, ephemerals, container/TTL indexes.
-  for (auto& [path, n] : fresh.nodes_) {
-    if (path == "/") continue;
-    Node* parent = fresh.find_mut(parent_of(path));
-    if (!parent) return false;
-    parent->children.insert(std::string(basename_of(path)));
-    if (n.ephemeral_owner != 0) fresh.index_special(path, n, true);
+  if (!r.ok() || !r.at_end()) return false;
+  for (NodeId id : owned) {
+    const Node& n = fresh.store_.at(id);
+    fresh.index_special(n.path(), n, true);
   }
   *this = std::move(fresh);
   return true;
@@ -539,11 +574,14 @@ bool DataTree::decode_snapshot(std::string_view bytes) {
 
 uint64_t DataTree::digest() const {
   uint64_t total = 0;
-  for (const auto& [path, n] : nodes_) {
-    Bytes b;
+  Bytes b;
+  for (NodeId id = 0; id < store_.capacity(); ++id) {
+    if (!store_.in_use(id)) continue;
+    const Node& n = store_.at(id);
+    b.clear();
     Writer w(b);
-    w.blob(path);
-    w.blob(n.data);
+    w.blob(n.path());
+    w.blob(n.data());
     w.i64(n.czxid);
     w.i64(n.mzxid);
     w.i64(n.pzxid);
@@ -551,7 +589,7 @@ uint64_t DataTree::digest() const {
     w.i32(n.cversion);
     w.i32(n.aversion);
     w.i64(n.ephemeral_owner);
-    w.boolean(n.data_null);
+    w.boolean(n.data_null());
     total += (uint64_t(crc32c(b)) << 32 | crc32c(b, 0x5bd1e995u)) * 0x9E3779B97F4A7C15ull;
   }
   return total;

@@ -22,6 +22,7 @@
 
 #include "common/bytes.h"
 #include "state/command.h"
+#include "state/node_store.h"
 #include "state/types.h"
 
 namespace conclave::state {
@@ -40,66 +41,10 @@ class AclCache {
   std::map<AclList, uint32_t> index_;
 };
 
-/// A node's child names. Most znodes are leaves, so the set is allocated only when the first
-/// child appears: a leaf pays one pointer instead of an empty hash set (~56 bytes).
-class Children {
- public:
-  using Set = std::unordered_set<std::string>;
-  Children() = default;
-  Children(std::initializer_list<std::string> names) {
-    for (const auto& n : names) insert(n);
-  }
-  Children(const Children& o) : set_(o.set_ ? std::make_unique<Set>(*o.set_) : nullptr) {}
-  Children& operator=(const Children& o) {
-    set_ = o.set_ ? std::make_unique<Set>(*o.set_) : nullptr;
-    return *this;
-  }
-  Children(Children&&) noexcept = default;
-  Children& operator=(Children&&) noexcept = default;
-
-  void insert(std::string name) {
-    if (!set_) set_ = std::make_unique<Set>();
-    set_->insert(std::move(name));
-  }
-  void erase(const std::string& name) {
-    if (!set_) return;
-    set_->erase(name);
-    if (set_->empty()) set_.reset();
-  }
-  bool empty() const { return !set_; }
-  size_t size() const { return set_ ? set_->size() : 0; }
-  size_t count(const std::string& name) const { return set_ ? set_->count(name) : 0; }
-  Set::const_iterator begin() const { return set_ ? set_->begin() : empty_set().begin(); }
-  Set::const_iterator end() const { return set_ ? set_->end() : empty_set().end(); }
-
- private:
-  static const Set& empty_set() {
-    static const Set kEmpty;
-    return kEmpty;
-  }
-  std::unique_ptr<Set> set_;
-};
-
-struct Node {
-  std::string data;
-  int64_t czxid = 0;
-  int64_t mzxid = 0;
-  int64_t pzxid = 0;
-  int64_t ctime = 0;
-  int64_t mtime = 0;
-  int64_t ephemeral_owner = 0;
-  int32_t version = 0;
-  int32_t cversion = 0;  // children ever created; clients see 2 * cversion - numChildren (ZooKeeper's DataNode.copyStat)
-  int32_t aversion = 0;
-  uint32_t acl = 0;
-  bool data_null = false;  // created or set with a null buffer: getData returns null
-  Children children;  // child names (not full paths)
-};
-
 struct SessionInfo {
   int32_t timeout_ms = 0;
   std::string password;
-  std::set<std::string> ephemerals;
+  std::set<std::string, std::less<>> ephemerals;
 };
 
 class DataTree {
@@ -111,13 +56,18 @@ class DataTree {
 
   // ---- reads (local, per ZooKeeper's sequential consistency) ----
   const Node* find(std::string_view path) const;
+  /// Calls `f(name)` for each child of `n`, in no particular order (ZooKeeper's is a HashSet's).
+  template <typename F>
+  void for_each_child(const Node& n, F&& f) const {
+    for (const NodeId* k = n.kids_begin(); k != n.kids_end(); ++k) f(store_.at(*k).name());
+  }
   Stat stat_of(const Node& n) const;
   const AclList& acl_of(const Node& n) const { return acls_.get(n.acl); }
   /// Number of descendants of `path` (ZooKeeper's getAllChildrenNumber).
   int32_t count_descendants(std::string_view path) const;
   const std::unordered_map<SessionId, SessionInfo>& sessions() const { return sessions_; }
   const SessionInfo* session(SessionId id) const;
-  size_t node_count() const { return nodes_.size(); }
+  size_t node_count() const { return store_.live(); }
   int64_t last_zxid() const { return last_zxid_; }
   size_t ephemeral_count() const;
   /// Sum of path lengths and data sizes (mntr's zk_approximate_data_size).
@@ -145,23 +95,22 @@ class DataTree {
   Code do_set_acl(const SetAclOp& op, const Command& cmd, int64_t zxid, OpResult* result,
                   std::vector<Undo>* undo);
   Code do_check(const CheckOp& op, const Command& cmd);
-  void remove_node(const std::string& path, int64_t zxid, std::vector<Trigger>* triggers,
+  void remove_node(std::string_view path, int64_t zxid, std::vector<Trigger>* triggers,
                    std::vector<Undo>* undo);
   void rollback(std::vector<Undo>& undo);
   void close_session(SessionId id, int64_t zxid, std::vector<Trigger>* triggers);
-  void index_special(const std::string& path, const Node& n, bool add);
+  void index_special(std::string_view path, const Node& n, bool add);
   Node* find_mut(std::string_view path);
+  NodeId add_node(std::string_view path, std::string_view data, bool data_null, NodeId parent,
+                  const NodeMeta& meta);
   void init_system_nodes();
 
-  struct PathHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  std::unordered_map<std::string, Node, PathHash, std::equal_to<>> nodes_;
+  NodeStore store_;
+  PathIndex index_;
   AclCache acls_;
   std::unordered_map<SessionId, SessionInfo> sessions_;
-  std::set<std::string> containers_;
-  std::set<std::string> ttls_;
+  std::set<std::string, std::less<>> containers_;
+  std::set<std::string, std::less<>> ttls_;
   int64_t last_zxid_ = 0;
 };
 

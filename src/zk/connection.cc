@@ -608,8 +608,8 @@ Bytes Connection::execute_read(const Pending& p) {
       const state::Node* n = nullptr;
       if (auto c = readable(path, &n); c != state::Code::kOk) return error(c);
       if (watch) watches.add(id_, state::WatchKind::kData, path);
-      if (n->data_null) w.null_blob();
-      else w.blob(n->data);
+      if (n->data_null()) w.null_blob();
+      else w.blob(n->data());
       put_stat(w, tree.stat_of(*n));
       break;
     }
@@ -645,8 +645,8 @@ Bytes Connection::execute_read(const Pending& p) {
       const state::Node* n = nullptr;
       if (auto c = readable(path, &n); c != state::Code::kOk) return error(c);
       if (watch) watches.add(id_, state::WatchKind::kChild, path);
-      w.i32(static_cast<int32_t>(n->children.size()));
-      for (const auto& c : n->children) w.blob(c);
+      w.i32(static_cast<int32_t>(n->child_count()));
+      tree.for_each_child(*n, [&](std::string_view c) { w.blob(c); });
       if (p.type == op::kGetChildren2) put_stat(w, tree.stat_of(*n));
       break;
     }
@@ -697,11 +697,11 @@ Bytes Connection::execute_read(const Pending& p) {
         w.boolean(false);
         w.i32(0);
         if (e.type == op::kGetChildren) {
-          w.i32(static_cast<int32_t>(n->children.size()));
-          for (const auto& c2 : n->children) w.blob(c2);
+          w.i32(static_cast<int32_t>(n->child_count()));
+          tree.for_each_child(*n, [&](std::string_view c2) { w.blob(c2); });
         } else {
-          if (n->data_null) w.null_blob();
-          else w.blob(n->data);
+          if (n->data_null()) w.null_blob();
+          else w.blob(n->data());
           put_stat(w, tree.stat_of(*n));
         }
       }

@@ -1,0 +1,154 @@
+#include "state/node_store.h"
+
+#include <algorithm>
+#include <functional>
+
+#include "common/assert.h"
+
+namespace conclave::state {
+
+void NodeStore::fill(Node& n, std::string_view path, std::string_view data, bool data_null) {
+  CONCLAVE_ASSERT(path.size() < (1u << 31) && data.size() <= UINT32_MAX, "znode too large");
+  auto bytes = std::make_unique_for_overwrite<char[]>(std::max<size_t>(1, path.size() + data.size()));
+  std::memcpy(bytes.get(), path.data(), path.size());
+  if (!data.empty()) std::memcpy(bytes.get() + path.size(), data.data(), data.size());
+  n.bytes_ = std::move(bytes);
+  n.path_len_ = static_cast<uint32_t>(path.size());
+  n.data_len_ = static_cast<uint32_t>(data.size());
+  n.data_null_ = data_null;
+}
+
+NodeId NodeStore::create(std::string_view path, std::string_view data, bool data_null, NodeId parent) {
+  NodeId id;
+  if (!free_.empty()) {
+    id = free_.back();
+    free_.pop_back();
+  } else {
+    id = next_++;
+    CONCLAVE_ASSERT(id != kNoNodeId, "node ids exhausted");
+    if ((id >> kChunkBits) >= chunks_.size()) chunks_.push_back(std::make_unique<Node[]>(kChunkMask + 1));
+  }
+  Node& n = at(id);
+  fill(n, path, data, data_null);
+  n.parent_ = parent;
+  if (parent != kNoNodeId) {
+    Node& p = at(parent);
+    if (!p.kids_) p.kids_ = std::make_unique<std::vector<NodeId>>();
+    n.slot_in_parent_ = static_cast<uint32_t>(p.kids_->size());
+    p.kids_->push_back(id);
+  }
+  ++live_;
+  return id;
+}
+
+void NodeStore::destroy(NodeId id) {
+  Node& n = at(id);
+  CONCLAVE_ASSERT(n.bytes_ && !n.kids_, "destroy of a free node or of a node with children");
+  if (n.parent_ != kNoNodeId) {
+    auto& kids = *at(n.parent_).kids_;
+    NodeId last = kids.back();
+    kids[n.slot_in_parent_] = last;
+    at(last).slot_in_parent_ = n.slot_in_parent_;
+    kids.pop_back();
+    if (kids.empty()) at(n.parent_).kids_.reset();
+  }
+  static_cast<NodeMeta&>(n) = NodeMeta{};
+  n.bytes_.reset();
+  n.path_len_ = n.data_len_ = 0;
+  n.data_null_ = 0;
+  n.parent_ = kNoNodeId;
+  n.slot_in_parent_ = 0;
+  free_.push_back(id);
+  --live_;
+}
+
+void NodeStore::set_data(NodeId id, std::string_view data, bool data_null) {
+  Node& n = at(id);
+  std::string_view path = n.path();
+  auto old = std::move(n.bytes_);  // `path` points into it until the copy is made
+  fill(n, path, data, data_null);
+}
+
+void NodeStore::clear() {
+  chunks_.clear();
+  free_.clear();
+  next_ = 0;
+  live_ = 0;
+}
+
+// ---- PathIndex ----
+
+uint32_t PathIndex::hash_of(std::string_view path) {
+  uint64_t h = std::hash<std::string_view>{}(path);
+  return static_cast<uint32_t>(h ^ (h >> 32));
+}
+
+NodeId PathIndex::find(const NodeStore& store, std::string_view path) const {
+  if (slots_.empty()) return kNoNodeId;
+  const size_t mask = slots_.size() - 1;
+  const uint32_t h = hash_of(path);
+  for (size_t i = h & mask;; i = (i + 1) & mask) {
+    const Slot& s = slots_[i];
+    if (s.id == kNoNodeId) return kNoNodeId;
+    if (s.hash == h && store.at(s.id).path() == path) return s.id;
+  }
+}
+
+void PathIndex::insert(const NodeStore& store, NodeId id) {
+  if ((size_ + 1) * 4 > slots_.size() * 3) grow(std::max<size_t>(16, slots_.size() * 2));
+  const size_t mask = slots_.size() - 1;
+  const uint32_t h = hash_of(store.at(id).path());
+  size_t i = h & mask;
+  while (slots_[i].id != kNoNodeId) i = (i + 1) & mask;
+  slots_[i] = Slot{h, id};
+  ++size_;
+}
+
+void PathIndex::erase(const NodeStore& store, std::string_view path) {
+  if (slots_.empty()) return;
+  const size_t mask = slots_.size() - 1;
+  const uint32_t h = hash_of(path);
+  size_t i = h & mask;
+  for (;; i = (i + 1) & mask) {
+    const Slot& s = slots_[i];
+    if (s.id == kNoNodeId) return;
+    if (s.hash == h && store.at(s.id).path() == path) break;
+  }
+  // Backward-shift deletion: move later entries of the probe run into the hole when their home
+  // slot does not lie cyclically in (hole, their position].
+  size_t hole = i;
+  for (size_t j = (hole + 1) & mask; slots_[j].id != kNoNodeId; j = (j + 1) & mask) {
+    size_t home = slots_[j].hash & mask;
+    bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+    if (stays) continue;
+    slots_[hole] = slots_[j];
+    hole = j;
+  }
+  slots_[hole] = Slot{0, kNoNodeId};
+  --size_;
+}
+
+void PathIndex::reserve(size_t n) {
+  size_t want = 16;
+  while (want * 3 < n * 4) want *= 2;
+  if (want > slots_.size()) grow(want);
+}
+
+void PathIndex::grow(size_t slots) {
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(slots, Slot{0, kNoNodeId});
+  const size_t mask = slots - 1;
+  for (const Slot& s : old) {
+    if (s.id == kNoNodeId) continue;
+    size_t i = s.hash & mask;
+    while (slots_[i].id != kNoNodeId) i = (i + 1) & mask;
+    slots_[i] = s;
+  }
+}
+
+void PathIndex::clear() {
+  slots_.clear();
+  size_ = 0;
+}
+
+}  // namespace conclave::state

@@ -1,0 +1,122 @@
+// Compact storage for znodes: a slab of fixed-size records plus an open-addressing path index.
+//
+// A znode costs one record in a chunk (no per-node malloc), one heap block holding its full path
+// followed by its data, one slot in the path index and one id in its parent's child list. Records
+// never move once allocated, so `Node*` stays valid while other nodes are created or removed;
+// ids of removed nodes are reused.
+//
+// Owned by DataTree; knows nothing of ZooKeeper semantics beyond "a node has a path, data, a
+// parent and children".
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+namespace conclave::state {
+
+using NodeId = uint32_t;
+inline constexpr NodeId kNoNodeId = UINT32_MAX;
+
+/// The fields of a znode that are plain values (what a Stat is derived from, plus the ACL ref).
+struct NodeMeta {
+  int64_t czxid = 0;
+  int64_t mzxid = 0;
+  int64_t pzxid = 0;
+  int64_t ctime = 0;
+  int64_t mtime = 0;
+  int64_t ephemeral_owner = 0;
+  int32_t version = 0;
+  int32_t cversion = 0;  // children ever created; clients see 2 * cversion - numChildren (ZooKeeper's DataNode.copyStat)
+  int32_t aversion = 0;
+  uint32_t acl = 0;
+};
+
+class Node : public NodeMeta {
+ public:
+  Node() = default;
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  std::string_view path() const { return {bytes_.get(), path_len_}; }
+  std::string_view data() const { return {bytes_.get() + path_len_, data_len_}; }
+  /// The last path segment ("" for the root).
+  std::string_view name() const {
+    std::string_view p = path();
+    return p.substr(p.rfind('/') + 1);
+  }
+  bool data_null() const { return data_null_ != 0; }
+  size_t child_count() const { return kids_ ? kids_->size() : 0; }
+  bool has_children() const { return kids_ != nullptr; }
+  NodeId parent() const { return parent_; }
+  /// Child ids, in no particular order (as ZooKeeper's HashSet of children).
+  const NodeId* kids_begin() const { return kids_ ? kids_->data() : nullptr; }
+  const NodeId* kids_end() const { return kids_ ? kids_->data() + kids_->size() : nullptr; }
+
+ private:
+  friend class NodeStore;
+  std::unique_ptr<char[]> bytes_;  // path then data; null for a free record
+  std::unique_ptr<std::vector<NodeId>> kids_;  // allocated with the first child
+  uint32_t path_len_ : 31 = 0;
+  uint32_t data_null_ : 1 = 0;
+  uint32_t data_len_ = 0;
+  NodeId parent_ = kNoNodeId;
+  uint32_t slot_in_parent_ = 0;  // position in the parent's kids_, for O(1) unlinking
+};
+
+/// Node records in fixed chunks, with a free list.
+class NodeStore {
+ public:
+  /// A new node with `path` and `data`, linked under `parent` (kNoNodeId for the root).
+  NodeId create(std::string_view path, std::string_view data, bool data_null, NodeId parent);
+  /// Unlinks `id` from its parent and frees it. The node must have no children.
+  void destroy(NodeId id);
+  void set_data(NodeId id, std::string_view data, bool data_null);
+
+  Node& at(NodeId id) { return chunks_[id >> kChunkBits][id & kChunkMask]; }
+  const Node& at(NodeId id) const { return chunks_[id >> kChunkBits][id & kChunkMask]; }
+  size_t live() const { return live_; }
+  /// One past the highest id ever handed out; ids below it may be free (check `in_use`).
+  NodeId capacity() const { return next_; }
+  bool in_use(NodeId id) const { return id < next_ && at(id).bytes_ != nullptr; }
+  void clear();
+
+ private:
+  static constexpr unsigned kChunkBits = 10;
+  static constexpr uint32_t kChunkMask = (1u << kChunkBits) - 1;
+  static void fill(Node& n, std::string_view path, std::string_view data, bool data_null);
+
+  std::vector<std::unique_ptr<Node[]>> chunks_;
+  std::vector<NodeId> free_;
+  NodeId next_ = 0;
+  size_t live_ = 0;
+};
+
+/// Path → node id: open addressing with linear probing over (hash, id) slots; deletion shifts
+/// entries back, so there are no tombstones.
+class PathIndex {
+ public:
+  // The index stores ids only; paths are compared against the records in `store`.
+  NodeId find(const NodeStore& store, std::string_view path) const;
+  /// `id`'s path must not be present yet.
+  void insert(const NodeStore& store, NodeId id);
+  void erase(const NodeStore& store, std::string_view path);
+  void reserve(size_t n);
+  void clear();
+  size_t size() const { return size_; }
+
+ private:
+  struct Slot {
+    uint32_t hash;
+    NodeId id;  // kNoNodeId: empty
+  };
+  static uint32_t hash_of(std::string_view path);
+  void grow(size_t slots);
+
+  std::vector<Slot> slots_;
+  size_t size_ = 0;
+};
+
+}  // namespace conclave::state

@@ -1,0 +1,148 @@
+// The compact znode storage: the path index against a std::unordered_map model under random
+// inserts and erases (small tables, so probe runs wrap around), and the tree on top of it keeping
+// children, multi rollback and snapshots consistent while record ids are reused.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <set>
+#include <string>
+#include <unordered_map>
+
+#include "state/node_store.h"
+#include "state/tree.h"
+
+using namespace conclave::state;
+
+namespace {
+
+TEST(NodeStore, IndexMatchesAModelUnderRandomInsertAndErase) {
+  NodeStore store;
+  PathIndex index;
+  std::unordered_map<std::string, NodeId> model;
+  NodeId root = store.create("/", "", false, kNoNodeId);
+  index.insert(store, root);
+  model["/"] = root;
+  std::mt19937 rng(7);
+  for (int step = 0; step < 20000; ++step) {
+    std::string path = "/n" + std::to_string(rng() % 300);
+    auto it = model.find(path);
+    if (it == model.end()) {
+      NodeId id = store.create(path, std::string(rng() % 40, 'd'), false, root);
+      index.insert(store, id);
+      model[path] = id;
+    } else if (rng() % 2) {
+      index.erase(store, path);
+      store.destroy(it->second);
+      model.erase(it);
+    }
+    if (step % 97 == 0) {
+      for (const auto& [p, id] : model) ASSERT_EQ(index.find(store, p), id) << p;
+      for (int k = 0; k < 300; ++k) {
+        std::string q = "/n" + std::to_string(k);
+        ASSERT_EQ(index.find(store, q) != kNoNodeId, model.count(q) == 1) << q;
+      }
+    }
+  }
+  EXPECT_EQ(index.size(), model.size());
+  EXPECT_EQ(store.live(), model.size());
+  EXPECT_EQ(store.at(root).child_count(), model.size() - 1);
+  // Every child slot points back at a live child of the root.
+  std::set<NodeId> kids(store.at(root).kids_begin(), store.at(root).kids_end());
+  for (const auto& [p, id] : model)
+    if (p != "/") EXPECT_EQ(kids.count(id), 1u) << p;
+}
+
+TEST(NodeStore, SetDataKeepsThePathAndNullFlag) {
+  NodeStore store;
+  NodeId id = store.create("/a/long/enough/path", "old", false, kNoNodeId);
+  store.set_data(id, std::string(1000, 'x'), false);
+  EXPECT_EQ(store.at(id).path(), "/a/long/enough/path");
+  EXPECT_EQ(store.at(id).data().size(), 1000u);
+  store.set_data(id, "", true);
+  EXPECT_TRUE(store.at(id).data_null());
+  EXPECT_EQ(store.at(id).name(), "path");
+}
+
+Command txn(std::vector<Op> ops, bool multi = false) {
+  Command c;
+  c.kind = CommandKind::kTxn;
+  c.ops = std::move(ops);
+  c.multi = multi;
+  c.time_ms = 1000;
+  return c;
+}
+
+CreateOp create_op(const std::string& path, const std::string& data = "v") {
+  return CreateOp{path, data, false, open_acl_unsafe(), CreateMode::kPersistent, -1};
+}
+
+std::set<std::string> children_of(const DataTree& t, const std::string& path) {
+  std::set<std::string> out;
+  t.for_each_child(*t.find(path), [&](std::string_view c) { out.emplace(c); });
+  return out;
+}
+
+TEST(NodeStore, TreeSurvivesChurnRollbackAndSnapshotWithReusedIds) {
+  DataTree tree;
+  int64_t idx = 0;
+  ASSERT_EQ(tree.apply(++idx, txn({create_op("/p")})).code, Code::kOk);
+  std::mt19937 rng(11);
+  std::set<std::string> model;
+  for (int step = 0; step < 3000; ++step) {
+    std::string path = "/p/c" + std::to_string(rng() % 100);
+    if (model.count(path)) {
+      ASSERT_EQ(tree.apply(++idx, txn({DeleteOp{path, -1}})).code, Code::kOk);
+      model.erase(path);
+    } else {
+      ASSERT_EQ(tree.apply(++idx, txn({create_op(path, std::to_string(step))})).code, Code::kOk);
+      model.insert(path);
+    }
+  }
+  std::set<std::string> names;
+  for (const auto& p : model) names.insert(p.substr(3));
+  EXPECT_EQ(children_of(tree, "/p"), names);
+
+  // A multi that deletes and recreates, then fails, leaves the tree as it was.
+  const std::string victim = *model.begin();
+  const uint64_t before = tree.digest();
+  auto r = tree.apply(++idx, txn({DeleteOp{victim, -1}, create_op("/p/new"), SetDataOp{"/p", "x", false, -1},
+                                  create_op("/missing/child")},
+                                 true));
+  EXPECT_EQ(r.code, Code::kNoNode);
+  EXPECT_EQ(tree.digest(), before);
+  EXPECT_EQ(children_of(tree, "/p"), names);
+  EXPECT_EQ(tree.find("/p/new"), nullptr);
+
+  conclave::Bytes snap;
+  tree.encode_snapshot(snap);
+  DataTree copy;
+  ASSERT_TRUE(copy.decode_snapshot(snap));
+  EXPECT_EQ(copy.digest(), tree.digest());
+  EXPECT_EQ(copy.node_count(), tree.node_count());
+  EXPECT_EQ(children_of(copy, "/p"), names);
+  EXPECT_EQ(copy.find(victim)->data(), tree.find(victim)->data());
+}
+
+TEST(NodeStore, SnapshotDecodeRejectsAChildBeforeItsParent) {
+  DataTree tree;
+  ASSERT_EQ(tree.apply(1, txn({create_op("/a"), create_op("/a/b")}, true)).code, Code::kOk);
+  conclave::Bytes snap;
+  tree.encode_snapshot(snap);
+  // Every record's parent ordinal must name an earlier record; point one at itself.
+  DataTree copy;
+  ASSERT_TRUE(copy.decode_snapshot(snap));
+  bool rejected_once = false;
+  for (size_t pos = 0; pos + 4 <= snap.size(); ++pos) {
+    // The u32 ordinal 1 followed by a 1-byte name "b" is the record of /a/b when /a is ordinal 1.
+    if (snap.compare(pos, 9, std::string("\0\0\0\1\0\0\0\1b", 9)) == 0) {
+      conclave::Bytes bad = snap;
+      bad[pos + 3] = 9;
+      EXPECT_FALSE(copy.decode_snapshot(bad));
+      rejected_once = true;
+    }
+  }
+  EXPECT_TRUE(rejected_once);
+  EXPECT_NE(copy.find("/a/b"), nullptr);  // a rejected decode leaves the tree as it was
+}
+
+}  // namespace
