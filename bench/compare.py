@@ -14,6 +14,7 @@ Results: a table on stdout and bench/results/<time>.json.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -338,6 +339,20 @@ def wait_ready_time(node):
 
 # ---------------------------------------------------------------- scenarios
 
+@contextlib.contextmanager
+def running(sname, starter, prefix):
+    """A freshly started system in its own temporary directory, stopped and removed afterwards."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench-%s-%s-" % (prefix, sname)))
+    system = None
+    try:
+        system = starter(tmp)
+        yield system
+    finally:
+        if system is not None:
+            system.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def scenario_load(name, nodes, mix, args, opts, with_etcd=False):
     systems = [("conclave", lambda t: start_conclave(nodes, t)), ("zookeeper", lambda t: start_zookeeper(nodes, t))]
     if with_etcd and etcd_available():
@@ -345,9 +360,7 @@ def scenario_load(name, nodes, mix, args, opts, with_etcd=False):
     runs = {s: [] for s, _ in systems}
     for rep in range(opts.repeat):
         for sname, starter in systems:
-            tmp = Path(tempfile.mkdtemp(prefix="bench-%s-" % sname))
-            system = starter(tmp)
-            try:
+            with running(sname, starter, "load") as system:
                 protocol = "etcd" if sname == "etcd" else "zk"
                 conns = str(opts.connections * (4 if sname == "etcd" else 1))
                 base = ["--connections", conns, "--outstanding", str(opts.outstanding), "--keys", str(opts.keys),
@@ -364,39 +377,35 @@ def scenario_load(name, nodes, mix, args, opts, with_etcd=False):
                 runs[sname].append(r)
                 print("  %-10s rep %d: %8.0f ops/s  cpu %.1f us/op" % (sname, rep, r["total_ops_per_s"],
                                                                        r["server_cpu_us_per_op"]), flush=True)
-            finally:
-                system.stop()
-                shutil.rmtree(tmp, ignore_errors=True)
     return runs
 
 
 def scenario_memory_recovery(opts):
-    out = {}
-    for sname, starter in [("conclave", lambda t: start_conclave(1, t)),
-                           ("zookeeper", lambda t: start_zookeeper(1, t, heap_mb=4096))]:
-        tmp = Path(tempfile.mkdtemp(prefix="bench-mem-%s-" % sname))
-        system = starter(tmp)
-        try:
-            base_rss = system.rss()
-            subprocess.run([str(LOADGEN), "--hosts", system.hosts(), "--connections", "8", "--keys",
-                            str(opts.znodes), "--wide-children", "0", "--value-size", "100", "--prepare-only"],
-                           check=True, capture_output=True, timeout=1800)
-            time.sleep(2)
-            if sname == "zookeeper":
-                # Let the JVM collect garbage left by the load before reading RSS.
-                subprocess.run(["jcmd", str(system.pids[0]), "GC.run"], capture_output=True, timeout=60)
+    """RSS growth per znode after loading opts.znodes znodes of 100 B, then the time from a restart
+    (SIGTERM, start) to the first established session; repeated, systems alternating."""
+    out = {"conclave": [], "zookeeper": []}
+    systems = [("conclave", lambda t: start_conclave(1, t)),
+               ("zookeeper", lambda t: start_zookeeper(1, t, heap_mb=4096))]
+    for rep in range(opts.memory_repeat):
+        for sname, starter in systems:
+            with running(sname, starter, "mem") as system:
+                base_rss = system.rss()
+                subprocess.run([str(LOADGEN), "--hosts", system.hosts(), "--connections", "8", "--keys",
+                                str(opts.znodes), "--wide-children", "0", "--value-size", "100", "--prepare-only"],
+                               check=True, capture_output=True, timeout=1800)
                 time.sleep(2)
-            rss = system.rss()
-            node = system.nodes[0]
-            node.stop()
-            recovery = wait_ready_time(node)
-            out[sname] = {"znodes": opts.znodes, "rss_bytes": rss, "rss_base_bytes": base_rss,
-                          "bytes_per_znode": (rss - base_rss) / opts.znodes, "recovery_s": recovery}
-            print("  %-10s %d znodes: RSS %.0f MiB (%.0f B/znode), restart to ready %.2f s" % (
-                sname, opts.znodes, rss / 2**20, (rss - base_rss) / opts.znodes, recovery), flush=True)
-        finally:
-            system.stop()
-            shutil.rmtree(tmp, ignore_errors=True)
+                if sname == "zookeeper":
+                    # Let the JVM collect garbage left by the load before reading RSS.
+                    subprocess.run(["jcmd", str(system.pids[0]), "GC.run"], capture_output=True, timeout=60)
+                    time.sleep(2)
+                rss = system.rss()
+                node = system.nodes[0]
+                node.stop()
+                recovery = wait_ready_time(node)
+                out[sname].append({"znodes": opts.znodes, "rss_bytes": rss, "rss_base_bytes": base_rss,
+                                   "bytes_per_znode": (rss - base_rss) / opts.znodes, "recovery_s": recovery})
+                print("  %-10s rep %d: %d znodes: RSS %.0f MiB (%.0f B/znode), restart to ready %.2f s" % (
+                    sname, rep, opts.znodes, rss / 2**20, (rss - base_rss) / opts.znodes, recovery), flush=True)
     return out
 
 
@@ -406,31 +415,21 @@ def scenario_failover(opts):
         for how in ("kill9", "sigstop"):
             samples = []
             for rep in range(opts.failover_repeat):
-                tmp = Path(tempfile.mkdtemp(prefix="bench-fo-%s-" % sname))
-                system = starter(tmp)
-                try:
+                with running(sname, starter, "fo") as system:
                     time.sleep(1)
                     ms = failover_zk(system, how)
                     samples.append(ms)
                     print("  %-10s %-8s rep %d: %s ms" % (sname, how, rep, "%.0f" % ms if ms else "no write in 60 s"),
                           flush=True)
-                finally:
-                    system.stop()
-                    shutil.rmtree(tmp, ignore_errors=True)
             out["%s-%s" % (sname, how)] = samples
     if etcd_available():
         samples = []
         for rep in range(opts.failover_repeat):
-            tmp = Path(tempfile.mkdtemp(prefix="bench-fo-etcd-"))
-            system = start_etcd(3, tmp)
-            try:
+            with running("etcd", lambda t: start_etcd(3, t), "fo") as system:
                 time.sleep(1)
                 ms = failover_etcd(system)
                 samples.append(ms)
                 print("  %-10s %-8s rep %d: %s ms" % ("etcd", "kill9", rep, "%.0f" % ms if ms else "none"), flush=True)
-            finally:
-                system.stop()
-                shutil.rmtree(tmp, ignore_errors=True)
         out["etcd-kill9"] = samples
     return out
 
@@ -478,10 +477,12 @@ def main():
     ap.add_argument("--keys", type=int, default=10000)
     ap.add_argument("--znodes", type=int, default=1000000)
     ap.add_argument("--failover-repeat", type=int, default=3)
+    ap.add_argument("--memory-repeat", type=int, default=3)
     ap.add_argument("--warmup", type=float, default=5)
     opts = ap.parse_args()
     if opts.quick:
         opts.repeat, opts.duration, opts.znodes, opts.failover_repeat, opts.warmup = 1, 3, 100000, 1, 1
+        opts.memory_repeat = 1
     if not LOADGEN.exists():
         sys.exit("build first: cmake --preset release && ninja -C build/release")
     only = set(filter(None, opts.only.split(",")))
@@ -515,25 +516,28 @@ def main():
         runs = {}
         for rep in range(opts.repeat):
             for sname, starter in [("conclave", lambda t: start_conclave(1, t)), ("zookeeper", lambda t: start_zookeeper(1, t))]:
-                tmp = Path(tempfile.mkdtemp(prefix="bench-fan-%s-" % sname))
-                system = starter(tmp)
-                try:
+                with running(sname, starter, "fan") as system:
                     r = loadgen(system, "zk", ["--fanout", "200", "--duration", str(opts.duration)])
                     runs.setdefault(sname, []).append(r)
                     print("  %-10s rep %d: %.0f rounds/s (p99 %.2f ms)" % (sname, rep, r["total_ops_per_s"],
                                                                          r["ops"]["watch_fanout"]["p99_ms"]), flush=True)
-                finally:
-                    system.stop()
-                    shutil.rmtree(tmp, ignore_errors=True)
         results["scenarios"]["fanout"] = runs
         summarize("fanout", runs)
     if want("memory"):
         print("\n== memory and recovery (%d znodes of 100 B)" % opts.znodes, flush=True)
         results["scenarios"]["memory"] = m = scenario_memory_recovery(opts)
-        if "conclave" in m and "zookeeper" in m:
+        stats = {}
+        for sname, rs in m.items():
+            if not rs:
+                continue
+            b = [r["bytes_per_znode"] for r in rs]
+            t = [r["recovery_s"] for r in rs]
+            stats[sname] = (med(b), med(t))
+            print("  %-10s B/znode median %.0f (%.0f-%.0f), restart to ready median %.2f s (%.2f-%.2f)" % (
+                sname, med(b), min(b), max(b), med(t), min(t), max(t)))
+        if "conclave" in stats and "zookeeper" in stats:
             print("  ratio conclave/zookeeper: memory per znode %.2fx, recovery time %.2fx" % (
-                m["conclave"]["bytes_per_znode"] / m["zookeeper"]["bytes_per_znode"],
-                m["conclave"]["recovery_s"] / m["zookeeper"]["recovery_s"]))
+                stats["conclave"][0] / stats["zookeeper"][0], stats["conclave"][1] / stats["zookeeper"][1]))
     if want("failover"):
         print("\n== failover, 3 nodes: signal -> first acknowledged write through a survivor", flush=True)
         results["scenarios"]["failover"] = f = scenario_failover(opts)
