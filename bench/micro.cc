@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <map>
 #include <thread>
 
 #include "state/tree.h"
@@ -112,19 +113,39 @@ void BM_WalGroupCommit(benchmark::State& st) {
 }
 BENCHMARK(BM_WalGroupCommit)->Arg(1)->Arg(64)->UseRealTime();
 
-void BM_SnapshotEncodeDecode100k(benchmark::State& st) {
-  state::DataTree tree;
-  tree.apply(1, create_cmd("/k", 0));
-  for (int i = 0; i < 100000; ++i) tree.apply(i + 2, create_cmd("/k/" + std::to_string(i), 100));
+// A tree of N znodes of 100 B under one parent, built once per size.
+const state::DataTree& tree_of(int n) {
+  static std::map<int, std::unique_ptr<state::DataTree>> trees;
+  auto& t = trees[n];
+  if (!t) {
+    t = std::make_unique<state::DataTree>();
+    t->apply(1, create_cmd("/k", 0));
+    for (int i = 0; i < n; ++i) t->apply(i + 2, create_cmd("/k/" + std::to_string(i), 100));
+  }
+  return *t;
+}
+
+void BM_SnapshotEncode(benchmark::State& st) {
+  const auto& tree = tree_of(static_cast<int>(st.range(0)));
   for (auto _ : st) {
     Bytes b;
     tree.encode_snapshot(b);
+    benchmark::DoNotOptimize(b.data());
+  }
+  st.SetItemsProcessed(st.iterations() * st.range(0));
+}
+BENCHMARK(BM_SnapshotEncode)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond);
+
+void BM_SnapshotDecode(benchmark::State& st) {
+  Bytes b;
+  tree_of(static_cast<int>(st.range(0))).encode_snapshot(b);
+  for (auto _ : st) {
     state::DataTree copy;
     benchmark::DoNotOptimize(copy.decode_snapshot(b));
   }
-  st.SetItemsProcessed(st.iterations() * 100000);
+  st.SetItemsProcessed(st.iterations() * st.range(0));
 }
-BENCHMARK(BM_SnapshotEncodeDecode100k)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SnapshotDecode)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

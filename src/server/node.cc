@@ -20,12 +20,10 @@ constexpr uint8_t kPeerForwardAck = 3;  // u64 origin, u64 index (0: refused, no
 constexpr uint8_t kPeerTouch = 4;       // u32 n, n x i64 session id
 
 // Snapshot payload: conf state, then the tree's own encoding.
-std::string encode_snapshot_payload(const raft::ConfState& conf, const state::DataTree& tree) {
-  std::string out;
+void encode_snapshot_payload(const raft::ConfState& conf, const state::DataTree& tree, std::string& out) {
   Writer w(out);
   raft::encode_conf_state(conf, w);
   tree.encode_snapshot(out);
-  return out;
 }
 bool decode_snapshot_payload(std::string_view payload, raft::ConfState* conf, state::DataTree* tree) {
   Reader r(payload);
@@ -226,7 +224,7 @@ void Node::drive() {
     } else {
       send_messages(rd.messages);
     }
-    for (const auto& e : rd.committed) apply(e);
+    for (const auto& e : rd.committed) apply_or_defer(e);
     core_->advance(rd);
   }
   update_role();
@@ -275,6 +273,7 @@ void Node::send_messages(std::vector<raft::Message>& messages) {
 }
 
 void Node::install_snapshot(const raft::Snapshot& s) {
+  wait_for_encoding();
   raft::ConfState conf;
   state::DataTree fresh;
   if (!s.data || !decode_snapshot_payload(*s.data, &conf, &fresh)) {
@@ -284,7 +283,7 @@ void Node::install_snapshot(const raft::Snapshot& s) {
   tree_ = std::move(fresh);
   applied_index_ = s.meta.index;
   // The file goes to disk before the WAL records that the log restarts after it.
-  auto st = snapshots_->save({s.meta.index, s.meta.term, *s.data});
+  auto st = snapshots_->save(s.meta.index, s.meta.term, *s.data);
   if (!st) {
     log::error("node", "cannot save installed snapshot: {}; stopping", st.error().message);
     std::abort();
@@ -292,6 +291,11 @@ void Node::install_snapshot(const raft::Snapshot& s) {
   snapshot_index_ = s.meta.index;
   log::info("node", "installed snapshot at index {} from the leader ({} znodes)", s.meta.index, tree_.node_count());
   zk_->restore_sessions();
+}
+
+void Node::apply_or_defer(const raft::Entry& e) {
+  if (encoding_) apply_backlog_.push_back(e);
+  else apply(e);
 }
 
 void Node::apply(const raft::Entry& e) {
@@ -486,35 +490,86 @@ void Node::maybe_snapshot() {
   if (snapshot_running_ || applied_index_ - snapshot_index_ < config_.snapshot_every_entries) return;
   if (snapshot_thread_.joinable()) snapshot_thread_.join();
   snapshot_running_ = true;
-  auto t0 = std::chrono::steady_clock::now();
-  raft::Snapshot rs;
-  rs.meta.index = applied_index_;
-  rs.meta.term = core_->term_at(applied_index_);
-  rs.meta.conf = core_->conf();
-  rs.data = std::make_shared<const std::string>(encode_snapshot_payload(rs.meta.conf, tree_));
+  // Encoding into fresh memory is mostly page faults. Fault a buffer of the expected size in
+  // first, on the snapshot thread while applies go on; applies wait only for the encoding itself.
+  size_t expect = last_snapshot_bytes_ ? last_snapshot_bytes_ + last_snapshot_bytes_ / 4 : 0;
+  snapshot_thread_ = std::thread([this, expect] {
+    auto buffer = std::make_shared<std::string>();
+    if (expect) {
+      buffer->resize(expect);
+      buffer->clear();  // keeps the capacity, and the pages
+    }
+    loop_.post([this, buffer] { start_encoding(std::move(*buffer)); });
+  });
+}
+
+void Node::start_encoding(std::string buffer) {
+  if (snapshot_thread_.joinable()) snapshot_thread_.join();  // the thread that prepared `buffer`
+  encoding_ = true;
+  raft::SnapshotMeta meta;
+  meta.index = applied_index_;
+  meta.term = core_->term_at(applied_index_);
+  meta.conf = core_->conf();
   // The core keeps only the metadata: the bytes live in the file, and are read back only when a
-  // follower needs them (send_messages), so a snapshot does not double the node's memory.
-  raft::Snapshot meta_only = rs;
-  meta_only.data.reset();
+  // follower needs them (send_messages), so a snapshot does not double the node's memory. Until
+  // the file exists, a follower that needs it is skipped and retried; the WAL still holds every
+  // entry the snapshot covers.
+  raft::Snapshot meta_only;
+  meta_only.meta = meta;
   core_->compact(meta_only);
-  auto encode_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-  snapshot_thread_ = std::thread([this, rs, encode_ms] {
-    auto st = snapshots_->save({rs.meta.index, rs.meta.term, *rs.data});
-    loop_.post([this, st, rs, encode_ms] {
+  snapshot_thread_ = std::thread([this, meta, buffer = std::move(buffer)]() mutable {
+    // Reads the tree while the loop thread only reads it too (apply is deferred meanwhile).
+    auto t0 = std::chrono::steady_clock::now();
+    encode_snapshot_payload(meta.conf, tree_, buffer);
+    auto encode_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    {
+      std::lock_guard<std::mutex> lock(encode_mu_);
+      encode_done_ = true;
+    }
+    encode_cv_.notify_all();
+    loop_.post([this] { finish_encoding(); });
+    auto st = snapshots_->save(meta.index, meta.term, buffer);
+    size_t size = buffer.size();
+    buffer = std::string();
+    // The encoded snapshot (hundreds of MB for millions of znodes) is freed now; hand the pages
+    // back to the OS instead of keeping them in malloc's free lists.
+    malloc_trim(0);
+    loop_.post([this, st, meta, encode_ms, size] {
       snapshot_running_ = false;
       if (!st) {
-        log::error("node", "snapshot at index {} failed: {}", rs.meta.index, st.error().message);
+        log::error("node", "snapshot at index {} failed: {}", meta.index, st.error().message);
         return;
       }
-      snapshot_index_ = std::max(snapshot_index_, rs.meta.index);
-      wal_->retire_through(rs.meta.index);
-      // The encoded snapshot (hundreds of MB for millions of znodes) is freed now; hand the
-      // pages back to the OS instead of keeping them in malloc's free lists.
-      malloc_trim(0);
-      log::info("node", "snapshot at index {} written ({} bytes, {} ms on the loop thread)", rs.meta.index,
-                rs.data->size(), encode_ms);
+      snapshot_index_ = std::max(snapshot_index_, meta.index);
+      last_snapshot_bytes_ = size;
+      wal_->retire_through(meta.index);
+      log::info("node", "snapshot at index {} written ({} bytes; encoded in {} ms while applies waited)", meta.index,
+                size, encode_ms);
     });
   });
+}
+
+void Node::wait_for_encoding() {
+  if (!encoding_) return;
+  {
+    std::unique_lock<std::mutex> lock(encode_mu_);
+    encode_cv_.wait(lock, [this] { return encode_done_; });
+  }
+  finish_encoding();
+}
+
+void Node::finish_encoding() {
+  if (!encoding_) return;  // already finished by wait_for_encoding
+  {
+    std::lock_guard<std::mutex> lock(encode_mu_);
+    encode_done_ = false;
+  }
+  encoding_ = false;
+  while (!apply_backlog_.empty()) {
+    raft::Entry e = std::move(apply_backlog_.front());
+    apply_backlog_.pop_front();
+    apply(e);
+  }
 }
 
 void Node::reap() {

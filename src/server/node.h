@@ -13,6 +13,7 @@
 // Threads: the event loop (everything above except disk I/O), the WAL writer, a snapshot writer.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -20,6 +21,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <mutex>
 #include <thread>
 #include <unordered_map>
 
@@ -100,6 +102,14 @@ class Node : public zk::Backend, public net::HttpHandler {
   /// handled in the turn shares one Ready: one WAL batch, one append per follower.
   void schedule_drive();
   void apply(const raft::Entry& e);
+  /// Applies `e`, or queues it while a snapshot of the tree is being encoded.
+  void apply_or_defer(const raft::Entry& e);
+  /// Starts encoding the tree into `buffer` on the snapshot thread; applies wait until it ends.
+  void start_encoding(std::string buffer);
+  /// Ends the encoding phase of a snapshot (on the loop thread) and applies what was deferred.
+  void finish_encoding();
+  /// Blocks until the snapshot thread has stopped reading the tree (before replacing the tree).
+  void wait_for_encoding();
   void install_snapshot(const raft::Snapshot& s);
   void on_ticket_durable(uint64_t ticket);
   void send_messages(std::vector<raft::Message>& messages);
@@ -138,6 +148,14 @@ class Node : public zk::Backend, public net::HttpHandler {
   raft::Index snapshot_index_ = 0;
   bool snapshot_running_ = false;
   std::thread snapshot_thread_;
+  // While the snapshot thread encodes the tree, the loop thread keeps serving reads, Raft and the
+  // WAL but applies nothing: committed entries wait in apply_backlog_.
+  bool encoding_ = false;
+  std::deque<raft::Entry> apply_backlog_;
+  std::mutex encode_mu_;
+  std::condition_variable encode_cv_;
+  bool encode_done_ = false;  // guarded by encode_mu_
+  size_t last_snapshot_bytes_ = 0;
   std::set<std::string> reaping_;
   raft::Role last_role_ = raft::Role::kFollower;
   bool drive_scheduled_ = false;

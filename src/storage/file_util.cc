@@ -52,10 +52,18 @@ Status fsync_dir(const std::string& dir) {
 }
 
 Status write_file_atomic(const std::string& path, std::string_view data, bool fsync) {
+  return write_file_atomic(path, {data}, fsync);
+}
+
+Status write_file_atomic(const std::string& path, std::initializer_list<std::string_view> parts, bool fsync) {
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return make_error(Errc::kIo, fmt::format("cannot create {}: {}", tmp, strerror(errno)));
-  auto st = write_all(fd, data);
+  Status st = Status::Ok();
+  for (std::string_view part : parts) {
+    st = write_all(fd, part);
+    if (!st) break;
+  }
   if (st && fsync && ::fsync(fd) != 0) st = make_error(Errc::kIo, fmt::format("fsync {}: {}", tmp, strerror(errno)));
   ::close(fd);
   if (!st) return st;

@@ -33,40 +33,60 @@ Status SnapshotStore::init() {
   return Status::Ok();
 }
 
-std::string SnapshotStore::encode(const SnapshotFile& snap) {
+namespace {
+// A file is: magic, u64 index, u64 term, u64 payload length, payload, u32 crc32c of all before it.
+constexpr size_t kHeaderBytes = 8 + 3 * 8;
+
+std::string header_of(raft::Index index, raft::Term term, size_t payload_size) {
   std::string out;
-  out.reserve(snap.payload.size() + 40);
   Writer w(out);
   w.raw(kMagic);
-  w.u64(snap.index);
-  w.u64(snap.term);
-  w.u64(snap.payload.size());
-  w.raw(snap.payload);
-  w.u32(crc32c(out));
+  w.u64(index);
+  w.u64(term);
+  w.u64(payload_size);
   return out;
 }
 
-Result<SnapshotFile> SnapshotStore::decode(std::string_view bytes, const std::string& name) {
-  if (bytes.size() < kMagic.size() + 28 || bytes.substr(0, kMagic.size()) != kMagic)
+std::string trailer_of(const std::string& header, std::string_view payload) {
+  std::string out;
+  Writer(out).u32(crc32c(payload, crc32c(header)));
+  return out;
+}
+}  // namespace
+
+std::string SnapshotStore::encode(const SnapshotFile& snap) {
+  std::string header = header_of(snap.index, snap.term, snap.payload.size());
+  return header + snap.payload + trailer_of(header, snap.payload);
+}
+
+Result<SnapshotFile> SnapshotStore::decode(std::string bytes, const std::string& name) {
+  if (bytes.size() < kHeaderBytes + 4 || std::string_view(bytes).substr(0, kMagic.size()) != kMagic)
     return make_error(Errc::kCorrupt, "snapshot " + name + ": bad header");
-  Reader r(bytes.substr(kMagic.size()));
+  Reader r(std::string_view(bytes).substr(kMagic.size()));
   SnapshotFile s;
   s.index = r.u64();
   s.term = r.u64();
   uint64_t len = r.u64();
-  if (len != bytes.size() - kMagic.size() - 28)
+  if (len != bytes.size() - kHeaderBytes - 4)
     return make_error(Errc::kCorrupt, "snapshot " + name + ": length mismatch (truncated?)");
-  s.payload = std::string(r.raw(len));
-  uint32_t crc = r.u32();
-  if (!r.ok() || crc != crc32c(bytes.substr(0, bytes.size() - 4)))
+  Reader tail(std::string_view(bytes).substr(bytes.size() - 4));
+  if (tail.u32() != crc32c(std::string_view(bytes).substr(0, bytes.size() - 4)))
     return make_error(Errc::kCorrupt, "snapshot " + name + ": checksum mismatch");
+  // Unwrap in place: no second copy of a payload that can be hundreds of megabytes.
+  bytes.resize(bytes.size() - 4);
+  bytes.erase(0, kHeaderBytes);
+  s.payload = std::move(bytes);
   return s;
 }
 
-Status SnapshotStore::save(const SnapshotFile& snap, int keep) {
+Status SnapshotStore::save(const SnapshotFile& snap, int keep) { return save(snap.index, snap.term, snap.payload, keep); }
+
+Status SnapshotStore::save(raft::Index index, raft::Term term, std::string_view payload, int keep) {
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%020llu.snap", static_cast<unsigned long long>(snap.index));
-  auto st = write_file_atomic((fs::path(dir_) / buf).string(), encode(snap), fsync_);
+  std::snprintf(buf, sizeof buf, "%020llu.snap", static_cast<unsigned long long>(index));
+  std::string header = header_of(index, term, payload.size());
+  std::string trailer = trailer_of(header, payload);
+  auto st = write_file_atomic((fs::path(dir_) / buf).string(), {header, payload, trailer}, fsync_);
   if (!st) return st;
   auto all = list(dir_);
   for (size_t i = 0; i + keep < all.size(); ++i) {
@@ -81,7 +101,7 @@ Result<std::optional<SnapshotFile>> SnapshotStore::load_latest() {
   for (auto it = all.rbegin(); it != all.rend(); ++it) {
     auto bytes = read_file(it->second);
     if (!bytes) return bytes.error();
-    auto snap = decode(*bytes, it->second);
+    auto snap = decode(std::move(*bytes), it->second);
     if (snap) return std::optional<SnapshotFile>(std::move(*snap));
     log::error("snapshot", "{}; trying an older snapshot", snap.error().message);
   }

@@ -24,13 +24,15 @@ class SnapshotStore {
   Status init();
   /// Writes a snapshot and then removes all but the newest `keep` snapshots.
   Status save(const SnapshotFile& snap, int keep = 2);
+  Status save(raft::Index index, raft::Term term, std::string_view payload, int keep = 2);
   /// Newest snapshot that passes its checksum. A damaged newer snapshot is reported in the log
   /// and skipped in favour of an older valid one (the WAL still holds the entries after it only
   /// if segments were not retired, so recovery then checks for a gap and fails loudly).
   Result<std::optional<SnapshotFile>> load_latest();
 
   static std::string encode(const SnapshotFile& snap);
-  static Result<SnapshotFile> decode(std::string_view bytes, const std::string& name);
+  /// Checks and unwraps a whole file; the payload reuses `bytes`' buffer.
+  static Result<SnapshotFile> decode(std::string bytes, const std::string& name);
 
  private:
   std::string dir_;
