@@ -6,7 +6,7 @@ on; etcd: its defaults; Conclave: fsync on). Systems alternate within each repet
 hits all of them alike. The load generator (bench/loadgen.cc) shares the 2 cores, so server CPU
 time per operation is reported beside throughput.
 
-    /usr/bin/python3 bench/compare.py                  # everything (about 25 minutes)
+    /usr/bin/python3 bench/compare.py                  # everything (about 40 minutes)
     /usr/bin/python3 bench/compare.py --quick          # short runs, fewer repetitions
     /usr/bin/python3 bench/compare.py --only single-mixed,failover
 
