@@ -506,6 +506,7 @@ void Node::maybe_snapshot() {
 void Node::start_encoding(std::string buffer) {
   if (snapshot_thread_.joinable()) snapshot_thread_.join();  // the thread that prepared `buffer`
   encoding_ = true;
+  const uint64_t generation = ++encode_generation_;
   raft::SnapshotMeta meta;
   meta.index = applied_index_;
   meta.term = core_->term_at(applied_index_);
@@ -517,7 +518,7 @@ void Node::start_encoding(std::string buffer) {
   raft::Snapshot meta_only;
   meta_only.meta = meta;
   core_->compact(meta_only);
-  snapshot_thread_ = std::thread([this, meta, buffer = std::move(buffer)]() mutable {
+  snapshot_thread_ = std::thread([this, meta, generation, buffer = std::move(buffer)]() mutable {
     // Reads the tree while the loop thread only reads it too (apply is deferred meanwhile).
     auto t0 = std::chrono::steady_clock::now();
     encode_snapshot_payload(meta.conf, tree_, buffer);
@@ -527,7 +528,9 @@ void Node::start_encoding(std::string buffer) {
       encode_done_ = true;
     }
     encode_cv_.notify_all();
-    loop_.post([this] { finish_encoding(); });
+    loop_.post([this, generation] {
+      if (generation == encode_generation_) finish_encoding();  // else wait_for_encoding did it
+    });
     auto st = snapshots_->save(meta.index, meta.term, buffer);
     size_t size = buffer.size();
     buffer = std::string();
@@ -559,7 +562,7 @@ void Node::wait_for_encoding() {
 }
 
 void Node::finish_encoding() {
-  if (!encoding_) return;  // already finished by wait_for_encoding
+  if (!encoding_) return;
   {
     std::lock_guard<std::mutex> lock(encode_mu_);
     encode_done_ = false;

@@ -155,6 +155,7 @@ class Node : public zk::Backend, public net::HttpHandler {
   std::mutex encode_mu_;
   std::condition_variable encode_cv_;
   bool encode_done_ = false;  // guarded by encode_mu_
+  uint64_t encode_generation_ = 0;  // numbers encodings, so a late "done" cannot end a newer one
   size_t last_snapshot_bytes_ = 0;
   std::set<std::string> reaping_;
   raft::Role last_role_ = raft::Role::kFollower;
