@@ -432,6 +432,15 @@ namespace {
 constexpr uint32_t kSnapshotVersion = 4;
 constexpr uint32_t kNoParent = UINT32_MAX;
 constexpr size_t kNodeFixedBytes = 4 + 4 + 1 + 4 + 6 * 8 + 3 * 4 + 4;
+
+char* put_be(char* p, uint32_t v) {
+  p[0] = char(v >> 24);
+  p[1] = char(v >> 16);
+  p[2] = char(v >> 8);
+  p[3] = char(v);
+  return p + 4;
+}
+char* put_be(char* p, uint64_t v) { return put_be(put_be(p, static_cast<uint32_t>(v >> 32)), static_cast<uint32_t>(v)); }
 }  // namespace
 
 void DataTree::encode_snapshot(Bytes& out) const {
@@ -467,20 +476,25 @@ void DataTree::encode_snapshot(Bytes& out) const {
     Item it = stack.back();
     stack.pop_back();
     const Node& n = store_.at(it.id);
-    w.u32(it.parent_ordinal);
-    w.blob(n.name());
-    w.boolean(n.data_null());
-    w.blob(n.data());
-    w.i64(n.czxid);
-    w.i64(n.mzxid);
-    w.i64(n.pzxid);
-    w.i64(n.ctime);
-    w.i64(n.mtime);
-    w.i64(n.ephemeral_owner);
-    w.i32(n.version);
-    w.i32(n.cversion);
-    w.i32(n.aversion);
-    w.u32(n.acl);
+    // The same bytes as Writer calls, with three appends per node instead of fifteen.
+    std::string_view name = n.name();
+    std::string_view data = n.data();
+    char head[9];
+    char* p = put_be(head, it.parent_ordinal);
+    p = put_be(p, static_cast<uint32_t>(name.size()));
+    out.append(head, p - head);
+    out.append(name);
+    char mid[5];
+    mid[0] = n.data_null() ? 1 : 0;
+    put_be(mid + 1, static_cast<uint32_t>(data.size()));
+    out.append(mid, 5);
+    out.append(data);
+    char tail[64];
+    p = tail;
+    for (int64_t v : {n.czxid, n.mzxid, n.pzxid, n.ctime, n.mtime, n.ephemeral_owner}) p = put_be(p, static_cast<uint64_t>(v));
+    for (int32_t v : {n.version, n.cversion, n.aversion}) p = put_be(p, static_cast<uint32_t>(v));
+    p = put_be(p, n.acl);
+    out.append(tail, p - tail);
     for (const NodeId* k = n.kids_begin(); k != n.kids_end(); ++k) stack.push_back({*k, ordinal});
     ++ordinal;
   }
