@@ -99,13 +99,15 @@ void BM_WalGroupCommit(benchmark::State& st) {
   std::string dir = mkdtemp(tmpl.data());
   storage::RecoveredLog log;
   auto wal = storage::Wal::open({dir, 64ull << 20, true}, 0, &log);
-  std::atomic<raft::Index> durable{0};
-  (*wal)->set_durable_callback([&](raft::Index i) { durable = i; });
+  std::atomic<uint64_t> durable{0};
+  (*wal)->set_ticket_callback([&](uint64_t t) { durable = t; });
   raft::Index idx = 0;
   const int batch = static_cast<int>(st.range(0));
   for (auto _ : st) {
-    for (int k = 0; k < batch; ++k) (*wal)->append(raft::Entry{1, ++idx, raft::EntryType::kCommand, std::string(128, 'x')});
-    while (durable.load() < idx) std::this_thread::yield();
+    uint64_t ticket = 0;
+    for (int k = 0; k < batch; ++k)
+      ticket = (*wal)->submit(std::nullopt, {raft::Entry{1, ++idx, raft::EntryType::kCommand, std::string(128, 'x')}});
+    while (durable.load() < ticket) std::this_thread::yield();
   }
   st.SetItemsProcessed(st.iterations() * batch);
   (*wal)->close();

@@ -273,33 +273,6 @@ Status Wal::write_batch(const std::string& buf, raft::Index last_index) {
   return Status::Ok();
 }
 
-void Wal::append(raft::Entry entry) {
-  std::lock_guard lock(mu_);
-  encode_entry_record(entry, pending_);
-  pending_last_index_ = entry.index;
-  pending_has_data_ = true;
-  stats_.records++;
-  cv_.notify_one();
-}
-
-void Wal::append(std::vector<raft::Entry> entries) {
-  std::lock_guard lock(mu_);
-  for (const auto& e : entries) {
-    encode_entry_record(e, pending_);
-    pending_last_index_ = e.index;
-    stats_.records++;
-  }
-  pending_has_data_ = true;
-  cv_.notify_one();
-}
-
-void Wal::save_hard_state(const raft::HardState& hs) {
-  std::lock_guard lock(mu_);
-  encode_hard_state_record(hs, pending_);
-  pending_has_data_ = true;
-  cv_.notify_one();
-}
-
 void Wal::writer_loop() {
   std::string batch;
   for (;;) {
@@ -338,7 +311,6 @@ void Wal::writer_loop() {
       std::abort();
     }
     batch.clear();
-    if (last != 0 && durable_cb_) durable_cb_(last);
     if (ticket != 0 && ticket_cb_) ticket_cb_(ticket);
   }
 }

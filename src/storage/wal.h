@@ -4,9 +4,9 @@
 // payload. A payload is an Entry or a HardState (see wal.cc). Segments are named after the
 // first index they may hold (%020llu.wal) and roll over at Options::segment_bytes.
 //
-// Group commit: append() only queues; one writer thread writes everything queued with a single
-// write() and a single fdatasync(), then reports the highest durable index through the durable
-// callback. A write is acknowledged to a client only after that callback (never before).
+// Group commit: submit() only queues and returns a ticket; one writer thread writes everything
+// queued with a single write() and a single fdatasync(), then reports the highest durable ticket
+// through the ticket callback. Nothing is acknowledged to a client before its ticket is durable.
 //
 // Recovery: a record cut short at the end of the last segment (a torn write) is truncated with a
 // log line. Any other damage — a bad checksum or length before the tail, an unreadable file —
@@ -45,8 +45,6 @@ struct RecoveredLog {
 
 class Wal {
  public:
-  using DurableCallback = std::function<void(raft::Index durable_index)>;
-
   /// Opens (creating if needed) the log in options.dir and reads back everything in it.
   /// Entries at or below `after_index` (covered by a snapshot) are not returned.
   static Result<std::unique_ptr<Wal>> open(const WalOptions& options, raft::Index after_index,
@@ -55,18 +53,13 @@ class Wal {
   Wal(const Wal&) = delete;
   Wal& operator=(const Wal&) = delete;
 
-  /// Called on the writer thread after each group commit. Set before the first append.
-  void set_durable_callback(DurableCallback cb) { durable_cb_ = std::move(cb); }
-
-  /// Queues entries (and optionally a hard state) for the next group commit. Thread-safe.
-  void append(std::vector<raft::Entry> entries);
-  void append(raft::Entry entry);
-  void save_hard_state(const raft::HardState& hs);
-  /// One batch from the Raft driver: a hard state, entries, and/or "discard everything from
-  /// index `truncate_from`" (written before the entries; used after installing a snapshot).
-  /// Returns a ticket; the ticket callback reports the highest durable ticket.
+  /// Queues one batch for the next group commit: a hard state, entries, and/or "discard
+  /// everything from index `truncate_from`" (written before the entries; used after installing a
+  /// snapshot). Thread-safe. Returns a ticket, increasing by one per call.
   uint64_t submit(const std::optional<raft::HardState>& hs, const std::vector<raft::Entry>& entries,
                   raft::Index truncate_from = 0);
+  /// Called on the writer thread after each group commit with the highest durable ticket (every
+  /// lower ticket is durable too). Set before the first submit.
   using TicketCallback = std::function<void(uint64_t durable_ticket)>;
   void set_ticket_callback(TicketCallback cb) { ticket_cb_ = std::move(cb); }
 
@@ -91,7 +84,6 @@ class Wal {
   Status write_batch(const std::string& buf, raft::Index last_index);
 
   WalOptions options_;
-  DurableCallback durable_cb_;
   TicketCallback ticket_cb_;
   uint64_t next_ticket_ = 0;      // guarded by mu_
   uint64_t pending_ticket_ = 0;   // guarded by mu_

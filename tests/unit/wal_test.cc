@@ -27,17 +27,30 @@ raft::Entry entry(raft::Index i, std::string data) {
   return e;
 }
 
+// Follows the WAL's durable tickets.
+struct Durable {
+  std::atomic<uint64_t> ticket{0};
+  explicit Durable(Wal& wal) {
+    wal.set_ticket_callback([this](uint64_t t) { ticket = t; });
+  }
+  bool wait(uint64_t t) {
+    for (int k = 0; k < 5000 && ticket < t; ++k) usleep(1000);
+    return ticket >= t;
+  }
+};
+
+uint64_t append(Wal& wal, raft::Entry e) { return wal.submit(std::nullopt, {std::move(e)}); }
+
 // Appends entries and waits until the WAL reports them durable.
 void write_entries(const std::string& dir, raft::Index from, raft::Index to, uint64_t segment_bytes = 64 << 20) {
   WalOptions o{dir, segment_bytes, true};
   RecoveredLog log;
   auto wal = Wal::open(o, 0, &log);
   ASSERT_TRUE(wal.ok()) << wal.error().message;
-  std::atomic<raft::Index> durable{0};
-  (*wal)->set_durable_callback([&](raft::Index i) { durable = i; });
-  for (raft::Index i = from; i <= to; ++i) (*wal)->append(entry(i, "data-" + std::to_string(i)));
-  for (int k = 0; k < 5000 && durable < to; ++k) usleep(1000);
-  EXPECT_EQ(durable.load(), to);
+  Durable durable(**wal);
+  uint64_t last = 0;
+  for (raft::Index i = from; i <= to; ++i) last = append(**wal, entry(i, "data-" + std::to_string(i)));
+  EXPECT_TRUE(durable.wait(last));
   (*wal)->close();
 }
 
@@ -68,11 +81,10 @@ TEST(Wal, GroupCommitSharesFsyncs) {
   RecoveredLog log;
   auto wal = Wal::open({d.path.string()}, 0, &log);
   ASSERT_TRUE(wal.ok());
-  std::atomic<raft::Index> durable{0};
-  (*wal)->set_durable_callback([&](raft::Index i) { durable = i; });
-  for (raft::Index i = 1; i <= 2000; ++i) (*wal)->append(entry(i, "x"));
-  for (int k = 0; k < 10000 && durable < 2000; ++k) usleep(1000);
-  ASSERT_EQ(durable.load(), 2000u);
+  Durable durable(**wal);
+  uint64_t last = 0;
+  for (raft::Index i = 1; i <= 2000; ++i) last = append(**wal, entry(i, "x"));
+  ASSERT_TRUE(durable.wait(last));
   // 2000 appends queued back to back cannot each get their own fdatasync.
   EXPECT_LT((*wal)->stats().fsyncs, 2000u);
 }
@@ -155,14 +167,11 @@ TEST(Wal, RolloverAndRetire) {
     RecoveredLog log;
     auto wal = Wal::open(o, 0, &log);
     ASSERT_TRUE(wal.ok());
-    std::atomic<raft::Index> durable{0};
-    (*wal)->set_durable_callback([&](raft::Index i) { durable = i; });
+    Durable durable(**wal);
     for (raft::Index i = 1; i <= 200; ++i) {
-      (*wal)->append(entry(i, std::string(50, 'a')));
-      if (i % 10 == 0)
-        for (int k = 0; k < 5000 && durable < i; ++k) usleep(200);
+      uint64_t t = append(**wal, entry(i, std::string(50, 'a')));
+      if (i % 10 == 0) ASSERT_TRUE(durable.wait(t));
     }
-    for (int k = 0; k < 5000 && durable < 200; ++k) usleep(1000);
     size_t before = segments(d.path).size();
     EXPECT_GT(before, 3u);
     (*wal)->retire_through(150);
@@ -182,13 +191,11 @@ TEST(Wal, RewrittenIndexWins) {
     RecoveredLog log;
     auto wal = Wal::open({d.path.string()}, 0, &log);
     ASSERT_TRUE(wal.ok());
-    std::atomic<raft::Index> durable{0};
-    (*wal)->set_durable_callback([&](raft::Index i) { durable = i; });
-    for (raft::Index i = 1; i <= 5; ++i) (*wal)->append(entry(i, "old"));
+    Durable durable(**wal);
+    for (raft::Index i = 1; i <= 5; ++i) append(**wal, entry(i, "old"));
     raft::Entry e = entry(3, "new");
     e.term = 2;
-    (*wal)->append(e);
-    for (int k = 0; k < 5000 && durable != 3; ++k) usleep(1000);
+    ASSERT_TRUE(durable.wait(append(**wal, e)));
     (*wal)->close();
   }
   RecoveredLog log;
