@@ -112,7 +112,10 @@ Status Node::recover() {
     rs.meta.index = s.index;
     rs.meta.term = s.term;
     if (!decode_snapshot_payload(s.payload, &rs.meta.conf, &tree_))
-      return make_error(Errc::kCorrupt, fmt::format("snapshot at index {} has a valid checksum but cannot be decoded", s.index));
+      return make_error(Errc::kCorrupt,
+                        fmt::format("snapshot at index {} has a valid checksum but cannot be decoded (this build reads "
+                                    "snapshot format {}; a data directory from another version needs that version)",
+                                    s.index, state::DataTree::kSnapshotFormat));
     boot.snapshot = rs;  // metadata only; the bytes are read back from the file when a follower needs them
     snapshot_index_ = applied_index_ = s.index;
     log::info("node", "loaded snapshot at index {} ({} znodes, {} sessions)", s.index, tree_.node_count(),

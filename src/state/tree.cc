@@ -429,7 +429,6 @@ void DataTree::close_session(SessionId id, int64_t zxid, std::vector<Trigger>* t
 // from parent and name; child lists, ephemeral sets and the container/TTL indexes are derived.
 
 namespace {
-constexpr uint32_t kSnapshotVersion = 4;
 constexpr uint32_t kNoParent = UINT32_MAX;
 constexpr size_t kNodeFixedBytes = 4 + 4 + 1 + 4 + 6 * 8 + 3 * 4 + 4;
 
@@ -453,7 +452,7 @@ void DataTree::encode_snapshot(Bytes& out) const {
   }
   out.reserve(out.size() + bytes + sessions_.size() * 40);
   Writer w(out);
-  w.u32(kSnapshotVersion);
+  w.u32(kSnapshotFormat);
   w.i64(last_zxid_);
   w.u32(static_cast<uint32_t>(acls_.size()));
   for (uint32_t i = 0; i < acls_.size(); ++i) {
@@ -509,7 +508,7 @@ void DataTree::encode_snapshot(Bytes& out) const {
 
 bool DataTree::decode_snapshot(std::string_view bytes) {
   Reader r(bytes);
-  if (r.u32() != kSnapshotVersion) return false;
+  if (r.u32() != kSnapshotFormat) return false;
   DataTree fresh;
   fresh.store_.clear();
   fresh.index_.clear();

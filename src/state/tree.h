@@ -77,6 +77,8 @@ class DataTree {
   std::vector<std::string> reap_candidates(int64_t now_ms) const;
 
   // ---- snapshots ----
+  /// The snapshot encoding's version, the first u32 of every encoded snapshot.
+  static constexpr uint32_t kSnapshotFormat = 4;
   void encode_snapshot(Bytes& out) const;
   bool decode_snapshot(std::string_view bytes);
   /// Order-independent digest of the whole tree, to compare replicas and snapshots.
