@@ -6,9 +6,9 @@ set -euo pipefail
 PACKAGES=(
   # build
   g++ cmake ninja-build ccache pkg-config
-  libboost-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libboost1.81-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   # tests: real ZooKeeper peers and clients
-  zookeeper libzookeeper-mt-dev python3-kazoo python3-pure-sasl python3-pytest default-jre-headless
+  zookeeper libzookeeper-mt-dev python3-kazoo python3-pure-sasl python3-pytest python3-consul default-jre-headless
   # tools used by scripts and tests
   curl procps
   # benchmarks only (bench/compare.py): etcd 3.4 as a second anchor

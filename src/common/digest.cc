@@ -123,4 +123,27 @@ std::string zk_digest(std::string_view user_colon_password) {
   return std::string(user) + ":" + base64_encode(as_view(sha1(user_colon_password)));
 }
 
+bool base64_decode(std::string_view in, std::string* out) {
+  out->clear();
+  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    int v = c >= 'A' && c <= 'Z' ? c - 'A'
+            : c >= 'a' && c <= 'z' ? c - 'a' + 26
+            : c >= '0' && c <= '9' ? c - '0' + 52
+            : c == '+' ? 62
+            : c == '/' ? 63
+                       : -1;
+    if (v < 0) return false;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out->push_back(static_cast<char>((acc >> bits) & 0xFF));
+    }
+  }
+  return bits < 6;  // a lone trailing character cannot encode a byte
+}
+
 }  // namespace conclave

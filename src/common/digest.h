@@ -15,6 +15,9 @@ std::array<uint8_t, 20> sha1(std::string_view data);
 std::array<uint8_t, 16> md5(std::string_view data);
 std::string base64_encode(std::string_view data);
 std::string hex_encode(std::string_view data);
+/// Standard base64 (RFC 4648, padding required when the length is not a multiple of 4 is
+/// accepted either way); false on any other character.
+bool base64_decode(std::string_view in, std::string* out);
 
 template <size_t N>
 std::string_view as_view(const std::array<uint8_t, N>& a) {

@@ -1,39 +1,38 @@
-// A Conclave node: recovery, the Raft driver, the write pipeline, the read path and listeners.
+// A Conclave node: wires the named parts of the pipeline together and owns the listeners.
 //
-// Every node, including a lone dev node, runs the same path: a raft::Core whose Ready batches this
-// class carries out.
-//   front-end builds a state::Command -> propose(): on the leader, Core::propose appends it; on a
-//   follower it is forwarded to the leader over the peer link -> Ready: hard state + entries go to
-//   the WAL as one group-commit batch; the Ready's messages are held until that batch is durable
-//   (Raft's "persist before send") -> committed entries are applied in index order on every node
-//   -> watch notifications -> the proposer (matched by the command's origin id) gets its reply.
-// Reads are served by the front-ends from the local tree; `sync` is a no-op command through the
-// log, so a read after it sees everything committed before it (ZooKeeper's sync).
+//   front-end (zk/, consul/) builds a state::Command -> Proposals (origin id, leader time stamp,
+//   forwarding to the leader) -> RaftDriver (Ready loop: WAL group commit, held messages,
+//   snapshots) -> Node::apply_entry (decode, tree.apply, every ApplyObserver, then the proposer's
+//   reply) -> front-ends wake their watches and blocking queries.
+// Session liveness for both protocols is one SessionTracker, ticked here on the leader.
+// HTTP routes are registered on one HttpRouter: the node's own (status, operator, metrics) and the
+// front-ends'.
 //
 // Threads: the event loop (everything above except disk I/O), the WAL writer, a snapshot writer.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <random>
 #include <set>
 #include <string>
-#include <mutex>
-#include <thread>
-#include <unordered_map>
+#include <vector>
 
 #include "net/event_loop.h"
 #include "net/http.h"
 #include "net/peer.h"
-#include "raft/core.h"
+#include "server/http_router.h"
+#include "server/proposals.h"
+#include "server/raft_driver.h"
+#include "server/replica.h"
+#include "server/session_tracker.h"
 #include "state/tree.h"
-#include "storage/snapshot_store.h"
-#include "storage/wal.h"
-#include "zk/backend.h"
 #include "zk/server.h"
+
+namespace conclave::consul {
+class ConsulApi;
+}
 
 namespace conclave::server {
 
@@ -44,6 +43,8 @@ struct NodeConfig {
   uint16_t http_port = 8500;
   uint16_t raft_port = 8300;
   int64_t node_id = 1;
+  std::string node_name;                  // Consul node name; default "node-<id>"
+  std::string datacenter = "dc1";
   std::map<uint64_t, std::string> peers;  // id -> host:raft-port, including this node; empty: alone
   bool learner = false;                   // start as a non-voting member (only with an empty log)
   int raft_tick_ms = 50;
@@ -55,7 +56,7 @@ struct NodeConfig {
   zk::ZkOptions zk;
 };
 
-class Node : public zk::Backend, public net::HttpHandler {
+class Node : public Replica {
  public:
   explicit Node(NodeConfig config);
   ~Node() override;
@@ -71,65 +72,43 @@ class Node : public zk::Backend, public net::HttpHandler {
   uint16_t http_port() const { return http_port_; }
   uint16_t raft_port() const { return raft_port_; }
 
-  // zk::Backend
+  // Replica
   const state::DataTree& tree() const override { return tree_; }
   void propose(state::Command cmd, Done done) override;
+  void read_index(std::function<void(bool)> done) override;
+  void subscribe(ApplyObserver* observer) override { observers_.push_back(observer); }
   int64_t wall_ms() override;
   int64_t monotonic_ms() override;
   state::SessionId next_session_id() override;
   std::string random_bytes(size_t n) override;
-  zk::NodeInfo info() override;
-
-  // net::HttpHandler
-  void handle(const net::HttpRequest& request, Respond respond) override;
+  ReplicaInfo info() override;
+  void touch_session(state::SessionId id) override;
+  void session_closing(state::SessionId id) override;
 
  private:
-  struct Pending {
-    Done done;
-    raft::Index index = 0;  // known log index (0: forwarded, not yet acknowledged by the leader)
-    int64_t deadline_ms = 0;
-    uint64_t forwarded_to = 0;
-  };
-  struct Held {
-    uint64_t ticket;
-    raft::Index last_index;
-    std::vector<raft::Message> messages;
-  };
-
-  Status recover();
-  void drive();
-  /// Runs drive() once at the end of this event-loop turn, so that every proposal and message
-  /// handled in the turn shares one Ready: one WAL batch, one append per follower.
-  void schedule_drive();
-  void apply(const raft::Entry& e);
-  /// Applies `e`, or queues it while a snapshot of the tree is being encoded.
-  void apply_or_defer(const raft::Entry& e);
-  /// Starts encoding the tree into `buffer` on the snapshot thread; applies wait until it ends.
-  void start_encoding(std::string buffer);
-  /// Ends the encoding phase of a snapshot (on the loop thread) and applies what was deferred.
-  void finish_encoding();
-  /// Blocks until the snapshot thread has stopped reading the tree (before replacing the tree).
-  void wait_for_encoding();
-  void install_snapshot(const raft::Snapshot& s);
-  void on_ticket_durable(uint64_t ticket);
-  void send_messages(std::vector<raft::Message>& messages);
+  void apply_entry(const raft::Entry& e);
+  void on_role_changed(raft::Role old_role, raft::Role new_role);
+  void on_tree_replaced();
   void on_peer_message(uint64_t from, std::string payload);
   void on_raft_tick();
-  void fail_pending(uint64_t origin, const char* why);
-  void maybe_snapshot();
+  void expire_sessions();
+  void relay_touches();
   void reap();
-  void update_role();
   std::string peer_address(uint64_t id) const;
+  void register_routes();
   std::string metrics_text();
-  void handle_operator(const net::HttpRequest& req, Respond& respond);
+  void handle_operator(const net::HttpRequest& req, net::HttpHandler::Respond respond);
 
   NodeConfig config_;
   net::EventLoop loop_;
   state::DataTree tree_;
-  std::unique_ptr<raft::Core> core_;
-  std::unique_ptr<storage::Wal> wal_;
-  std::unique_ptr<storage::SnapshotStore> snapshots_;
+  std::unique_ptr<RaftDriver> driver_;
+  std::unique_ptr<Proposals> proposals_;
+  SessionTracker sessions_;
+  HttpRouter router_;
+  std::vector<ApplyObserver*> observers_;
   std::unique_ptr<zk::ZkServer> zk_;
+  std::unique_ptr<consul::ConsulApi> consul_;
   std::unique_ptr<net::HttpServer> http_;
   std::unique_ptr<net::TcpListener> zk_listener_;
   std::unique_ptr<net::TcpListener> http_listener_;
@@ -138,30 +117,24 @@ class Node : public zk::Backend, public net::HttpHandler {
   uint16_t http_port_ = 0;
   uint16_t raft_port_ = 0;
 
-  std::unordered_map<uint64_t, Pending> pending_;  // by command origin
-  std::map<raft::Index, uint64_t> pending_by_index_;  // known log index -> origin (may hold stale origins)
-  uint64_t origin_seq_ = 0;
-  std::deque<Held> held_;            // messages waiting for their WAL batch to be durable
-  uint64_t durable_ticket_ = 0;
-  raft::Index submitted_last_index_ = 0;
-  raft::Index applied_index_ = 0;
-  raft::Index snapshot_index_ = 0;
-  bool snapshot_running_ = false;
-  std::thread snapshot_thread_;
-  // While the snapshot thread encodes the tree, the loop thread keeps serving reads, Raft and the
-  // WAL but applies nothing: committed entries wait in apply_backlog_.
-  bool encoding_ = false;
-  std::deque<raft::Entry> apply_backlog_;
-  std::mutex encode_mu_;
-  std::condition_variable encode_cv_;
-  bool encode_done_ = false;  // guarded by encode_mu_
-  uint64_t encode_generation_ = 0;  // numbers encodings, so a late "done" cannot end a newer one
-  size_t last_snapshot_bytes_ = 0;
   std::set<std::string> reaping_;
-  raft::Role last_role_ = raft::Role::kFollower;
-  bool drive_scheduled_ = false;
   std::map<uint64_t, std::string> addresses_;  // raft addresses of members, incl. added ones
   int64_t last_touch_relay_ms_ = 0;
+  int64_t last_leader_contact_ms_ = 0;
+  uint64_t last_term_seen_ = 0;
+  // ReadIndex: a read point asked of the leader (our own core, or the leader over the peer link),
+  // then a wait until this node has applied through it.
+  struct ReadRequest {
+    std::function<void(bool)> done;  // local request; empty when asked by `peer`
+    uint64_t peer = 0;               // the follower that asked, and its context
+    uint64_t peer_context = 0;
+    int64_t deadline_ms = 0;
+  };
+  void on_read_state(uint64_t context, raft::Index index);
+  void finish_reads();
+  std::map<uint64_t, ReadRequest> reads_;                              // by context
+  std::multimap<raft::Index, std::function<void(bool)>> read_waiters_;  // until applied >= index
+  uint64_t read_seq_ = 0;
 
   state::SessionId next_session_ = 0;
   std::mt19937_64 rng_;

@@ -1,19 +1,13 @@
 #include "state/command.h"
 
+#include <concepts>
+#include <type_traits>
+
 namespace conclave::state {
 namespace {
 
-constexpr uint8_t kVersion = 1;
 enum OpTag : uint8_t { kCreate = 1, kDelete = 2, kSetData = 3, kSetAcl = 4, kCheck = 5 };
 
-void put_acl(Writer& w, const AclList& acl) {
-  w.u32(static_cast<uint32_t>(acl.size()));
-  for (const auto& a : acl) {
-    w.i32(a.perms);
-    w.blob(a.id.scheme);
-    w.blob(a.id.id);
-  }
-}
 bool get_acl(Reader& r, AclList* acl) {
   uint32_t n = r.u32();
   if (n > r.remaining()) return false;
@@ -25,42 +19,6 @@ bool get_acl(Reader& r, AclList* acl) {
   }
   return r.ok();
 }
-
-struct OpWriter {
-  Writer& w;
-  void operator()(const CreateOp& o) {
-    w.u8(kCreate);
-    w.blob(o.path);
-    w.blob(o.data);
-    w.boolean(o.data_null);
-    put_acl(w, o.acl);
-    w.i32(static_cast<int32_t>(o.mode));
-    w.i64(o.ttl_ms);
-  }
-  void operator()(const DeleteOp& o) {
-    w.u8(kDelete);
-    w.blob(o.path);
-    w.i32(o.version);
-  }
-  void operator()(const SetDataOp& o) {
-    w.u8(kSetData);
-    w.blob(o.path);
-    w.blob(o.data);
-    w.boolean(o.data_null);
-    w.i32(o.version);
-  }
-  void operator()(const SetAclOp& o) {
-    w.u8(kSetAcl);
-    w.blob(o.path);
-    put_acl(w, o.acl);
-    w.i32(o.version);
-  }
-  void operator()(const CheckOp& o) {
-    w.u8(kCheck);
-    w.blob(o.path);
-    w.i32(o.version);
-  }
-};
 
 bool get_op(Reader& r, Op* op) {
   switch (r.u8()) {
@@ -112,32 +70,9 @@ bool get_op(Reader& r, Op* op) {
   return r.ok();
 }
 
-}  // namespace
 
-void encode_command(const Command& c, Bytes& out) {
-  Writer w(out);
-  w.u8(kVersion);
-  w.u8(static_cast<uint8_t>(c.kind));
-  w.i64(c.session);
-  w.i64(c.time_ms);
-  w.u32(static_cast<uint32_t>(c.auth.size()));
-  for (const auto& id : c.auth) {
-    w.blob(id.scheme);
-    w.blob(id.id);
-  }
-  w.boolean(c.multi);
-  w.u32(static_cast<uint32_t>(c.ops.size()));
-  for (const auto& op : c.ops) std::visit(OpWriter{w}, op);
-  w.i32(c.timeout_ms);
-  w.blob(c.password);
-  w.blob(c.reap_path);
-  w.blob(c.trace);
-  w.u64(c.origin);
-}
-
-bool decode_command(std::string_view bytes, Command* c) {
-  Reader r(bytes);
-  if (r.u8() != kVersion) return false;
+// Format 1: the hand-written layout that predates the field lists (read only).
+bool decode_v1(Reader& r, Command* c) {
   uint8_t kind = r.u8();
   if (kind < 1 || kind > 5) return false;
   c->kind = static_cast<CommandKind>(kind);
@@ -162,6 +97,136 @@ bool decode_command(std::string_view bytes, Command* c) {
   c->trace = std::string(r.blob());
   c->origin = r.u64();
   return r.ok() && r.at_end();
+}
+
+
+// ---- format 2: one field list per struct drives both directions ----
+
+template <class V, class T>
+  requires std::same_as<std::remove_const_t<T>, Id>
+void fields(V& v, T& o) { v(o.scheme); v(o.id); }
+template <class V, class T>
+  requires std::same_as<std::remove_const_t<T>, Acl>
+void fields(V& v, T& o) { v(o.perms); v(o.id); }
+template <class V, class T>
+  requires std::same_as<std::remove_const_t<T>, CreateOp>
+void fields(V& v, T& o) { v(o.path); v(o.data); v(o.data_null); v(o.acl); v(o.mode); v(o.ttl_ms); }
+template <class V, class T>
+  requires std::same_as<std::remove_const_t<T>, DeleteOp>
+void fields(V& v, T& o) { v(o.path); v(o.version); }
+template <class V, class T>
+  requires std::same_as<std::remove_const_t<T>, SetDataOp>
+void fields(V& v, T& o) { v(o.path); v(o.data); v(o.data_null); v(o.version); }
+template <class V, class T>
+  requires std::same_as<std::remove_const_t<T>, SetAclOp>
+void fields(V& v, T& o) { v(o.path); v(o.acl); v(o.version); }
+template <class V, class T>
+  requires std::same_as<std::remove_const_t<T>, CheckOp>
+void fields(V& v, T& o) { v(o.path); v(o.version); }
+template <class V, class T>
+  requires std::same_as<std::remove_const_t<T>, KvOp>
+void fields(V& v, T& o) { v(o.verb); v(o.path); v(o.value); v(o.flags); v(o.index); v(o.session); }
+template <class V, class T>
+  requires std::same_as<std::remove_const_t<T>, ConsulSessionSpec>
+void fields(V& v, T& o) {
+  v(o.uuid); v(o.name); v(o.node); v(o.behavior); v(o.ttl_ms); v(o.lock_delay_ms); v(o.node_checks);
+  v(o.service_checks);
+}
+template <class V, class T>
+  requires std::same_as<std::remove_const_t<T>, Command>
+void fields(V& v, T& c) {
+  v(c.kind); v(c.session); v(c.time_ms); v(c.auth); v(c.multi); v(c.ops); v(c.timeout_ms); v(c.password);
+  v(c.reap_path); v(c.trace); v(c.origin); v(c.consul); v(c.consul_session);
+}
+
+struct Encoder {
+  Writer& w;
+  void operator()(bool v) { w.boolean(v); }
+  void operator()(uint8_t v) { w.u8(v); }
+  void operator()(int32_t v) { w.i32(v); }
+  void operator()(int64_t v) { w.i64(v); }
+  void operator()(uint64_t v) { w.u64(v); }
+  void operator()(const std::string& v) { w.blob(v); }
+  template <class E>
+    requires std::is_enum_v<E>
+  void operator()(E v) { (*this)(static_cast<std::underlying_type_t<E>>(v)); }
+  template <class T>
+  void operator()(const std::vector<T>& v) {
+    w.u32(static_cast<uint32_t>(v.size()));
+    for (const auto& x : v) (*this)(x);
+  }
+  void operator()(const Op& op) {
+    w.u8(static_cast<uint8_t>(op.index()));
+    std::visit([this](const auto& o) { fields(*this, o); }, op);
+  }
+  template <class T>
+    requires(!std::is_enum_v<T> && !std::is_arithmetic_v<T>)
+  void operator()(const T& o) { fields(*this, o); }
+};
+
+struct Decoder {
+  Reader& r;
+  void operator()(bool& v) { v = r.boolean(); }
+  void operator()(uint8_t& v) { v = r.u8(); }
+  void operator()(int32_t& v) { v = r.i32(); }
+  void operator()(int64_t& v) { v = r.i64(); }
+  void operator()(uint64_t& v) { v = r.u64(); }
+  void operator()(std::string& v) { v = std::string(r.blob()); }
+  template <class E>
+    requires std::is_enum_v<E>
+  void operator()(E& v) {
+    std::underlying_type_t<E> u{};
+    (*this)(u);
+    v = static_cast<E>(u);
+  }
+  template <class T>
+  void operator()(std::vector<T>& v) {
+    uint32_t n = r.u32();
+    if (n > r.remaining()) return r.fail();
+    v.resize(n);
+    for (auto& x : v) (*this)(x);
+  }
+  template <size_t I = 0>
+  void alternative(Op& op, size_t tag) {
+    if constexpr (I < std::variant_size_v<Op>) {
+      if (tag != I) return alternative<I + 1>(op, tag);
+      std::variant_alternative_t<I, Op> o;
+      fields(*this, o);
+      op = std::move(o);
+    } else {
+      r.fail();
+    }
+  }
+  void operator()(Op& op) { alternative(op, r.u8()); }
+  template <class T>
+    requires(!std::is_enum_v<T> && !std::is_arithmetic_v<T>)
+  void operator()(T& o) { fields(*this, o); }
+};
+
+}  // namespace
+
+void encode_command(const Command& c, Bytes& out) {
+  Writer w(out);
+  w.u8(kCommandFormat);
+  Encoder e{w};
+  fields(e, c);
+}
+
+bool decode_command(std::string_view bytes, Command* c) {
+  Reader r(bytes);
+  uint8_t format = r.u8();
+  *c = Command{};
+  if (format == 1) {
+    if (!decode_v1(r, c)) return false;
+  } else if (format == kCommandFormat) {
+    Decoder d{r};
+    fields(d, *c);
+    if (!r.ok() || !r.at_end()) return false;
+  } else {
+    return false;
+  }
+  auto kind = static_cast<uint8_t>(c->kind);
+  return kind >= 1 && kind <= 5;
 }
 
 }  // namespace conclave::state

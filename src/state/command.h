@@ -7,6 +7,11 @@
 //
 // Front-ends build commands from their own protocol (ZooKeeper requests, Consul KV calls) and
 // read the ApplyResult; the encoding below is the stable on-disk and on-wire format.
+//
+// Encoding: every struct lists its fields once, in `fields(v)`; the same list drives encoding
+// and decoding (command.cc), so the two cannot drift. A new field goes at the end of its list
+// and bumps kCommandFormat; decoders keep reading every older format (version 1 entries, written
+// before the field lists, are still decoded by their own reader).
 #pragma once
 
 #include <cstdint>
@@ -46,7 +51,43 @@ struct CheckOp {
   std::string path;
   int32_t version = -1;
 };
-using Op = std::variant<CreateOp, DeleteOp, SetDataOp, SetAclOp, CheckOp>;
+/// Consul KV verbs (api.KVOp), applied to the znode at `path` (the key's znode, "/" + key).
+enum class KvVerb : uint8_t {
+  kSet = 1,
+  kCas = 2,           // set if ModifyIndex == index (0: only if the key does not exist)
+  kLock = 3,          // acquire with `session`
+  kUnlock = 4,        // release by `session`
+  kGet = 5,
+  kGetTree = 6,
+  kCheckIndex = 7,
+  kCheckSession = 8,
+  kCheckNotExists = 9,
+  kDelete = 10,
+  kDeleteTree = 11,   // every key whose name starts with the key (a string prefix, as Consul)
+  kDeleteCas = 12,
+};
+struct KvOp {
+  KvVerb verb = KvVerb::kGet;
+  std::string path;
+  std::string value;
+  uint64_t flags = 0;
+  int64_t index = 0;
+  SessionId session = 0;
+};
+using Op = std::variant<CreateOp, DeleteOp, SetDataOp, SetAclOp, CheckOp, KvOp>;
+
+/// The Consul side of a session (api.SessionEntry); absent for ZooKeeper sessions.
+struct ConsulSessionSpec {
+  std::string uuid;
+  std::string name;
+  std::string node;
+  uint8_t behavior = 0;       // 0 release, 1 delete
+  int64_t ttl_ms = 0;         // 0: no TTL
+  int64_t lock_delay_ms = 15000;
+  std::vector<std::string> node_checks;
+  std::vector<std::string> service_checks;
+  bool operator==(const ConsulSessionSpec&) const = default;
+};
 
 enum class CommandKind : uint8_t {
   kCreateSession = 1,
@@ -68,7 +109,12 @@ struct Command {
   std::string reap_path;        // kReap
   std::string trace;            // opaque trace context (trace/), carried through the log
   uint64_t origin = 0;          // (proposing node id << 48) | sequence: matches the reply to the request
+  bool consul = false;          // kCreateSession: a Consul session described by consul_session
+  ConsulSessionSpec consul_session;
 };
+
+/// The encoding's version, the first byte of every encoded command.
+inline constexpr uint8_t kCommandFormat = 2;
 
 struct OpResult {
   Code code = Code::kOk;

@@ -23,14 +23,91 @@ uint32_t AclCache::intern(const AclList& acl) {
 /// One step to undo when a multi fails part-way (ZooKeeper rolls back its pending changes; we
 /// apply ops in place and restore what they touched, in reverse order).
 struct DataTree::Undo {
-  enum Kind { kCreated, kDeleted, kSetData, kSetAcl } kind;
+  enum Kind { kCreated, kDeleted, kSetData, kSetAcl, kMeta } kind;
   std::string path;
   NodeMeta before;   // kDeleted: the removed node's fields; kSetData/kSetAcl: the node's old fields
   std::string data;  // kDeleted/kSetData: the old data
   bool data_null = false;
   int32_t parent_cversion = 0;
   int64_t parent_pzxid = 0;
+  KvMeta meta;  // kMeta: the metadata before (empty: none)
 };
+
+std::string zk_session_uuid(SessionId id) {
+  auto u = static_cast<uint64_t>(id);
+  return fmt::format("00000000-0000-0000-{:04x}-{:012x}", u >> 48, u & 0xFFFFFFFFFFFFull);
+}
+
+static SessionId parse_zk_session_uuid(std::string_view uuid) {
+  constexpr std::string_view kPrefix = "00000000-0000-0000-";
+  if (uuid.size() != 36 || uuid.substr(0, kPrefix.size()) != kPrefix || uuid[23] != '-') return 0;
+  uint64_t v = 0;
+  for (size_t i = kPrefix.size(); i < uuid.size(); ++i) {
+    if (i == 23) continue;
+    char c = uuid[i];
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (d < 0) return 0;
+    v = v << 4 | static_cast<uint64_t>(d);
+  }
+  return static_cast<SessionId>(v);
+}
+
+SessionId DataTree::session_by_uuid(std::string_view uuid) const {
+  if (auto it = session_by_uuid_.find(std::string(uuid)); it != session_by_uuid_.end()) return it->second;
+  SessionId id = parse_zk_session_uuid(uuid);
+  auto s = sessions_.find(id);
+  return s != sessions_.end() && !s->second.consul ? id : 0;
+}
+
+std::string DataTree::session_uuid(SessionId id) const {
+  auto it = sessions_.find(id);
+  if (it != sessions_.end() && it->second.consul) return it->second.spec.uuid;
+  return zk_session_uuid(id);
+}
+
+const KvMeta* DataTree::kv_meta(std::string_view path) const {
+  if (kv_meta_.empty()) return nullptr;
+  auto it = kv_meta_.find(std::string(path));
+  return it == kv_meta_.end() ? nullptr : &it->second;
+}
+
+bool DataTree::is_kv_key(const Node& n) const {
+  if (n.parent() == kNoNodeId) return false;
+  const KvMeta* m = kv_meta(n.path());
+  return !m || !m->implicit;
+}
+
+SessionId DataTree::kv_holder(const Node& n) const {
+  if (const KvMeta* m = kv_meta(n.path()); m && m->session) return m->session;
+  return owner_is_session(n.ephemeral_owner) ? n.ephemeral_owner : 0;
+}
+
+int64_t DataTree::lock_delay_until(std::string_view path) const {
+  auto it = lock_delay_.find(path);
+  return it == lock_delay_.end() ? 0 : it->second;
+}
+
+void DataTree::set_meta(const std::string& path, const KvMeta& meta, std::vector<Undo>* undo) {
+  KvMeta before;
+  if (auto it = kv_meta_.find(path); it != kv_meta_.end()) before = it->second;
+  if (undo) {
+    Undo u{Undo::kMeta, path, {}, {}, false, 0, 0};
+    u.meta = before;
+    undo->push_back(std::move(u));
+  }
+  if (before.session != meta.session) {
+    if (auto s = sessions_.find(before.session); s != sessions_.end()) s->second.held.erase(path);
+    if (auto s = sessions_.find(meta.session); s != sessions_.end()) s->second.held.insert(path);
+  }
+  if (meta.empty()) kv_meta_.erase(path);
+  else kv_meta_[path] = meta;
+}
+
+static std::string parent_str(std::string_view p) { return std::string(parent_of(p)); }
+
+static bool special_path(std::string_view p) {
+  return p == "/" || p == "/zookeeper" || p == "/zookeeper/quota" || p == "/zookeeper/config";
+}
 
 DataTree::DataTree() { init_system_nodes(); }
 
@@ -166,9 +243,19 @@ ApplyResult DataTree::apply(int64_t index, const Command& cmd) {
     case CommandKind::kNoop:
       break;
     case CommandKind::kCreateSession: {
+      if (sessions_.count(cmd.session) || (cmd.consul && session_by_uuid_.count(cmd.consul_session.uuid))) {
+        out.code = Code::kNodeExists;  // the leader picked an id in use: refuse, never merge
+        break;
+      }
       auto& s = sessions_[cmd.session];
       s.timeout_ms = cmd.timeout_ms;
       s.password = cmd.password;
+      s.create_index = zxid;
+      if (cmd.consul) {
+        s.consul = true;
+        s.spec = cmd.consul_session;
+        session_by_uuid_[s.spec.uuid] = cmd.session;
+      }
       break;
     }
     case CommandKind::kCloseSession:
@@ -176,7 +263,7 @@ ApplyResult DataTree::apply(int64_t index, const Command& cmd) {
         out.code = Code::kSessionExpired;
         break;
       }
-      close_session(cmd.session, zxid, &out.triggers);
+      close_session(cmd.session, cmd.time_ms, zxid, &out.triggers);
       break;
     case CommandKind::kReap: {
       const Node* n = find(cmd.reap_path);
@@ -234,6 +321,7 @@ Code DataTree::apply_op(const Op& op, const Command& cmd, int64_t zxid, OpResult
   if (auto* o = std::get_if<DeleteOp>(&op)) return do_delete(*o, cmd, zxid, triggers, undo);
   if (auto* o = std::get_if<SetDataOp>(&op)) return do_set_data(*o, cmd, zxid, result, triggers, undo);
   if (auto* o = std::get_if<SetAclOp>(&op)) return do_set_acl(*o, cmd, zxid, result, undo);
+  if (auto* o = std::get_if<KvOp>(&op)) return do_kv(*o, cmd, zxid, result, triggers, undo);
   return do_check(std::get<CheckOp>(op), cmd);
 }
 
@@ -283,9 +371,6 @@ Code DataTree::do_create(const CreateOp& op, const Command& cmd, int64_t zxid, O
   return Code::kOk;
 }
 
-static bool special_path(std::string_view p) {
-  return p == "/" || p == "/zookeeper" || p == "/zookeeper/quota" || p == "/zookeeper/config";
-}
 
 Code DataTree::do_delete(const DeleteOp& op, const Command& cmd, int64_t zxid,
                          std::vector<Trigger>* triggers, std::vector<Undo>* undo) {
@@ -314,6 +399,7 @@ void DataTree::remove_node(std::string_view path_view, int64_t zxid, std::vector
   Node& parent = store_.at(n.parent());
   std::string parent_path(parent.path());
   index_special(path, n, false);
+  if (!kv_meta_.empty() && kv_meta_.count(path)) set_meta(path, KvMeta{}, undo);
   if (undo) {
     undo->push_back(Undo{Undo::kDeleted, path, n, std::string(n.data()), n.data_null(), parent.cversion,
                          parent.pzxid});
@@ -407,18 +493,240 @@ void DataTree::rollback(std::vector<Undo>& undo) {
         n->aversion = u.before.aversion;
         break;
       }
+      case Undo::kMeta:
+        set_meta(u.path, u.meta, nullptr);
+        break;
     }
   }
 }
 
-void DataTree::close_session(SessionId id, int64_t zxid, std::vector<Trigger>* triggers) {
+void DataTree::close_session(SessionId id, int64_t time_ms, int64_t zxid, std::vector<Trigger>* triggers) {
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return;
+  // Consul's session invalidation: every held key is released (or deleted, Behavior=delete),
+  // and may not be acquired again until the lock delay has passed.
+  for (auto d = lock_delay_.begin(); d != lock_delay_.end();) d = d->second <= time_ms ? lock_delay_.erase(d) : std::next(d);
+  const bool consul = it->second.consul;
+  const ConsulSessionSpec spec = it->second.spec;
+  std::vector<std::string> held(it->second.held.begin(), it->second.held.end());
+  Command as_leader;
+  as_leader.time_ms = time_ms;
+  as_leader.auth = {Id{"super", ""}};
+  for (const auto& p : held) {
+    if (consul && spec.lock_delay_ms > 0) lock_delay_[p] = time_ms + spec.lock_delay_ms;
+    Node* n = find_mut(p);
+    if (!n) continue;
+    if (consul && spec.behavior == 1) {
+      kv_delete(p, as_leader, zxid, triggers, nullptr);
+    } else {
+      KvMeta m = *kv_meta(p);
+      m.session = 0;
+      set_meta(p, m, nullptr);
+      n->mzxid = zxid;
+      n->mtime = time_ms;
+      n->version++;
+      triggers->push_back({EventType::kNodeDataChanged, p});
+    }
+  }
+  if (consul) session_by_uuid_.erase(spec.uuid);
+  it = sessions_.find(id);
   // Deepest paths first so that a (theoretical) nested ephemeral never blocks its parent.
   std::vector<std::string> paths(it->second.ephemerals.rbegin(), it->second.ephemerals.rend());
   for (const auto& p : paths)
     if (find(p)) remove_node(p, zxid, triggers, nullptr);
   sessions_.erase(id);
+}
+
+// ---- Consul KV (docs/consul.md, "One namespace, two views") ----
+
+void DataTree::touch_node(Node* n, const std::string& path, const std::string& value, int64_t zxid,
+                          int64_t time_ms, std::vector<Trigger>* triggers, std::vector<Undo>* undo) {
+  if (undo) undo->push_back(Undo{Undo::kSetData, path, *n, std::string(n->data()), n->data_null(), 0, 0});
+  store_.set_data(index_.find(store_, path), value, false);
+  n->mzxid = zxid;
+  n->mtime = time_ms;
+  n->version++;
+  triggers->push_back({EventType::kNodeDataChanged, path});
+}
+
+Code DataTree::kv_write(const std::string& path, const std::string& value, const Command& cmd, int64_t zxid,
+                        std::vector<Trigger>* triggers, std::vector<Undo>* undo) {
+  if (!valid_path(path) || path == "/") return Code::kBadArguments;
+  if (Node* n = find_mut(path)) {
+    if (!acl_allows(acls_.get(n->acl), perms::kWrite, cmd.auth)) return Code::kNoAuth;
+    touch_node(n, path, value, zxid, cmd.time_ms, triggers, undo);
+    return Code::kOk;
+  }
+  // Create the missing ancestors (implicit parents) and the key, shallowest first.
+  std::vector<std::string> missing{path};
+  std::string p = parent_str(path);
+  while (p != "/" && !find(p)) {
+    missing.push_back(p);
+    p = parent_str(p);
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    const std::string& cur = *it;
+    std::string parent_path = parent_str(cur);
+    Node* parent = find_mut(parent_path);
+    if (!parent) return Code::kNoNode;
+    if (!acl_allows(acls_.get(parent->acl), perms::kCreate, cmd.auth)) return Code::kNoAuth;
+    if (owner_is_session(parent->ephemeral_owner)) return Code::kNoChildrenForEphemerals;
+    if (undo) undo->push_back(Undo{Undo::kCreated, cur, {}, {}, false, parent->cversion, parent->pzxid});
+    parent->cversion++;
+    parent->pzxid = zxid;
+    NodeMeta m;
+    m.czxid = m.mzxid = m.pzxid = zxid;
+    m.ctime = m.mtime = cmd.time_ms;
+    m.acl = acls_.intern(open_acl_unsafe());
+    add_node(cur, cur == path ? std::string_view(value) : std::string_view(), false, index_.find(store_, parent_path), m);
+    if (cur != path) {
+      KvMeta im;
+      im.implicit = true;
+      set_meta(cur, im, undo);
+    }
+    triggers->push_back({EventType::kNodeCreated, cur});
+    triggers->push_back({EventType::kNodeChildrenChanged, parent_path});
+  }
+  return Code::kOk;
+}
+
+void DataTree::kv_remove_implicit_parents(std::string path, int64_t zxid, std::vector<Trigger>* triggers,
+                                          std::vector<Undo>* undo) {
+  for (std::string p = parent_str(path); p != "/"; p = parent_str(p)) {
+    const Node* n = find(p);
+    const KvMeta* m = n ? kv_meta(p) : nullptr;
+    if (!n || n->has_children() || !m || !m->implicit) break;
+    remove_node(p, zxid, triggers, undo);
+  }
+}
+
+Code DataTree::kv_delete(const std::string& path, const Command& cmd, int64_t zxid, std::vector<Trigger>* triggers,
+                         std::vector<Undo>* undo) {
+  Node* n = find_mut(path);
+  if (!n || !is_kv_key(*n) || special_path(path)) return Code::kOk;  // Consul: deleting nothing succeeds
+  const Node& parent = store_.at(n->parent());
+  if (!acl_allows(acls_.get(parent.acl), perms::kDelete, cmd.auth)) return Code::kNoAuth;
+  if (n->has_children()) {
+    // Other keys live below it: the znode stays, as an implicit parent without data.
+    touch_node(n, path, std::string(), zxid, cmd.time_ms, triggers, undo);
+    KvMeta im;
+    im.implicit = true;
+    set_meta(path, im, undo);
+    return Code::kOk;
+  }
+  remove_node(path, zxid, triggers, undo);
+  kv_remove_implicit_parents(path, zxid, triggers, undo);
+  return Code::kOk;
+}
+
+Code DataTree::do_kv(const KvOp& op, const Command& cmd, int64_t zxid, OpResult* result,
+                     std::vector<Trigger>* triggers, std::vector<Undo>* undo) {
+  result->path = op.path;
+  if (op.verb != KvVerb::kDeleteTree && op.verb != KvVerb::kGetTree && (!valid_path(op.path) || op.path == "/"))
+    return Code::kBadArguments;
+  Node* n = find_mut(op.path);
+  const bool exists = n && is_kv_key(*n);
+  const KvMeta* meta = exists ? kv_meta(op.path) : nullptr;
+  KvMeta m = meta ? *meta : KvMeta{};
+  auto write = [&](const KvMeta& next) {
+    Code c = kv_write(op.path, op.value, cmd, zxid, triggers, undo);
+    if (c != Code::kOk) return c;
+    KvMeta fixed = next;
+    fixed.implicit = false;
+    set_meta(op.path, fixed, undo);
+    if (const Node* w = find(op.path)) result->stat = stat_of(*w);
+    return Code::kOk;
+  };
+  switch (op.verb) {
+    case KvVerb::kSet:
+      m.flags = op.flags;
+      return write(m);
+    case KvVerb::kCas:
+      if (op.index == 0 ? exists : (!exists || n->mzxid != op.index)) return Code::kBadVersion;
+      m.flags = op.flags;
+      return write(m);
+    case KvVerb::kLock: {
+      if (!sessions_.count(op.session)) return Code::kSessionExpired;
+      SessionId holder = exists ? kv_holder(*n) : 0;
+      if (holder && holder != op.session) return Code::kBadVersion;
+      if (holder != op.session && lock_delay_until(op.path) > cmd.time_ms) return Code::kBadVersion;
+      m.flags = op.flags;
+      if (holder != op.session) m.lock_index++;
+      m.session = op.session;
+      return write(m);
+    }
+    case KvVerb::kUnlock:
+      if (!sessions_.count(op.session)) return Code::kSessionExpired;
+      if (!exists || m.session != op.session) return Code::kBadVersion;
+      m.flags = op.flags;
+      m.session = 0;
+      return write(m);
+    case KvVerb::kGet:
+      return exists ? Code::kOk : Code::kNoNode;
+    case KvVerb::kGetTree:
+      return Code::kOk;
+    case KvVerb::kCheckIndex:
+      if (!exists) return Code::kNoNode;
+      return n->mzxid == op.index ? Code::kOk : Code::kBadVersion;
+    case KvVerb::kCheckSession:
+      if (!exists) return Code::kNoNode;
+      return kv_holder(*n) == op.session ? Code::kOk : Code::kBadVersion;
+    case KvVerb::kCheckNotExists:
+      return exists ? Code::kNodeExists : Code::kOk;
+    case KvVerb::kDelete:
+      return kv_delete(op.path, cmd, zxid, triggers, undo);
+    case KvVerb::kDeleteCas:
+      if (!exists) return Code::kOk;
+      if (n->mzxid != op.index) return Code::kBadVersion;
+      return kv_delete(op.path, cmd, zxid, triggers, undo);
+    case KvVerb::kDeleteTree: {
+      // Every key whose name starts with the prefix: the children of the prefix's directory whose
+      // names start with its last fragment, and everything below them.
+      auto slash = op.path.rfind('/');
+      if (slash == std::string::npos) return Code::kBadArguments;
+      std::string dir = slash == 0 ? "/" : op.path.substr(0, slash);
+      std::string fragment = op.path.substr(slash + 1);
+      const Node* d = find(dir);
+      if (!d) return Code::kOk;
+      std::vector<std::string> roots;
+      for_each_child(*d, [&](std::string_view name) {
+        if (name.substr(0, fragment.size()) != fragment) return;
+        if (dir == "/" && name == "zookeeper") return;
+        roots.push_back(dir == "/" ? "/" + std::string(name) : dir + "/" + std::string(name));
+      });
+      for (const auto& root : roots) {
+        // Post-order: children before parents.
+        std::vector<std::string> order;
+        std::vector<std::string> stack{root};
+        while (!stack.empty()) {
+          std::string cur = std::move(stack.back());
+          stack.pop_back();
+          const Node* c = find(cur);
+          if (!c) continue;
+          order.push_back(cur);
+          for_each_child(*c, [&](std::string_view name) { stack.push_back(cur + "/" + std::string(name)); });
+        }
+        for (auto it = order.rbegin(); it != order.rend(); ++it) {
+          const Node* c = find(*it);
+          if (!c) continue;
+          if (!acl_allows(acls_.get(store_.at(c->parent()).acl), perms::kDelete, cmd.auth)) return Code::kNoAuth;
+          remove_node(*it, zxid, triggers, undo);
+        }
+      }
+      if (dir != "/") {
+        const Node* dn = find(dir);
+        const KvMeta* dm = dn ? kv_meta(dir) : nullptr;
+        if (dn && !dn->has_children() && dm && dm->implicit) {
+          remove_node(dir, zxid, triggers, undo);
+          kv_remove_implicit_parents(dir, zxid, triggers, undo);
+        } else if (dn && !dn->has_children()) {
+          kv_remove_implicit_parents(dir + "/x", zxid, triggers, undo);
+        }
+      }
+      return Code::kOk;
+    }
+  }
+  return Code::kBadArguments;
 }
 
 // ---- snapshot encoding ----
@@ -504,11 +812,41 @@ void DataTree::encode_snapshot(Bytes& out) const {
     w.i32(s.timeout_ms);
     w.blob(s.password);
   }
+  // Format 5: the Consul side. Sessions in the same order as above.
+  for (const auto& [id, s] : sessions_) {
+    w.i64(s.create_index);
+    w.boolean(s.consul);
+    if (!s.consul) continue;
+    w.blob(s.spec.uuid);
+    w.blob(s.spec.name);
+    w.blob(s.spec.node);
+    w.u8(s.spec.behavior);
+    w.i64(s.spec.ttl_ms);
+    w.i64(s.spec.lock_delay_ms);
+    for (const auto* list : {&s.spec.node_checks, &s.spec.service_checks}) {
+      w.u32(static_cast<uint32_t>(list->size()));
+      for (const auto& c : *list) w.blob(c);
+    }
+  }
+  w.u64(kv_meta_.size());
+  for (const auto& [path, m] : kv_meta_) {
+    w.blob(path);
+    w.u64(m.flags);
+    w.u64(m.lock_index);
+    w.i64(m.session);
+    w.boolean(m.implicit);
+  }
+  w.u64(lock_delay_.size());
+  for (const auto& [path, until] : lock_delay_) {
+    w.blob(path);
+    w.i64(until);
+  }
 }
 
 bool DataTree::decode_snapshot(std::string_view bytes) {
   Reader r(bytes);
-  if (r.u32() != kSnapshotFormat) return false;
+  const uint32_t format = r.u32();
+  if (format != kSnapshotFormat && format != 4) return false;
   DataTree fresh;
   fresh.store_.clear();
   fresh.index_.clear();
@@ -570,11 +908,56 @@ bool DataTree::decode_snapshot(std::string_view bytes) {
   }
   uint64_t nsessions = r.u64();
   if (!r.ok() || nsessions > bytes.size()) return false;
+  std::vector<SessionId> session_order;
   for (uint64_t i = 0; i < nsessions && r.ok(); ++i) {
     SessionId id = r.i64();
     auto& s = fresh.sessions_[id];
     s.timeout_ms = r.i32();
     s.password = std::string(r.blob());
+    session_order.push_back(id);
+  }
+  if (format >= 5) {
+    for (SessionId id : session_order) {
+      auto& s = fresh.sessions_[id];
+      s.create_index = r.i64();
+      s.consul = r.boolean();
+      if (!s.consul || !r.ok()) continue;
+      s.spec.uuid = std::string(r.blob());
+      s.spec.name = std::string(r.blob());
+      s.spec.node = std::string(r.blob());
+      s.spec.behavior = r.u8();
+      s.spec.ttl_ms = r.i64();
+      s.spec.lock_delay_ms = r.i64();
+      for (auto* list : {&s.spec.node_checks, &s.spec.service_checks}) {
+        uint32_t n = r.u32();
+        if (n > r.remaining()) return false;
+        for (uint32_t k = 0; k < n; ++k) list->emplace_back(r.blob());
+      }
+      if (!fresh.session_by_uuid_.emplace(s.spec.uuid, id).second) return false;
+    }
+    uint64_t nmeta = r.u64();
+    if (!r.ok() || nmeta > r.remaining()) return false;
+    for (uint64_t i = 0; i < nmeta && r.ok(); ++i) {
+      std::string path(r.blob());
+      KvMeta m;
+      m.flags = r.u64();
+      m.lock_index = r.u64();
+      m.session = r.i64();
+      m.implicit = r.boolean();
+      if (!r.ok() || !fresh.find(path)) return false;
+      if (m.session) {
+        auto it = fresh.sessions_.find(m.session);
+        if (it == fresh.sessions_.end()) return false;
+        it->second.held.insert(path);
+      }
+      fresh.kv_meta_[path] = m;
+    }
+    uint64_t ndelay = r.u64();
+    if (!r.ok() || ndelay > r.remaining()) return false;
+    for (uint64_t i = 0; i < ndelay && r.ok(); ++i) {
+      std::string path(r.blob());
+      fresh.lock_delay_[path] = r.i64();
+    }
   }
   if (!r.ok() || !r.at_end()) return false;
   for (NodeId id : owned) {
@@ -604,6 +987,16 @@ uint64_t DataTree::digest() const {
     w.i64(n.ephemeral_owner);
     w.boolean(n.data_null());
     total += (uint64_t(crc32c(b)) << 32 | crc32c(b, 0x5bd1e995u)) * 0x9E3779B97F4A7C15ull;
+  }
+  for (const auto& [path, m] : kv_meta_) {
+    b.clear();
+    Writer w(b);
+    w.blob(path);
+    w.u64(m.flags);
+    w.u64(m.lock_index);
+    w.i64(m.session);
+    w.boolean(m.implicit);
+    total += (uint64_t(crc32c(b, 0x1234567u)) << 32 | crc32c(b, 0x7654321u)) * 0xC2B2AE3D27D4EB4Full;
   }
   return total;
 }

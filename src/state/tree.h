@@ -41,10 +41,35 @@ class AclCache {
   std::map<AclList, uint32_t> index_;
 };
 
+/// One table for ZooKeeper and Consul sessions. A ZooKeeper session shows through the Consul API
+/// as a session named by consul_uuid() whose ephemerals are keys it holds; a Consul session holds
+/// the keys it acquired.
 struct SessionInfo {
   int32_t timeout_ms = 0;
   std::string password;
   std::set<std::string, std::less<>> ephemerals;
+  bool consul = false;
+  ConsulSessionSpec spec;  // consul only
+  int64_t create_index = 0;
+  std::set<std::string, std::less<>> held;  // consul only: paths of keys acquired (KvMeta::session)
+  /// How long the session may stay silent before the leader expires it (0: never). Consul
+  /// invalidates a TTL session after twice its TTL (its sessionTTLMultiplier).
+  int64_t liveness_ms() const { return consul ? spec.ttl_ms * 2 : timeout_ms; }
+};
+
+/// The Consul view of a ZooKeeper session id (and back): "00000000-0000-0000-" + 16 hex digits.
+std::string zk_session_uuid(SessionId id);
+
+/// Consul metadata of a znode. Stored beside the node only when it has any, so znodes that never
+/// had Consul metadata cost nothing extra.
+struct KvMeta {
+  uint64_t flags = 0;
+  uint64_t lock_index = 0;
+  SessionId session = 0;  // the Consul session holding the key (acquire)
+  /// A parent created only because a KV write needed it: a znode for ZooKeeper clients, no key for
+  /// Consul clients, and removed again when its last child goes.
+  bool implicit = false;
+  bool empty() const { return flags == 0 && lock_index == 0 && session == 0 && !implicit; }
 };
 
 class DataTree {
@@ -67,6 +92,18 @@ class DataTree {
   int32_t count_descendants(std::string_view path) const;
   const std::unordered_map<SessionId, SessionInfo>& sessions() const { return sessions_; }
   const SessionInfo* session(SessionId id) const;
+  /// The session a Consul client names by UUID (a Consul session, or a ZooKeeper one).
+  SessionId session_by_uuid(std::string_view uuid) const;
+  std::string session_uuid(SessionId id) const;
+  /// Consul metadata of the node at `path`, or nullptr.
+  const KvMeta* kv_meta(std::string_view path) const;
+  /// Whether the node is a Consul key (every znode but the implicit parents and the root).
+  bool is_kv_key(const Node& n) const;
+  /// The session holding `n` for Consul: its acquirer, or the ZooKeeper session owning the
+  /// ephemeral. 0 when none.
+  SessionId kv_holder(const Node& n) const;
+  /// Lock-delay end (leader ms) for `path`, or 0.
+  int64_t lock_delay_until(std::string_view path) const;
   size_t node_count() const { return store_.live(); }
   int64_t last_zxid() const { return last_zxid_; }
   size_t ephemeral_count() const;
@@ -78,7 +115,7 @@ class DataTree {
 
   // ---- snapshots ----
   /// The snapshot encoding's version, the first u32 of every encoded snapshot.
-  static constexpr uint32_t kSnapshotFormat = 4;
+  static constexpr uint32_t kSnapshotFormat = 5;  // 4 is still read
   void encode_snapshot(Bytes& out) const;
   bool decode_snapshot(std::string_view bytes);
   /// Order-independent digest of the whole tree, to compare replicas and snapshots.
@@ -97,10 +134,23 @@ class DataTree {
   Code do_set_acl(const SetAclOp& op, const Command& cmd, int64_t zxid, OpResult* result,
                   std::vector<Undo>* undo);
   Code do_check(const CheckOp& op, const Command& cmd);
+  Code do_kv(const KvOp& op, const Command& cmd, int64_t zxid, OpResult* result, std::vector<Trigger>* triggers,
+             std::vector<Undo>* undo);
+  Code kv_write(const std::string& path, const std::string& value, const Command& cmd, int64_t zxid,
+                std::vector<Trigger>* triggers, std::vector<Undo>* undo);
+  Code kv_delete(const std::string& path, const Command& cmd, int64_t zxid, std::vector<Trigger>* triggers,
+                 std::vector<Undo>* undo);
+  void kv_remove_implicit_parents(std::string path, int64_t zxid, std::vector<Trigger>* triggers,
+                                  std::vector<Undo>* undo);
+  /// Sets (or with an empty meta, removes) the Consul metadata of `path`, keeping the sessions'
+  /// held sets in step and recording the old value for rollback.
+  void set_meta(const std::string& path, const KvMeta& meta, std::vector<Undo>* undo);
+  void touch_node(Node* n, const std::string& path, const std::string& value, int64_t zxid, int64_t time_ms,
+                  std::vector<Trigger>* triggers, std::vector<Undo>* undo);
   void remove_node(std::string_view path, int64_t zxid, std::vector<Trigger>* triggers,
                    std::vector<Undo>* undo);
   void rollback(std::vector<Undo>& undo);
-  void close_session(SessionId id, int64_t zxid, std::vector<Trigger>* triggers);
+  void close_session(SessionId id, int64_t time_ms, int64_t zxid, std::vector<Trigger>* triggers);
   void index_special(std::string_view path, const Node& n, bool add);
   Node* find_mut(std::string_view path);
   NodeId add_node(std::string_view path, std::string_view data, bool data_null, NodeId parent,
@@ -113,6 +163,9 @@ class DataTree {
   std::unordered_map<SessionId, SessionInfo> sessions_;
   std::set<std::string, std::less<>> containers_;
   std::set<std::string, std::less<>> ttls_;
+  std::unordered_map<std::string, KvMeta> kv_meta_;           // by path
+  std::unordered_map<std::string, SessionId> session_by_uuid_;  // Consul sessions
+  std::map<std::string, int64_t, std::less<>> lock_delay_;     // path -> leader ms the delay ends
   int64_t last_zxid_ = 0;
 };
 

@@ -57,88 +57,23 @@ void ZkServer::bind_session(state::SessionId id, Connection* c, int32_t timeout_
     old->detach_session_and_close();
   }
   session_owner_[id] = c;
-  if (!leader_) touched_.insert(id);
-  auto& l = liveness_[id];
-  l.timeout_ms = timeout_ms;
-  l.deadline_ms = backend_.monotonic_ms() + timeout_ms;
+  backend_.touch_session(id);
 }
 
-void ZkServer::touch_session(state::SessionId id) {
-  if (id != 0 && !leader_) touched_.insert(id);
-  auto it = liveness_.find(id);  // (on the leader this is the authoritative clock)
-  if (it != liveness_.end()) it->second.deadline_ms = backend_.monotonic_ms() + it->second.timeout_ms;
-}
+void ZkServer::touch_session(state::SessionId id) { backend_.touch_session(id); }
 
-void ZkServer::session_closing(state::SessionId id) {
-  auto it = liveness_.find(id);
-  if (it != liveness_.end()) it->second.closing = true;
-}
+void ZkServer::session_closing(state::SessionId id) { backend_.session_closing(id); }
 
-void ZkServer::set_leader(bool leader) {
-  if (leader && !leader_) restore_sessions();
-  leader_ = leader;
-  if (!leader)
-    for (auto& [id, l] : liveness_) l.closing = false;
-}
-
-std::vector<state::SessionId> ZkServer::take_touched() {
-  std::vector<state::SessionId> out(touched_.begin(), touched_.end());
-  touched_.clear();
-  return out;
-}
-
-void ZkServer::touch_remote(state::SessionId id) {
-  auto it = liveness_.find(id);
-  if (it != liveness_.end()) {
-    it->second.deadline_ms = backend_.monotonic_ms() + it->second.timeout_ms;
-  } else if (const state::SessionInfo* s = backend_.tree().session(id)) {
-    liveness_[id] = Liveness{backend_.monotonic_ms() + s->timeout_ms, s->timeout_ms, false};
+void ZkServer::on_session_expiring(state::SessionId id) {
+  log::info("zk", "session 0x{:x} expired", id);
+  counters_.expired_sessions++;
+  if (Connection* c = connection_for_session(id)) {
+    session_owner_.erase(id);
+    c->detach_session_and_close();
   }
 }
 
-void ZkServer::restore_sessions() {
-  int64_t now = backend_.monotonic_ms();
-  for (const auto& [id, s] : backend_.tree().sessions()) {
-    auto& l = liveness_[id];
-    l.timeout_ms = s.timeout_ms;
-    l.deadline_ms = now + s.timeout_ms;
-  }
-}
-
-void ZkServer::tick() {
-  int64_t now = backend_.monotonic_ms();
-  if (!leader_) return;
-  // Sessions created through other nodes start their clock here.
-  for (const auto& [id, s] : backend_.tree().sessions())
-    if (!liveness_.count(id)) liveness_[id] = Liveness{now + s.timeout_ms, s.timeout_ms, false};
-  std::vector<state::SessionId> expired;
-  for (auto& [id, l] : liveness_) {
-    if (!l.closing && now > l.deadline_ms) {
-      l.closing = true;
-      expired.push_back(id);
-    }
-  }
-  for (auto id : expired) {
-    log::info("zk", "session 0x{:x} expired", id);
-    counters_.expired_sessions++;
-    if (Connection* c = connection_for_session(id)) {
-      session_owner_.erase(id);
-      c->detach_session_and_close();
-    }
-    state::Command cmd;
-    cmd.kind = state::CommandKind::kCloseSession;
-    cmd.session = id;
-    cmd.time_ms = backend_.wall_ms();
-    backend_.propose(std::move(cmd), [this, id](const state::ApplyResult&) { liveness_.erase(id); });
-  }
-  // Sessions closed by a closeSession request, or gone from the tree for any other reason.
-  for (auto it = liveness_.begin(); it != liveness_.end();) {
-    if (!backend_.tree().session(it->first) && !it->second.closing) it = liveness_.erase(it);
-    else ++it;
-  }
-}
-
-void ZkServer::on_applied(const state::ApplyResult& result) {
+void ZkServer::on_applied(const state::Command&, const state::ApplyResult& result) {
   if (result.triggers.empty() || watches_.watch_count() == 0) return;
   std::vector<state::Delivery> deliveries;
   for (const auto& t : result.triggers) watches_.fire(t, &deliveries);

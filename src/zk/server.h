@@ -58,7 +58,7 @@ struct ZkCounters {
 
 class Connection;
 
-class ZkServer : public net::Acceptor {
+class ZkServer : public net::Acceptor, public server::ApplyObserver {
  public:
   ZkServer(Backend& backend, ZkOptions options);
   ~ZkServer() override;
@@ -67,17 +67,10 @@ class ZkServer : public net::Acceptor {
 
   /// Delivers the watch notifications of an applied command. Called by the node for every
   /// applied entry, before the entry's proposer is told it is done.
-  void on_applied(const state::ApplyResult& result);
-  /// Periodic work: session expiry. Called by the node every few hundred milliseconds.
-  void tick();
-  /// Every session in the tree gets a fresh timeout, as ZooKeeper does when a leader takes over.
-  void restore_sessions();
-  /// Only the leader expires sessions; other nodes relay their clients' activity to it.
-  void set_leader(bool leader);
-  /// Sessions with client activity on this node since the last call (for the relay to the leader).
-  std::vector<state::SessionId> take_touched();
-  /// The leader hears about activity on another node.
-  void touch_remote(state::SessionId id);
+  void on_applied(const state::Command& cmd, const state::ApplyResult& result) override;
+  /// The leader expires `id` (session liveness is the replica's, server/session_tracker.h):
+  /// its connection here, if any, is closed.
+  void on_session_expiring(state::SessionId id) override;
 
   const ZkCounters& counters() const { return counters_; }
   const ZkOptions& options() const { return options_; }
@@ -98,11 +91,6 @@ class ZkServer : public net::Acceptor {
   std::vector<Connection*> connections() const;
 
  private:
-  struct Liveness {
-    int64_t deadline_ms = 0;
-    int32_t timeout_ms = 0;
-    bool closing = false;
-  };
   std::string cmd_srvr(bool with_clients);
   std::string cmd_mntr();
   std::string cmd_conf();
@@ -117,10 +105,7 @@ class ZkServer : public net::Acceptor {
   state::WatchRegistry watches_;
   std::unordered_map<uint64_t, Connection*> connections_;  // by watcher id
   std::unordered_map<state::SessionId, Connection*> session_owner_;
-  std::unordered_map<state::SessionId, Liveness> liveness_;
   uint64_t next_connection_id_ = 1;
-  bool leader_ = true;
-  std::set<state::SessionId> touched_;
 };
 
 }  // namespace conclave::zk

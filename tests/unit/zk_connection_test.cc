@@ -5,6 +5,7 @@
 #include <deque>
 
 #include "zk/connection.h"
+#include "server/session_tracker.h"
 #include "zk/server.h"
 
 using namespace conclave;
@@ -46,6 +47,19 @@ class FakeBackend : public Backend {
   state::SessionId next_session_id() override { return ++sid; }
   std::string random_bytes(size_t n) override { return std::string(n, 'p'); }
   NodeInfo info() override { return {}; }
+  void touch_session(state::SessionId id) override { sessions.touch(id, tree_, now); }
+  void session_closing(state::SessionId id) override { sessions.closing(id); }
+
+  // What the node does every few hundred milliseconds on the leader: expire silent sessions.
+  void expire(ZkServer& zk) {
+    for (auto id : sessions.expired(tree_, now)) {
+      zk.on_session_expiring(id);
+      state::Command cmd;
+      cmd.kind = state::CommandKind::kCloseSession;
+      cmd.session = id;
+      propose(std::move(cmd), nullptr);
+    }
+  }
 
   // Applies everything proposed so far, in order, like the node does after a group commit.
   void commit_all(ZkServer& zk) {
@@ -53,7 +67,7 @@ class FakeBackend : public Backend {
       auto p = std::move(pending.front());
       pending.pop_front();
       auto r = tree_.apply(++index, p.first);
-      zk.on_applied(r);
+      zk.on_applied(p.first, r);
       if (p.second) p.second(r);
     }
   }
@@ -62,6 +76,7 @@ class FakeBackend : public Backend {
   int64_t index = 0;
   int64_t now = 0;
   state::SessionId sid = 0x100;
+  server::SessionTracker sessions;
 };
 
 Bytes frame(const std::function<void(Writer&)>& body) {
@@ -290,11 +305,12 @@ TEST_F(ZkFrontendTest, SilentSessionExpiresAndEphemeralsGo) {
   h->on_data(create_req(1, "/eph", "", 1));
   backend.commit_all(zk);
   ASSERT_NE(backend.tree().find("/eph"), nullptr);
+  backend.sessions.set_leader(true, backend.tree(), backend.now);
   backend.now += 5000;
-  zk.tick();
+  backend.expire(zk);
   EXPECT_TRUE(backend.pending.empty()) << "not expired yet";
   backend.now += 6000;
-  zk.tick();
+  backend.expire(zk);
   backend.commit_all(zk);
   EXPECT_EQ(backend.tree().find("/eph"), nullptr);
   EXPECT_EQ(backend.tree().session(0x101), nullptr);

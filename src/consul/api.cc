@@ -1,0 +1,211 @@
+#include "consul/api.h"
+
+#include <fmt/format.h>
+
+#include "common/digest.h"
+#include "consul/key_path.h"
+#include "state/path.h"
+
+namespace conclave::consul {
+
+net::HttpResponse json_response(const json::value& v, int status) {
+  net::HttpResponse r;
+  r.status = status;
+  r.body = json::serialize(v);
+  return r;
+}
+
+ConsulApi::ConsulApi(server::Replica& replica, server::HttpRouter& router) : replica_(replica) {
+  using R = const net::HttpRequest&;
+  router.prefix("/v1/kv/", {"GET", "PUT", "DELETE"}, [this](R req, Respond respond) {
+    ++requests_;
+    if (req.method == "PUT") kv_put(req, std::move(respond));
+    else if (req.method == "DELETE") kv_delete(req, std::move(respond));
+    else kv_get(req, std::move(respond));
+  });
+  router.exact("/v1/kv", {"GET", "PUT", "DELETE"}, [this](R req, Respond respond) {
+    ++requests_;
+    if (req.method == "GET") kv_get(req, std::move(respond));
+    else respond(text_error(400, "Missing key name"));
+  });
+  router.exact("/v1/txn", {"PUT"}, [this](R req, Respond respond) {
+    ++requests_;
+    txn(req, std::move(respond));
+  });
+  router.exact("/v1/session/create", {"PUT"}, [this](R req, Respond respond) {
+    ++requests_;
+    session_create(req, std::move(respond));
+  });
+  router.prefix("/v1/session/destroy/", {"PUT"}, [this](R req, Respond respond) {
+    ++requests_;
+    session_destroy(req, std::move(respond));
+  });
+  router.prefix("/v1/session/renew/", {"PUT"}, [this](R req, Respond respond) {
+    ++requests_;
+    session_renew(req, std::move(respond));
+  });
+  for (const char* p : {"/v1/session/info/", "/v1/session/node/"})
+    router.prefix(p, {"GET"}, [this](R req, Respond respond) {
+      ++requests_;
+      session_read(req, std::move(respond));
+    });
+  router.exact("/v1/session/list", {"GET"}, [this](R req, Respond respond) {
+    ++requests_;
+    session_read(req, std::move(respond));
+  });
+  router.exact("/v1/agent/self", {"GET"}, [this](R req, Respond respond) {
+    ++requests_;
+    agent_self(req, std::move(respond));
+  });
+}
+
+void ConsulApi::on_applied(const state::Command& cmd, const state::ApplyResult& result) {
+  for (const auto& t : result.triggers) blocking_.changed(t.path);
+  if (cmd.kind == state::CommandKind::kCreateSession || cmd.kind == state::CommandKind::kCloseSession)
+    blocking_.changed(BlockingQueries::kSessions);
+}
+
+void ConsulApi::on_tree_replaced() { blocking_.changed_all(); }
+
+void ConsulApi::tick() { blocking_.tick(replica_.monotonic_ms()); }
+
+std::string ConsulApi::metrics_text() const {
+  return fmt::format(
+      "# HELP conclave_consul_requests_total Consul API requests.\n# TYPE conclave_consul_requests_total counter\n"
+      "conclave_consul_requests_total {}\n"
+      "# HELP conclave_consul_blocking_queries Blocking queries waiting.\n# TYPE conclave_consul_blocking_queries gauge\n"
+      "conclave_consul_blocking_queries {}\n"
+      "# HELP conclave_consul_blocking_wakeups_total Blocking queries woken by a change.\n"
+      "# TYPE conclave_consul_blocking_wakeups_total counter\nconclave_consul_blocking_wakeups_total {}\n",
+      requests_, blocking_.size(), blocking_wakeups_);
+}
+
+uint64_t ConsulApi::global_index() const {
+  return static_cast<uint64_t>(std::max<int64_t>(1, replica_.tree().last_zxid()));
+}
+
+uint64_t ConsulApi::prefix_index(std::string_view dir, std::string_view fragment) const {
+  const auto& tree = replica_.tree();
+  const state::Node* d = tree.find(dir);
+  if (!d) {
+    // The directory is gone: the index of its nearest existing ancestor's last child change.
+    std::string_view p = dir;
+    while (!d && !p.empty() && p != "/") {
+      p = state::parent_of(p);
+      d = tree.find(p);
+    }
+    return d ? std::max<uint64_t>(1, static_cast<uint64_t>(d->pzxid)) : global_index();
+  }
+  uint64_t index = static_cast<uint64_t>(d->pzxid);
+  if (fragment.empty()) index = std::max<uint64_t>(index, static_cast<uint64_t>(d->mzxid));
+  std::vector<const state::Node*> stack;
+  tree.for_each_child(*d, [&](std::string_view name) {
+    if (name.substr(0, fragment.size()) != fragment) return;
+    if (dir == "/" && name == "zookeeper") return;
+    std::string child = dir == "/" ? "/" + std::string(name) : std::string(dir) + "/" + std::string(name);
+    if (const state::Node* c = tree.find(child)) stack.push_back(c);
+  });
+  while (!stack.empty()) {
+    const state::Node* n = stack.back();
+    stack.pop_back();
+    index = std::max({index, static_cast<uint64_t>(n->mzxid), static_cast<uint64_t>(n->pzxid)});
+    std::string base(n->path());
+    tree.for_each_child(*n, [&](std::string_view name) {
+      if (const state::Node* c = tree.find(base + "/" + std::string(name))) stack.push_back(c);
+    });
+  }
+  return std::max<uint64_t>(index, 1);
+}
+
+json::object ConsulApi::kv_entry_json(std::string_view path, bool with_value) const {
+  const auto& tree = replica_.tree();
+  const state::Node* n = tree.find(path);
+  json::object o;
+  if (!n) return o;
+  const state::KvMeta* m = tree.kv_meta(path);
+  o["LockIndex"] = m ? m->lock_index : 0;
+  o["Key"] = path_to_key(path);
+  o["Flags"] = m ? m->flags : 0;
+  if (with_value && !n->data().empty()) o["Value"] = base64_encode(n->data());
+  else o["Value"] = nullptr;
+  if (state::SessionId holder = tree.kv_holder(*n)) o["Session"] = tree.session_uuid(holder);
+  o["CreateIndex"] = static_cast<uint64_t>(n->czxid);
+  o["ModifyIndex"] = static_cast<uint64_t>(n->mzxid);
+  return o;
+}
+
+void ConsulApi::add_meta_headers(net::HttpResponse& r, const QueryOptions& opts, uint64_t index) {
+  auto info = replica_.info();
+  r.headers.emplace_back("X-Consul-Index", std::to_string(std::max<uint64_t>(index, 1)));
+  r.headers.emplace_back("X-Consul-KnownLeader", info.known_leader ? "true" : "false");
+  r.headers.emplace_back("X-Consul-LastContact", std::to_string(info.last_contact_ms));
+  const char* mode = opts.consistency == Consistency::kStale        ? "stale"
+                     : opts.consistency == Consistency::kConsistent ? "consistent"
+                                                                    : "leader";
+  r.headers.emplace_back("X-Consul-Effective-Consistency", mode);
+}
+
+void ConsulApi::serve_read(const net::HttpRequest& req, const QueryOptions& opts, std::string watch, Read read,
+                           Respond respond) {
+  // Consul adds up to wait/16 of random jitter so that many watchers do not return together.
+  int64_t wait = opts.wait_ms + (opts.wait_ms >= 16 ? static_cast<int64_t>(rng_() % (opts.wait_ms / 16)) : 0);
+  int64_t deadline = replica_.monotonic_ms() + wait;
+  auto start = [this, opts, watch = std::move(watch), read = std::move(read), respond = std::move(respond),
+                deadline](bool ok) mutable {
+    if (!ok) return respond(text_error(500, "No cluster leader"));
+    run_blocking(opts, std::move(watch), std::move(read), std::move(respond), deadline, false);
+  };
+  bool local = opts.consistency == Consistency::kStale ||
+               (opts.consistency == Consistency::kDefault && replica_.info().is_leader);
+  if (local) start(true);
+  else replica_.read_index(std::move(start));
+}
+
+void ConsulApi::run_blocking(QueryOptions opts, std::string watch, Read read, Respond respond, int64_t deadline_ms,
+                             bool timed_out) {
+  ReadResult r = read();
+  if (opts.min_index == 0 || r.index > opts.min_index || timed_out) {
+    add_meta_headers(r.response, opts, r.index);
+    respond(std::move(r.response));
+    return;
+  }
+  blocking_.wait(watch, deadline_ms,
+                 [this, opts, watch, read = std::move(read), respond = std::move(respond), deadline_ms](bool timed_out) mutable {
+                   if (!timed_out) ++blocking_wakeups_;
+                   run_blocking(opts, std::move(watch), std::move(read), std::move(respond), deadline_ms, timed_out);
+                 });
+}
+
+void ConsulApi::propose(state::Command cmd, std::function<void(const state::ApplyResult&)> done, Respond respond) {
+  replica_.propose(std::move(cmd), [done = std::move(done), respond](const state::ApplyResult& r) {
+    if (r.code == state::Code::kConnectionLoss)
+      return respond(text_error(500, "rpc error: leadership lost or no cluster leader while committing"));
+    done(r);
+  });
+}
+
+void ConsulApi::agent_self(const net::HttpRequest& req, Respond respond) {
+  auto info = replica_.info();
+  std::string addr = info.client_address.substr(0, info.client_address.rfind(':'));
+  json::object config{{"Datacenter", info.datacenter},
+                      {"PrimaryDatacenter", info.datacenter},
+                      {"NodeName", info.node_name},
+                      {"NodeID", fmt::format("00000000-0000-0000-0000-{:012x}", info.node_id)},
+                      {"Server", true},
+                      {"Revision", "conclave"},
+                      {"Version", "1.15.0"}};
+  json::object member{{"Name", info.node_name},
+                      {"Addr", addr},
+                      {"Port", 8301},
+                      {"Tags", json::object{{"dc", info.datacenter}, {"role", "consul"}, {"build", "1.15.0:conclave"}}},
+                      {"Status", 1}};
+  json::object out{{"Config", config},
+                   {"DebugConfig", json::object{}},
+                   {"Coord", nullptr},
+                   {"Member", member},
+                   {"Stats", json::object{}},
+                   {"Meta", json::object{}}};
+  respond(json_response(out));
+}
+
+}  // namespace conclave::consul

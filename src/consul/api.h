@@ -1,0 +1,93 @@
+// The Consul HTTP API front-end (part 1: KV, sessions, txn, status/agent basics, blocking
+// queries), on the same replicated tree the ZooKeeper front-end serves.
+//
+// Stages of a request: route (server::HttpRouter) -> parse and validate parameters and bodies
+// (params.h, key_path.h; bad input gets Consul's 400/413 and changes nothing) -> writes become one
+// state::Command of KvOps or a session command, proposed through the replica (followers forward
+// to the leader) and answered when applied -> reads honour the consistency mode (default: the
+// leader's data, a follower first confirms a read point with the leader; ?consistent: a ReadIndex
+// round; ?stale: this node), then block when ?index asks to (blocking.h) -> JSON out through
+// Boost.JSON with X-Consul-Index / KnownLeader / LastContact / Effective-Consistency.
+//
+// Files: api.cc (routes, common response headers, agent/self), kv.cc, sessions.cc, txn.cc.
+// Event-loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <random>
+#include <string>
+
+#include "common/json.h"
+#include "consul/blocking.h"
+#include "consul/params.h"
+#include "server/http_router.h"
+#include "server/replica.h"
+
+namespace conclave::consul {
+
+inline constexpr size_t kMaxValueBytes = 512 * 1024;  // Consul's kv_max_value_size
+inline constexpr size_t kMaxTxnOps = 64;              // Consul's limit of operations per transaction
+
+class ConsulApi : public server::ApplyObserver {
+ public:
+  using Respond = net::HttpHandler::Respond;
+  ConsulApi(server::Replica& replica, server::HttpRouter& router);
+
+  void on_applied(const state::Command& cmd, const state::ApplyResult& result) override;
+  void on_tree_replaced() override;
+  /// Periodic: blocking-query deadlines.
+  void tick();
+  std::string metrics_text() const;
+  size_t blocking_queries() const { return blocking_.size(); }
+
+ private:
+  // A read that can run again: computes the response and the index it reflects.
+  struct ReadResult {
+    net::HttpResponse response;
+    uint64_t index = 0;
+  };
+  using Read = std::function<ReadResult()>;
+  /// Runs `read` under `opts` (consistency, blocking on `watch` prefix) and responds.
+  void serve_read(const net::HttpRequest& req, const QueryOptions& opts, std::string watch, Read read,
+                  Respond respond);
+  void run_blocking(QueryOptions opts, std::string watch, Read read, Respond respond, int64_t deadline_ms,
+                    bool timed_out);
+  void add_meta_headers(net::HttpResponse& r, const QueryOptions& opts, uint64_t index);
+  /// Proposes `cmd` and maps a lost outcome to Consul's 500.
+  void propose(state::Command cmd, std::function<void(const state::ApplyResult&)> done, Respond respond);
+
+  // kv.cc
+  void kv_get(const net::HttpRequest& req, Respond respond);
+  void kv_put(const net::HttpRequest& req, Respond respond);
+  void kv_delete(const net::HttpRequest& req, Respond respond);
+  // sessions.cc
+  void session_create(const net::HttpRequest& req, Respond respond);
+  void session_destroy(const net::HttpRequest& req, Respond respond);
+  void session_renew(const net::HttpRequest& req, Respond respond);
+  void session_read(const net::HttpRequest& req, Respond respond);  // info, list, node
+  json::object session_json(state::SessionId id, const state::SessionInfo& s) const;
+  // txn.cc
+  void txn(const net::HttpRequest& req, Respond respond);
+  // api.cc
+  void agent_self(const net::HttpRequest& req, Respond respond);
+
+ public:
+  /// The JSON of the key at `path` (api.KVPair), `with_value` false for txn write results.
+  json::object kv_entry_json(std::string_view path, bool with_value) const;
+  /// Highest index of anything that changed under a key prefix (never below the prefix's
+  /// directory's child-change index, so deletes move it forward too).
+  uint64_t prefix_index(std::string_view dir, std::string_view fragment) const;
+  uint64_t global_index() const;
+
+ private:
+  server::Replica& replica_;
+  BlockingQueries blocking_;
+  std::mt19937_64 rng_{std::random_device{}()};
+  uint64_t requests_ = 0;
+  uint64_t blocking_wakeups_ = 0;
+};
+
+net::HttpResponse json_response(const json::value& v, int status = 200);
+
+}  // namespace conclave::consul

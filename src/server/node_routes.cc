@@ -1,0 +1,135 @@
+// The node's own HTTP routes: /v1/status/*, /v1/operator/raft/*, /metrics. (Consul API routes
+// are registered by consul/.)
+#include "common/json.h"
+#include "common/log.h"
+#include "consul/api.h"
+#include "server/node.h"
+
+namespace conclave::server {
+namespace {
+net::HttpResponse json_response(const json::value& v) {
+  net::HttpResponse r;
+  r.body = json::serialize(v);
+  return r;
+}
+}  // namespace
+
+void Node::register_routes() {
+  router_.exact("/metrics", {"GET"}, [this](const net::HttpRequest&, net::HttpHandler::Respond respond) {
+    net::HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = metrics_text();
+    respond(std::move(r));
+  });
+  router_.exact("/v1/agent/metrics", {"GET"}, [this](const net::HttpRequest&, net::HttpHandler::Respond respond) {
+    net::HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = metrics_text();
+    respond(std::move(r));
+  });
+  router_.exact("/v1/status/leader", {"GET"}, [this](const net::HttpRequest&, net::HttpHandler::Respond respond) {
+    uint64_t leader = driver_->core().leader();
+    respond(json_response(json::string(leader ? peer_address(leader) : "")));
+  });
+  router_.exact("/v1/status/peers", {"GET"}, [this](const net::HttpRequest&, net::HttpHandler::Respond respond) {
+    json::array a;
+    for (auto id : driver_->core().conf().voters) a.emplace_back(peer_address(id));
+    respond(json_response(a));
+  });
+  router_.prefix("/v1/operator/raft/", {"GET", "POST", "PUT", "DELETE"},
+                 [this](const net::HttpRequest& req, net::HttpHandler::Respond respond) {
+                   handle_operator(req, std::move(respond));
+                 });
+}
+
+std::string Node::metrics_text() {
+  const auto& c = zk_->counters();
+  auto ws = driver_->wal().stats();
+  const auto& core = driver_->core();
+  std::string out;
+  auto metric = [&](const char* name, const char* type, const char* help, auto value) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, value);
+  };
+  metric("conclave_up", "gauge", "1 while the node serves requests.", 1);
+  metric("conclave_raft_term", "gauge", "Current Raft term.", core.term());
+  metric("conclave_raft_leader", "gauge", "1 when this node is the Raft leader.", core.role() == raft::Role::kLeader ? 1 : 0);
+  metric("conclave_raft_commit_index", "gauge", "Highest committed log index.", core.commit_index());
+  metric("conclave_applied_index", "gauge", "Highest log index applied to the state machine.", driver_->applied_index());
+  metric("conclave_state_digest", "gauge", "Digest of the replicated tree (equal on nodes at the same applied index).",
+         tree_.digest() & 0xFFFFFFFFFFFFull);
+  metric("conclave_znode_count", "gauge", "Number of znodes in the tree.", tree_.node_count());
+  metric("conclave_sessions", "gauge", "Open sessions.", tree_.sessions().size());
+  metric("conclave_ephemerals", "gauge", "Ephemeral znodes.", tree_.ephemeral_count());
+  metric("conclave_zk_connections", "gauge", "Open ZooKeeper client connections.", zk_->connection_count());
+  metric("conclave_zk_watches", "gauge", "Registered watches.", zk_->watches().watch_count());
+  metric("conclave_zk_packets_received_total", "counter", "ZooKeeper packets received.", c.packets_received);
+  metric("conclave_zk_packets_sent_total", "counter", "ZooKeeper packets sent.", c.packets_sent);
+  metric("conclave_zk_malformed_frames_total", "counter", "Connections closed for malformed or oversized frames.",
+         c.malformed_frames);
+  metric("conclave_zk_rejected_connections_total", "counter", "Connections refused at the connection limit.",
+         c.rejected_connections);
+  metric("conclave_zk_expired_sessions_total", "counter", "Sessions expired by timeout.", c.expired_sessions);
+  metric("conclave_peer_malformed_frames_total", "counter", "Peer connections dropped for malformed frames.",
+         peers_ ? peers_->malformed_frames() : 0);
+  metric("conclave_wal_fsyncs_total", "counter", "WAL group commits (fdatasync calls).", ws.fsyncs);
+  metric("conclave_wal_records_total", "counter", "WAL records written.", ws.records);
+  metric("conclave_wal_bytes_total", "counter", "WAL bytes written.", ws.bytes);
+  metric("conclave_wal_fsync_seconds_total", "counter", "Time spent in fdatasync.", double(ws.fsync_ns_total) / 1e9);
+  out += consul_->metrics_text();
+  out += "# HELP conclave_zk_requests_total ZooKeeper requests by op.\n# TYPE conclave_zk_requests_total counter\n";
+  for (int op = 0; op < 128; ++op)
+    if (c.requests_by_op[op]) out += fmt::format("conclave_zk_requests_total{{op=\"{}\"}} {}\n", zk::op_name(op), c.requests_by_op[op]);
+  return out;
+}
+
+void Node::handle_operator(const net::HttpRequest& req, net::HttpHandler::Respond respond) {
+  auto error = [&](int status, const std::string& msg) { respond(HttpRouter::text(status, msg)); };
+  auto& core = driver_->core();
+  if (req.path == "/v1/operator/raft/configuration" && req.method == "GET") {
+    json::array servers;
+    auto add = [&](uint64_t id, bool voter) {
+      servers.push_back(json::object{{"ID", std::to_string(id)},
+                                     {"Node", "node-" + std::to_string(id)},
+                                     {"Address", peer_address(id)},
+                                     {"Leader", id == core.leader()},
+                                     {"Voter", voter},
+                                     {"ProtocolVersion", "3"}});
+    };
+    for (auto id : core.conf().voters) add(id, true);
+    for (auto id : core.conf().learners) add(id, false);
+    respond(json_response(json::object{{"Servers", servers}, {"Index", core.commit_index()}}));
+    return;
+  }
+  if (core.role() != raft::Role::kLeader) return error(503, "not the leader; send this to the leader");
+  uint64_t id = req.query.count("id") ? std::strtoull(req.query.at("id").c_str(), nullptr, 10) : 0;
+  if (id == 0) return error(400, "missing or invalid ?id=");
+  auto ok = [&](const char* body) {
+    net::HttpResponse r;
+    r.body = body;
+    respond(std::move(r));
+  };
+  if (req.path == "/v1/operator/raft/peer" && (req.method == "POST" || req.method == "PUT")) {
+    std::string addr = req.query.count("address") ? req.query.at("address") : "";
+    if (addr.empty() || addr.find(':') == std::string::npos) return error(400, "missing ?address=host:port");
+    bool voter = !req.query.count("voter") || req.query.at("voter") != "false";
+    auto st = core.propose_conf_change({voter ? raft::ConfChangeType::kAddVoter : raft::ConfChangeType::kAddLearner, id, addr});
+    driver_->drive();
+    if (!st) return error(409, st.error().message);
+    return ok("true");
+  }
+  if (req.path == "/v1/operator/raft/peer" && req.method == "DELETE") {
+    auto st = core.propose_conf_change({raft::ConfChangeType::kRemove, id, ""});
+    driver_->drive();
+    if (!st) return error(409, st.error().message);
+    return ok("true");
+  }
+  if (req.path == "/v1/operator/raft/transfer-leader" && (req.method == "POST" || req.method == "PUT")) {
+    auto st = core.transfer_leadership(id);
+    driver_->drive();
+    if (!st) return error(409, st.error().message);
+    return ok("{\"Success\":true}");
+  }
+  error(404, "Not found: " + req.path);
+}
+
+}  // namespace conclave::server

@@ -1,0 +1,305 @@
+#include "server/raft_driver.h"
+
+#include <malloc.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "common/assert.h"
+#include "common/log.h"
+#include "raft/codec.h"
+
+namespace conclave::server {
+namespace fs = std::filesystem;
+
+namespace {
+// Snapshot payload: conf state, then the tree's own encoding.
+void encode_snapshot_payload(const raft::ConfState& conf, const state::DataTree& tree, std::string& out) {
+  Writer w(out);
+  raft::encode_conf_state(conf, w);
+  tree.encode_snapshot(out);
+}
+bool decode_snapshot_payload(std::string_view payload, raft::ConfState* conf, state::DataTree* tree) {
+  Reader r(payload);
+  if (!raft::decode_conf_state(r, conf)) return false;
+  return tree->decode_snapshot(payload.substr(r.position()));
+}
+}  // namespace
+
+RaftDriver::RaftDriver(net::EventLoop& loop, RaftDriverOptions options, state::DataTree& tree, Hooks hooks,
+                       uint64_t seed)
+    : loop_(loop), options_(std::move(options)), tree_(tree), hooks_(std::move(hooks)), seed_(seed) {}
+
+RaftDriver::~RaftDriver() {
+  if (snapshot_thread_.joinable()) snapshot_thread_.join();
+  if (wal_) wal_->close();
+}
+
+// ---- recovery ----
+
+Status RaftDriver::recover() {
+  snapshots_ = std::make_unique<storage::SnapshotStore>((fs::path(options_.data_dir) / "snap").string(), options_.fsync);
+  auto st = snapshots_->init();
+  if (!st) return st;
+  auto snap = snapshots_->load_latest();
+  if (!snap) return snap.error();
+  auto t0 = std::chrono::steady_clock::now();
+  raft::Bootstrap boot;
+  boot.conf = options_.bootstrap_conf;
+  if (snap->has_value()) {
+    const auto& s = **snap;
+    raft::Snapshot rs;
+    rs.meta.index = s.index;
+    rs.meta.term = s.term;
+    if (!decode_snapshot_payload(s.payload, &rs.meta.conf, &tree_))
+      return make_error(Errc::kCorrupt,
+                        fmt::format("snapshot at index {} has a valid checksum but cannot be decoded (this build reads "
+                                    "snapshot format {}; a data directory from another version needs that version)",
+                                    s.index, state::DataTree::kSnapshotFormat));
+    boot.snapshot = rs;  // metadata only; the bytes are read back from the file when a follower needs them
+    snapshot_index_ = applied_index_ = s.index;
+    log::info("node", "loaded snapshot at index {} ({} znodes, {} sessions)", s.index, tree_.node_count(),
+              tree_.sessions().size());
+  }
+  storage::WalOptions wopt;
+  wopt.dir = (fs::path(options_.data_dir) / "wal").string();
+  wopt.fsync = options_.fsync;
+  storage::RecoveredLog log;
+  auto wal = storage::Wal::open(wopt, snapshot_index_, &log);
+  if (!wal) return wal.error();
+  wal_ = std::move(*wal);
+  boot.hard_state = log.hard_state;
+  boot.entries = std::move(log.entries);
+  boot.applied = snapshot_index_;
+  submitted_last_index_ = boot.entries.empty() ? snapshot_index_ : boot.entries.back().index;
+  size_t replay = boot.entries.size();
+  raft::Config rc;
+  rc.id = options_.node_id;
+  rc.election_ticks = options_.election_ticks;
+  rc.heartbeat_ticks = 1;
+  core_ = std::make_unique<raft::Core>(rc, std::move(boot), seed_);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  log::info("node", "recovered: snapshot at {}, {} log entries after it, commit {} ({} ms)", snapshot_index_, replay,
+            core_->commit_index(), ms);
+  malloc_trim(0);  // the snapshot file's bytes are gone
+  wal_->set_ticket_callback([this](uint64_t ticket) { loop_.post([this, ticket] { on_ticket_durable(ticket); }); });
+  if (snapshot_index_ && hooks_.tree_replaced) hooks_.tree_replaced();
+  return Status::Ok();
+}
+
+// ---- the Ready loop ----
+
+void RaftDriver::drive() {
+  while (core_->has_ready()) {
+    raft::Ready rd = core_->ready();
+    raft::Index truncate_from = 0;
+    if (rd.snapshot) {
+      install_snapshot(*rd.snapshot);
+      truncate_from = rd.snapshot->meta.index + 1;
+    }
+    if (rd.hard_state || !rd.entries.empty() || truncate_from) {
+      uint64_t ticket = wal_->submit(rd.hard_state, rd.entries, truncate_from);
+      if (!rd.entries.empty()) submitted_last_index_ = rd.entries.back().index;
+      if (truncate_from) submitted_last_index_ = std::max(submitted_last_index_, truncate_from - 1);
+      held_.push_back({ticket, submitted_last_index_, std::move(rd.messages)});
+    } else if (!held_.empty()) {
+      // Keep message order behind earlier batches that are not durable yet.
+      auto& back = held_.back();
+      for (auto& m : rd.messages) back.messages.push_back(std::move(m));
+    } else {
+      send_messages(rd.messages);
+    }
+    for (const auto& e : rd.committed) apply_or_defer(e);
+    if (hooks_.read_state)
+      for (const auto& rs : rd.read_states) hooks_.read_state(rs);
+    core_->advance(rd);
+  }
+  update_role();
+  maybe_snapshot();
+}
+
+void RaftDriver::schedule_drive() {
+  if (drive_scheduled_) return;
+  drive_scheduled_ = true;
+  loop_.post([this] {
+    drive_scheduled_ = false;
+    drive();
+  });
+}
+
+void RaftDriver::tick() {
+  core_->tick();
+  drive();
+}
+
+void RaftDriver::step(const raft::Message& m) {
+  core_->step(m);
+  schedule_drive();
+}
+
+void RaftDriver::on_ticket_durable(uint64_t ticket) {
+  durable_ticket_ = std::max(durable_ticket_, ticket);
+  raft::Index durable = 0;
+  while (!held_.empty() && held_.front().ticket <= durable_ticket_) {
+    durable = held_.front().last_index;
+    send_messages(held_.front().messages);
+    held_.pop_front();
+  }
+  if (durable) core_->persisted(durable);
+  schedule_drive();
+}
+
+void RaftDriver::send_messages(std::vector<raft::Message>& messages) {
+  if (!hooks_.send) {
+    messages.clear();
+    return;
+  }
+  for (auto& m : messages) {
+    if (m.type == raft::MessageType::kSnapshot && m.snapshot && !m.snapshot->data) {
+      // Read the snapshot back from disk. If the file for this index is not written yet, skip:
+      // the leader sends the snapshot again after a while.
+      auto file = snapshots_->load_latest();
+      if (!file || !file->has_value() || (**file).index != m.snapshot->meta.index) continue;
+      m.snapshot->data = std::make_shared<const std::string>(std::move((**file).payload));
+    }
+    hooks_.send(m);
+  }
+  messages.clear();
+}
+
+void RaftDriver::update_role() {
+  raft::Role role = core_->role();
+  if (role == last_role_) return;
+  log::info("node", "now {} in term {} (leader {})", raft::role_name(role), core_->term(), core_->leader());
+  raft::Role old = last_role_;
+  last_role_ = role;
+  if (hooks_.role_changed) hooks_.role_changed(old, role);
+}
+
+// ---- applying ----
+
+void RaftDriver::apply_or_defer(const raft::Entry& e) {
+  if (encoding_) apply_backlog_.push_back(e);
+  else apply(e);
+}
+
+void RaftDriver::apply(const raft::Entry& e) {
+  if (e.index <= applied_index_) return;
+  CONCLAVE_ASSERT(e.index == applied_index_ + 1, "entries must be applied in order without gaps");
+  applied_index_ = e.index;
+  hooks_.apply(e);
+}
+
+// ---- snapshots ----
+
+void RaftDriver::install_snapshot(const raft::Snapshot& s) {
+  wait_for_encoding();
+  raft::ConfState conf;
+  state::DataTree fresh;
+  if (!s.data || !decode_snapshot_payload(*s.data, &conf, &fresh)) {
+    log::error("node", "snapshot from the leader at index {} cannot be decoded; stopping", s.meta.index);
+    std::abort();
+  }
+  tree_ = std::move(fresh);
+  applied_index_ = s.meta.index;
+  // The file goes to disk before the WAL records that the log restarts after it.
+  auto st = snapshots_->save(s.meta.index, s.meta.term, *s.data);
+  if (!st) {
+    log::error("node", "cannot save installed snapshot: {}; stopping", st.error().message);
+    std::abort();
+  }
+  snapshot_index_ = s.meta.index;
+  log::info("node", "installed snapshot at index {} from the leader ({} znodes)", s.meta.index, tree_.node_count());
+  if (hooks_.tree_replaced) hooks_.tree_replaced();
+}
+
+void RaftDriver::maybe_snapshot() {
+  if (snapshot_running_ || applied_index_ - snapshot_index_ < options_.snapshot_every_entries) return;
+  if (snapshot_thread_.joinable()) snapshot_thread_.join();
+  snapshot_running_ = true;
+  // Encoding into fresh memory is mostly page faults. Fault a buffer of the expected size in
+  // first, on the snapshot thread while applies go on; applies wait only for the encoding itself.
+  size_t expect = last_snapshot_bytes_ ? last_snapshot_bytes_ + last_snapshot_bytes_ / 4 : 0;
+  snapshot_thread_ = std::thread([this, expect] {
+    auto buffer = std::make_shared<std::string>();
+    if (expect) {
+      buffer->resize(expect);
+      buffer->clear();  // keeps the capacity, and the pages
+    }
+    loop_.post([this, buffer] { start_encoding(std::move(*buffer)); });
+  });
+}
+
+void RaftDriver::start_encoding(std::string buffer) {
+  if (snapshot_thread_.joinable()) snapshot_thread_.join();  // the thread that prepared `buffer`
+  encoding_ = true;
+  const uint64_t generation = ++encode_generation_;
+  raft::SnapshotMeta meta;
+  meta.index = applied_index_;
+  meta.term = core_->term_at(applied_index_);
+  meta.conf = core_->conf();
+  // The core keeps only the metadata: the bytes live in the file, and are read back only when a
+  // follower needs them (send_messages), so a snapshot does not double the node's memory. Until
+  // the file exists, a follower that needs it is skipped and retried; the WAL still holds every
+  // entry the snapshot covers.
+  raft::Snapshot meta_only;
+  meta_only.meta = meta;
+  core_->compact(meta_only);
+  snapshot_thread_ = std::thread([this, meta, generation, buffer = std::move(buffer)]() mutable {
+    // Reads the tree while the loop thread only reads it too (apply is deferred meanwhile).
+    auto t0 = std::chrono::steady_clock::now();
+    encode_snapshot_payload(meta.conf, tree_, buffer);
+    auto encode_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    {
+      std::lock_guard<std::mutex> lock(encode_mu_);
+      encode_done_ = true;
+    }
+    encode_cv_.notify_all();
+    loop_.post([this, generation] {
+      if (generation == encode_generation_) finish_encoding();  // else wait_for_encoding did it
+    });
+    auto st = snapshots_->save(meta.index, meta.term, buffer);
+    size_t size = buffer.size();
+    buffer = std::string();
+    // The encoded snapshot (hundreds of MB for millions of znodes) is freed now; hand the pages
+    // back to the OS instead of keeping them in malloc's free lists.
+    malloc_trim(0);
+    loop_.post([this, st, meta, encode_ms, size] {
+      snapshot_running_ = false;
+      if (!st) {
+        log::error("node", "snapshot at index {} failed: {}", meta.index, st.error().message);
+        return;
+      }
+      snapshot_index_ = std::max(snapshot_index_, meta.index);
+      last_snapshot_bytes_ = size;
+      wal_->retire_through(meta.index);
+      log::info("node", "snapshot at index {} written ({} bytes; encoded in {} ms while applies waited)", meta.index,
+                size, encode_ms);
+    });
+  });
+}
+
+void RaftDriver::wait_for_encoding() {
+  if (!encoding_) return;
+  {
+    std::unique_lock<std::mutex> lock(encode_mu_);
+    encode_cv_.wait(lock, [this] { return encode_done_; });
+  }
+  finish_encoding();
+}
+
+void RaftDriver::finish_encoding() {
+  if (!encoding_) return;
+  {
+    std::lock_guard<std::mutex> lock(encode_mu_);
+    encode_done_ = false;
+  }
+  encoding_ = false;
+  while (!apply_backlog_.empty()) {
+    raft::Entry e = std::move(apply_backlog_.front());
+    apply_backlog_.pop_front();
+    apply(e);
+  }
+}
+
+}  // namespace conclave::server
