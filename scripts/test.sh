@@ -35,6 +35,6 @@ case "$a" in *" 0 failed;"*) ;; *) exit 1 ;; esac
 
 step "differential + integration tests"
 export CONCLAVE_BIN="$PWD/build/release/src/cli/conclave"
-/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/compat tests/integration tests/cluster
+/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/compat tests/integration tests/consul tests/cluster
 
 step "all tests passed"

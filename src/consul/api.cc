@@ -117,21 +117,24 @@ uint64_t ConsulApi::prefix_index(std::string_view dir, std::string_view fragment
   return std::max<uint64_t>(index, 1);
 }
 
+json::object ConsulApi::kv_read_json(const state::KvRead& kv, bool with_value) const {
+  json::object o;
+  o["LockIndex"] = kv.lock_index;
+  o["Key"] = path_to_key(kv.path);
+  o["Flags"] = kv.flags;
+  if (with_value && !kv.value.empty()) o["Value"] = base64_encode(kv.value);
+  else o["Value"] = nullptr;
+  if (kv.session) o["Session"] = replica_.tree().session_uuid(kv.session);
+  o["CreateIndex"] = static_cast<uint64_t>(kv.create_index);
+  o["ModifyIndex"] = static_cast<uint64_t>(kv.modify_index);
+  return o;
+}
+
 json::object ConsulApi::kv_entry_json(std::string_view path, bool with_value) const {
   const auto& tree = replica_.tree();
   const state::Node* n = tree.find(path);
-  json::object o;
-  if (!n) return o;
-  const state::KvMeta* m = tree.kv_meta(path);
-  o["LockIndex"] = m ? m->lock_index : 0;
-  o["Key"] = path_to_key(path);
-  o["Flags"] = m ? m->flags : 0;
-  if (with_value && !n->data().empty()) o["Value"] = base64_encode(n->data());
-  else o["Value"] = nullptr;
-  if (state::SessionId holder = tree.kv_holder(*n)) o["Session"] = tree.session_uuid(holder);
-  o["CreateIndex"] = static_cast<uint64_t>(n->czxid);
-  o["ModifyIndex"] = static_cast<uint64_t>(n->mzxid);
-  return o;
+  if (!n) return json::object{};
+  return kv_read_json(tree.kv_read(*n), with_value);
 }
 
 void ConsulApi::add_meta_headers(net::HttpResponse& r, const QueryOptions& opts, uint64_t index) {

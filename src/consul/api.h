@@ -75,6 +75,7 @@ class ConsulApi : public server::ApplyObserver {
  public:
   /// The JSON of the key at `path` (api.KVPair), `with_value` false for txn write results.
   json::object kv_entry_json(std::string_view path, bool with_value) const;
+  json::object kv_read_json(const state::KvRead& kv, bool with_value) const;
   /// Highest index of anything that changed under a key prefix (never below the prefix's
   /// directory's child-change index, so deletes move it forward too).
   uint64_t prefix_index(std::string_view dir, std::string_view fragment) const;

@@ -4,9 +4,15 @@
 
 #include "consul/api.h"
 #include "consul/key_path.h"
+#include "state/acl.h"
 
 namespace conclave::consul {
 namespace {
+
+/// Consul requests carry no ZooKeeper identity: they act as world:anyone.
+bool readable(const state::DataTree& tree, const state::Node& n) {
+  return state::acl_allows(tree.acl_of(n), state::perms::kRead, {});
+}
 
 std::string key_of(const net::HttpRequest& req) {
   constexpr std::string_view kPrefix = "/v1/kv/";
@@ -15,23 +21,10 @@ std::string key_of(const net::HttpRequest& req) {
 
 /// The znode paths of every key matching `scan`, sorted as Consul lists them.
 std::vector<std::string> scan_keys(const state::DataTree& tree, const PrefixScan& scan) {
-  std::vector<std::string> out;
-  const state::Node* d = tree.find(scan.dir);
-  if (!d) return out;
-  std::vector<std::string> stack;
-  tree.for_each_child(*d, [&](std::string_view name) {
-    if (name.substr(0, scan.fragment.size()) != scan.fragment) return;
-    if (scan.dir == "/" && name == "zookeeper") return;
-    stack.push_back(scan.dir == "/" ? "/" + std::string(name) : scan.dir + "/" + std::string(name));
-  });
-  while (!stack.empty()) {
-    std::string p = std::move(stack.back());
-    stack.pop_back();
-    const state::Node* n = tree.find(p);
-    if (!n) continue;
-    if (tree.is_kv_key(*n)) out.push_back(p);
-    tree.for_each_child(*n, [&](std::string_view name) { stack.push_back(p + "/" + std::string(name)); });
-  }
+  std::vector<std::string> all, out;
+  tree.kv_scan(scan.dir, scan.fragment, &all);
+  for (auto& p : all)
+    if (readable(tree, *tree.find(p))) out.push_back(std::move(p));
   std::sort(out.begin(), out.end(), [](const std::string& a, const std::string& b) {
     return path_to_key(a) < path_to_key(b);
   });
@@ -95,6 +88,10 @@ void ConsulApi::kv_get(const net::HttpRequest& req, Respond respond) {
     const state::Node* n = tree.find(path);
     if (!n || !tree.is_kv_key(*n)) {
       r.response = text_error(404, "");
+      return r;
+    }
+    if (!readable(tree, *n)) {
+      r.response = text_error(403, "Permission denied: the znode's ACL does not let world:anyone read it");
       return r;
     }
     if (raw) {

@@ -63,6 +63,19 @@ std::optional<uint64_t> parse_uint(std::string_view s) {
   }
 }
 
+const json::value* field(const json::object& o, std::string_view name) {
+  if (const json::value* v = o.if_contains(name)) return v;
+  for (const auto& kv : o) {
+    std::string_view k = kv.key();
+    if (k.size() != name.size()) continue;
+    bool same = true;
+    for (size_t i = 0; i < k.size() && same; ++i)
+      same = std::tolower(static_cast<unsigned char>(k[i])) == std::tolower(static_cast<unsigned char>(name[i]));
+    if (same) return &kv.value();
+  }
+  return nullptr;
+}
+
 net::HttpResponse text_error(int status, std::string message) {
   net::HttpResponse r;
   r.status = status;

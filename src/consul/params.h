@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/json.h"
 #include "net/http.h"
 
 namespace conclave::consul {
@@ -33,5 +34,9 @@ bool parse_query_options(const net::HttpRequest& req, const std::string& datacen
 bool check_datacenter(const net::HttpRequest& req, const std::string& datacenter, net::HttpResponse* error);
 
 net::HttpResponse text_error(int status, std::string message);
+
+/// A member of a JSON request object, matched as Go's encoding/json matches struct fields:
+/// exactly, or else ignoring case (clients send "ttl" as well as "TTL").
+const json::value* field(const json::object& o, std::string_view name);
 
 }  // namespace conclave::consul

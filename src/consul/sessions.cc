@@ -30,8 +30,8 @@ bool string_list(const json::value& v, std::vector<std::string>* out) {
   if (!v.is_array()) return false;
   for (const auto& e : v.as_array()) {
     if (e.is_string()) out->emplace_back(e.as_string());
-    else if (e.is_object() && e.as_object().contains("ID") && e.as_object().at("ID").is_string())
-      out->emplace_back(e.as_object().at("ID").as_string());  // ServiceChecks: [{"ID": ...}]
+    else if (const json::value* id = e.is_object() ? field(e.as_object(), "ID") : nullptr; id && id->is_string())
+      out->emplace_back(id->as_string());  // ServiceChecks: [{"ID": ...}]
     else return false;
   }
   return true;
@@ -90,17 +90,17 @@ void ConsulApi::session_create(const net::HttpRequest& req, Respond respond) {
     if (!body.is_object()) return respond(text_error(400, "Request decode failed: the body must be a JSON object"));
     const auto& o = body.as_object();
     auto str = [&](const char* name, std::string* out) {
-      auto it = o.find(name);
-      if (it == o.end() || it->value().is_null()) return true;
-      if (!it->value().is_string()) return false;
-      *out = std::string(it->value().as_string());
+      const json::value* v = field(o, name);
+      if (!v || v->is_null()) return true;
+      if (!v->is_string()) return false;
+      *out = std::string(v->as_string());
       return true;
     };
     std::string ttl, behavior;
     if (!str("Name", &spec.name) || !str("Node", &spec.node) || !str("TTL", &ttl) || !str("Behavior", &behavior))
       return respond(text_error(400, "Request decode failed: Name, Node, TTL and Behavior must be strings"));
-    if (auto it = o.find("LockDelay"); it != o.end() && !it->value().is_null()) {
-      const auto& v = it->value();
+    if (const json::value* lv = field(o, "LockDelay"); lv && !lv->is_null()) {
+      const auto& v = *lv;
       std::optional<int64_t> ms;
       if (v.is_string()) ms = parse_duration_ms(v.as_string());
       else if (v.is_number()) {
@@ -122,13 +122,13 @@ void ConsulApi::session_create(const net::HttpRequest& req, Respond respond) {
     if (behavior == "delete") spec.behavior = 1;
     else if (behavior.empty() || behavior == "release") spec.behavior = 0;
     else return respond(text_error(400, "Invalid Behavior setting '" + behavior + "'"));
-    bool has_checks = o.contains("Checks") || o.contains("NodeChecks");
+    bool has_checks = field(o, "Checks") || field(o, "NodeChecks");
     std::vector<std::string> checks;
     for (const char* name : {"Checks", "NodeChecks"})
-      if (auto it = o.find(name); it != o.end() && !string_list(it->value(), &checks))
+      if (const json::value* v = field(o, name); v && !string_list(*v, &checks))
         return respond(text_error(400, std::string("Request decode failed: ") + name + " must be a list of check IDs"));
     if (has_checks) spec.node_checks = checks;
-    if (auto it = o.find("ServiceChecks"); it != o.end() && !string_list(it->value(), &spec.service_checks))
+    if (const json::value* v = field(o, "ServiceChecks"); v && !string_list(*v, &spec.service_checks))
       return respond(text_error(400, "Request decode failed: ServiceChecks must be a list of {\"ID\": ...}"));
   }
   if (spec.node != info.node_name)

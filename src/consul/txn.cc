@@ -86,7 +86,7 @@ void ConsulApi::txn(const net::HttpRequest& req, Respond respond) {
   json::array errors;
   for (size_t i = 0; i < ops.size(); ++i) {
     const auto* o = ops[i].if_object();
-    const json::value* kv = o ? o->if_contains("KV") : nullptr;
+    const json::value* kv = o ? field(*o, "KV") : nullptr;
     if (!kv || !kv->is_object()) {
       if (o && (o->contains("Node") || o->contains("Service") || o->contains("Check") || o->contains("Session")))
         return respond(text_error(400, "Failed to parse body: only KV operations are supported in transactions"));
@@ -94,14 +94,14 @@ void ConsulApi::txn(const net::HttpRequest& req, Respond respond) {
     }
     const auto& e = kv->as_object();
     auto str = [&](const char* name, std::string* out) {
-      const json::value* v = e.if_contains(name);
+      const json::value* v = field(e, name);
       if (!v || v->is_null()) return true;
       if (!v->is_string()) return false;
       *out = std::string(v->as_string());
       return true;
     };
     auto num = [&](const char* name, uint64_t* out) {
-      const json::value* v = e.if_contains(name);
+      const json::value* v = field(e, name);
       if (!v || v->is_null()) return true;
       if (v->is_uint64()) *out = v->as_uint64();
       else if (v->is_int64() && v->as_int64() >= 0) *out = static_cast<uint64_t>(v->as_int64());
@@ -185,42 +185,9 @@ void ConsulApi::txn(const net::HttpRequest& req, Respond respond) {
       return respond(errors_response(std::move(errs)));
     }
     json::array results;
-    const auto& tree = replica_.tree();
-    for (const auto& t : txn) {
-      using state::KvVerb;
-      switch (t.op.verb) {
-        case KvVerb::kDelete:
-        case KvVerb::kDeleteCas:
-        case KvVerb::kDeleteTree:
-        case KvVerb::kCheckNotExists:
-          break;
-        case KvVerb::kGetTree: {
-          auto slash = t.op.path.rfind('/');
-          std::string dir = slash == 0 ? "/" : t.op.path.substr(0, slash);
-          std::string fragment = t.op.path.substr(slash + 1);
-          std::vector<std::string> paths;
-          std::vector<std::string> stack;
-          if (const state::Node* d = tree.find(dir))
-            tree.for_each_child(*d, [&](std::string_view name) {
-              if (name.substr(0, fragment.size()) != fragment || (dir == "/" && name == "zookeeper")) return;
-              stack.push_back(dir == "/" ? "/" + std::string(name) : dir + "/" + std::string(name));
-            });
-          while (!stack.empty()) {
-            std::string p = std::move(stack.back());
-            stack.pop_back();
-            const state::Node* n = tree.find(p);
-            if (!n) continue;
-            if (tree.is_kv_key(*n)) paths.push_back(p);
-            tree.for_each_child(*n, [&](std::string_view name) { stack.push_back(p + "/" + std::string(name)); });
-          }
-          std::sort(paths.begin(), paths.end());
-          for (const auto& p : paths) results.push_back(json::object{{"KV", kv_entry_json(p, true)}});
-          break;
-        }
-        default:
-          if (tree.find(t.op.path))
-            results.push_back(json::object{{"KV", kv_entry_json(t.op.path, t.op.verb == KvVerb::kGet)}});
-      }
+    for (size_t i = 0; i < txn.size() && i < r.results.size(); ++i) {
+      bool with_value = txn[i].op.verb == state::KvVerb::kGet || txn[i].op.verb == state::KvVerb::kGetTree;
+      for (const auto& kv : r.results[i].kv) results.push_back(json::object{{"KV", kv_read_json(kv, with_value)}});
     }
     respond(json_response(json::object{{"Results", std::move(results)}, {"Errors", nullptr}}));
   }, respond);

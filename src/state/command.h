@@ -116,10 +116,22 @@ struct Command {
 /// The encoding's version, the first byte of every encoded command.
 inline constexpr uint8_t kCommandFormat = 2;
 
+/// A Consul key as a KV op saw it (txn results report the state at the op, not at the end).
+struct KvRead {
+  std::string path;
+  std::string value;
+  uint64_t flags = 0;
+  uint64_t lock_index = 0;
+  SessionId session = 0;
+  int64_t create_index = 0;
+  int64_t modify_index = 0;
+};
+
 struct OpResult {
   Code code = Code::kOk;
   std::string path;  // created path (sequential name included)
   Stat stat;
+  std::vector<KvRead> kv;  // KvOp: the key after the op (get-tree: every key under the prefix)
 };
 
 struct ApplyResult {

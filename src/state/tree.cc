@@ -619,8 +619,66 @@ Code DataTree::kv_delete(const std::string& path, const Command& cmd, int64_t zx
   return Code::kOk;
 }
 
+void DataTree::kv_scan(std::string_view dir, std::string_view fragment, std::vector<std::string>* paths) const {
+  const Node* d = find(dir);
+  if (!d) return;
+  std::vector<std::string> stack;
+  for_each_child(*d, [&](std::string_view name) {
+    if (name.substr(0, fragment.size()) != fragment) return;
+    if (dir == "/" && name == "zookeeper") return;
+    stack.push_back(dir == "/" ? "/" + std::string(name) : std::string(dir) + "/" + std::string(name));
+  });
+  while (!stack.empty()) {
+    std::string p = std::move(stack.back());
+    stack.pop_back();
+    const Node* n = find(p);
+    if (!n) continue;
+    if (is_kv_key(*n)) paths->push_back(p);
+    for_each_child(*n, [&](std::string_view name) { stack.push_back(p + "/" + std::string(name)); });
+  }
+}
+
+KvRead DataTree::kv_read(const Node& n) const {
+  KvRead r;
+  r.path = std::string(n.path());
+  r.value = std::string(n.data());
+  if (const KvMeta* m = kv_meta(n.path())) {
+    r.flags = m->flags;
+    r.lock_index = m->lock_index;
+  }
+  r.session = kv_holder(n);
+  r.create_index = n.czxid;
+  r.modify_index = n.mzxid;
+  return r;
+}
+
 Code DataTree::do_kv(const KvOp& op, const Command& cmd, int64_t zxid, OpResult* result,
                      std::vector<Trigger>* triggers, std::vector<Undo>* undo) {
+  Code c = do_kv_op(op, cmd, zxid, result, triggers, undo);
+  if (c != Code::kOk) return c;
+  switch (op.verb) {
+    case KvVerb::kDelete:
+    case KvVerb::kDeleteCas:
+    case KvVerb::kDeleteTree:
+    case KvVerb::kCheckNotExists:
+      break;
+    case KvVerb::kGetTree: {
+      auto slash = op.path.rfind('/');
+      std::vector<std::string> paths;
+      kv_scan(slash == 0 ? std::string_view("/") : std::string_view(op.path).substr(0, slash),
+              std::string_view(op.path).substr(slash + 1), &paths);
+      std::sort(paths.begin(), paths.end());
+      for (const auto& p : paths) result->kv.push_back(kv_read(*find(p)));
+      break;
+    }
+    default:
+      if (const Node* n = find(op.path)) result->kv.push_back(kv_read(*n));
+  }
+  return Code::kOk;
+}
+
+Code DataTree::do_kv_op(const KvOp& op, const Command& cmd, int64_t zxid, OpResult* result,
+                        std::vector<Trigger>* triggers, std::vector<Undo>* undo) {
   result->path = op.path;
   if (op.verb != KvVerb::kDeleteTree && op.verb != KvVerb::kGetTree && (!valid_path(op.path) || op.path == "/"))
     return Code::kBadArguments;

@@ -102,6 +102,10 @@ class DataTree {
   /// The session holding `n` for Consul: its acquirer, or the ZooKeeper session owning the
   /// ephemeral. 0 when none.
   SessionId kv_holder(const Node& n) const;
+  /// The Consul keys under a key prefix: children of `dir` whose names start with `fragment`, and
+  /// everything below them (the /zookeeper subtree excluded), in no particular order.
+  void kv_scan(std::string_view dir, std::string_view fragment, std::vector<std::string>* paths) const;
+  KvRead kv_read(const Node& n) const;
   /// Lock-delay end (leader ms) for `path`, or 0.
   int64_t lock_delay_until(std::string_view path) const;
   size_t node_count() const { return store_.live(); }
@@ -136,6 +140,8 @@ class DataTree {
   Code do_check(const CheckOp& op, const Command& cmd);
   Code do_kv(const KvOp& op, const Command& cmd, int64_t zxid, OpResult* result, std::vector<Trigger>* triggers,
              std::vector<Undo>* undo);
+  Code do_kv_op(const KvOp& op, const Command& cmd, int64_t zxid, OpResult* result, std::vector<Trigger>* triggers,
+                std::vector<Undo>* undo);
   Code kv_write(const std::string& path, const std::string& value, const Command& cmd, int64_t zxid,
                 std::vector<Trigger>* triggers, std::vector<Undo>* undo);
   Code kv_delete(const std::string& path, const Command& cmd, int64_t zxid, std::vector<Trigger>* triggers,
