@@ -1,37 +1,32 @@
 #include "net/http.h"
 
+#include <boost/beast/core/buffers_range.hpp>
+#include <boost/beast/http.hpp>
+
 #include <algorithm>
 #include <cctype>
+#include <chrono>
+#include <optional>
 
 #include "common/log.h"
 
 namespace conclave::net {
+namespace beast_http = boost::beast::http;
+using Parser = beast_http::request_parser<beast_http::string_body>;
 
 std::string status_text(int status) {
-  switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 413: return "Payload Too Large";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Status";
-  }
+  auto reason = beast_http::obsolete_reason(static_cast<beast_http::status>(status));
+  return reason.empty() ? std::string("Status") : std::string(reason);
 }
 
 std::string percent_decode(std::string_view s, bool plus_is_space) {
   std::string out;
   out.reserve(s.size());
+  auto hex = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : std::tolower(c) - 'a' + 10; };
   for (size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
-    if (c == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+    if (c == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) && std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
       i += 2;
     } else if (c == '+' && plus_is_space) {
       out += ' ';
@@ -42,30 +37,29 @@ std::string percent_decode(std::string_view s, bool plus_is_space) {
   return out;
 }
 
-ParseStatus parse_http_request(std::string_view in, size_t max_body_bytes, HttpRequest* out, size_t* consumed,
-                               std::string* error) {
-  auto end = in.find("\r\n\r\n");
-  if (end == std::string_view::npos) {
-    if (in.size() > 64 * 1024) {
-      *error = "request header too large";
-      return ParseStatus::kBad;
-    }
-    return ParseStatus::kIncomplete;
-  }
-  std::string_view head = in.substr(0, end);
-  auto line_end = head.find("\r\n");
-  std::string_view request_line = head.substr(0, line_end);
-  auto sp1 = request_line.find(' ');
-  auto sp2 = request_line.rfind(' ');
-  if (sp1 == std::string_view::npos || sp2 == sp1 || request_line.substr(sp2 + 1).rfind("HTTP/1.", 0) != 0) {
-    *error = "malformed request line";
-    return ParseStatus::kBad;
-  }
-  out->method = std::string(request_line.substr(0, sp1));
-  out->target = std::string(request_line.substr(sp1 + 1, sp2 - sp1 - 1));
+namespace {
+
+std::unique_ptr<Parser> new_parser(const HttpLimits& limits) {
+  auto p = std::make_unique<Parser>();
+  p->header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+  p->body_limit(limits.max_body_bytes);
+  p->eager(true);
+  return p;
+}
+
+int status_for(const boost::system::error_code& ec) {
+  if (ec == beast_http::error::body_limit) return 413;
+  if (ec == beast_http::error::header_limit) return 431;
+  return 400;
+}
+
+/// Moves a parsed message into our request type. False (with `error`) when the target is not a path.
+bool fill_request(Parser::value_type&& msg, HttpRequest* out, std::string* error) {
+  out->method = std::string(msg.method_string());
+  out->target = std::string(msg.target());
   if (out->target.empty() || out->target[0] != '/') {
     *error = "malformed request target";
-    return ParseStatus::kBad;
+    return false;
   }
   auto qpos = out->target.find('?');
   out->path = percent_decode(std::string_view(out->target).substr(0, qpos), false);
@@ -84,59 +78,67 @@ ParseStatus parse_http_request(std::string_view in, size_t max_body_bytes, HttpR
     }
   }
   out->headers.clear();
-  std::string_view rest = line_end == std::string_view::npos ? std::string_view() : head.substr(line_end + 2);
-  while (!rest.empty()) {
-    auto le = rest.find("\r\n");
-    std::string_view line = rest.substr(0, le);
-    auto colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0) {
-      *error = "malformed header line";
+  for (const auto& f : msg) {
+    std::string name(f.name_string());
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    out->headers[name] = std::string(f.value());
+  }
+  out->body = std::move(msg.body());
+  return true;
+}
+
+}  // namespace
+
+ParseStatus parse_http_request(std::string_view in, size_t max_body_bytes, HttpRequest* out, size_t* consumed,
+                               std::string* error, int* status) {
+  HttpLimits limits;
+  limits.max_body_bytes = max_body_bytes;
+  auto parser = new_parser(limits);
+  size_t used = 0;
+  while (!parser->is_done()) {
+    boost::system::error_code ec;
+    size_t n = parser->put(boost::asio::const_buffer(in.data() + used, in.size() - used), ec);
+    used += n;
+    if (ec == beast_http::error::need_more) {
+      if (used >= in.size() || n == 0) return ParseStatus::kIncomplete;
+      continue;
+    }
+    if (ec) {
+      *error = ec.message();
+      if (status) *status = status_for(ec);
       return ParseStatus::kBad;
     }
-    std::string name(line.substr(0, colon));
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-    std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-    out->headers[name] = std::string(value);
-    if (le == std::string_view::npos) break;
-    rest.remove_prefix(le + 2);
+    if (n == 0 && !parser->is_done()) return ParseStatus::kIncomplete;
   }
-  if (out->headers.count("transfer-encoding")) {
-    *error = "chunked request bodies are not supported; send Content-Length";
+  if (!fill_request(parser->release(), out, error)) {
+    if (status) *status = 400;
     return ParseStatus::kBad;
   }
-  size_t body_len = 0;
-  if (auto it = out->headers.find("content-length"); it != out->headers.end()) {
-    const std::string& v = it->second;
-    if (v.empty() || v.size() > 12 || !std::all_of(v.begin(), v.end(), ::isdigit)) {
-      *error = "bad Content-Length";
-      return ParseStatus::kBad;
-    }
-    body_len = std::stoull(v);
-    if (body_len > max_body_bytes) {
-      *error = "request body too large";
-      return ParseStatus::kBad;
-    }
-  }
-  size_t total = end + 4 + body_len;
-  if (in.size() < total) return ParseStatus::kIncomplete;
-  out->body = std::string(in.substr(end + 4, body_len));
-  *consumed = total;
+  *consumed = used;
   return ParseStatus::kComplete;
 }
 
+class HttpConnectionBase : public StreamHandler {
+ public:
+  virtual void expire(int64_t now_ms) = 0;
+};
+
 namespace {
 
-class HttpConnection : public StreamHandler {
+class HttpConnection : public HttpConnectionBase {
  public:
-  HttpConnection(HttpServer& server, Stream& stream, std::shared_ptr<bool> server_alive)
-      : server_(server), stream_(stream), server_alive_(std::move(server_alive)),
-        alive_(std::make_shared<bool>(true)) {}
-  ~HttpConnection() override { *alive_ = false; }
+  HttpConnection(HttpServer& server, Stream& stream)
+      : server_(server), stream_(stream), alive_(std::make_shared<bool>(true)), last_activity_ms_(server.now_ms()) {
+    server_.add(this);
+  }
+  ~HttpConnection() override {
+    *alive_ = false;
+    server_.remove(this);
+  }
 
   void on_data(std::string_view bytes) override {
     buf_.append(bytes.data(), bytes.size());
+    last_activity_ms_ = server_.now_ms();
     pump();
   }
   void on_close() override {
@@ -144,69 +146,130 @@ class HttpConnection : public StreamHandler {
     *alive_ = false;
   }
 
+  void expire(int64_t now_ms) override {
+    if (closed_ || busy_) return;  // a request in flight (e.g. a blocking query) is never cut off
+    bool mid_request = !buf_.empty() || (parser_ && parser_->got_some());
+    int64_t limit = mid_request ? server_.limits().header_timeout_ms : server_.limits().idle_timeout_ms;
+    if (now_ms - last_activity_ms_ <= limit) return;
+    if (mid_request) {
+      HttpResponse r;
+      r.status = 408;
+      r.content_type = "text/plain; charset=utf-8";
+      r.body = "request not completed in time\n";
+      write(r, false, false);
+    }
+    close();
+  }
+
  private:
+  void close() {
+    stream_.close();
+    closed_ = true;
+  }
+
   void pump() {
-    while (!busy_ && !closed_ && !buf_.empty()) {
-      HttpRequest req;
-      size_t consumed = 0;
-      std::string error;
-      auto st = parse_http_request(buf_, server_.max_body_bytes(), &req, &consumed, &error);
-      if (st == ParseStatus::kIncomplete) return;
-      if (st == ParseStatus::kBad) {
+    while (!busy_ && !closed_) {
+      if (!parser_) parser_ = new_parser(server_.limits());
+      boost::system::error_code ec;
+      size_t n = buf_.empty() ? 0 : parser_->put(boost::asio::const_buffer(buf_.data(), buf_.size()), ec);
+      if (buf_.empty()) ec = beast_http::error::need_more;
+      buf_.erase(0, n);
+      if (ec == beast_http::error::need_more) {
+        if (parser_->is_header_done() && !sent_continue_) {
+          // curl sends `Expect: 100-continue` for bodies over 1 KiB and waits for this.
+          auto expect = parser_->get()[beast_http::field::expect];
+          if (beast_http::token_list(expect).exists("100-continue")) stream_.send("HTTP/1.1 100 Continue\r\n\r\n");
+          sent_continue_ = true;
+        }
+        if (n == 0) return;  // wait for more bytes
+        continue;
+      }
+      if (ec) {
         HttpResponse resp;
-        resp.status = error.find("too large") != std::string::npos ? 413 : 400;
+        resp.status = status_for(ec);
         resp.content_type = "text/plain; charset=utf-8";
-        resp.body = error + "\n";
-        write(resp, false);
-        stream_.close();
-        closed_ = true;
+        resp.body = "bad request: " + ec.message() + "\n";
+        write(resp, false, false);
+        close();
         return;
       }
-      buf_.erase(0, consumed);
+      if (!parser_->is_done()) {
+        if (n == 0) return;
+        continue;
+      }
+      auto msg = parser_->release();
+      parser_.reset();
+      sent_continue_ = false;
+      keep_alive_ = msg.keep_alive();
+      HttpRequest req;
+      std::string error;
+      if (!fill_request(std::move(msg), &req, &error)) {
+        HttpResponse resp;
+        resp.status = 400;
+        resp.content_type = "text/plain; charset=utf-8";
+        resp.body = error + "\n";
+        write(resp, false, false);
+        close();
+        return;
+      }
       req.remote_address = stream_.remote_address();
-      keep_alive_ = req.header("connection") != "close";
+      head_ = req.method == "HEAD";
       busy_ = true;
       std::weak_ptr<bool> alive = alive_;
       server_.handler().handle(req, [this, alive](HttpResponse resp) {
         auto a = alive.lock();
         if (!a || !*a) return;
-        write(resp, keep_alive_);
+        write(resp, keep_alive_, head_);
         busy_ = false;
-        if (!keep_alive_) {
-          stream_.close();
-          closed_ = true;
-          return;
-        }
+        last_activity_ms_ = server_.now_ms();
+        if (!keep_alive_) return close();
         pump();
       });
     }
   }
 
-  void write(const HttpResponse& resp, bool keep_alive) {
+  void write(const HttpResponse& resp, bool keep_alive, bool head) {
     std::string out = "HTTP/1.1 " + std::to_string(resp.status) + " " + status_text(resp.status) + "\r\n";
     out += "Content-Type: " + resp.content_type + "\r\n";
     for (const auto& [k, v] : resp.headers) out += k + ": " + v + "\r\n";
     out += "Content-Length: " + std::to_string(resp.body.size()) + "\r\n";
     if (!keep_alive) out += "Connection: close\r\n";
     out += "\r\n";
-    out += resp.body;
+    if (!head) out += resp.body;
     stream_.send(std::move(out));
   }
 
   HttpServer& server_;
   Stream& stream_;
-  std::shared_ptr<bool> server_alive_;
   std::shared_ptr<bool> alive_;
   std::string buf_;
+  std::unique_ptr<Parser> parser_;
+  bool sent_continue_ = false;
   bool busy_ = false;
   bool closed_ = false;
   bool keep_alive_ = true;
+  bool head_ = false;
+  int64_t last_activity_ms_ = 0;
 };
 
 }  // namespace
 
+HttpServer::HttpServer(HttpHandler& handler, HttpLimits limits) : handler_(handler), limits_(limits) {
+  now_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+                .count();
+}
+
+HttpServer::~HttpServer() = default;
+
 std::unique_ptr<StreamHandler> HttpServer::accept(Stream& stream) {
-  return std::make_unique<HttpConnection>(*this, stream, alive_);
+  return std::make_unique<HttpConnection>(*this, stream);
+}
+
+void HttpServer::tick(int64_t now_ms) {
+  now_ms_ = now_ms;
+  std::vector<HttpConnectionBase*> all(connections_.begin(), connections_.end());
+  for (auto* c : all)
+    if (connections_.count(c)) c->expire(now_ms);
 }
 
 }  // namespace conclave::net

@@ -1,13 +1,16 @@
-// A small HTTP/1.1 server over net::Stream: request parsing (request line, headers,
-// Content-Length bodies; chunked request bodies are refused with 411/400), keep-alive,
-// pipelined requests answered in order, and asynchronous responses (for blocking queries).
-// No Asio here; the parser is a pure function so that it can be fuzzed.
+// The HTTP/1.1 server over net::Stream. Parsing is Boost.Beast's request parser (fed from the
+// connection's bytes, so it runs without Beast's sockets): Content-Length and chunked bodies,
+// `Expect: 100-continue` (answered once the header is in), header and body limits. Keep-alive,
+// pipelined requests answered in order, asynchronous responses (blocking queries hold a request
+// open without a thread), and idle / slow-header timeouts swept by tick().
+// Beast stays inside http.cc: this header includes neither Beast nor Asio.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,9 +45,17 @@ std::string status_text(int status);
 std::string percent_decode(std::string_view s, bool plus_is_space);
 
 enum class ParseStatus { kComplete, kIncomplete, kBad };
-/// Parses one request from the front of `in`. On kComplete, `consumed` is its length.
+/// Parses one request from the front of `in`. On kComplete, `consumed` is its length. On kBad,
+/// `error` says why and `status` (when given) is the HTTP status to answer with.
 ParseStatus parse_http_request(std::string_view in, size_t max_body_bytes, HttpRequest* out, size_t* consumed,
-                               std::string* error);
+                               std::string* error, int* status = nullptr);
+
+struct HttpLimits {
+  size_t max_header_bytes = 64 * 1024;
+  size_t max_body_bytes = 4 * 1024 * 1024;
+  int64_t idle_timeout_ms = 90 * 1000;    // keep-alive connection with no request in flight
+  int64_t header_timeout_ms = 30 * 1000;  // a request started but not complete (slow clients)
+};
 
 class HttpHandler {
  public:
@@ -54,19 +65,29 @@ class HttpHandler {
   virtual void handle(const HttpRequest& request, Respond respond) = 0;
 };
 
+class HttpConnectionBase;
+
 class HttpServer : public Acceptor {
  public:
-  HttpServer(HttpHandler& handler, size_t max_body_bytes = 4 * 1024 * 1024)
-      : handler_(handler), max_body_bytes_(max_body_bytes), alive_(std::make_shared<bool>(true)) {}
-  ~HttpServer() override { *alive_ = false; }
+  explicit HttpServer(HttpHandler& handler, HttpLimits limits = {});
+  ~HttpServer() override;
   std::unique_ptr<StreamHandler> accept(Stream& stream) override;
   HttpHandler& handler() { return handler_; }
-  size_t max_body_bytes() const { return max_body_bytes_; }
+  const HttpLimits& limits() const { return limits_; }
+  /// Closes connections idle or stuck mid-request past their timeouts. Call about once a second.
+  void tick(int64_t now_ms);
+  size_t connection_count() const { return connections_.size(); }
+
+  // Used by connections.
+  void add(HttpConnectionBase* c) { connections_.insert(c); }
+  void remove(HttpConnectionBase* c) { connections_.erase(c); }
+  int64_t now_ms() const { return now_ms_; }
 
  private:
   HttpHandler& handler_;
-  size_t max_body_bytes_;
-  std::shared_ptr<bool> alive_;
+  HttpLimits limits_;
+  std::set<HttpConnectionBase*> connections_;
+  int64_t now_ms_ = 0;
 };
 
 }  // namespace conclave::net

@@ -183,6 +183,7 @@ Status Node::start() {
   loop_.every(std::chrono::milliseconds(100), [this] { expire_sessions(); });
   loop_.every(std::chrono::milliseconds(std::max<int64_t>(100, config_.reap_interval_ms)), [this] { reap(); });
   loop_.every(std::chrono::milliseconds(50), [this] { consul_->tick(); });
+  loop_.every(std::chrono::milliseconds(1000), [this] { http_->tick(monotonic_ms()); });
   return Status::Ok();
 }
 

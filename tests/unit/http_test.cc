@@ -35,3 +35,21 @@ TEST(Http, IncompleteAndBad) {
             ParseStatus::kBad);
   EXPECT_EQ(parse_http_request("GET / HTTP/1.1\r\nbad header\r\n\r\n", 1024, &req, &consumed, &err), ParseStatus::kBad);
 }
+
+TEST(Http, ChunkedBodyAndLimits) {
+  std::string raw =
+      "PUT /v1/kv/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\nGET";
+  HttpRequest req;
+  size_t consumed = 0;
+  std::string err;
+  ASSERT_EQ(parse_http_request(raw, 1024, &req, &consumed, &err), ParseStatus::kComplete) << err;
+  EXPECT_EQ(req.body, "abcde");
+  EXPECT_EQ(raw.substr(consumed), "GET");
+  int status = 0;
+  std::string big = "PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n" + std::string(0x800, 'x') + "\r\n0\r\n\r\n";
+  EXPECT_EQ(parse_http_request(big, 1024, &req, &consumed, &err, &status), ParseStatus::kBad);
+  EXPECT_EQ(status, 413);
+  std::string huge_header = "GET / HTTP/1.1\r\nX: " + std::string(70 * 1024, 'h') + "\r\n\r\n";
+  EXPECT_EQ(parse_http_request(huge_header, 1024, &req, &consumed, &err, &status), ParseStatus::kBad);
+  EXPECT_EQ(status, 431);
+}
