@@ -11,6 +11,9 @@ scripts/install-deps.sh
 start=$(date +%s)
 step() { echo; echo "==> $* ($(( $(date +%s) - start ))s)"; }
 
+step "module boundaries"
+scripts/check-boundaries.sh
+
 step "build: release"
 cmake --preset release >/dev/null
 ninja -C build/release

@@ -8,6 +8,7 @@ namespace conclave::consul {
 
 std::optional<int64_t> parse_duration_ms(std::string_view s, int64_t bare_unit_ms) {
   if (s.empty()) return std::nullopt;
+  if (s == "0") return 0;
   bool bare = s.find_first_not_of("0123456789") == std::string_view::npos;
   if (bare) {
     if (bare_unit_ms == 0 || s.size() > 15) return std::nullopt;
@@ -15,7 +16,6 @@ std::optional<int64_t> parse_duration_ms(std::string_view s, int64_t bare_unit_m
   }
   double total_ns = 0;
   size_t i = 0;
-  if (s == "0") return 0;
   while (i < s.size()) {
     size_t start = i;
     while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;

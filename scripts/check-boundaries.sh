@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Module boundaries (docs/ARCHITECTURE.md): raft/ and state/ stay free of sockets, threads, clocks
+# and files so they can be simulated; the front-ends never include each other. Run by the test
+# command; prints every offending include and fails.
+set -euo pipefail
+cd "$(dirname "$0")/../src"
+fail=0
+check() {  # dir, regex, reason
+  local hits
+  hits=$(grep -nE "^\s*#\s*include\s*[<\"]($2)" -r "$1" --include='*.h' --include='*.cc' || true)
+  if [ -n "$hits" ]; then
+    echo "boundary violation: $1 must not include $3:"
+    echo "$hits" | sed 's/^/  /'
+    fail=1
+  fi
+}
+# (arpa/inet.h is allowed: inet_pton only parses addresses, for ip: ACLs.)
+for pure in raft state; do
+  check "$pure" 'boost/|asio|thread>|mutex>|condition_variable>|future>|chrono>|ctime>|time\.h|fstream>|filesystem>|cstdio>|sys/|unistd\.h|fcntl\.h|netinet/|sys/socket|net/|storage/|server/|zk/|consul/' \
+    "Asio, threads, clocks, files or outer modules"
+done
+check zk 'consul/' "the Consul front-end"
+check consul 'zk/' "the ZooKeeper front-end"
+check common 'net/|storage/|state/|raft/|server/|zk/|consul/' "other modules"
+if [ "$fail" -ne 0 ]; then exit 1; fi
+echo "module boundaries hold"
