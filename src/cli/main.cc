@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli/commands.h"
 #include "cli/http_client.h"
 #include "common/log.h"
 #include "server/config.h"
@@ -20,6 +21,8 @@ const char* kUsage =
     "Usage: conclave <command> [options]\n\n"
     "Commands:\n"
     "  agent     run a Conclave node (ZooKeeper protocol + HTTP API); see `conclave agent --help`\n"
+    "  kv        read and write the Consul KV view: get, put, delete, export, import\n"
+    "  lock      run a command while holding a lock: `conclave lock PREFIX CMD...`\n"
     "  operator  cluster membership: `conclave operator raft --help`\n"
     "  version   print the Conclave version and the ZooKeeper version it speaks\n";
 
@@ -89,7 +92,7 @@ const char* kOperatorUsage =
     "  transfer-leader ID                hand leadership to a voter\n";
 
 int run_operator(std::vector<std::string> args) {
-  std::string addr = "127.0.0.1:8500";
+  std::string addr = cli::default_http_addr();
   std::vector<std::string> pos;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--help" || args[i] == "-h") {
@@ -144,6 +147,8 @@ int main(int argc, char** argv) {
   args.erase(args.begin());
   if (cmd == "agent") return run_agent(args);
   if (cmd == "operator") return run_operator(args);
+  if (cmd == "kv") return cli::run_kv(args);
+  if (cmd == "lock") return cli::run_lock(args);
   if (cmd == "version") {
     if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
       std::puts("Usage: conclave version\n\nPrints the Conclave version and the ZooKeeper protocol version it speaks.");
