@@ -2,9 +2,11 @@
 against a Conclave node: KV, sessions, locks, blocking queries and txn.
 
 Runs npm/consul_client_test.js with Node.js.  If npm/node_modules is missing
-it is installed first with `npm ci` from the lockfile; when that fails (no
-registry access, no npm) the test is skipped locally and fails under CI."""
+(or holds another consul version than the lockfile pins), it is installed first
+with `npm ci` from the lockfile; when that fails (no registry access, no npm)
+the test is skipped locally and fails under CI (env CI set)."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -30,8 +32,18 @@ def _npm_unavailable(msg):
     pytest.skip(msg)
 
 
+def _installed_matches_lockfile():
+    """node_modules/consul is there and is the version package-lock.json pins."""
+    try:
+        pinned = json.loads((NPM_DIR / "package-lock.json").read_text())["packages"]["node_modules/consul"]["version"]
+        installed = json.loads((NPM_DIR / "node_modules" / "consul" / "package.json").read_text())["version"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return pinned == installed
+
+
 def _ensure_node_modules():
-    if (NPM_DIR / "node_modules" / "consul" / "package.json").is_file():
+    if _installed_matches_lockfile():
         return
     npm = shutil.which("npm")
     if not npm:
@@ -44,6 +56,9 @@ def _ensure_node_modules():
         _npm_unavailable("`%s` in %s timed out after %d s:\n%s" % (" ".join(cmd), NPM_DIR, NPM_CI_TIMEOUT, _out(e)))
     if p.returncode != 0:
         _npm_unavailable("`%s` in %s failed (exit %d):\n%s" % (" ".join(cmd), NPM_DIR, p.returncode, _out(p)))
+    if not _installed_matches_lockfile():
+        pytest.fail("`%s` succeeded but node_modules/consul does not match package-lock.json" % " ".join(cmd),
+                    pytrace=False)
 
 
 def test_npm_consul_client(node):

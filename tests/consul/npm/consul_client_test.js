@@ -361,6 +361,9 @@ function describe(err) {
     const body = Buffer.isBuffer(res.body) ? res.body.toString() : JSON.stringify(res.body);
     return `HTTP ${err.statusCode} from ${res.req ? res.req.method + " " + res.req.path : "?"}: ${err.message} body=${body}`;
   }
+  if (err && (err.isPapi || err.code)) {
+    return `${err.name}: ${err.message}${err.code ? " (" + err.code + ")" : ""}`; // network / timeout
+  }
   return (err && err.stack) || String(err);
 }
 
