@@ -15,6 +15,10 @@ PACKAGES=(
   # etcd-server is installed by bench/compare.py itself when missing
 )
 
+# Node.js and npm run the npm `consul` client tests; any Node.js >= 18 will do (Debian's nodejs +
+# npm when the machine has none).
+if ! command -v npm >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -36,6 +36,9 @@ echo "$a"
 if [ "$a" != "$b" ]; then echo "simulation is not deterministic: '$a' vs '$b'"; exit 1; fi
 case "$a" in *" 0 failed;"*) ;; *) exit 1 ;; esac
 
+step "npm test clients (pinned by tests/consul/npm/package-lock.json)"
+(cd tests/consul/npm && npm ci --no-audit --no-fund --loglevel=error)
+
 step "differential + integration tests"
 export CONCLAVE_BIN="$PWD/build/release/src/cli/conclave"
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/compat tests/integration tests/consul tests/cluster

@@ -64,7 +64,7 @@ def _ensure_node_modules():
 def test_npm_consul_client(node):
     node_bin = shutil.which("node")
     if not node_bin:
-        pytest.skip("Node.js (`node`) not found on PATH (Debian: nodejs)")
+        _npm_unavailable("Node.js (`node`) not found on PATH (Debian: nodejs)")
     _ensure_node_modules()
     cmd = [node_bin, str(SCRIPT), str(node.http_port)]
     try:
