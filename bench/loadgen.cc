@@ -56,6 +56,7 @@ struct Options {
   std::string dir = "/tmp";
   int idle_sessions = 0;
   int fanout = 0;
+  int server_pid = 0;
 };
 
 enum Op { kGet, kSet, kCreateSeq, kCreateDelete, kExists, kChildren, kMulti, kWatchFanout, kNumOps };
@@ -499,21 +500,40 @@ std::string etcd_request(const std::string& host, const std::string& path, const
          std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
+std::string consul_request(const std::string& host, const char* method, const std::string& path,
+                           const std::string& body) {
+  return std::string(method) + " " + path + " HTTP/1.1\r\nHost: " + host + "\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+// One request at a time per connection, replies as they come: how HTTP/1.1 clients (etcd's
+// gateway clients, python-consul, Consul's Go api) use a keep-alive connection.
 void run_etcd(const Options& o) {
+  const bool consul = o.protocol == "consul";
   std::vector<HttpConn> conns(static_cast<size_t>(o.connections));
   for (size_t i = 0; i < conns.size(); ++i) conns[i].fd = dial(o.hosts[i % o.hosts.size()]);
   std::string value_b64 = base64_encode(std::string(static_cast<size_t>(o.value_size), 'v'));
+  std::string value_raw(static_cast<size_t>(o.value_size), 'v');
   auto key_b64 = [&](int k) { return base64_encode(o.prefix + "/k/" + std::to_string(k)); };
+  auto consul_path = [&](int k) { return "/v1/kv" + o.prefix + "/k/" + std::to_string(k); };
+  auto put_request = [&](int k) {
+    return consul ? consul_request(o.hosts[0], "PUT", consul_path(k), value_raw)
+                  : etcd_request(o.hosts[0], "/v3/kv/put", "{\"key\":\"" + key_b64(k) + "\",\"value\":\"" + value_b64 + "\"}");
+  };
+  auto get_request = [&](int k) {
+    return consul ? consul_request(o.hosts[0], "GET", consul_path(k), "")
+                  : etcd_request(o.hosts[0], "/v3/kv/range", "{\"key\":\"" + key_b64(k) + "\"}");
+  };
   auto blocking = [&](HttpConn& c, const std::string& req) {
     write_all(c.fd, req);
     bool ok = false;
     char buf[65536];
     while (!http_take_response(c.in, &ok)) {
       ssize_t n = read(c.fd, buf, sizeof buf);
-      if (n <= 0) die("etcd closed the connection");
+      if (n <= 0) die("the server closed the connection");
       c.in.append(buf, static_cast<size_t>(n));
     }
-    if (!ok) die("etcd request failed");
+    if (!ok) die("request failed");
   };
   if (o.prepare) {
     auto t0 = Clock::now();
@@ -521,8 +541,7 @@ void run_etcd(const Options& o) {
     for (size_t i = 0; i < conns.size(); ++i)
       ts.emplace_back([&, i] {
         for (int k = static_cast<int>(i); k < o.keys; k += static_cast<int>(conns.size()))
-          blocking(conns[i], etcd_request(o.hosts[0], "/v3/kv/put",
-                                          "{\"key\":\"" + key_b64(k) + "\",\"value\":\"" + value_b64 + "\"}"));
+          blocking(conns[i], put_request(k));
       });
     for (auto& t : ts) t.join();
     std::printf("prepared %d keys in %.2f s\n", o.keys, std::chrono::duration<double>(Clock::now() - t0).count());
@@ -531,7 +550,7 @@ void run_etcd(const Options& o) {
   std::vector<int> table;
   for (const auto& [name, weight] : o.mix) {
     int op = op_by_name(name);
-    if (op != kGet && op != kSet) die("etcd supports only get and set in --mix");
+    if (op != kGet && op != kSet) die("etcd and consul support only get and set in --mix");
     for (int i = 0; i < weight; ++i) table.push_back(op);
   }
   std::mt19937_64 rng(42);
@@ -539,9 +558,7 @@ void run_etcd(const Options& o) {
   auto issue = [&](HttpConn& c) {
     int op = table[rng() % table.size()];
     int k = static_cast<int>(rng() % static_cast<uint64_t>(o.keys));
-    std::string req = op == kGet ? etcd_request(o.hosts[0], "/v3/kv/range", "{\"key\":\"" + key_b64(k) + "\"}")
-                                 : etcd_request(o.hosts[0], "/v3/kv/put",
-                                                "{\"key\":\"" + key_b64(k) + "\",\"value\":\"" + value_b64 + "\"}");
+    std::string req = op == kGet ? get_request(k) : put_request(k);
     c.busy = true;
     c.op = op;
     c.start = Clock::now();
@@ -564,7 +581,7 @@ void run_etcd(const Options& o) {
       auto& c = conns[i];
       char buf[65536];
       ssize_t n = read(c.fd, buf, sizeof buf);
-      if (n <= 0) die("etcd closed the connection");
+      if (n <= 0) die("the server closed the connection");
       c.in.append(buf, static_cast<size_t>(n));
       bool ok = false;
       if (c.busy && http_take_response(c.in, &ok)) {
@@ -577,6 +594,121 @@ void run_etcd(const Options& o) {
     }
   }
   report(stats, std::chrono::duration<double>(Clock::now() - t0).count(), o);
+}
+
+// ---------------- Consul blocking-query fan-out ----------------
+// N connections each hold a blocking GET on one key; one PUT wakes them all. Reports the wake-up
+// latency distribution (PUT sent -> each reply received) and, with --server-pid, the server's
+// resident memory per waiting query.
+
+long rss_kb(int pid) {
+  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/status").c_str(), "r");
+  if (!f) return -1;
+  char line[256];
+  long kb = -1;
+  while (std::fgets(line, sizeof line, f))
+    if (std::strncmp(line, "VmRSS:", 6) == 0) kb = std::strtol(line + 6, nullptr, 10);
+  std::fclose(f);
+  return kb;
+}
+
+std::string header_value(const std::string& head, const std::string& lower_name) {
+  std::string lower = head;
+  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+  auto p = lower.find("\r\n" + lower_name + ":");
+  if (p == std::string::npos) return "";
+  size_t s = p + 3 + lower_name.size();
+  while (s < head.size() && head[s] == ' ') ++s;
+  return head.substr(s, head.find("\r\n", s) - s);
+}
+
+std::string blocking_call(int fd, const std::string& req, std::string* head_out) {
+  write_all(fd, req);
+  std::string in;
+  char buf[65536];
+  bool ok = false;
+  while (true) {
+    std::string probe = in;
+    if (http_take_response(probe, &ok)) break;
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) die("the server closed the connection");
+    in.append(buf, static_cast<size_t>(n));
+  }
+  if (head_out) *head_out = in.substr(0, in.find("\r\n\r\n"));
+  return in;
+}
+
+void run_consul_fanout(const Options& o, int server_pid) {
+  const std::string host = o.hosts[0];
+  const std::string key = "/v1/kv" + o.prefix + "/fanout";
+  int ctl = dial(host);
+  std::string head;
+  blocking_call(ctl, consul_request(host, "PUT", key, "v0"), nullptr);
+  blocking_call(ctl, consul_request(host, "GET", key, ""), &head);
+  std::string index = header_value(head, "x-consul-index");
+  if (index.empty()) die("no X-Consul-Index in the reply");
+  long rss_before = server_pid ? rss_kb(server_pid) : -1;
+  std::vector<int> fds;
+  fds.reserve(static_cast<size_t>(o.fanout));
+  for (int i = 0; i < o.fanout; ++i) {
+    int fd = dial(host);
+    write_all(fd, consul_request(host, "GET", key + "?index=" + index + "&wait=5m", ""));
+    fds.push_back(fd);
+  }
+  // Wait until the server holds them all.
+  auto deadline = Clock::now() + std::chrono::seconds(120);
+  long waiting = 0;
+  while (Clock::now() < deadline) {
+    std::string m = blocking_call(ctl, consul_request(host, "GET", "/metrics", ""), nullptr);
+    auto p = m.find("\nconclave_consul_blocking_queries ");
+    waiting = p == std::string::npos ? 0 : std::strtol(m.c_str() + p + 35, nullptr, 10);
+    if (waiting >= o.fanout) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (waiting < o.fanout) die("the server holds only " + std::to_string(waiting) + " blocking queries");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  long rss_with = server_pid ? rss_kb(server_pid) : -1;
+  auto t0 = Clock::now();
+  write_all(ctl, consul_request(host, "PUT", key, "v1"));
+  std::vector<uint32_t> lat;
+  std::vector<std::string> in(fds.size());
+  std::vector<bool> done(fds.size(), false);
+  std::vector<pollfd> pfds;
+  size_t remaining = fds.size();
+  auto stop = Clock::now() + std::chrono::seconds(60);
+  while (remaining > 0 && Clock::now() < stop) {
+    pfds.clear();
+    std::vector<size_t> which;
+    for (size_t i = 0; i < fds.size(); ++i)
+      if (!done[i]) {
+        pfds.push_back({fds[i], POLLIN, 0});
+        which.push_back(i);
+      }
+    if (poll(pfds.data(), pfds.size(), 1000) < 0) die("poll");
+    for (size_t j = 0; j < pfds.size(); ++j) {
+      if (!(pfds[j].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      size_t i = which[j];
+      char buf[8192];
+      ssize_t n = read(fds[i], buf, sizeof buf);
+      if (n <= 0) die("a waiting connection was closed");
+      in[i].append(buf, static_cast<size_t>(n));
+      bool ok = false;
+      if (http_take_response(in[i], &ok)) {
+        done[i] = true;
+        --remaining;
+        lat.push_back(static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count()));
+      }
+    }
+  }
+  std::sort(lat.begin(), lat.end());
+  double per_query = rss_before > 0 && rss_with > 0 ? double(rss_with - rss_before) * 1024.0 / o.fanout : -1;
+  std::printf("fan-out %d blocking queries: woken %zu; wake-up p50 %.1f ms, p99 %.1f ms, max %.1f ms; server memory %.0f B per waiting query\n",
+              o.fanout, lat.size(), pct(lat, 50), pct(lat, 99), lat.empty() ? 0.0 : lat.back() / 1000.0, per_query);
+  std::printf("RESULT {\"protocol\":\"consul\",\"fanout\":%d,\"woken\":%zu,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"bytes_per_query\":%.0f}\n",
+              o.fanout, lat.size(), pct(lat, 50), pct(lat, 99), lat.empty() ? 0.0 : lat.back() / 1000.0, per_query);
+  for (int fd : fds) close(fd);
+  close(ctl);
+  if (lat.size() != fds.size()) die("not every blocking query woke up");
 }
 
 // ---------------- physical floors ----------------
@@ -646,7 +778,7 @@ void run_floor(const Options& o) {
 void usage() {
   std::puts(
       "Usage: conclave_loadgen [options]\n"
-      "  --protocol zk|etcd      wire protocol (default zk)\n"
+      "  --protocol zk|etcd|consul  wire protocol (default zk); consul: /v1/kv GET and PUT\n"
       "  --hosts H:P[,H:P...]    servers; connections are spread over them\n"
       "  --connections N         sessions/connections (default 8)\n"
       "  --outstanding K         requests in flight per connection (zk; default 8)\n"
@@ -660,6 +792,8 @@ void usage() {
       "  --prepare-only          create the keys and exit\n"
       "  --idle-sessions N       also hold N idle sessions open during the run\n"
       "  --fanout N              watch fan-out: N sessions watch one node, a writer changes it\n"
+      "                          (consul: N blocking queries on one key, one PUT wakes them)\n"
+      "  --server-pid P          with consul --fanout: report the server's memory per waiting query\n"
       "  --floor [--dir D]       measure fdatasync latency in D and the loopback round trip");
 }
 
@@ -697,6 +831,7 @@ int main(int argc, char** argv) {
     else if (a == "--idle-sessions") o.idle_sessions = std::stoi(next());
     else if (a == "--fanout") o.fanout = std::stoi(next());
     else if (a == "--dir") o.dir = next();
+    else if (a == "--server-pid") o.server_pid = std::stoi(next());
     else if (a == "--mix") {
       o.mix.clear();
       std::string v = next();
@@ -719,9 +854,10 @@ int main(int argc, char** argv) {
     }
   }
   if (o.floor) run_floor(o);
+  else if (o.fanout > 0 && o.protocol == "consul") run_consul_fanout(o, o.server_pid);
   else if (o.fanout > 0) run_fanout(o);
   else if (o.protocol == "zk") run_zk(o);
-  else if (o.protocol == "etcd") run_etcd(o);
+  else if (o.protocol == "etcd" || o.protocol == "consul") run_etcd(o);
   else die("unknown protocol " + o.protocol);
   return 0;
 }

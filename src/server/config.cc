@@ -28,6 +28,8 @@ const Flag kFlags[] = {
     {"http-port", true, "HTTP API port: Consul API, /metrics (default 8500; 0 picks a free port)"},
     {"config", true, "config file with `name = value` lines using these flag names"},
     {"node-id", true, "this node's id, 1-255 (default 1)"},
+    {"node-name", true, "Consul node name (default node-<id>)"},
+    {"datacenter", true, "Consul datacenter name; ?dc= with another name is refused (default dc1)"},
     {"raft-port", true, "port for server-to-server Raft traffic (default 8300)"},
     {"peers", true, "ID=HOST:RAFTPORT,... every voter of a static cluster, this node included"},
     {"learner", false, "join as a non-voting member (ZooKeeper observer); add it with `conclave operator raft add-learner`"},
@@ -71,6 +73,15 @@ Status apply(AgentOptions& o, const std::map<std::string, std::string>& kv, bool
     else if (name == "help") o.help = true;
     else if (name == "data-dir") n.data_dir = v;
     else if (name == "bind") n.bind = v;
+    else if (name == "node-name") {
+      if (v.empty() || v.find_first_of("/ \t") != std::string::npos)
+        return make_error(Errc::kInvalid, "--node-name: expected a non-empty name without '/' or spaces");
+      n.node_name = v;
+    } else if (name == "datacenter") {
+      if (v.empty() || v.find_first_of("/ \t") != std::string::npos)
+        return make_error(Errc::kInvalid, "--datacenter: expected a non-empty name without '/' or spaces");
+      n.datacenter = v;
+    }
     else if (name == "zk-port") { auto r = num(0, 65535); if (!r) return r.error(); n.zk_port = uint16_t(*r); }
     else if (name == "http-port") { auto r = num(0, 65535); if (!r) return r.error(); n.http_port = uint16_t(*r); }
     else if (name == "node-id") { auto r = num(1, 255); if (!r) return r.error(); n.node_id = *r; }
