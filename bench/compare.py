@@ -241,8 +241,8 @@ def etcd_available():
 
 # ---------------------------------------------------------------- measurements
 
-def loadgen(system, protocol, args, timeout=600):
-    cmd = [str(LOADGEN), "--protocol", protocol, "--hosts", system.hosts()] + args
+def loadgen(system, protocol, args, timeout=600, hosts=None):
+    cmd = [str(LOADGEN), "--protocol", protocol, "--hosts", hosts or system.hosts()] + args
     cpu0 = system.cpu()
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     cpu1 = system.cpu()
@@ -439,6 +439,65 @@ def med(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
+def scenario_consul_kv(opts):
+    """Consul KV GET and PUT over keep-alive HTTP (one request per connection at a time, 100 B values)
+    against etcd 3.4's JSON gateway, and the same Conclave store through the ZooKeeper protocol."""
+    conns = str(opts.http_connections)
+    runs = {}
+    for rep in range(opts.repeat):
+        for sname, starter in [("conclave", lambda t: start_conclave(1, t)), ("etcd", lambda t: start_etcd(1, t))]:
+            if sname == "etcd" and not etcd_available():
+                continue
+            with running(sname, starter, "ckv") as system:
+                variants = [("consul", "http")] if sname == "conclave" else [("etcd", None)]
+                if sname == "conclave":
+                    variants.append(("zk", None))
+                for protocol, port_kind in variants:
+                    hosts = "%s:%d" % (HOST, system.nodes[0].http_port) if port_kind == "http" else None
+                    label = {"consul": "conclave-http", "zk": "conclave-zk", "etcd": "etcd-gateway"}[protocol]
+                    for mix in ("get=100", "set=100"):
+                        base = ["--connections", conns, "--outstanding", "1", "--keys", str(opts.keys),
+                                "--value-size", "100", "--duration", str(opts.duration), "--mix", mix,
+                                "--prefix", "/ckv"]
+                        if opts.warmup > 0:
+                            warm = list(base)
+                            warm[warm.index("--duration") + 1] = str(opts.warmup)
+                            loadgen(system, protocol, warm, hosts=hosts)
+                        r = loadgen(system, protocol, base + ["--no-prepare"] if opts.warmup > 0 else base, hosts=hosts)
+                        key = "%s %s" % (label, mix.split("=")[0])
+                        runs.setdefault(key, []).append(r)
+                        print("  %-22s rep %d: %8.0f ops/s  p99 %.2f ms  cpu %.1f us/op" % (
+                            key, rep, r["total_ops_per_s"], list(r["ops"].values())[0]["p99_ms"],
+                            r["server_cpu_us_per_op"]), flush=True)
+    print("\nconsul-kv (1 node, %s connections, one request per connection in flight)" % conns)
+    for op in ("get", "set"):
+        row = {k.split()[0]: med([r["total_ops_per_s"] for r in v]) for k, v in runs.items() if k.endswith(op)}
+        print("  %-4s %s" % (op, ", ".join("%s %.0f/s" % kv for kv in sorted(row.items()))))
+        if "conclave-http" in row and "etcd-gateway" in row:
+            print("       ratio conclave-http/etcd-gateway: %.2fx" % (row["conclave-http"] / row["etcd-gateway"]))
+    return runs
+
+
+def scenario_consul_fanout(opts):
+    """N blocking queries on one key held by one node; one PUT wakes them all."""
+    out = []
+    for rep in range(opts.repeat):
+        with running("conclave", lambda t: start_conclave(1, t), "cfan") as system:
+            node = system.nodes[0]
+            cmd = [str(LOADGEN), "--protocol", "consul", "--hosts", "%s:%d" % (HOST, node.http_port),
+                   "--fanout", str(opts.blocking), "--server-pid", str(node.pid), "--prefix", "/cfan"]
+            res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+            if res.returncode != 0:
+                raise RuntimeError("loadgen failed: %s\n%s" % (" ".join(cmd), res.stderr[-2000:]))
+            r = json.loads([l for l in res.stdout.splitlines() if l.startswith("RESULT ")][-1][7:])
+            out.append(r)
+            print("  rep %d: %d woken, wake-up p50 %.1f ms, p99 %.1f ms, max %.1f ms, %.0f B per waiting query" % (
+                rep, r["woken"], r["p50_ms"], r["p99_ms"], r["max_ms"], r["bytes_per_query"]), flush=True)
+    print("  median p99 %.1f ms, median %.0f B per waiting query" % (
+        med([r["p99_ms"] for r in out]), med([r["bytes_per_query"] for r in out])))
+    return out
+
+
 def summarize(name, runs):
     rows = []
     for sname, rs in runs.items():
@@ -479,10 +538,13 @@ def main():
     ap.add_argument("--failover-repeat", type=int, default=3)
     ap.add_argument("--memory-repeat", type=int, default=3)
     ap.add_argument("--warmup", type=float, default=5)
+    ap.add_argument("--http-connections", type=int, default=64)
+    ap.add_argument("--blocking", type=int, default=10000)
     opts = ap.parse_args()
     if opts.quick:
         opts.repeat, opts.duration, opts.znodes, opts.failover_repeat, opts.warmup = 1, 3, 100000, 1, 1
         opts.memory_repeat = 1
+        opts.blocking = 2000
     if not LOADGEN.exists():
         sys.exit("build first: cmake --preset release && ninja -C build/release")
     only = set(filter(None, opts.only.split(",")))
@@ -523,6 +585,12 @@ def main():
                                                                          r["ops"]["watch_fanout"]["p99_ms"]), flush=True)
         results["scenarios"]["fanout"] = runs
         summarize("fanout", runs)
+    if want("consul-kv"):
+        print("\n== Consul KV over HTTP vs etcd's gateway and the ZooKeeper protocol (1 node)", flush=True)
+        results["scenarios"]["consul-kv"] = scenario_consul_kv(opts)
+    if want("consul-fanout"):
+        print("\n== Consul blocking-query fan-out (1 node, %d long-polls on one key)" % opts.blocking, flush=True)
+        results["scenarios"]["consul-fanout"] = scenario_consul_fanout(opts)
     if want("memory"):
         print("\n== memory and recovery (%d znodes of 100 B)" % opts.znodes, flush=True)
         results["scenarios"]["memory"] = m = scenario_memory_recovery(opts)

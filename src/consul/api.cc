@@ -15,7 +15,8 @@ net::HttpResponse json_response(const json::value& v, int status) {
   return r;
 }
 
-ConsulApi::ConsulApi(server::Replica& replica, server::HttpRouter& router) : replica_(replica) {
+ConsulApi::ConsulApi(server::Replica& replica, server::HttpRouter& router)
+    : replica_(replica), datacenter_(replica.info().datacenter) {
   using R = const net::HttpRequest&;
   router.prefix("/v1/kv/", {"GET", "PUT", "DELETE"}, [this](R req, Respond respond) {
     ++requests_;
@@ -138,7 +139,7 @@ json::object ConsulApi::kv_entry_json(std::string_view path, bool with_value) co
 }
 
 void ConsulApi::add_meta_headers(net::HttpResponse& r, const QueryOptions& opts, uint64_t index) {
-  auto info = replica_.info();
+  auto info = replica_.leader_view();
   r.headers.emplace_back("X-Consul-Index", std::to_string(std::max<uint64_t>(index, 1)));
   r.headers.emplace_back("X-Consul-KnownLeader", info.known_leader ? "true" : "false");
   r.headers.emplace_back("X-Consul-LastContact", std::to_string(info.last_contact_ms));
@@ -159,7 +160,7 @@ void ConsulApi::serve_read(const net::HttpRequest& req, const QueryOptions& opts
     run_blocking(opts, std::move(watch), std::move(read), std::move(respond), deadline, false);
   };
   bool local = opts.consistency == Consistency::kStale ||
-               (opts.consistency == Consistency::kDefault && replica_.info().is_leader);
+               (opts.consistency == Consistency::kDefault && replica_.leader_view().is_leader);
   if (local) start(true);
   else replica_.read_index(std::move(start));
 }

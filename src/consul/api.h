@@ -83,6 +83,7 @@ class ConsulApi : public server::ApplyObserver {
 
  private:
   server::Replica& replica_;
+  const std::string datacenter_;  // fixed for the node's life
   BlockingQueries blocking_;
   std::mt19937_64 rng_{std::random_device{}()};
   uint64_t requests_ = 0;

@@ -4,9 +4,9 @@ namespace conclave::consul {
 
 uint64_t BlockingQueries::wait(std::string prefix, int64_t deadline_ms, Wake wake) {
   uint64_t id = next_id_++;
-  by_prefix_.emplace(prefix, id);
-  by_deadline_.emplace(deadline_ms, id);
-  by_id_.emplace(id, Waiter{std::move(prefix), deadline_ms, std::move(wake)});
+  auto p = by_prefix_.emplace(std::move(prefix), id);
+  auto d = by_deadline_.emplace(deadline_ms, id);
+  by_id_.emplace(id, Waiter{p, d, std::move(wake)});
   return id;
 }
 
@@ -15,18 +15,8 @@ void BlockingQueries::fire(std::vector<uint64_t> ids, bool timed_out) {
   for (uint64_t id : ids) {
     auto it = by_id_.find(id);
     if (it == by_id_.end()) continue;
-    auto range = by_prefix_.equal_range(it->second.prefix);
-    for (auto p = range.first; p != range.second; ++p)
-      if (p->second == id) {
-        by_prefix_.erase(p);
-        break;
-      }
-    auto drange = by_deadline_.equal_range(it->second.deadline_ms);
-    for (auto d = drange.first; d != drange.second; ++d)
-      if (d->second == id) {
-        by_deadline_.erase(d);
-        break;
-      }
+    by_prefix_.erase(it->second.by_prefix);
+    by_deadline_.erase(it->second.by_deadline);
     wakes.push_back(std::move(it->second.wake));
     by_id_.erase(it);
   }

@@ -33,15 +33,17 @@ class BlockingQueries {
   size_t size() const { return by_id_.size(); }
 
  private:
+  using PrefixMap = std::multimap<std::string, uint64_t, std::less<>>;
+  using DeadlineMap = std::multimap<int64_t, uint64_t>;
   struct Waiter {
-    std::string prefix;
-    int64_t deadline_ms;
+    PrefixMap::iterator by_prefix;  // multimap iterators stay valid: removal is O(1)
+    DeadlineMap::iterator by_deadline;
     Wake wake;
   };
   void fire(std::vector<uint64_t> ids, bool timed_out);
   std::unordered_map<uint64_t, Waiter> by_id_;
-  std::multimap<std::string, uint64_t, std::less<>> by_prefix_;
-  std::multimap<int64_t, uint64_t> by_deadline_;
+  PrefixMap by_prefix_;
+  DeadlineMap by_deadline_;
   uint64_t next_id_ = 1;
 };
 

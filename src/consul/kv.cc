@@ -41,7 +41,7 @@ std::string watch_prefix(const PrefixScan& scan) {
 void ConsulApi::kv_get(const net::HttpRequest& req, Respond respond) {
   QueryOptions opts;
   net::HttpResponse err;
-  if (!parse_query_options(req, replica_.info().datacenter, &opts, &err)) return respond(std::move(err));
+  if (!parse_query_options(req, datacenter_, &opts, &err)) return respond(std::move(err));
   std::string key = key_of(req);
   std::string error;
   const bool recurse = req.has_query("recurse"), keys = req.has_query("keys");
@@ -107,7 +107,7 @@ void ConsulApi::kv_get(const net::HttpRequest& req, Respond respond) {
 
 void ConsulApi::kv_put(const net::HttpRequest& req, Respond respond) {
   net::HttpResponse err;
-  if (!check_datacenter(req, replica_.info().datacenter, &err)) return respond(std::move(err));
+  if (!check_datacenter(req, datacenter_, &err)) return respond(std::move(err));
   std::string key = key_of(req);
   std::string error;
   auto path = key_to_path(key, &error);
@@ -164,7 +164,7 @@ void ConsulApi::kv_put(const net::HttpRequest& req, Respond respond) {
 
 void ConsulApi::kv_delete(const net::HttpRequest& req, Respond respond) {
   net::HttpResponse err;
-  if (!check_datacenter(req, replica_.info().datacenter, &err)) return respond(std::move(err));
+  if (!check_datacenter(req, datacenter_, &err)) return respond(std::move(err));
   std::string key = key_of(req);
   std::string error;
   state::KvOp op;

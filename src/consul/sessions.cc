@@ -152,7 +152,7 @@ void ConsulApi::session_create(const net::HttpRequest& req, Respond respond) {
 
 void ConsulApi::session_destroy(const net::HttpRequest& req, Respond respond) {
   net::HttpResponse err;
-  if (!check_datacenter(req, replica_.info().datacenter, &err)) return respond(std::move(err));
+  if (!check_datacenter(req, datacenter_, &err)) return respond(std::move(err));
   std::string uuid = tail_of(req.path, "/v1/session/destroy/");
   if (uuid.empty()) return respond(text_error(400, "Missing session"));
   state::SessionId id = replica_.tree().session_by_uuid(uuid);
@@ -166,7 +166,7 @@ void ConsulApi::session_destroy(const net::HttpRequest& req, Respond respond) {
 
 void ConsulApi::session_renew(const net::HttpRequest& req, Respond respond) {
   net::HttpResponse err;
-  if (!check_datacenter(req, replica_.info().datacenter, &err)) return respond(std::move(err));
+  if (!check_datacenter(req, datacenter_, &err)) return respond(std::move(err));
   std::string uuid = tail_of(req.path, "/v1/session/renew/");
   if (uuid.empty()) return respond(text_error(400, "Missing session"));
   const auto& tree = replica_.tree();
@@ -180,7 +180,7 @@ void ConsulApi::session_renew(const net::HttpRequest& req, Respond respond) {
 void ConsulApi::session_read(const net::HttpRequest& req, Respond respond) {
   QueryOptions opts;
   net::HttpResponse err;
-  if (!parse_query_options(req, replica_.info().datacenter, &opts, &err)) return respond(std::move(err));
+  if (!parse_query_options(req, datacenter_, &opts, &err)) return respond(std::move(err));
   std::string uuid, node;
   bool list = req.path == "/v1/session/list";
   if (req.path.rfind("/v1/session/info/", 0) == 0) {

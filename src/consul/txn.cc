@@ -74,7 +74,7 @@ std::string failure_text(const TxnOp& t, state::Code code) {
 
 void ConsulApi::txn(const net::HttpRequest& req, Respond respond) {
   net::HttpResponse err;
-  if (!check_datacenter(req, replica_.info().datacenter, &err)) return respond(std::move(err));
+  if (!check_datacenter(req, datacenter_, &err)) return respond(std::move(err));
   boost::system::error_code ec;
   json::value body = json::parse(req.body, ec);
   if (ec) return respond(text_error(400, "Failed to parse body: " + ec.message()));

@@ -60,7 +60,7 @@ namespace {
 class AsioStream : public Stream, public std::enable_shared_from_this<AsioStream> {
  public:
   AsioStream(tcp::socket socket, size_t read_buffer_bytes)
-      : socket_(std::move(socket)), buf_(read_buffer_bytes) {
+      : socket_(std::move(socket)), read_buffer_bytes_(read_buffer_bytes) {
     boost::system::error_code ec;
     auto ep = socket_.remote_endpoint(ec);
     if (!ec) {
@@ -72,6 +72,7 @@ class AsioStream : public Stream, public std::enable_shared_from_this<AsioStream
     auto lep = socket_.local_endpoint(ec);
     if (!ec) local_port_ = lep.port();
     socket_.set_option(tcp::no_delay(true), ec);
+    socket_.non_blocking(true, ec);
   }
 
   void start(std::unique_ptr<StreamHandler> handler) {
@@ -97,14 +98,27 @@ class AsioStream : public Stream, public std::enable_shared_from_this<AsioStream
 
  private:
   void read() {
-    socket_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](const boost::system::error_code& ec,
-                                                                           size_t n) {
+    // Wait for readability, then read into the loop thread's one buffer: an idle connection (a
+    // ZooKeeper session between pings, a Consul blocking query) owns no read buffer at all.
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
       if (self->closed_) return;
       if (ec) {
         self->finish();
         return;
       }
-      if (!self->closing_) self->handler_->on_data(std::string_view(self->buf_.data(), n));
+      thread_local std::vector<char> shared;
+      if (shared.size() < self->read_buffer_bytes_) shared.resize(self->read_buffer_bytes_);
+      boost::system::error_code rec;
+      size_t n = self->socket_.read_some(asio::buffer(shared.data(), self->read_buffer_bytes_), rec);
+      if (rec == asio::error::would_block || rec == asio::error::try_again) {
+        self->read();
+        return;
+      }
+      if (rec) {
+        self->finish();
+        return;
+      }
+      if (!self->closing_) self->handler_->on_data(std::string_view(shared.data(), n));
       if (!self->closed_ && !self->closing_) self->read();
     });
   }
@@ -149,7 +163,7 @@ class AsioStream : public Stream, public std::enable_shared_from_this<AsioStream
   }
 
   tcp::socket socket_;
-  std::vector<char> buf_;
+  size_t read_buffer_bytes_;
   std::unique_ptr<StreamHandler> handler_;
   std::vector<std::string> queued_;
   std::vector<std::string> in_flight_;

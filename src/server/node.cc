@@ -83,6 +83,15 @@ ReplicaInfo Node::info() {
   return i;
 }
 
+LeaderView Node::leader_view() {
+  const auto& core = driver_->core();
+  LeaderView v;
+  v.is_leader = core.role() == raft::Role::kLeader;
+  v.known_leader = core.leader() != 0;
+  v.last_contact_ms = v.is_leader || !last_leader_contact_ms_ ? 0 : monotonic_ms() - last_leader_contact_ms_;
+  return v;
+}
+
 std::string Node::peer_address(uint64_t id) const {
   auto it = addresses_.find(id);
   return it == addresses_.end() ? std::string() : it->second;

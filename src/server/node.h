@@ -82,6 +82,7 @@ class Node : public Replica {
   state::SessionId next_session_id() override;
   std::string random_bytes(size_t n) override;
   ReplicaInfo info() override;
+  LeaderView leader_view() override;
   void touch_session(state::SessionId id) override;
   void session_closing(state::SessionId id) override;
 

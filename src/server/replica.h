@@ -47,6 +47,13 @@ struct ReplicaInfo {
   int64_t commit_index = 0;
 };
 
+/// What a read needs to know about leadership, cheaply (per request).
+struct LeaderView {
+  bool is_leader = false;
+  bool known_leader = false;
+  int64_t last_contact_ms = 0;  // ms since the leader was last heard from (0 on the leader)
+};
+
 /// Sees every applied log entry and session expiry on this node.
 class ApplyObserver {
  public:
@@ -75,6 +82,10 @@ class Replica {
   virtual state::SessionId next_session_id() = 0;
   virtual std::string random_bytes(size_t n) = 0;
   virtual ReplicaInfo info() = 0;
+  virtual LeaderView leader_view() {
+    auto i = info();
+    return LeaderView{i.is_leader, i.known_leader, i.last_contact_ms};
+  }
 
   // ---- session liveness (one mechanism for both protocols) ----
   /// A client of `id` is alive (a ZooKeeper request or ping, a Consul session renew).
