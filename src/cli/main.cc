@@ -61,7 +61,7 @@ int run_agent(const std::vector<std::string>& args) {
     std::printf(
         "\n==> Conclave dev agent running (data in %s)\n"
         "    ZooKeeper:  %s:%u    e.g. /usr/share/zookeeper/bin/zkCli.sh -server %s:%u\n"
-        "    HTTP API:   http://%s:%u    e.g. curl http://%s:%u/v1/status/leader\n"
+        "    HTTP API:   http://%s:%u    e.g. curl -X PUT -d hello http://%s:%u/v1/kv/hello  (the znode /hello)\n"
         "    Metrics:    http://%s:%u/metrics\n"
         "    Stop with Ctrl-C.\n\n",
         opts.node.data_dir.c_str(), opts.node.bind.c_str(), node.zk_port(), opts.node.bind.c_str(), node.zk_port(),

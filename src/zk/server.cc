@@ -62,9 +62,14 @@ void ZkServer::bind_session(state::SessionId id, Connection* c, int32_t timeout_
 
 void ZkServer::touch_session(state::SessionId id) { backend_.touch_session(id); }
 
-void ZkServer::session_closing(state::SessionId id) { backend_.session_closing(id); }
+void ZkServer::session_closing(state::SessionId id) {
+  closing_by_client_.insert(id);
+  backend_.session_closing(id);
+}
 
 void ZkServer::on_session_expiring(state::SessionId id) {
+  const state::SessionInfo* s = backend_.tree().session(id);
+  if (s && s->consul) return;  // a Consul session: nothing of ours
   log::info("zk", "session 0x{:x} expired", id);
   counters_.expired_sessions++;
   if (Connection* c = connection_for_session(id)) {
@@ -73,7 +78,15 @@ void ZkServer::on_session_expiring(state::SessionId id) {
   }
 }
 
-void ZkServer::on_applied(const state::Command&, const state::ApplyResult& result) {
+void ZkServer::on_applied(const state::Command& cmd, const state::ApplyResult& result) {
+  if (cmd.kind == state::CommandKind::kCloseSession && !closing_by_client_.erase(cmd.session)) {
+    // Closed by someone else (a Consul client destroying it): its connection here is done.
+    if (Connection* c = connection_for_session(cmd.session)) {
+      log::info("zk", "session 0x{:x} closed from elsewhere; closing its connection", cmd.session);
+      session_owner_.erase(cmd.session);
+      c->detach_session_and_close();
+    }
+  }
   if (result.triggers.empty() || watches_.watch_count() == 0) return;
   std::vector<state::Delivery> deliveries;
   for (const auto& t : result.triggers) watches_.fire(t, &deliveries);

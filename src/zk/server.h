@@ -105,6 +105,7 @@ class ZkServer : public net::Acceptor, public server::ApplyObserver {
   state::WatchRegistry watches_;
   std::unordered_map<uint64_t, Connection*> connections_;  // by watcher id
   std::unordered_map<state::SessionId, Connection*> session_owner_;
+  std::set<state::SessionId> closing_by_client_;  // closeSession sent by the session's own connection
   uint64_t next_connection_id_ = 1;
 };
 

@@ -6,7 +6,7 @@ import signal
 import time
 
 import harness
-from conftest import Http
+from consulhttp import Http
 
 
 def test_consul_state_survives_kill9_and_snapshots(tmp_path):

@@ -69,3 +69,21 @@ def test_acl_forbidding_write_gives_403(c, zk, http, prefix):
     # Reads need READ: the key is hidden from listings and refused when named.
     assert http.call("GET", "/v1/kv/" + prefix + "locked")[0] == 403
     assert c.kv.get(prefix + "locked", recurse=True)[1] is None
+
+
+def test_destroying_a_zookeeper_session_through_consul_ends_it(c, node, prefix):
+    import harness
+    from kazoo.protocol.states import KazooState
+    zk = harness.kazoo_client(node)
+    states = []
+    zk.add_listener(lambda s: states.append(s))
+    try:
+        zk.ensure_path("/" + prefix.rstrip("/"))
+        zk.create("/" + prefix + "eph2", b"", ephemeral=True)
+        sid = zk.client_id[0]
+        uuid = "00000000-0000-0000-%04x-%012x" % (sid >> 48, sid & 0xFFFFFFFFFFFF)
+        assert c.session.destroy(uuid) is True
+        assert c.kv.get(prefix + "eph2")[1] is None
+        harness.wait_until(lambda: KazooState.LOST in states, timeout=15, what="kazoo to see its session lost")
+    finally:
+        harness.stop_client(zk)
