@@ -66,7 +66,12 @@ void ConsulApi::on_applied(const state::Command& cmd, const state::ApplyResult& 
     blocking_.changed(BlockingQueries::kSessions);
 }
 
-void ConsulApi::on_tree_replaced() { blocking_.changed_all(); }
+void ConsulApi::on_tree_replaced() {
+  read_cache_.clear();
+  read_cache_bytes_ = 0;
+  read_cache_zxid_ = -1;
+  blocking_.changed_all();
+}
 
 void ConsulApi::tick() { blocking_.tick(replica_.monotonic_ms()); }
 
@@ -154,10 +159,15 @@ void ConsulApi::serve_read(const net::HttpRequest& req, const QueryOptions& opts
   // Consul adds up to wait/16 of random jitter so that many watchers do not return together.
   int64_t wait = opts.wait_ms + (opts.wait_ms >= 16 ? static_cast<int64_t>(rng_() % (opts.wait_ms / 16)) : 0);
   int64_t deadline = replica_.monotonic_ms() + wait;
-  auto start = [this, opts, watch = std::move(watch), read = std::move(read), respond = std::move(respond),
-                deadline](bool ok) mutable {
+  // What the reply depends on: the path and every parameter but the blocking and consistency ones.
+  std::string key = req.path;
+  for (const auto& [k, v] : req.query)
+    if (k != "index" && k != "wait" && k != "token" && k != "dc" && k != "stale" && k != "consistent")
+      key += "\x1f" + k + "=" + v;
+  auto start = [this, opts, watch = std::move(watch), key = std::move(key), read = std::move(read),
+                respond = std::move(respond), deadline](bool ok) mutable {
     if (!ok) return respond(text_error(500, "No cluster leader"));
-    run_blocking(opts, std::move(watch), std::move(read), std::move(respond), deadline, false);
+    run_blocking(opts, std::move(watch), std::move(key), std::move(read), std::move(respond), deadline, false);
   };
   bool local = opts.consistency == Consistency::kStale ||
                (opts.consistency == Consistency::kDefault && replica_.leader_view().is_leader);
@@ -165,18 +175,37 @@ void ConsulApi::serve_read(const net::HttpRequest& req, const QueryOptions& opts
   else replica_.read_index(std::move(start));
 }
 
-void ConsulApi::run_blocking(QueryOptions opts, std::string watch, Read read, Respond respond, int64_t deadline_ms,
-                             bool timed_out) {
+ConsulApi::ReadResult ConsulApi::cached_read(const std::string& key, const Read& read) {
+  constexpr size_t kMaxCachedBody = 64 * 1024, kMaxCacheBytes = 8 * 1024 * 1024;
+  int64_t zxid = replica_.tree().last_zxid();
+  if (zxid != read_cache_zxid_ || read_cache_bytes_ > kMaxCacheBytes) {
+    read_cache_.clear();
+    read_cache_bytes_ = 0;
+    read_cache_zxid_ = zxid;
+  }
+  if (auto it = read_cache_.find(key); it != read_cache_.end()) return it->second;
   ReadResult r = read();
+  if (r.response.body.size() <= kMaxCachedBody) {
+    read_cache_bytes_ += key.size() + r.response.body.size();
+    read_cache_.emplace(key, r);
+  }
+  return r;
+}
+
+void ConsulApi::run_blocking(QueryOptions opts, std::string watch, std::string cache_key, Read read, Respond respond,
+                             int64_t deadline_ms, bool timed_out) {
+  ReadResult r = cached_read(cache_key, read);
   if (opts.min_index == 0 || r.index > opts.min_index || timed_out) {
     add_meta_headers(r.response, opts, r.index);
     respond(std::move(r.response));
     return;
   }
   blocking_.wait(watch, deadline_ms,
-                 [this, opts, watch, read = std::move(read), respond = std::move(respond), deadline_ms](bool timed_out) mutable {
+                 [this, opts, watch, cache_key = std::move(cache_key), read = std::move(read),
+                  respond = std::move(respond), deadline_ms](bool timed_out) mutable {
                    if (!timed_out) ++blocking_wakeups_;
-                   run_blocking(opts, std::move(watch), std::move(read), std::move(respond), deadline_ms, timed_out);
+                   run_blocking(opts, std::move(watch), std::move(cache_key), std::move(read), std::move(respond),
+                                deadline_ms, timed_out);
                  });
 }
 

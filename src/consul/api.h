@@ -17,6 +17,7 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <unordered_map>
 
 #include "common/json.h"
 #include "consul/blocking.h"
@@ -51,8 +52,11 @@ class ConsulApi : public server::ApplyObserver {
   /// Runs `read` under `opts` (consistency, blocking on `watch` prefix) and responds.
   void serve_read(const net::HttpRequest& req, const QueryOptions& opts, std::string watch, Read read,
                   Respond respond);
-  void run_blocking(QueryOptions opts, std::string watch, Read read, Respond respond, int64_t deadline_ms,
-                    bool timed_out);
+  void run_blocking(QueryOptions opts, std::string watch, std::string cache_key, Read read, Respond respond,
+                    int64_t deadline_ms, bool timed_out);
+  /// The read's result for the tree as it is now: computed once per applied index and request
+  /// (ten thousand blocking queries woken by one PUT build their reply once).
+  ReadResult cached_read(const std::string& key, const Read& read);
   void add_meta_headers(net::HttpResponse& r, const QueryOptions& opts, uint64_t index);
   /// Proposes `cmd` and maps a lost outcome to Consul's 500.
   void propose(state::Command cmd, std::function<void(const state::ApplyResult&)> done, Respond respond);
@@ -85,6 +89,9 @@ class ConsulApi : public server::ApplyObserver {
   server::Replica& replica_;
   const std::string datacenter_;  // fixed for the node's life
   BlockingQueries blocking_;
+  std::unordered_map<std::string, ReadResult> read_cache_;  // valid while the tree is at read_cache_zxid_
+  int64_t read_cache_zxid_ = -1;
+  size_t read_cache_bytes_ = 0;
   std::mt19937_64 rng_{std::random_device{}()};
   uint64_t requests_ = 0;
   uint64_t blocking_wakeups_ = 0;
