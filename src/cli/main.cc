@@ -1,5 +1,6 @@
 // The `conclave` command: `agent` runs a node; `version` prints versions.
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <string>
@@ -48,6 +49,13 @@ int run_agent(const std::vector<std::string>& args) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // Every client connection is a descriptor (ZooKeeper sessions, Consul blocking queries): use
+  // the whole hard limit, as ZooKeeper's and Consul's start scripts do.
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
 
   server::Node node(opts.node);
   auto st = node.start();

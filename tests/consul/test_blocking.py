@@ -99,3 +99,55 @@ def test_consistency_modes_single_node(http, c, prefix):
     assert http.call("GET", "/v1/kv/" + prefix + "m?stale&consistent")[0] == 400
     assert c.kv.get(prefix + "m", consistency="consistent")[1]["Value"] == b"v"
     assert c.kv.get(prefix + "m", consistency="stale")[1]["Value"] == b"v"
+
+
+def test_two_thousand_long_polls_on_one_key_all_wake(c, http, node, prefix):
+    """Thousands of concurrent blocking queries on one node, no thread each: all are held, one PUT
+    wakes every one of them (the 10k-waiter timing and memory figures are in docs/benchmarks.md)."""
+    import resource
+    import selectors
+    import socket
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 2000 + 256
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
+    n = min(2000, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 256)
+    assert c.kv.put(prefix + "fan", "v0")
+    index, _ = c.kv.get(prefix + "fan")
+    req = ("GET /v1/kv/%sfan?index=%s&wait=60s HTTP/1.1\r\nHost: x\r\n\r\n" % (prefix, index)).encode()
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", node.http_port), timeout=10)
+            s.sendall(req)
+            socks.append(s)
+
+        def waiting():
+            text = http.call("GET", "/metrics")[2].decode()
+            for line in text.splitlines():
+                if line.startswith("conclave_consul_blocking_queries "):
+                    return int(line.split()[1]) >= n
+            return False
+        import harness
+        harness.wait_until(waiting, timeout=30, what="%d blocking queries held" % n)
+        assert c.kv.put(prefix + "fan", "v1")
+        sel = selectors.DefaultSelector()
+        for s in socks:
+            s.setblocking(False)
+            sel.register(s, selectors.EVENT_READ, bytearray())
+        done = 0
+        deadline = time.monotonic() + 30
+        while done < n and time.monotonic() < deadline:
+            for key, _ in sel.select(timeout=1):
+                buf = key.data
+                chunk = key.fileobj.recv(65536)
+                assert chunk, "a waiting connection was closed"
+                buf += chunk
+                if b"\r\n\r\n" in buf and buf.endswith(b"]"):
+                    assert buf.startswith(b"HTTP/1.1 200") and b"djE=" in buf  # base64("v1")
+                    sel.unregister(key.fileobj)
+                    done += 1
+        assert done == n, "%d of %d blocking queries woke" % (done, n)
+    finally:
+        for s in socks:
+            s.close()
