@@ -10,7 +10,8 @@
 #include "cli/commands.h"
 #include "cli/http_client.h"
 #include "common/log.h"
-#include "server/config.h"
+#include "cli/agent_config.h"
+#include "consul/api.h"
 #include "server/node.h"
 #include "zk/server.h"
 
@@ -28,13 +29,13 @@ const char* kUsage =
     "  version   print the Conclave version and the ZooKeeper version it speaks\n";
 
 int run_agent(const std::vector<std::string>& args) {
-  auto parsed = server::parse_agent_args(args);
+  auto parsed = cli::parse_agent_args(args);
   if (!parsed) {
     std::fprintf(stderr, "conclave agent: %s\n", parsed.error().message.c_str());
     return 2;
   }
   if (parsed->help) {
-    std::fputs(server::agent_usage().c_str(), stdout);
+    std::fputs(cli::agent_usage().c_str(), stdout);
     return 0;
   }
   auto& opts = *parsed;
@@ -63,8 +64,23 @@ int run_agent(const std::vector<std::string>& args) {
     log::error("main", "cannot start: {}", st.error().message);
     return 1;
   }
+  // The front-ends, on the node's replica interface; the node keeps them until its loop is gone.
+  auto zk = std::make_shared<zk::ZkServer>(node, opts.zk);
+  node.adopt(zk);
+  node.subscribe(zk.get());
+  auto zk_port = node.listen(opts.zk_port, *zk);
+  if (!zk_port) {
+    log::error("main", "cannot start: {}", zk_port.error().message);
+    return 1;
+  }
+  node.set_client_address(opts.node.bind + ":" + std::to_string(*zk_port));
+  auto consul = std::make_shared<consul::ConsulApi>(node, node.router());
+  node.adopt(consul);
+  node.subscribe(consul.get());
+  node.every(std::chrono::milliseconds(50), [c = consul.get()] { c->tick(); });
+  node.add_metrics([z = zk.get(), c = consul.get()] { return z->metrics_text() + c->metrics_text(); });
   log::info("main", "conclave {} serving ZooKeeper on {}:{} and HTTP on {}:{} (data dir {})", CONCLAVE_VERSION,
-            opts.node.bind, node.zk_port(), opts.node.bind, node.http_port(), opts.node.data_dir);
+            opts.node.bind, *zk_port, opts.node.bind, node.http_port(), opts.node.data_dir);
   if (opts.dev) {
     std::printf(
         "\n==> Conclave dev agent running (data in %s)\n"
@@ -72,7 +88,7 @@ int run_agent(const std::vector<std::string>& args) {
         "    HTTP API:   http://%s:%u    e.g. curl -X PUT -d hello http://%s:%u/v1/kv/hello  (the znode /hello)\n"
         "    Metrics:    http://%s:%u/metrics\n"
         "    Stop with Ctrl-C.\n\n",
-        opts.node.data_dir.c_str(), opts.node.bind.c_str(), node.zk_port(), opts.node.bind.c_str(), node.zk_port(),
+        opts.node.data_dir.c_str(), opts.node.bind.c_str(), *zk_port, opts.node.bind.c_str(), *zk_port,
         opts.node.bind.c_str(), node.http_port(), opts.node.bind.c_str(), node.http_port(), opts.node.bind.c_str(),
         node.http_port());
     std::fflush(stdout);

@@ -5,7 +5,6 @@
 
 #include "common/assert.h"
 #include "common/log.h"
-#include "consul/api.h"
 #include "raft/codec.h"
 
 namespace conclave::server {
@@ -29,6 +28,8 @@ Node::Node(NodeConfig config) : config_(std::move(config)), rng_(std::random_dev
 
 Node::~Node() {
   stop();
+  listeners_.clear();
+  http_listener_.reset();
   driver_.reset();
 }
 
@@ -68,7 +69,7 @@ ReplicaInfo Node::info() {
   else if (conf.learners.count(static_cast<uint64_t>(config_.node_id))) i.mode = "observer";
   else i.mode = "follower";
   i.data_dir = config_.data_dir;
-  i.client_address = config_.bind + ":" + std::to_string(zk_port_);
+  i.client_address = client_address_;
   i.node_id = config_.node_id;
   i.node_name = config_.node_name;
   i.datacenter = config_.datacenter;
@@ -142,10 +143,6 @@ Status Node::start() {
   proposals_ = std::make_unique<Proposals>(*driver_, static_cast<uint64_t>(config_.node_id), config_.forward_timeout_ms,
                                            std::move(ph));
 
-  zk_ = std::make_unique<zk::ZkServer>(*this, config_.zk);
-  subscribe(zk_.get());
-  consul_ = std::make_unique<consul::ConsulApi>(*this, router_);
-  subscribe(consul_.get());
   register_routes();
   http_ = std::make_unique<net::HttpServer>(router_);
 
@@ -166,14 +163,6 @@ Status Node::start() {
     raft_port_ = peers_->port();
   }
 
-  net::ListenerOptions zo;
-  zo.host = config_.bind;
-  zo.port = config_.zk_port;
-  auto zl = net::TcpListener::listen(loop_, zo, *zk_);
-  if (!zl) return zl.error();
-  zk_listener_ = std::move(*zl);
-  zk_port_ = zk_listener_->port();
-
   net::ListenerOptions ho;
   ho.host = config_.bind;
   ho.port = config_.http_port;
@@ -191,10 +180,22 @@ Status Node::start() {
   loop_.every(std::chrono::milliseconds(config_.raft_tick_ms), [this] { on_raft_tick(); });
   loop_.every(std::chrono::milliseconds(100), [this] { expire_sessions(); });
   loop_.every(std::chrono::milliseconds(std::max<int64_t>(100, config_.reap_interval_ms)), [this] { reap(); });
-  loop_.every(std::chrono::milliseconds(50), [this] { consul_->tick(); });
   loop_.every(std::chrono::milliseconds(1000), [this] { http_->tick(monotonic_ms()); });
   return Status::Ok();
 }
+
+Result<uint16_t> Node::listen(uint16_t port, net::Acceptor& acceptor) {
+  net::ListenerOptions o;
+  o.host = config_.bind;
+  o.port = port;
+  auto l = net::TcpListener::listen(loop_, o, acceptor);
+  if (!l) return l.error();
+  uint16_t bound = (*l)->port();
+  listeners_.push_back(std::move(*l));
+  return bound;
+}
+
+void Node::every(std::chrono::milliseconds period, std::function<void()> fn) { loop_.every(period, std::move(fn)); }
 
 void Node::run() { loop_.run(); }
 
@@ -378,7 +379,7 @@ void Node::relay_touches() {
   // the same with their pings to the leader).
   int64_t now = monotonic_ms();
   auto& core = driver_->core();
-  if (core.role() == raft::Role::kLeader || !peers_ || now - last_touch_relay_ms_ < config_.zk.tick_ms / 2) return;
+  if (core.role() == raft::Role::kLeader || !peers_ || now - last_touch_relay_ms_ < config_.session_relay_ms) return;
   last_touch_relay_ms_ = now;
   auto ids = sessions_.take_touched();
   uint64_t leader = core.leader();

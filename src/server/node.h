@@ -1,4 +1,6 @@
 // A Conclave node: wires the named parts of the pipeline together and owns the listeners.
+// It knows no front-end: the agent (cli/) creates them on the node's Replica interface, subscribes
+// them, gives them listeners and HTTP routes, and hands them to the node to keep (adopt()).
 //
 //   front-end (zk/, consul/) builds a state::Command -> Proposals (origin id, leader time stamp,
 //   forwarding to the leader) -> RaftDriver (Ready loop: WAL group commit, held messages,
@@ -11,7 +13,9 @@
 // Threads: the event loop (everything above except disk I/O), the WAL writer, a snapshot writer.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -28,18 +32,12 @@
 #include "server/replica.h"
 #include "server/session_tracker.h"
 #include "state/tree.h"
-#include "zk/server.h"
-
-namespace conclave::consul {
-class ConsulApi;
-}
 
 namespace conclave::server {
 
 struct NodeConfig {
   std::string data_dir;
   std::string bind = "127.0.0.1";
-  uint16_t zk_port = 2181;
   uint16_t http_port = 8500;
   uint16_t raft_port = 8300;
   int64_t node_id = 1;
@@ -53,7 +51,7 @@ struct NodeConfig {
   uint64_t snapshot_every_entries = 100000;
   int64_t reap_interval_ms = 60000;  // ZooKeeper's znode.container.checkIntervalMs
   int64_t forward_timeout_ms = 5000;
-  zk::ZkOptions zk;
+  int64_t session_relay_ms = 1000;   // how often followers relay session liveness to the leader
 };
 
 class Node : public Replica {
@@ -61,14 +59,27 @@ class Node : public Replica {
   explicit Node(NodeConfig config);
   ~Node() override;
 
-  /// Recovers state from disk and opens the listeners. Errors name the file/port at fault.
+  /// Recovers state from disk and opens the HTTP and peer listeners. Errors name the file/port at
+  /// fault. Front-ends are attached between start() and run(): nothing is served before run().
   Status start();
   /// Runs the event loop on the calling thread until stop().
   void run();
   /// Thread-safe.
   void stop();
 
-  uint16_t zk_port() const { return zk_port_; }
+  // ---- attaching front-ends (between start() and run()) ----
+  /// Listens on `port` of the bind address (0: a free one) and hands connections to `acceptor`.
+  Result<uint16_t> listen(uint16_t port, net::Acceptor& acceptor);
+  HttpRouter& router() { return router_; }
+  /// Runs `fn` on the loop thread every `period`.
+  void every(std::chrono::milliseconds period, std::function<void()> fn);
+  /// Appends a front-end's Prometheus text to /metrics.
+  void add_metrics(std::function<std::string()> source) { metrics_sources_.push_back(std::move(source)); }
+  /// The node keeps `part` alive until after its event loop and connections are gone.
+  void adopt(std::shared_ptr<void> part) { adopted_.push_back(std::move(part)); }
+  /// host:port of the ZooKeeper client port, for four-letter words.
+  void set_client_address(std::string address) { client_address_ = std::move(address); }
+
   uint16_t http_port() const { return http_port_; }
   uint16_t raft_port() const { return raft_port_; }
 
@@ -101,20 +112,22 @@ class Node : public Replica {
   void handle_operator(const net::HttpRequest& req, net::HttpHandler::Respond respond);
 
   NodeConfig config_;
+  // Declared before the loop so that they outlive it: connections still held by the loop refer
+  // to the front-ends and the HTTP server until the loop is destroyed.
+  std::vector<std::shared_ptr<void>> adopted_;
+  HttpRouter router_;
+  std::unique_ptr<net::HttpServer> http_;
   net::EventLoop loop_;
   state::DataTree tree_;
   std::unique_ptr<RaftDriver> driver_;
   std::unique_ptr<Proposals> proposals_;
   SessionTracker sessions_;
-  HttpRouter router_;
   std::vector<ApplyObserver*> observers_;
-  std::unique_ptr<zk::ZkServer> zk_;
-  std::unique_ptr<consul::ConsulApi> consul_;
-  std::unique_ptr<net::HttpServer> http_;
-  std::unique_ptr<net::TcpListener> zk_listener_;
+  std::vector<std::function<std::string()>> metrics_sources_;
+  std::vector<std::unique_ptr<net::TcpListener>> listeners_;
   std::unique_ptr<net::TcpListener> http_listener_;
   std::unique_ptr<net::PeerTransport> peers_;
-  uint16_t zk_port_ = 0;
+  std::string client_address_;
   uint16_t http_port_ = 0;
   uint16_t raft_port_ = 0;
 

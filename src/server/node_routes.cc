@@ -2,7 +2,6 @@
 // are registered by consul/.)
 #include "common/json.h"
 #include "common/log.h"
-#include "consul/api.h"
 #include "server/node.h"
 
 namespace conclave::server {
@@ -43,7 +42,6 @@ void Node::register_routes() {
 }
 
 std::string Node::metrics_text() {
-  const auto& c = zk_->counters();
   auto ws = driver_->wal().stats();
   const auto& core = driver_->core();
   std::string out;
@@ -60,25 +58,14 @@ std::string Node::metrics_text() {
   metric("conclave_znode_count", "gauge", "Number of znodes in the tree.", tree_.node_count());
   metric("conclave_sessions", "gauge", "Open sessions.", tree_.sessions().size());
   metric("conclave_ephemerals", "gauge", "Ephemeral znodes.", tree_.ephemeral_count());
-  metric("conclave_zk_connections", "gauge", "Open ZooKeeper client connections.", zk_->connection_count());
-  metric("conclave_zk_watches", "gauge", "Registered watches.", zk_->watches().watch_count());
-  metric("conclave_zk_packets_received_total", "counter", "ZooKeeper packets received.", c.packets_received);
-  metric("conclave_zk_packets_sent_total", "counter", "ZooKeeper packets sent.", c.packets_sent);
-  metric("conclave_zk_malformed_frames_total", "counter", "Connections closed for malformed or oversized frames.",
-         c.malformed_frames);
-  metric("conclave_zk_rejected_connections_total", "counter", "Connections refused at the connection limit.",
-         c.rejected_connections);
-  metric("conclave_zk_expired_sessions_total", "counter", "Sessions expired by timeout.", c.expired_sessions);
   metric("conclave_peer_malformed_frames_total", "counter", "Peer connections dropped for malformed frames.",
          peers_ ? peers_->malformed_frames() : 0);
   metric("conclave_wal_fsyncs_total", "counter", "WAL group commits (fdatasync calls).", ws.fsyncs);
   metric("conclave_wal_records_total", "counter", "WAL records written.", ws.records);
   metric("conclave_wal_bytes_total", "counter", "WAL bytes written.", ws.bytes);
   metric("conclave_wal_fsync_seconds_total", "counter", "Time spent in fdatasync.", double(ws.fsync_ns_total) / 1e9);
-  out += consul_->metrics_text();
-  out += "# HELP conclave_zk_requests_total ZooKeeper requests by op.\n# TYPE conclave_zk_requests_total counter\n";
-  for (int op = 0; op < 128; ++op)
-    if (c.requests_by_op[op]) out += fmt::format("conclave_zk_requests_total{{op=\"{}\"}} {}\n", zk::op_name(op), c.requests_by_op[op]);
+  metric("conclave_http_connections", "gauge", "Open HTTP connections.", http_->connection_count());
+  for (const auto& source : metrics_sources_) out += source();
   return out;
 }
 

@@ -24,6 +24,27 @@ std::unique_ptr<net::StreamHandler> ZkServer::accept(net::Stream& stream) {
   return std::make_unique<Connection>(*this, stream, next_connection_id_++);
 }
 
+std::string ZkServer::metrics_text() const {
+  const auto& c = counters_;
+  std::string out;
+  auto metric = [&](const char* name, const char* type, const char* help, auto value) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, value);
+  };
+  metric("conclave_zk_connections", "gauge", "Open ZooKeeper client connections.", connections_.size());
+  metric("conclave_zk_watches", "gauge", "Registered watches.", watches_.watch_count());
+  metric("conclave_zk_packets_received_total", "counter", "ZooKeeper packets received.", c.packets_received);
+  metric("conclave_zk_packets_sent_total", "counter", "ZooKeeper packets sent.", c.packets_sent);
+  metric("conclave_zk_malformed_frames_total", "counter", "Connections closed for malformed or oversized frames.",
+         c.malformed_frames);
+  metric("conclave_zk_rejected_connections_total", "counter", "Connections refused at the connection limit.",
+         c.rejected_connections);
+  metric("conclave_zk_expired_sessions_total", "counter", "Sessions expired by timeout.", c.expired_sessions);
+  out += "# HELP conclave_zk_requests_total ZooKeeper requests by op.\n# TYPE conclave_zk_requests_total counter\n";
+  for (int op = 0; op < 128; ++op)
+    if (c.requests_by_op[op]) out += fmt::format("conclave_zk_requests_total{{op=\"{}\"}} {}\n", op_name(op), c.requests_by_op[op]);
+  return out;
+}
+
 void ZkServer::register_connection(Connection* c) { connections_[c->id()] = c; }
 
 void ZkServer::unregister_connection(Connection* c) {

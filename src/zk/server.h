@@ -73,6 +73,8 @@ class ZkServer : public net::Acceptor, public server::ApplyObserver {
   void on_session_expiring(state::SessionId id) override;
 
   const ZkCounters& counters() const { return counters_; }
+  /// This front-end's Prometheus metrics (appended to the node's /metrics).
+  std::string metrics_text() const;
   const ZkOptions& options() const { return options_; }
   size_t connection_count() const { return connections_.size(); }
   state::WatchRegistry& watches() { return watches_; }

@@ -1,4 +1,4 @@
-#include "server/config.h"
+#include "cli/agent_config.h"
 
 #include <cstdlib>
 #include <filesystem>
@@ -11,7 +11,7 @@
 #include "storage/file_util.h"
 #include "zk/sasl.h"
 
-namespace conclave::server {
+namespace conclave::cli {
 namespace {
 
 struct Flag {
@@ -82,7 +82,7 @@ Status apply(AgentOptions& o, const std::map<std::string, std::string>& kv, bool
         return make_error(Errc::kInvalid, "--datacenter: expected a non-empty name without '/' or spaces");
       n.datacenter = v;
     }
-    else if (name == "zk-port") { auto r = num(0, 65535); if (!r) return r.error(); n.zk_port = uint16_t(*r); }
+    else if (name == "zk-port") { auto r = num(0, 65535); if (!r) return r.error(); o.zk_port = uint16_t(*r); }
     else if (name == "http-port") { auto r = num(0, 65535); if (!r) return r.error(); n.http_port = uint16_t(*r); }
     else if (name == "node-id") { auto r = num(1, 255); if (!r) return r.error(); n.node_id = *r; }
     else if (name == "raft-port") { auto r = num(0, 65535); if (!r) return r.error(); n.raft_port = uint16_t(*r); }
@@ -106,26 +106,26 @@ Status apply(AgentOptions& o, const std::map<std::string, std::string>& kv, bool
     }
     else if (name == "zk-super-digest") {
       if (v.find(':') == std::string::npos) return make_error(Errc::kInvalid, "--zk-super-digest: expected USER:BASE64SHA1");
-      n.zk.super_digest = v;
+      o.zk.super_digest = v;
     } else if (name == "zk-sasl-users") {
       auto content = storage::read_file(v);
       if (!content) return content.error();
-      if (!zk::parse_jaas_users(*content, &n.zk.sasl_users))
+      if (!zk::parse_jaas_users(*content, &o.zk.sasl_users))
         return make_error(Errc::kInvalid, "--zk-sasl-users: no Server section with user_NAME=\"password\" in " + v);
     } else if (name == "4lw-whitelist") {
-      n.zk.four_letter_whitelist.clear();
+      o.zk.four_letter_whitelist.clear();
       std::stringstream ss(v);
       std::string w;
       while (std::getline(ss, w, ',')) {
         while (!w.empty() && w.front() == ' ') w.erase(0, 1);
         while (!w.empty() && w.back() == ' ') w.pop_back();
-        if (!w.empty()) n.zk.four_letter_whitelist.insert(w);
+        if (!w.empty()) o.zk.four_letter_whitelist.insert(w);
       }
-    } else if (name == "max-frame-bytes") { auto r = num(1024, 1 << 30); if (!r) return r.error(); n.zk.max_frame_bytes = uint32_t(*r); }
-    else if (name == "max-connections") { auto r = num(1, 1000000); if (!r) return r.error(); n.zk.max_connections = uint32_t(*r); }
-    else if (name == "tick-ms") { auto r = num(1, 600000); if (!r) return r.error(); n.zk.tick_ms = int32_t(*r); }
-    else if (name == "min-session-timeout-ms") { auto r = num(1, 1 << 30); if (!r) return r.error(); n.zk.min_session_timeout_ms = int32_t(*r); *min_set = true; }
-    else if (name == "max-session-timeout-ms") { auto r = num(1, 1 << 30); if (!r) return r.error(); n.zk.max_session_timeout_ms = int32_t(*r); *max_set = true; }
+    } else if (name == "max-frame-bytes") { auto r = num(1024, 1 << 30); if (!r) return r.error(); o.zk.max_frame_bytes = uint32_t(*r); }
+    else if (name == "max-connections") { auto r = num(1, 1000000); if (!r) return r.error(); o.zk.max_connections = uint32_t(*r); }
+    else if (name == "tick-ms") { auto r = num(1, 600000); if (!r) return r.error(); o.zk.tick_ms = int32_t(*r); }
+    else if (name == "min-session-timeout-ms") { auto r = num(1, 1 << 30); if (!r) return r.error(); o.zk.min_session_timeout_ms = int32_t(*r); *min_set = true; }
+    else if (name == "max-session-timeout-ms") { auto r = num(1, 1 << 30); if (!r) return r.error(); o.zk.max_session_timeout_ms = int32_t(*r); *max_set = true; }
     else if (name == "snapshot-entries") { auto r = num(1, int64_t(1) << 40); if (!r) return r.error(); n.snapshot_every_entries = uint64_t(*r); }
     else if (name == "reap-interval-ms") { auto r = num(100, int64_t(1) << 40); if (!r) return r.error(); n.reap_interval_ms = *r; }
     else if (name == "no-fsync") n.fsync = v == "false";
@@ -220,12 +220,12 @@ Result<AgentOptions> parse_agent_args(const std::vector<std::string>& args) {
   auto st = apply(o, cli, &min_set, &max_set);
   if (!st) return st.error();
   if (o.help) return o;
-  if (!min_set) o.node.zk.min_session_timeout_ms = 2 * o.node.zk.tick_ms;
-  if (!max_set) o.node.zk.max_session_timeout_ms = 20 * o.node.zk.tick_ms;
-  if (o.node.zk.min_session_timeout_ms > o.node.zk.max_session_timeout_ms)
+  if (!min_set) o.zk.min_session_timeout_ms = 2 * o.zk.tick_ms;
+  if (!max_set) o.zk.max_session_timeout_ms = 20 * o.zk.tick_ms;
+  if (o.zk.min_session_timeout_ms > o.zk.max_session_timeout_ms)
     return make_error(Errc::kInvalid, "min session timeout is larger than max session timeout");
   if (o.dev) {
-    if (!cli.count("4lw-whitelist")) o.node.zk.four_letter_whitelist = {"*"};
+    if (!cli.count("4lw-whitelist")) o.zk.four_letter_whitelist = {"*"};
     if (o.node.data_dir.empty()) {
       std::string tmpl = (std::filesystem::temp_directory_path() / "conclave-dev-XXXXXX").string();
       if (!mkdtemp(tmpl.data())) return make_error(Errc::kIo, "cannot create a temp dir for --dev");
@@ -240,7 +240,8 @@ Result<AgentOptions> parse_agent_args(const std::vector<std::string>& args) {
     const std::string& self = o.node.peers[uint64_t(o.node.node_id)];
     if (!cli.count("raft-port")) o.node.raft_port = uint16_t(std::stoi(self.substr(self.rfind(':') + 1)));
   }
+  o.node.session_relay_ms = std::max(1, o.zk.tick_ms / 2);  // followers relay liveness twice a tick, as ZooKeeper's
   return o;
 }
 
-}  // namespace conclave::server
+}  // namespace conclave::cli

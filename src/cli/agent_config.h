@@ -8,11 +8,14 @@
 
 #include "common/result.h"
 #include "server/node.h"
+#include "zk/server.h"
 
-namespace conclave::server {
+namespace conclave::cli {
 
 struct AgentOptions {
-  NodeConfig node;
+  server::NodeConfig node;
+  zk::ZkOptions zk;         // the ZooKeeper front-end
+  uint16_t zk_port = 2181;
   bool dev = false;
   bool help = false;
   std::string log_level = "info";
@@ -22,4 +25,4 @@ struct AgentOptions {
 Result<AgentOptions> parse_agent_args(const std::vector<std::string>& args);
 std::string agent_usage();
 
-}  // namespace conclave::server
+}  // namespace conclave::cli
