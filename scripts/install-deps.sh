@@ -9,6 +9,8 @@ PACKAGES=(
   libboost1.81-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   # tests: real ZooKeeper peers and clients
   zookeeper libzookeeper-mt-dev python3-kazoo python3-pure-sasl python3-pytest python3-consul default-jre-headless
+  # fuzzing (tests/fuzz): clang with libFuzzer and the sanitizer runtimes
+  clang-14 libclang-rt-14-dev
   # tools used by scripts and tests
   curl procps
   # benchmarks only (bench/compare.py): etcd 3.4 as a second anchor

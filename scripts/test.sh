@@ -2,8 +2,10 @@
 # Installs dependencies, builds, and runs the whole test suite:
 #   1. unit tests under AddressSanitizer + UndefinedBehaviorSanitizer (debug build)
 #   2. unit tests in the release build
-#   3. differential tests against Apache ZooKeeper 3.8 and integration tests with real clients
-#      (kazoo, the ZooKeeper C client, zkCli.sh), including kill -9 durability runs.
+#   3. the Raft simulation, the libFuzzer targets for a short fixed number of inputs each
+#   4. differential tests against Apache ZooKeeper 3.8 and integration tests with real clients
+#      (kazoo, the ZooKeeper C client, zkCli.sh, python-consul, npm consul), kill -9 durability
+#      runs and cluster fault runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -35,6 +37,9 @@ b=$(build/release/tests/conclave_raft_sim --seeds 3000 | tail -1)
 echo "$a"
 if [ "$a" != "$b" ]; then echo "simulation is not deterministic: '$a' vs '$b'"; exit 1; fi
 case "$a" in *" 0 failed;"*) ;; *) exit 1 ;; esac
+
+step "fuzz targets: a short fixed number of inputs each (long mode: scripts/fuzz.sh --minutes 15)"
+scripts/fuzz.sh --runs 20000
 
 step "npm test clients (pinned by tests/consul/npm/package-lock.json)"
 (cd tests/consul/npm && npm ci --no-audit --no-fund --loglevel=error)
