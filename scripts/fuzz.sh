@@ -23,7 +23,7 @@ cmake --preset fuzz >/dev/null
 ninja -C build/fuzz "${targets[@]}"
 mkdir -p build/fuzz/crashes
 for t in "${targets[@]}"; do
-  mkdir -p "build/fuzz/corpus/$t"
+  mkdir -p "build/fuzz/corpus/$t" "tests/fuzz/corpus/$t"
   if [ "$mode" = runs ]; then limit=(-runs="$amount"); else limit=(-max_total_time=$((amount * 60))); fi
   echo "== $t (${mode} ${amount})"
   log="build/fuzz/$t.log"
