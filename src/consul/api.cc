@@ -18,46 +18,27 @@ net::HttpResponse json_response(const json::value& v, int status) {
 ConsulApi::ConsulApi(server::Replica& replica, server::HttpRouter& router)
     : replica_(replica), datacenter_(replica.info().datacenter) {
   using R = const net::HttpRequest&;
-  router.prefix("/v1/kv/", {"GET", "PUT", "DELETE"}, [this](R req, Respond respond) {
-    ++requests_;
-    if (req.method == "PUT") kv_put(req, std::move(respond));
-    else if (req.method == "DELETE") kv_delete(req, std::move(respond));
-    else kv_get(req, std::move(respond));
-  });
+  using Method = void (ConsulApi::*)(R, Respond);
+  auto counted = [this](Method m) {
+    return [this, m](R req, Respond respond) {
+      ++requests_;
+      (this->*m)(req, std::move(respond));
+    };
+  };
+  router.prefix("/v1/kv/", {"GET", "PUT", "DELETE"}, counted(&ConsulApi::kv));
   router.exact("/v1/kv", {"GET", "PUT", "DELETE"}, [this](R req, Respond respond) {
     ++requests_;
     if (req.method == "GET") kv_get(req, std::move(respond));
     else respond(text_error(400, "Missing key name"));
   });
-  router.exact("/v1/txn", {"PUT"}, [this](R req, Respond respond) {
-    ++requests_;
-    txn(req, std::move(respond));
-  });
-  router.exact("/v1/session/create", {"PUT"}, [this](R req, Respond respond) {
-    ++requests_;
-    session_create(req, std::move(respond));
-  });
-  router.prefix("/v1/session/destroy/", {"PUT"}, [this](R req, Respond respond) {
-    ++requests_;
-    session_destroy(req, std::move(respond));
-  });
-  router.prefix("/v1/session/renew/", {"PUT"}, [this](R req, Respond respond) {
-    ++requests_;
-    session_renew(req, std::move(respond));
-  });
-  for (const char* p : {"/v1/session/info/", "/v1/session/node/"})
-    router.prefix(p, {"GET"}, [this](R req, Respond respond) {
-      ++requests_;
-      session_read(req, std::move(respond));
-    });
-  router.exact("/v1/session/list", {"GET"}, [this](R req, Respond respond) {
-    ++requests_;
-    session_read(req, std::move(respond));
-  });
-  router.exact("/v1/agent/self", {"GET"}, [this](R req, Respond respond) {
-    ++requests_;
-    agent_self(req, std::move(respond));
-  });
+  router.exact("/v1/txn", {"PUT"}, counted(&ConsulApi::txn));
+  router.exact("/v1/session/create", {"PUT"}, counted(&ConsulApi::session_create));
+  router.prefix("/v1/session/destroy/", {"PUT"}, counted(&ConsulApi::session_destroy));
+  router.prefix("/v1/session/renew/", {"PUT"}, counted(&ConsulApi::session_renew));
+  router.prefix("/v1/session/info/", {"GET"}, counted(&ConsulApi::session_read));
+  router.prefix("/v1/session/node/", {"GET"}, counted(&ConsulApi::session_read));
+  router.exact("/v1/session/list", {"GET"}, counted(&ConsulApi::session_read));
+  router.exact("/v1/agent/self", {"GET"}, counted(&ConsulApi::agent_self));
 }
 
 void ConsulApi::on_applied(const state::Command& cmd, const state::ApplyResult& result) {
@@ -104,21 +85,9 @@ uint64_t ConsulApi::prefix_index(std::string_view dir, std::string_view fragment
   }
   uint64_t index = static_cast<uint64_t>(d->pzxid);
   if (fragment.empty()) index = std::max<uint64_t>(index, static_cast<uint64_t>(d->mzxid));
-  std::vector<const state::Node*> stack;
-  tree.for_each_child(*d, [&](std::string_view name) {
-    if (name.substr(0, fragment.size()) != fragment) return;
-    if (dir == "/" && name == "zookeeper") return;
-    std::string child = dir == "/" ? "/" + std::string(name) : std::string(dir) + "/" + std::string(name);
-    if (const state::Node* c = tree.find(child)) stack.push_back(c);
-  });
-  while (!stack.empty()) {
-    const state::Node* n = stack.back();
-    stack.pop_back();
+  for (const auto& p : tree.prefix_subtree(dir, fragment)) {
+    const state::Node* n = tree.find(p);
     index = std::max({index, static_cast<uint64_t>(n->mzxid), static_cast<uint64_t>(n->pzxid)});
-    std::string base(n->path());
-    tree.for_each_child(*n, [&](std::string_view name) {
-      if (const state::Node* c = tree.find(base + "/" + std::string(name))) stack.push_back(c);
-    });
   }
   return std::max<uint64_t>(index, 1);
 }
@@ -194,7 +163,8 @@ ConsulApi::ReadResult ConsulApi::cached_read(const std::string& key, const Read&
 
 void ConsulApi::run_blocking(QueryOptions opts, std::string watch, std::string cache_key, Read read, Respond respond,
                              int64_t deadline_ms, bool timed_out) {
-  ReadResult r = cached_read(cache_key, read);
+  // Only blocking queries share replies: many wait for the same change; a plain read runs once.
+  ReadResult r = opts.min_index != 0 ? cached_read(cache_key, read) : read();
   if (opts.min_index == 0 || r.index > opts.min_index || timed_out) {
     add_meta_headers(r.response, opts, r.index);
     respond(std::move(r.response));

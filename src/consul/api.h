@@ -54,14 +54,15 @@ class ConsulApi : public server::ApplyObserver {
                   Respond respond);
   void run_blocking(QueryOptions opts, std::string watch, std::string cache_key, Read read, Respond respond,
                     int64_t deadline_ms, bool timed_out);
-  /// The read's result for the tree as it is now: computed once per applied index and request
-  /// (ten thousand blocking queries woken by one PUT build their reply once).
+  /// The read's result for the tree as it is now: computed once per applied index and request, for
+  /// blocking queries (ten thousand of them woken by one PUT build their reply once).
   ReadResult cached_read(const std::string& key, const Read& read);
   void add_meta_headers(net::HttpResponse& r, const QueryOptions& opts, uint64_t index);
   /// Proposes `cmd` and maps a lost outcome to Consul's 500.
   void propose(state::Command cmd, std::function<void(const state::ApplyResult&)> done, Respond respond);
 
   // kv.cc
+  void kv(const net::HttpRequest& req, Respond respond);  // by method
   void kv_get(const net::HttpRequest& req, Respond respond);
   void kv_put(const net::HttpRequest& req, Respond respond);
   void kv_delete(const net::HttpRequest& req, Respond respond);

@@ -38,6 +38,12 @@ std::string watch_prefix(const PrefixScan& scan) {
 
 }  // namespace
 
+void ConsulApi::kv(const net::HttpRequest& req, Respond respond) {
+  if (req.method == "PUT") return kv_put(req, std::move(respond));
+  if (req.method == "DELETE") return kv_delete(req, std::move(respond));
+  kv_get(req, std::move(respond));
+}
+
 void ConsulApi::kv_get(const net::HttpRequest& req, Respond respond) {
   QueryOptions opts;
   net::HttpResponse err;

@@ -240,9 +240,13 @@ void Node::on_role_changed(raft::Role old_role, raft::Role new_role) {
 
 // ---- ReadIndex ----
 
+uint64_t Node::next_read_context() {
+  return (static_cast<uint64_t>(config_.node_id) << 48) | (++read_seq_ & 0xFFFFFFFFFFFFull);
+}
+
 void Node::read_index(std::function<void(bool)> done) {
   auto& core = driver_->core();
-  uint64_t ctx = (static_cast<uint64_t>(config_.node_id) << 48) | (++read_seq_ & 0xFFFFFFFFFFFFull);
+  uint64_t ctx = next_read_context();
   if (core.role() == raft::Role::kLeader) {
     if (!core.read_index(ctx)) return done(false);
     reads_[ctx] = ReadRequest{std::move(done), 0, 0, monotonic_ms() + kReadTimeoutMs};
@@ -324,7 +328,7 @@ void Node::on_peer_message(uint64_t from, std::string payload) {
       uint64_t peer_ctx = r.u64();
       if (!r.ok()) return;
       auto& core = driver_->core();
-      uint64_t ctx = (static_cast<uint64_t>(config_.node_id) << 48) | (++read_seq_ & 0xFFFFFFFFFFFFull);
+      uint64_t ctx = next_read_context();
       if (core.role() != raft::Role::kLeader || !core.read_index(ctx)) {
         std::string ack(1, static_cast<char>(kPeerReadIndexAck));
         Writer w(ack);

@@ -144,6 +144,7 @@ class Node : public Replica {
     uint64_t peer_context = 0;
     int64_t deadline_ms = 0;
   };
+  uint64_t next_read_context();  // unique among this node's read requests, like origin ids
   void on_read_state(uint64_t context, raft::Index index);
   void finish_reads();
   std::map<uint64_t, ReadRequest> reads_;                              // by context

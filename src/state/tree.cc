@@ -590,9 +590,9 @@ Code DataTree::kv_write(const std::string& path, const std::string& value, const
   return Code::kOk;
 }
 
-void DataTree::kv_remove_implicit_parents(std::string path, int64_t zxid, std::vector<Trigger>* triggers,
-                                          std::vector<Undo>* undo) {
-  for (std::string p = parent_str(path); p != "/"; p = parent_str(p)) {
+void DataTree::kv_prune_implicit(std::string from, int64_t zxid, std::vector<Trigger>* triggers,
+                                 std::vector<Undo>* undo) {
+  for (std::string p = std::move(from); !p.empty() && p != "/"; p = parent_str(p)) {
     const Node* n = find(p);
     const KvMeta* m = n ? kv_meta(p) : nullptr;
     if (!n || n->has_children() || !m || !m->implicit) break;
@@ -615,13 +615,14 @@ Code DataTree::kv_delete(const std::string& path, const Command& cmd, int64_t zx
     return Code::kOk;
   }
   remove_node(path, zxid, triggers, undo);
-  kv_remove_implicit_parents(path, zxid, triggers, undo);
+  kv_prune_implicit(parent_str(path), zxid, triggers, undo);
   return Code::kOk;
 }
 
-void DataTree::kv_scan(std::string_view dir, std::string_view fragment, std::vector<std::string>* paths) const {
+std::vector<std::string> DataTree::prefix_subtree(std::string_view dir, std::string_view fragment) const {
+  std::vector<std::string> out;
   const Node* d = find(dir);
-  if (!d) return;
+  if (!d) return out;
   std::vector<std::string> stack;
   for_each_child(*d, [&](std::string_view name) {
     if (name.substr(0, fragment.size()) != fragment) return;
@@ -633,9 +634,15 @@ void DataTree::kv_scan(std::string_view dir, std::string_view fragment, std::vec
     stack.pop_back();
     const Node* n = find(p);
     if (!n) continue;
-    if (is_kv_key(*n)) paths->push_back(p);
     for_each_child(*n, [&](std::string_view name) { stack.push_back(p + "/" + std::string(name)); });
+    out.push_back(std::move(p));
   }
+  return out;
+}
+
+void DataTree::kv_scan(std::string_view dir, std::string_view fragment, std::vector<std::string>* paths) const {
+  for (auto& p : prefix_subtree(dir, fragment))
+    if (is_kv_key(*find(p))) paths->push_back(std::move(p));
 }
 
 KvRead DataTree::kv_read(const Node& n) const {
@@ -744,43 +751,14 @@ Code DataTree::do_kv_op(const KvOp& op, const Command& cmd, int64_t zxid, OpResu
       if (slash == std::string::npos) return Code::kBadArguments;
       std::string dir = slash == 0 ? "/" : op.path.substr(0, slash);
       std::string fragment = op.path.substr(slash + 1);
-      const Node* d = find(dir);
-      if (!d) return Code::kOk;
-      std::vector<std::string> roots;
-      for_each_child(*d, [&](std::string_view name) {
-        if (name.substr(0, fragment.size()) != fragment) return;
-        if (dir == "/" && name == "zookeeper") return;
-        roots.push_back(dir == "/" ? "/" + std::string(name) : dir + "/" + std::string(name));
-      });
-      for (const auto& root : roots) {
-        // Post-order: children before parents.
-        std::vector<std::string> order;
-        std::vector<std::string> stack{root};
-        while (!stack.empty()) {
-          std::string cur = std::move(stack.back());
-          stack.pop_back();
-          const Node* c = find(cur);
-          if (!c) continue;
-          order.push_back(cur);
-          for_each_child(*c, [&](std::string_view name) { stack.push_back(cur + "/" + std::string(name)); });
-        }
-        for (auto it = order.rbegin(); it != order.rend(); ++it) {
-          const Node* c = find(*it);
-          if (!c) continue;
-          if (!acl_allows(acls_.get(store_.at(c->parent()).acl), perms::kDelete, cmd.auth)) return Code::kNoAuth;
-          remove_node(*it, zxid, triggers, undo);
-        }
+      // Reversed pre-order: every node after its descendants, so each is childless when removed.
+      auto nodes = prefix_subtree(dir, fragment);
+      for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
+        const Node* c = find(*it);
+        if (!acl_allows(acls_.get(store_.at(c->parent()).acl), perms::kDelete, cmd.auth)) return Code::kNoAuth;
+        remove_node(*it, zxid, triggers, undo);
       }
-      if (dir != "/") {
-        const Node* dn = find(dir);
-        const KvMeta* dm = dn ? kv_meta(dir) : nullptr;
-        if (dn && !dn->has_children() && dm && dm->implicit) {
-          remove_node(dir, zxid, triggers, undo);
-          kv_remove_implicit_parents(dir, zxid, triggers, undo);
-        } else if (dn && !dn->has_children()) {
-          kv_remove_implicit_parents(dir + "/x", zxid, triggers, undo);
-        }
-      }
+      kv_prune_implicit(dir, zxid, triggers, undo);
       return Code::kOk;
     }
   }

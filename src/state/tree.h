@@ -102,8 +102,10 @@ class DataTree {
   /// The session holding `n` for Consul: its acquirer, or the ZooKeeper session owning the
   /// ephemeral. 0 when none.
   SessionId kv_holder(const Node& n) const;
-  /// The Consul keys under a key prefix: children of `dir` whose names start with `fragment`, and
-  /// everything below them (the /zookeeper subtree excluded), in no particular order.
+  /// Every znode under a key prefix: the children of `dir` whose names start with `fragment`, and
+  /// everything below them (the /zookeeper subtree excluded), parents before their children.
+  std::vector<std::string> prefix_subtree(std::string_view dir, std::string_view fragment) const;
+  /// The Consul keys among prefix_subtree(dir, fragment), in no particular order.
   void kv_scan(std::string_view dir, std::string_view fragment, std::vector<std::string>* paths) const;
   KvRead kv_read(const Node& n) const;
   /// Lock-delay end (leader ms) for `path`, or 0.
@@ -146,8 +148,8 @@ class DataTree {
                 std::vector<Trigger>* triggers, std::vector<Undo>* undo);
   Code kv_delete(const std::string& path, const Command& cmd, int64_t zxid, std::vector<Trigger>* triggers,
                  std::vector<Undo>* undo);
-  void kv_remove_implicit_parents(std::string path, int64_t zxid, std::vector<Trigger>* triggers,
-                                  std::vector<Undo>* undo);
+  /// Removes `from` and then each of its ancestors while it is an implicit parent without children.
+  void kv_prune_implicit(std::string from, int64_t zxid, std::vector<Trigger>* triggers, std::vector<Undo>* undo);
   /// Sets (or with an empty meta, removes) the Consul metadata of `path`, keeping the sessions'
   /// held sets in step and recording the old value for rollback.
   void set_meta(const std::string& path, const KvMeta& meta, std::vector<Undo>* undo);
