@@ -44,6 +44,9 @@ scripts/fuzz.sh --runs 20000
 step "npm test clients (pinned by tests/consul/npm/package-lock.json)"
 (cd tests/consul/npm && npm ci --no-audit --no-fund --loglevel=error)
 
+step "python3-consul2 (conflicts with python3-consul: unpacked, not installed)"
+scripts/unpack-deb.sh python3-consul2 build/debs/python3-consul2
+
 step "differential + integration tests"
 export CONCLAVE_BIN="$PWD/build/release/src/cli/conclave"
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/compat tests/integration tests/consul tests/cluster

@@ -14,6 +14,9 @@ for p in (str(_TESTS), str(_TESTS / "integration")):
         sys.path.insert(0, p)
 
 import harness  # noqa: E402
+
+# tests/consul/consul2 needs python3-consul2 on its path; test_python_consul2.py runs it apart.
+collect_ignore = ["consul2"]
 from consulhttp import Http  # noqa: E402
 from pyharness.pytest_support import pytest_runtest_makereport  # noqa: E402,F401
 
