@@ -127,6 +127,38 @@ template <class V, class T>
   requires std::same_as<std::remove_const_t<T>, KvOp>
 void fields(V& v, T& o) { v(o.verb); v(o.path); v(o.value); v(o.flags); v(o.index); v(o.session); }
 template <class V, class T>
+  requires std::same_as<std::remove_const_t<T>, KeyValue>
+void fields(V& v, T& o) { v(o.key); v(o.value); }
+template <class V, class T>
+  requires std::same_as<std::remove_const_t<T>, TaggedAddress>
+void fields(V& v, T& o) { v(o.tag); v(o.address); v(o.port); }
+template <class V, class T>
+  requires std::same_as<std::remove_const_t<T>, NodeSpec>
+void fields(V& v, T& o) { v(o.name); v(o.id); v(o.address); v(o.tagged_addresses); v(o.meta); }
+template <class V, class T>
+  requires std::same_as<std::remove_const_t<T>, ServiceSpec>
+void fields(V& v, T& o) {
+  v(o.id); v(o.name); v(o.kind); v(o.tags); v(o.address); v(o.port); v(o.meta); v(o.tagged_addresses);
+  v(o.weight_passing); v(o.weight_warning); v(o.enable_tag_override);
+}
+template <class V, class T>
+  requires std::same_as<std::remove_const_t<T>, CheckSpec>
+void fields(V& v, T& o) {
+  v(o.id); v(o.name); v(o.status); v(o.notes); v(o.output); v(o.service_id); v(o.type); v(o.definition);
+}
+template <class V, class T>
+  requires std::same_as<std::remove_const_t<T>, CheckStatus>
+void fields(V& v, T& o) { v(o.node); v(o.check_id); v(o.status); v(o.output); }
+template <class V, class T>
+  requires std::same_as<std::remove_const_t<T>, CatalogRegisterOp>
+void fields(V& v, T& o) { v(o.node); v(o.has_service); v(o.service); v(o.checks); v(o.skip_node_update); }
+template <class V, class T>
+  requires std::same_as<std::remove_const_t<T>, CatalogDeregisterOp>
+void fields(V& v, T& o) { v(o.node); v(o.service_id); v(o.check_id); }
+template <class V, class T>
+  requires std::same_as<std::remove_const_t<T>, CheckUpdateOp>
+void fields(V& v, T& o) { v(o.updates); }
+template <class V, class T>
   requires std::same_as<std::remove_const_t<T>, ConsulSessionSpec>
 void fields(V& v, T& o) {
   v(o.uuid); v(o.name); v(o.node); v(o.behavior); v(o.ttl_ms); v(o.lock_delay_ms); v(o.node_checks);
@@ -212,13 +244,20 @@ void encode_command(const Command& c, Bytes& out) {
   fields(e, c);
 }
 
+void encode_record(Writer& w, const NodeSpec& v) { Encoder{w}(v); }
+void encode_record(Writer& w, const ServiceSpec& v) { Encoder{w}(v); }
+void encode_record(Writer& w, const CheckSpec& v) { Encoder{w}(v); }
+bool decode_record(Reader& r, NodeSpec* v) { Decoder{r}(*v); return r.ok(); }
+bool decode_record(Reader& r, ServiceSpec* v) { Decoder{r}(*v); return r.ok(); }
+bool decode_record(Reader& r, CheckSpec* v) { Decoder{r}(*v); return r.ok(); }
+
 bool decode_command(std::string_view bytes, Command* c) {
   Reader r(bytes);
   uint8_t format = r.u8();
   *c = Command{};
   if (format == 1) {
     if (!decode_v1(r, c)) return false;
-  } else if (format == kCommandFormat) {
+  } else if (format == 2 || format == kCommandFormat) {
     Decoder d{r};
     fields(d, *c);
     if (!r.ok() || !r.at_end()) return false;

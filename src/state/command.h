@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/bytes.h"
+#include "state/catalog_types.h"
 #include "state/types.h"
 
 namespace conclave::state {
@@ -74,7 +75,29 @@ struct KvOp {
   int64_t index = 0;
   SessionId session = 0;
 };
-using Op = std::variant<CreateOp, DeleteOp, SetDataOp, SetAclOp, CheckOp, KvOp>;
+/// Consul's catalog register (structs.RegisterRequest): upserts the node, then (optionally) one
+/// service replacing any with its id, then each check (by id). Applied by state::Catalog.
+struct CatalogRegisterOp {
+  NodeSpec node;
+  bool has_service = false;
+  ServiceSpec service;
+  std::vector<CheckSpec> checks;
+  bool skip_node_update = false;  // the node must exist; its fields are left as they are
+};
+/// Consul's catalog deregister: the whole node (service_id and check_id empty), one service and
+/// its checks, or one check.
+struct CatalogDeregisterOp {
+  std::string node;
+  std::string service_id;
+  std::string check_id;
+};
+/// Check results from the runners, batched: only entries that change status or output apply.
+struct CheckUpdateOp {
+  std::vector<CheckStatus> updates;
+};
+// New alternatives go at the end: the variant's index is the op's tag in the encoding.
+using Op = std::variant<CreateOp, DeleteOp, SetDataOp, SetAclOp, CheckOp, KvOp, CatalogRegisterOp,
+                        CatalogDeregisterOp, CheckUpdateOp>;
 
 /// The Consul side of a session (api.SessionEntry); absent for ZooKeeper sessions.
 struct ConsulSessionSpec {
@@ -113,8 +136,9 @@ struct Command {
   ConsulSessionSpec consul_session;
 };
 
-/// The encoding's version, the first byte of every encoded command.
-inline constexpr uint8_t kCommandFormat = 2;
+/// The encoding's version, the first byte of every encoded command. Format 3 adds the catalog
+/// ops (same field lists otherwise: format-2 entries decode with the same reader).
+inline constexpr uint8_t kCommandFormat = 3;
 
 /// A Consul key as a KV op saw it (txn results report the state at the op, not at the end).
 struct KvRead {
@@ -132,6 +156,7 @@ struct OpResult {
   std::string path;  // created path (sequential name included)
   Stat stat;
   std::vector<KvRead> kv;  // KvOp: the key after the op (get-tree: every key under the prefix)
+  std::string error;       // catalog ops: Consul's error text when the op is refused
 };
 
 struct ApplyResult {
@@ -139,9 +164,19 @@ struct ApplyResult {
   int64_t zxid = 0;               // the zxid this command was applied at
   std::vector<OpResult> results;  // one per op (multi: ZooKeeper's per-op codes)
   std::vector<Trigger> triggers;  // changes, for the watch registries of each node
+  /// Catalog index keys that moved (Catalog::index_key), for blocking queries on the catalog.
+  std::vector<std::string> catalog_changes;
 };
 
 void encode_command(const Command& c, Bytes& out);
+
+/// The same field-list encoding for the catalog's records (the catalog's snapshot section).
+void encode_record(Writer& w, const NodeSpec& v);
+void encode_record(Writer& w, const ServiceSpec& v);
+void encode_record(Writer& w, const CheckSpec& v);
+bool decode_record(Reader& r, NodeSpec* v);
+bool decode_record(Reader& r, ServiceSpec* v);
+bool decode_record(Reader& r, CheckSpec* v);
 /// False when `bytes` is not a valid command (a corrupt or foreign entry).
 bool decode_command(std::string_view bytes, Command* out);
 

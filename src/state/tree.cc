@@ -33,6 +33,12 @@ struct DataTree::Undo {
   KvMeta meta;  // kMeta: the metadata before (empty: none)
 };
 
+static OpResult result_with(Code code) {
+  OpResult r;
+  r.code = code;
+  return r;
+}
+
 std::string zk_session_uuid(SessionId id) {
   auto u = static_cast<uint64_t>(id);
   return fmt::format("00000000-0000-0000-{:04x}-{:012x}", u >> 48, u & 0xFFFFFFFFFFFFull);
@@ -280,11 +286,15 @@ ApplyResult DataTree::apply(int64_t index, const Command& cmd) {
     case CommandKind::kTxn: {
       if (cmd.session != 0 && !sessions_.count(cmd.session)) {
         out.code = Code::kSessionExpired;
-        out.results.resize(cmd.ops.size(), OpResult{Code::kSessionExpired, {}, {}});
+        out.results.resize(cmd.ops.size(), result_with(Code::kSessionExpired));
         break;
       }
       std::vector<Undo> undo;
       std::vector<Trigger> triggers;
+      Catalog::Effects fx;
+      Catalog::Undo catalog_undo;
+      catalog_fx_ = &fx;
+      catalog_undo_ = cmd.multi ? &catalog_undo : nullptr;
       out.results.resize(cmd.ops.size());
       size_t failed_at = cmd.ops.size();
       for (size_t i = 0; i < cmd.ops.size(); ++i) {
@@ -301,13 +311,21 @@ ApplyResult DataTree::apply(int64_t index, const Command& cmd) {
           // ZooKeeper's multi: earlier ops report OK, later ones RuntimeInconsistency, and
           // nothing of the multi remains applied.
           rollback(undo);
+          catalog_.rollback(catalog_undo);
+          fx = Catalog::Effects{};
           for (size_t i = 0; i < cmd.ops.size(); ++i) {
-            if (i < failed_at) out.results[i] = OpResult{Code::kOk, {}, {}};
-            if (i > failed_at) out.results[i] = OpResult{Code::kRuntimeInconsistency, {}, {}};
+            if (i < failed_at) out.results[i] = result_with(Code::kOk);
+            if (i > failed_at) out.results[i] = result_with(Code::kRuntimeInconsistency);
           }
           triggers.clear();
         }
       }
+      catalog_fx_ = nullptr;
+      catalog_undo_ = nullptr;
+      invalidate_sessions(fx, cmd.time_ms, zxid, &triggers);
+      std::sort(fx.changed.begin(), fx.changed.end());
+      fx.changed.erase(std::unique(fx.changed.begin(), fx.changed.end()), fx.changed.end());
+      out.catalog_changes = std::move(fx.changed);
       out.triggers = std::move(triggers);
       break;
     }
@@ -322,7 +340,35 @@ Code DataTree::apply_op(const Op& op, const Command& cmd, int64_t zxid, OpResult
   if (auto* o = std::get_if<SetDataOp>(&op)) return do_set_data(*o, cmd, zxid, result, triggers, undo);
   if (auto* o = std::get_if<SetAclOp>(&op)) return do_set_acl(*o, cmd, zxid, result, undo);
   if (auto* o = std::get_if<KvOp>(&op)) return do_kv(*o, cmd, zxid, result, triggers, undo);
+  if (auto* o = std::get_if<CatalogRegisterOp>(&op)) return do_catalog(*o, zxid, result);
+  if (auto* o = std::get_if<CatalogDeregisterOp>(&op)) return do_catalog(*o, zxid, result);
+  if (auto* o = std::get_if<CheckUpdateOp>(&op)) return do_catalog(*o, zxid, result);
   return do_check(std::get<CheckOp>(op), cmd);
+}
+
+template <class CatalogOp>
+Code DataTree::do_catalog(const CatalogOp& op, int64_t zxid, OpResult* result) {
+  CONCLAVE_ASSERT(catalog_fx_ != nullptr, "catalog ops apply inside a kTxn command");
+  result->error = catalog_.apply(op, zxid, catalog_fx_, catalog_undo_);
+  return result->error.empty() ? Code::kOk : Code::kBadArguments;
+}
+
+void DataTree::invalidate_sessions(const Catalog::Effects& fx, int64_t time_ms, int64_t zxid,
+                                   std::vector<Trigger>* triggers) {
+  if (fx.lost_checks.empty() && fx.removed_nodes.empty()) return;
+  auto has = [](const std::vector<std::string>& v, const std::string& x) {
+    return std::find(v.begin(), v.end(), x) != v.end();
+  };
+  std::vector<SessionId> doomed;
+  for (const auto& [id, s] : sessions_) {
+    if (!s.consul) continue;
+    bool lost = has(fx.removed_nodes, s.spec.node);
+    for (const auto& [node, check] : fx.lost_checks)
+      lost = lost || (node == s.spec.node && (has(s.spec.node_checks, check) || has(s.spec.service_checks, check)));
+    if (lost) doomed.push_back(id);
+  }
+  std::sort(doomed.begin(), doomed.end());  // the same order on every replica
+  for (SessionId id : doomed) close_session(id, time_ms, zxid, triggers);
 }
 
 // Order of checks follows PrepRequestProcessor.pRequest2TxnCreate, so the first failing rule
@@ -877,12 +923,13 @@ void DataTree::encode_snapshot(Bytes& out) const {
     w.blob(path);
     w.i64(until);
   }
+  catalog_.encode(w);  // format 6
 }
 
 bool DataTree::decode_snapshot(std::string_view bytes) {
   Reader r(bytes);
   const uint32_t format = r.u32();
-  if (format != kSnapshotFormat && format != 4) return false;
+  if (format != kSnapshotFormat && format != 4 && format != 5) return false;
   DataTree fresh;
   fresh.store_.clear();
   fresh.index_.clear();
@@ -995,6 +1042,7 @@ bool DataTree::decode_snapshot(std::string_view bytes) {
       fresh.lock_delay_[path] = r.i64();
     }
   }
+  if (format >= 6 && !fresh.catalog_.decode(r)) return false;
   if (!r.ok() || !r.at_end()) return false;
   for (NodeId id : owned) {
     const Node& n = fresh.store_.at(id);
@@ -1034,7 +1082,7 @@ uint64_t DataTree::digest() const {
     w.boolean(m.implicit);
     total += (uint64_t(crc32c(b, 0x1234567u)) << 32 | crc32c(b, 0x7654321u)) * 0xC2B2AE3D27D4EB4Full;
   }
-  return total;
+  return total + catalog_.digest();
 }
 
 }  // namespace conclave::state

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "common/bytes.h"
+#include "state/catalog.h"
 #include "state/command.h"
 #include "state/node_store.h"
 #include "state/types.h"
@@ -110,6 +111,8 @@ class DataTree {
   KvRead kv_read(const Node& n) const;
   /// Lock-delay end (leader ms) for `path`, or 0.
   int64_t lock_delay_until(std::string_view path) const;
+  /// The service catalog (nodes, services, health checks), replicated with the tree.
+  const Catalog& catalog() const { return catalog_; }
   size_t node_count() const { return store_.live(); }
   int64_t last_zxid() const { return last_zxid_; }
   size_t ephemeral_count() const;
@@ -121,7 +124,7 @@ class DataTree {
 
   // ---- snapshots ----
   /// The snapshot encoding's version, the first u32 of every encoded snapshot.
-  static constexpr uint32_t kSnapshotFormat = 5;  // 4 is still read
+  static constexpr uint32_t kSnapshotFormat = 6;  // 4 and 5 are still read (6 adds the catalog)
   void encode_snapshot(Bytes& out) const;
   bool decode_snapshot(std::string_view bytes);
   /// Order-independent digest of the whole tree, to compare replicas and snapshots.
@@ -140,6 +143,10 @@ class DataTree {
   Code do_set_acl(const SetAclOp& op, const Command& cmd, int64_t zxid, OpResult* result,
                   std::vector<Undo>* undo);
   Code do_check(const CheckOp& op, const Command& cmd);
+  template <class CatalogOp>
+  Code do_catalog(const CatalogOp& op, int64_t zxid, OpResult* result);
+  /// Invalidates the Consul sessions that relied on checks or nodes the catalog just lost.
+  void invalidate_sessions(const Catalog::Effects& fx, int64_t time_ms, int64_t zxid, std::vector<Trigger>* triggers);
   Code do_kv(const KvOp& op, const Command& cmd, int64_t zxid, OpResult* result, std::vector<Trigger>* triggers,
              std::vector<Undo>* undo);
   Code do_kv_op(const KvOp& op, const Command& cmd, int64_t zxid, OpResult* result, std::vector<Trigger>* triggers,
@@ -175,6 +182,10 @@ class DataTree {
   std::unordered_map<std::string, SessionId> session_by_uuid_;  // Consul sessions
   std::map<std::string, int64_t, std::less<>> lock_delay_;     // path -> leader ms the delay ends
   int64_t last_zxid_ = 0;
+  Catalog catalog_;
+  // Set while a kTxn command applies: what its catalog ops changed, and how to undo them.
+  Catalog::Effects* catalog_fx_ = nullptr;
+  Catalog::Undo* catalog_undo_ = nullptr;
 };
 
 }  // namespace conclave::state

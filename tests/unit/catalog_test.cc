@@ -1,0 +1,210 @@
+// The service catalog in the replicated state: register/deregister semantics as Consul's
+// catalog endpoints define them, writes only on change, per-table and per-name indexes that never
+// go backwards, rollback inside all-or-nothing transactions, session invalidation by lost checks
+// and nodes, snapshots, and the command encoding of catalog ops.
+#include <gtest/gtest.h>
+
+#include "common/bytes.h"
+#include "state/tree.h"
+
+using namespace conclave;
+using namespace conclave::state;
+
+namespace {
+
+class CatalogTest : public ::testing::Test {
+ protected:
+  DataTree tree;
+  int64_t index = 0;
+
+  ApplyResult run(std::vector<Op> ops, bool multi = true) {
+    Command c;
+    c.kind = CommandKind::kTxn;
+    c.multi = multi;
+    c.time_ms = 5000;
+    c.ops = std::move(ops);
+    return tree.apply(++index, c);
+  }
+  static CatalogRegisterOp reg(const std::string& node, const std::string& service = "", const std::string& id = "",
+                               std::vector<CheckSpec> checks = {}) {
+    CatalogRegisterOp op;
+    op.node.name = node;
+    op.node.address = "10.0.0.1";
+    if (!service.empty()) {
+      op.has_service = true;
+      op.service.name = service;
+      op.service.id = id.empty() ? service : id;
+      op.service.port = 8080;
+    }
+    op.checks = std::move(checks);
+    return op;
+  }
+  static CheckSpec check(const std::string& id, const std::string& status, const std::string& service_id = "") {
+    CheckSpec c;
+    c.id = id;
+    c.name = id;
+    c.status = status;
+    c.service_id = service_id;
+    return c;
+  }
+  const Catalog& cat() const { return tree.catalog(); }
+};
+
+TEST_F(CatalogTest, RegisterCreatesNodeServiceAndChecksAndMovesTheirIndexes) {
+  auto r = run({reg("n1", "web", "web-1", {check("c1", "passing", "web-1"), check("serfHealth", "passing")})});
+  ASSERT_EQ(r.code, Code::kOk);
+  const auto* n = cat().node("n1");
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->services.size(), 1u);
+  EXPECT_EQ(n->checks.size(), 2u);
+  EXPECT_EQ(n->create_index, 1);
+  EXPECT_EQ(cat().index(Catalog::kNodes), 1);
+  EXPECT_EQ(cat().index(Catalog::kServices), 1);
+  EXPECT_EQ(cat().index(Catalog::kChecks), 1);
+  EXPECT_EQ(cat().index(Catalog::service_key("web")), 1);
+  ASSERT_NE(cat().instances("web"), nullptr);
+  EXPECT_EQ(*cat().instances("web")->begin(), (Catalog::Instance{"n1", "web-1"}));
+  for (const char* k : {"nodes", "services", "checks", "service.web", "node.n1"})
+    EXPECT_NE(std::find(r.catalog_changes.begin(), r.catalog_changes.end(), k), r.catalog_changes.end()) << k;
+}
+
+TEST_F(CatalogTest, IdenticalRegistrationChangesNothing) {
+  run({reg("n1", "web", "", {check("c1", "passing", "web")})});
+  auto r = run({reg("n1", "web", "", {check("c1", "passing", "web")})});
+  EXPECT_EQ(r.code, Code::kOk);
+  EXPECT_TRUE(r.catalog_changes.empty());
+  EXPECT_EQ(cat().index(Catalog::kServices), 1);
+  EXPECT_EQ(cat().node("n1")->services.at("web").modify_index, 1);
+}
+
+TEST_F(CatalogTest, CheckForUnknownServiceIsRefusedAndChangesNothing) {
+  auto r = run({reg("n1", "", "", {check("c1", "passing", "nope")})});
+  EXPECT_EQ(r.code, Code::kBadArguments);
+  EXPECT_EQ(r.results[0].error, "Missing service registration");
+  EXPECT_EQ(cat().node("n1"), nullptr);
+  // Not all-or-nothing either: validation runs before any change.
+  r = run({reg("n1", "", "", {check("c1", "passing", "nope")})}, false);
+  EXPECT_EQ(cat().node("n1"), nullptr);
+}
+
+TEST_F(CatalogTest, CheckUpdatesWriteOnlyOnChange) {
+  run({reg("n1", "web", "", {check("c1", "passing", "web")})});
+  CheckUpdateOp same{{{"n1", "c1", "passing", ""}}};
+  auto r = run({same});
+  EXPECT_TRUE(r.catalog_changes.empty());
+  CheckUpdateOp warn{{{"n1", "c1", "warning", "slow"}, {"n1", "missing", "critical", ""}, {"nx", "c1", "passing", ""}}};
+  r = run({warn});
+  EXPECT_EQ(r.code, Code::kOk);
+  EXPECT_EQ(cat().node("n1")->checks.at("c1").spec.status, "warning");
+  EXPECT_EQ(cat().node("n1")->checks.at("c1").spec.output, "slow");
+  EXPECT_EQ(cat().index(Catalog::service_key("web")), r.zxid);
+  EXPECT_EQ(cat().index(Catalog::kChecks), r.zxid);
+  EXPECT_EQ(cat().index(Catalog::kServices), 1);  // the services table did not change
+  CheckUpdateOp bad{{{"n1", "c1", "bogus", ""}}};
+  EXPECT_EQ(run({bad}).code, Code::kBadArguments);
+}
+
+TEST_F(CatalogTest, DeregisterServiceNodeAndIndexesNeverGoBackwards) {
+  run({reg("n1", "web", "w1", {check("c1", "passing", "w1")})});
+  run({reg("n2", "web", "w2")});
+  auto r = run({CatalogDeregisterOp{"n1", "w1", ""}});
+  EXPECT_EQ(cat().node("n1")->services.size(), 0u);
+  EXPECT_EQ(cat().node("n1")->checks.size(), 0u);  // the service's checks go with it
+  EXPECT_EQ(cat().instances("web")->size(), 1u);
+  r = run({CatalogDeregisterOp{"n2", "", ""}});
+  EXPECT_EQ(cat().node("n2"), nullptr);
+  EXPECT_EQ(cat().instances("web"), nullptr);
+  // The name is gone; its index falls back to the services table's, which moved with it.
+  EXPECT_EQ(cat().index(Catalog::service_key("web")), r.zxid);
+  EXPECT_EQ(cat().index(Catalog::node_key("n2")), r.zxid);
+  // Deregistering what is not there succeeds and changes nothing.
+  r = run({CatalogDeregisterOp{"n9", "", ""}});
+  EXPECT_EQ(r.code, Code::kOk);
+  EXPECT_TRUE(r.catalog_changes.empty());
+}
+
+TEST_F(CatalogTest, FailedTransactionRollsBackCatalogChanges) {
+  run({reg("n1", "web", "w1")});
+  int64_t before = cat().index(Catalog::kServices);
+  uint64_t digest = tree.digest();
+  KvOp check_missing{KvVerb::kCheckIndex, "/nope", "", 0, 5, 0};
+  auto r = run({reg("n1", "api", "a1"), CatalogDeregisterOp{"n1", "w1", ""}, reg("n3", "db"), check_missing});
+  EXPECT_NE(r.code, Code::kOk);
+  EXPECT_TRUE(r.catalog_changes.empty());
+  EXPECT_EQ(cat().index(Catalog::kServices), before);
+  EXPECT_EQ(cat().node("n3"), nullptr);
+  EXPECT_EQ(cat().instances("api"), nullptr);
+  EXPECT_EQ(cat().instances("web")->size(), 1u);
+  EXPECT_EQ(tree.digest(), digest);
+}
+
+TEST_F(CatalogTest, SessionsAreInvalidatedByCriticalChecksAndRemovedNodes) {
+  run({reg("n1", "web", "w1", {check("serfHealth", "passing"), check("svc", "passing", "w1")})});
+  auto session = [&](SessionId id, std::vector<std::string> node_checks, std::vector<std::string> service_checks) {
+    Command c;
+    c.kind = CommandKind::kCreateSession;
+    c.session = id;
+    c.consul = true;
+    c.consul_session.uuid = "u" + std::to_string(id);
+    c.consul_session.node = "n1";
+    c.consul_session.node_checks = std::move(node_checks);
+    c.consul_session.service_checks = std::move(service_checks);
+    ASSERT_EQ(tree.apply(++index, c).code, Code::kOk);
+  };
+  session(1, {"serfHealth"}, {});
+  session(2, {}, {"svc"});
+  session(3, {}, {});
+  KvOp lock{KvVerb::kLock, "/held", "v", 0, 0, 2};
+  ASSERT_EQ(run({lock}).code, Code::kOk);
+  auto r = run({CheckUpdateOp{{{"n1", "svc", "critical", "down"}}}});
+  EXPECT_EQ(tree.session(2), nullptr);
+  EXPECT_NE(tree.session(1), nullptr);
+  EXPECT_EQ(tree.kv_meta("/held")->session, 0);  // released with it
+  bool wakes_key = false;
+  for (const auto& t : r.triggers) wakes_key = wakes_key || t.path == "/held";
+  EXPECT_TRUE(wakes_key);
+  run({CatalogDeregisterOp{"n1", "", ""}});
+  EXPECT_EQ(tree.session(1), nullptr);
+  EXPECT_EQ(tree.session(3), nullptr);  // every session on a removed node
+}
+
+TEST_F(CatalogTest, SnapshotAndCommandEncodingRoundTrip) {
+  auto op = reg("n1", "web", "w1", {check("c1", "warning", "w1")});
+  op.node.meta = {{"rack", "a"}};
+  op.node.tagged_addresses = {{"lan", "10.0.0.1"}};
+  op.service.tags = {"v1", "primary"};
+  op.service.meta = {{"version", "1"}};
+  op.service.tagged_addresses = {{"wan", "1.2.3.4", 80}};
+  op.service.weight_passing = 3;
+  op.service.enable_tag_override = true;
+  op.checks[0].definition = R"({"Interval":"10s","HTTP":"http://x/"})";
+  op.checks[0].type = "http";
+  Command c;
+  c.kind = CommandKind::kTxn;
+  c.ops = {op, CatalogDeregisterOp{"n", "s", "c"}, CheckUpdateOp{{{"n", "c", "passing", "ok"}}}};
+  Bytes b;
+  encode_command(c, b);
+  Command back;
+  ASSERT_TRUE(decode_command(b, &back));
+  ASSERT_EQ(back.ops.size(), 3u);
+  const auto& r = std::get<CatalogRegisterOp>(back.ops[0]);
+  EXPECT_EQ(r.node, op.node);
+  EXPECT_EQ(r.service, op.service);
+  EXPECT_EQ(r.checks, op.checks);
+  EXPECT_EQ(std::get<CheckUpdateOp>(back.ops[2]).updates[0].output, "ok");
+
+  run({op});
+  run({reg("n2", "db")});
+  Bytes snap;
+  tree.encode_snapshot(snap);
+  DataTree copy;
+  ASSERT_TRUE(copy.decode_snapshot(snap));
+  EXPECT_EQ(copy.digest(), tree.digest());
+  EXPECT_EQ(copy.catalog().instances("web")->size(), 1u);
+  EXPECT_EQ(copy.catalog().node("n1")->services.at("w1").spec, op.service);
+  EXPECT_EQ(copy.catalog().index(Catalog::service_key("db")), 2);
+  // A truncated catalog section is refused.
+  EXPECT_FALSE(copy.decode_snapshot(snap.substr(0, snap.size() - 3)));
+}
+
+}  // namespace
