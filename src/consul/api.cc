@@ -39,11 +39,39 @@ ConsulApi::ConsulApi(server::Replica& replica, server::HttpRouter& router)
   router.prefix("/v1/session/node/", {"GET"}, counted(&ConsulApi::session_read));
   router.exact("/v1/session/list", {"GET"}, counted(&ConsulApi::session_read));
   router.exact("/v1/agent/self", {"GET"}, counted(&ConsulApi::agent_self));
+
+  router.exact("/v1/catalog/register", {"PUT"}, counted(&ConsulApi::catalog_register));
+  router.exact("/v1/catalog/deregister", {"PUT"}, counted(&ConsulApi::catalog_deregister));
+  router.exact("/v1/catalog/datacenters", {"GET"}, counted(&ConsulApi::catalog_datacenters));
+  router.exact("/v1/catalog/nodes", {"GET"}, counted(&ConsulApi::catalog_read));
+  router.exact("/v1/catalog/services", {"GET"}, counted(&ConsulApi::catalog_read));
+  router.prefix("/v1/catalog/service/", {"GET"}, counted(&ConsulApi::catalog_read));
+  router.prefix("/v1/catalog/node/", {"GET"}, counted(&ConsulApi::catalog_read));
+  router.prefix("/v1/catalog/node-services/", {"GET"}, counted(&ConsulApi::catalog_read));
+  for (const char* p : {"/v1/health/service/", "/v1/health/checks/", "/v1/health/node/", "/v1/health/state/"})
+    router.prefix(p, {"GET"}, counted(&ConsulApi::health_read));
+
+  router.exact("/v1/agent/services", {"GET"}, counted(&ConsulApi::agent_services));
+  router.exact("/v1/agent/service/register", {"PUT"}, counted(&ConsulApi::agent_service_register));
+  router.prefix("/v1/agent/service/deregister/", {"PUT"}, counted(&ConsulApi::agent_service_deregister));
+  router.prefix("/v1/agent/service/maintenance/", {"PUT"}, counted(&ConsulApi::agent_maintenance));
+  router.prefix("/v1/agent/service/", {"GET"}, counted(&ConsulApi::agent_service));
+  router.exact("/v1/agent/maintenance", {"PUT"}, counted(&ConsulApi::agent_maintenance));
+  router.exact("/v1/agent/checks", {"GET"}, counted(&ConsulApi::agent_checks));
+  router.exact("/v1/agent/check/register", {"PUT"}, counted(&ConsulApi::agent_check_register));
+  router.prefix("/v1/agent/check/deregister/", {"PUT"}, counted(&ConsulApi::agent_check_deregister));
+  for (const char* p : {"/v1/agent/check/pass/", "/v1/agent/check/warn/", "/v1/agent/check/fail/", "/v1/agent/check/update/"})
+    router.prefix(p, {"PUT"}, counted(&ConsulApi::agent_check_ttl));
+  router.prefix("/v1/agent/health/service/id/", {"GET"}, counted(&ConsulApi::agent_health_service));
+  router.prefix("/v1/agent/health/service/name/", {"GET"}, counted(&ConsulApi::agent_health_service));
 }
 
 void ConsulApi::on_applied(const state::Command& cmd, const state::ApplyResult& result) {
   for (const auto& t : result.triggers) blocking_.changed(t.path);
-  if (cmd.kind == state::CommandKind::kCreateSession || cmd.kind == state::CommandKind::kCloseSession)
+  for (const auto& key : result.catalog_changes) blocking_.changed(catalog_watch(key));
+  // Catalog changes can invalidate sessions (a check gone critical, a node removed).
+  if (cmd.kind == state::CommandKind::kCreateSession || cmd.kind == state::CommandKind::kCloseSession ||
+      !result.catalog_changes.empty())
     blocking_.changed(BlockingQueries::kSessions);
 }
 
@@ -54,7 +82,12 @@ void ConsulApi::on_tree_replaced() {
   blocking_.changed_all();
 }
 
-void ConsulApi::tick() { blocking_.tick(replica_.monotonic_ms()); }
+void ConsulApi::tick() {
+  blocking_.tick(replica_.monotonic_ms());
+  sync_own_node();
+  run_ttl_clocks();
+  flush_check_updates();
+}
 
 std::string ConsulApi::metrics_text() const {
   return fmt::format(

@@ -9,15 +9,21 @@
 // round; ?stale: this node), then block when ?index asks to (blocking.h) -> JSON out through
 // Boost.JSON with X-Consul-Index / KnownLeader / LastContact / Effective-Consistency.
 //
+// Part 2 adds the registry: catalog.cc (/v1/catalog), health.cc (/v1/health), agent.cc (the agent's
+// services and checks, its own catalog entry, TTL clocks, batched check results), with the JSON
+// shapes in registry_json.h. The registry itself is state::Catalog, replicated with the tree.
+//
 // Files: api.cc (routes, common response headers, agent/self), kv.cc, sessions.cc, txn.cc.
 // Event-loop thread only.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <random>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "common/json.h"
 #include "consul/blocking.h"
@@ -76,6 +82,44 @@ class ConsulApi : public server::ApplyObserver {
   void txn(const net::HttpRequest& req, Respond respond);
   // api.cc
   void agent_self(const net::HttpRequest& req, Respond respond);
+  /// Parses a JSON object body, or responds 400 and returns false.
+  bool parse_body_object(const net::HttpRequest& req, json::value* body, Respond& respond);
+  // catalog.cc
+  void catalog_register(const net::HttpRequest& req, Respond respond);
+  void catalog_deregister(const net::HttpRequest& req, Respond respond);
+  void catalog_datacenters(const net::HttpRequest& req, Respond respond);
+  void catalog_read(const net::HttpRequest& req, Respond respond);  // nodes, services, service, node(-services)
+  /// Proposes catalog ops as one all-or-nothing command; answers `ok_body` (null: empty body) or
+  /// the op's error as Consul's 500.
+  void propose_catalog(std::vector<state::Op> ops, Respond respond, json::value ok_body);
+  /// The blocking-query watch for a catalog index key.
+  static std::string catalog_watch(std::string_view key);
+  uint64_t catalog_index(std::string_view key) const;
+  // health.cc
+  void health_read(const net::HttpRequest& req, Respond respond);
+  json::array service_health(std::string_view name, const std::vector<std::string>& tags,
+                             const std::vector<std::string>& node_meta, bool passing_only) const;
+  // agent.cc
+  void agent_services(const net::HttpRequest& req, Respond respond);
+  void agent_service(const net::HttpRequest& req, Respond respond);
+  void agent_service_register(const net::HttpRequest& req, Respond respond);
+  void agent_service_deregister(const net::HttpRequest& req, Respond respond);
+  void agent_checks(const net::HttpRequest& req, Respond respond);
+  void agent_check_register(const net::HttpRequest& req, Respond respond);
+  void agent_check_deregister(const net::HttpRequest& req, Respond respond);
+  void agent_check_ttl(const net::HttpRequest& req, Respond respond);  // pass, warn, fail, update
+  void agent_maintenance(const net::HttpRequest& req, Respond respond);  // node and service
+  void agent_health_service(const net::HttpRequest& req, Respond respond);
+  state::NodeSpec own_node_spec() const;
+  const state::Catalog::NodeEntry* own_node() const;
+  /// Keeps this node's catalog entry and its serfHealth check registered (from tick()).
+  void sync_own_node();
+  /// Marks TTL checks of this node critical when their TTL passes without a report (from tick()).
+  void run_ttl_clocks();
+  void queue_check_update(const std::string& check_id, std::string status, std::string output,
+                          std::function<void(bool)> done);
+  /// Proposes every queued check result as one CheckUpdateOp (from tick()).
+  void flush_check_updates();
 
  public:
   /// The JSON of the key at `path` (api.KVPair), `with_value` false for txn write results.
@@ -96,6 +140,23 @@ class ConsulApi : public server::ApplyObserver {
   std::mt19937_64 rng_{std::random_device{}()};
   uint64_t requests_ = 0;
   uint64_t blocking_wakeups_ = 0;
+
+  // agent.cc state
+  struct TtlClock {
+    std::string definition;
+    int64_t ttl_ms = 0;
+    int64_t deadline_ms = 0;
+  };
+  struct PendingCheck {
+    std::string status;
+    std::string output;
+    std::vector<std::function<void(bool)>> waiters;
+  };
+  std::unordered_map<std::string, TtlClock> ttl_clocks_;  // this node's TTL checks, by check id
+  std::map<std::string, PendingCheck> pending_checks_;    // results waiting for the next batch
+  bool check_flush_in_flight_ = false;
+  bool own_sync_in_flight_ = false;
+  uint64_t check_batches_ = 0;
 };
 
 net::HttpResponse json_response(const json::value& v, int status = 200);

@@ -131,12 +131,30 @@ void ConsulApi::session_create(const net::HttpRequest& req, Respond respond) {
     if (const json::value* v = field(o, "ServiceChecks"); v && !string_list(*v, &spec.service_checks))
       return respond(text_error(400, "Request decode failed: ServiceChecks must be a list of {\"ID\": ...}"));
   }
-  if (spec.node != info.node_name)
+  // As Consul's session endpoint: the node must be registered, and every check the session
+  // relies on must exist on it and not be critical. This node counts as registered (with its
+  // serfHealth check) before its own catalog entry has been applied.
+  const auto& catalog = replica_.tree().catalog();
+  const state::Catalog::NodeEntry* node = catalog.node(spec.node);
+  if (!node && spec.node != info.node_name)
     return respond(text_error(500, "Failed to create session: Missing node registration"));
+  auto check_ok = [&](const std::string& id, bool service) -> std::optional<std::string> {
+    const state::Catalog::Check* c = nullptr;
+    if (node) {
+      auto it = node->checks.find(id);
+      if (it != node->checks.end() && (!service || !it->second.spec.service_id.empty())) c = &it->second;
+    }
+    if (!c) {
+      if (!node && !service && id == "serfHealth") return std::nullopt;
+      return "Missing check '" + id + "' registration";
+    }
+    if (c->spec.status == state::kCritical) return "Check '" + id + "' is in critical state";
+    return std::nullopt;
+  };
   for (const auto& c : spec.node_checks)
-    if (c != "serfHealth") return respond(text_error(500, "Missing check '" + c + "' registration"));
-  if (!spec.service_checks.empty())
-    return respond(text_error(500, "Missing check '" + spec.service_checks.front() + "' registration"));
+    if (auto e = check_ok(c, false)) return respond(text_error(500, "Failed to create session: " + *e));
+  for (const auto& c : spec.service_checks)
+    if (auto e = check_ok(c, true)) return respond(text_error(500, "Failed to create session: " + *e));
   spec.uuid = uuid_from(replica_.random_bytes(16));
   state::Command cmd;
   cmd.kind = state::CommandKind::kCreateSession;

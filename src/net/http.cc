@@ -64,6 +64,7 @@ bool fill_request(Parser::value_type&& msg, HttpRequest* out, std::string* error
   auto qpos = out->target.find('?');
   out->path = percent_decode(std::string_view(out->target).substr(0, qpos), false);
   out->query.clear();
+  out->query_list.clear();
   if (qpos != std::string::npos) {
     std::string_view q = std::string_view(out->target).substr(qpos + 1);
     while (!q.empty()) {
@@ -72,7 +73,10 @@ bool fill_request(Parser::value_type&& msg, HttpRequest* out, std::string* error
       auto eq = kv.find('=');
       std::string k = percent_decode(kv.substr(0, eq), true);
       std::string v = eq == std::string_view::npos ? "" : percent_decode(kv.substr(eq + 1), true);
-      if (!k.empty()) out->query[k] = v;
+      if (!k.empty()) {
+        out->query[k] = v;
+        out->query_list.emplace_back(std::move(k), std::move(v));
+      }
       if (amp == std::string_view::npos) break;
       q.remove_prefix(amp + 1);
     }

@@ -23,7 +23,8 @@ struct HttpRequest {
   std::string method;
   std::string target;  // as sent: path + query
   std::string path;    // percent-decoded path
-  std::map<std::string, std::string> query;  // decoded; a flag without value maps to ""
+  std::map<std::string, std::string> query;  // decoded; a flag without value maps to ""; last one wins
+  std::vector<std::pair<std::string, std::string>> query_list;  // every parameter, in order (repeatable ones)
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
   std::string remote_address;
@@ -32,6 +33,13 @@ struct HttpRequest {
     return it == headers.end() ? std::string() : it->second;
   }
   bool has_query(const std::string& k) const { return query.count(k) != 0; }
+  /// Every value of a repeatable parameter (?tag=a&tag=b), in order.
+  std::vector<std::string> query_all(const std::string& k) const {
+    std::vector<std::string> out;
+    for (const auto& [key, v] : query_list)
+      if (key == k) out.push_back(v);
+    return out;
+  }
 };
 
 struct HttpResponse {
