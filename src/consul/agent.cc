@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <functional>
+#include <set>
 
 #include "consul/api.h"
 #include "consul/registry_json.h"
@@ -262,9 +263,12 @@ void ConsulApi::agent_maintenance(const net::HttpRequest& req, Respond respond) 
   std::string service_id = node_wide ? "" : tail_of(req.path, "/v1/agent/service/maintenance/");
   auto it = req.query.find("enable");
   if (it == req.query.end() || it->second.empty()) return respond(text_error(400, "Missing value for enable"));
-  if (it->second != "true" && it->second != "false")
+  // Go's strconv.ParseBool, as Consul parses it (python-consul sends "True").
+  static const std::set<std::string> kTrue{"1", "t", "T", "TRUE", "true", "True"};
+  static const std::set<std::string> kFalse{"0", "f", "F", "FALSE", "false", "False"};
+  if (!kTrue.count(it->second) && !kFalse.count(it->second))
     return respond(text_error(400, "Invalid value for enable: \"" + it->second + "\""));
-  bool enable = it->second == "true";
+  bool enable = kTrue.count(it->second) != 0;
   const auto* n = own_node();
   if (!node_wide && (!n || !n->services.count(service_id))) return respond(text_error(404, unknown_service(service_id)));
   std::string check_id = node_wide ? std::string(kNodeMaintenance) : std::string(kServiceMaintenancePrefix) + service_id;

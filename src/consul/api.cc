@@ -53,15 +53,18 @@ ConsulApi::ConsulApi(server::Replica& replica, server::HttpRouter& router)
 
   router.exact("/v1/agent/services", {"GET"}, counted(&ConsulApi::agent_services));
   router.exact("/v1/agent/service/register", {"PUT"}, counted(&ConsulApi::agent_service_register));
-  router.prefix("/v1/agent/service/deregister/", {"PUT"}, counted(&ConsulApi::agent_service_deregister));
+  // GET as well as PUT on deregister, pass, warn and fail: Consul before 1.0 took GET there, and
+  // python-consul 0.7.1 (Debian's) still sends it.
+  router.prefix("/v1/agent/service/deregister/", {"PUT", "GET"}, counted(&ConsulApi::agent_service_deregister));
   router.prefix("/v1/agent/service/maintenance/", {"PUT"}, counted(&ConsulApi::agent_maintenance));
   router.prefix("/v1/agent/service/", {"GET"}, counted(&ConsulApi::agent_service));
   router.exact("/v1/agent/maintenance", {"PUT"}, counted(&ConsulApi::agent_maintenance));
   router.exact("/v1/agent/checks", {"GET"}, counted(&ConsulApi::agent_checks));
   router.exact("/v1/agent/check/register", {"PUT"}, counted(&ConsulApi::agent_check_register));
-  router.prefix("/v1/agent/check/deregister/", {"PUT"}, counted(&ConsulApi::agent_check_deregister));
-  for (const char* p : {"/v1/agent/check/pass/", "/v1/agent/check/warn/", "/v1/agent/check/fail/", "/v1/agent/check/update/"})
-    router.prefix(p, {"PUT"}, counted(&ConsulApi::agent_check_ttl));
+  router.prefix("/v1/agent/check/deregister/", {"PUT", "GET"}, counted(&ConsulApi::agent_check_deregister));
+  for (const char* p : {"/v1/agent/check/pass/", "/v1/agent/check/warn/", "/v1/agent/check/fail/"})
+    router.prefix(p, {"PUT", "GET"}, counted(&ConsulApi::agent_check_ttl));
+  router.prefix("/v1/agent/check/update/", {"PUT"}, counted(&ConsulApi::agent_check_ttl));
   router.prefix("/v1/agent/health/service/id/", {"GET"}, counted(&ConsulApi::agent_health_service));
   router.prefix("/v1/agent/health/service/name/", {"GET"}, counted(&ConsulApi::agent_health_service));
 }

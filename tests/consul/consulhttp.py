@@ -12,6 +12,8 @@ class Http:
         self.base = "http://127.0.0.1:%d" % port
 
     def call(self, method, path, body=None, headers=None, timeout=30.0):
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
         data = body if isinstance(body, (bytes, type(None))) else body.encode()
         req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers or {})
         try:

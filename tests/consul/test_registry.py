@@ -1,0 +1,223 @@
+"""The service registry through python-consul 0.7.1: agent services and checks, TTL checks and
+their expiry, maintenance, the catalog and health endpoints, blocking health queries, session
+invalidation by a check, and bad registrations."""
+
+import threading
+import time
+import uuid
+
+import consul
+import pytest
+
+import harness
+
+
+def name(prefix):
+    return "svc-" + uuid.uuid4().hex[:8]
+
+
+def test_agent_registration_is_in_catalog_and_health(c, node):
+    svc = name("a")
+    assert c.agent.service.register(svc, service_id=svc + "-1", address="10.1.2.3", port=8080,
+                                    tags=["v1", "primary"], check=consul.Check.ttl("30s")) is True
+    services = c.agent.services()
+    assert services[svc + "-1"]["Service"] == svc and services[svc + "-1"]["Port"] == 8080
+    assert services[svc + "-1"]["Tags"] == ["v1", "primary"]
+    checks = c.agent.checks()
+    check_id = "service:%s-1" % svc
+    assert checks[check_id]["Status"] == "critical" and checks[check_id]["ServiceName"] == svc
+    assert "serfHealth" not in checks  # the agent lists only what was registered with it
+
+    index, rows = c.catalog.service(svc)
+    assert len(rows) == 1 and rows[0]["ServiceAddress"] == "10.1.2.3" and rows[0]["ServicePort"] == 8080
+    assert rows[0]["Node"] == c.agent.self()["Config"]["NodeName"] and int(index) >= rows[0]["ModifyIndex"]
+    _, tagged = c.catalog.service(svc, tag="primary")
+    assert len(tagged) == 1
+    _, none = c.catalog.service(svc, tag="nope")
+    assert none == []
+    _, services = c.catalog.services()
+    assert services[svc] == ["primary", "v1"]
+
+    _, entries = c.health.service(svc)
+    assert len(entries) == 1
+    assert sorted(ch["CheckID"] for ch in entries[0]["Checks"]) == sorted(["serfHealth", check_id])
+    _, passing = c.health.service(svc, passing=True)
+    assert passing == [], "a critical TTL check must hide the instance from ?passing"
+
+    c.agent.check.ttl_pass(check_id, "all good")
+    _, passing = c.health.service(svc, passing=True)
+    assert len(passing) == 1
+    out = [ch for ch in passing[0]["Checks"] if ch["CheckID"] == check_id][0]
+    assert out["Status"] == "passing" and out["Output"] == "all good"
+    c.agent.check.ttl_warn(check_id)
+    assert c.health.service(svc, passing=True)[1] == []
+    _, warning = c.health.state("warning")
+    assert any(ch["CheckID"] == check_id for ch in warning)
+
+    assert c.agent.service.deregister(svc + "-1") is True
+    assert c.catalog.service(svc)[1] == []
+    assert svc not in c.catalog.services()[1]
+    assert check_id not in c.agent.checks()
+
+
+def test_ttl_check_expires_to_critical(c):
+    svc = name("ttl")
+    c.agent.service.register(svc, check=consul.Check.ttl("1s"))
+    check_id = "service:" + svc
+    c.agent.check.ttl_pass(check_id)
+    assert c.agent.checks()[check_id]["Status"] == "passing"
+    harness.wait_until(lambda: c.agent.checks()[check_id]["Status"] == "critical", timeout=10,
+                       what="the TTL check to expire")
+    assert c.agent.checks()[check_id]["Output"] == "TTL expired"
+    c.agent.service.deregister(svc)
+
+
+def test_unchanged_check_results_do_not_write(c, http):
+    svc = name("quiet")
+    c.agent.service.register(svc, check=consul.Check.ttl("60s"))
+    check_id = "service:" + svc
+    c.agent.check.ttl_pass(check_id, "same")
+    index, _ = c.health.service(svc)
+    for _ in range(5):
+        c.agent.check.ttl_pass(check_id, "same")
+    index2, _ = c.health.service(svc)
+    assert index2 == index, "reporting the same status and output must not write"
+    c.agent.service.deregister(svc)
+
+
+def test_blocking_health_query_wakes_on_check_change(c):
+    svc = name("block")
+    c.agent.service.register(svc, check=consul.Check.ttl("60s"))
+    check_id = "service:" + svc
+    index, _ = c.health.service(svc, passing=True)
+    got = {}
+
+    def waiter():
+        got["r"] = c.health.service(svc, index=index, wait="20s", passing=True)
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    time.sleep(0.3)
+    assert t.is_alive(), "the blocking query returned before any change"
+    c.agent.check.ttl_pass(check_id)
+    t.join(10)
+    assert not t.is_alive(), "the blocking health query was not woken by the check"
+    new_index, entries = got["r"]
+    assert int(new_index) > int(index) and len(entries) == 1
+    # An unrelated service's change does not move this service's index.
+    other = name("other")
+    c.agent.service.register(other)
+    assert c.health.service(svc)[0] == new_index
+    c.agent.service.deregister(other)
+    c.agent.service.deregister(svc)
+
+
+def test_agent_check_register_and_maintenance(c):
+    svc = name("maint")
+    c.agent.service.register(svc, service_id=svc)
+    assert c.agent.check.register("extra", consul.Check.ttl("30s"), check_id=svc + "-extra", service_id=svc)
+    assert c.agent.checks()[svc + "-extra"]["ServiceID"] == svc
+    c.agent.check.ttl_pass(svc + "-extra")
+    assert len(c.health.service(svc, passing=True)[1]) == 1
+    assert c.agent.service.maintenance(svc, True, "upgrading") is True
+    maint = c.agent.checks()["_service_maintenance:" + svc]
+    assert maint["Status"] == "critical" and maint["Notes"] == "upgrading"
+    assert c.health.service(svc, passing=True)[1] == []
+    assert c.agent.service.maintenance(svc, False) is True
+    assert len(c.health.service(svc, passing=True)[1]) == 1
+    assert c.agent.maintenance(True) is True
+    assert c.health.service(svc, passing=True)[1] == []  # node maintenance hides every service
+    assert c.agent.maintenance(False) is True
+    assert c.agent.check.deregister(svc + "-extra") is True
+    assert svc + "-extra" not in c.agent.checks()
+    c.agent.service.deregister(svc)
+
+
+def test_catalog_register_and_deregister_external_node(c):
+    ext = "ext-" + uuid.uuid4().hex[:6]
+    svc = name("ext")
+    assert c.catalog.register(ext, "192.0.2.10", service={"Service": svc, "ID": svc + "-a", "Port": 5432,
+                                                          "Tags": ["db"]},
+                              check={"CheckID": "db-ok", "Name": "db", "Status": "passing", "ServiceID": svc + "-a"})
+    _, nodes = c.catalog.nodes()
+    assert any(n["Node"] == ext and n["Address"] == "192.0.2.10" for n in nodes)
+    _, info = c.catalog.node(ext)
+    assert info["Node"]["Address"] == "192.0.2.10" and svc + "-a" in info["Services"]
+    _, entries = c.health.service(svc, passing=True)
+    assert len(entries) == 1 and entries[0]["Node"]["Node"] == ext
+    _, checks = c.health.checks(svc)
+    assert [ch["CheckID"] for ch in checks] == ["db-ok"]
+    _, node_checks = c.health.node(ext)
+    assert [ch["CheckID"] for ch in node_checks] == ["db-ok"]
+    assert c.catalog.deregister(ext, check_id="db-ok")
+    assert c.health.checks(svc)[1] == []
+    assert c.catalog.deregister(ext, service_id=svc + "-a")
+    assert c.catalog.service(svc)[1] == []
+    assert c.catalog.deregister(ext)
+    assert c.catalog.node(ext)[1] is None
+    assert c.catalog.datacenters() == ["dc1"]
+
+
+def test_session_is_invalidated_when_its_check_goes_critical(c, http):
+    svc = name("sess")
+    c.agent.service.register(svc, check=consul.Check.ttl("60s"))
+    check_id = "service:" + svc
+    # A session may not rely on a critical check.
+    status, _, body = http.call("PUT", "/v1/session/create", {"ServiceChecks": [{"ID": check_id}]})
+    assert status == 500 and b"critical" in body, body
+    c.agent.check.ttl_pass(check_id)
+    status, _, body = http.call("PUT", "/v1/session/create", {"ServiceChecks": [{"ID": check_id}], "LockDelay": "0s"})
+    assert status == 200, body
+    import json
+    sid = json.loads(body)["ID"]
+    key = "registry-lock-" + svc
+    assert c.kv.put(key, "me", acquire=sid) is True
+    c.agent.check.ttl_fail(check_id)
+    harness.wait_until(lambda: c.session.info(sid)[1] is None, timeout=5, what="the session to be invalidated")
+    assert "Session" not in c.kv.get(key)[1]
+    c.kv.delete(key)
+    c.agent.service.deregister(svc)
+
+
+@pytest.mark.parametrize("body,expect", [
+    ({}, b"Missing service name"),
+    ({"Name": "x", "Port": "80"}, b"Port must be an integer"),
+    ({"Name": "x", "Check": {"Args": ["/bin/true"], "Interval": "10s"}}, b"Scripts are disabled"),
+    ({"Name": "x", "Check": {"HTTP": "http://127.0.0.1:1/"}}, b"Interval must be > 0"),
+    ({"Name": "x", "Check": {"TTL": "nonsense"}}, b"TTL is not a valid duration"),
+    ({"Name": "x", "Check": {"Status": "sideways", "TTL": "10s"}}, b"Status must be one of"),
+    ({"Name": "x", "Weights": {"Passing": 0}}, b"Passing must be greater than 0"),
+    ({"Name": "x", "Tags": "v1"}, b"Tags must be a list"),
+])
+def test_bad_registrations_are_refused_and_change_nothing(c, http, body, expect):
+    before = c.agent.services()
+    index, _ = c.catalog.services()
+    status, _, out = http.call("PUT", "/v1/agent/service/register", body)
+    assert status == 400 and expect in out, (status, out)
+    assert c.agent.services() == before
+    assert c.catalog.services()[0] == index
+
+
+def test_bad_catalog_and_check_requests(c, http):
+    status, _, out = http.call("PUT", "/v1/catalog/register", {"Node": "n"})
+    assert status == 400 and b"Must provide address" in out
+    status, _, out = http.call("PUT", "/v1/catalog/register", b"{not json")
+    assert status == 400 and b"Request decode failed" in out
+    status, _, out = http.call("PUT", "/v1/catalog/register",
+                               {"Node": "n", "Address": "1.2.3.4", "Check": {"CheckID": "c", "ServiceID": "none"}})
+    assert status == 500 and b"Missing service registration" in out
+    assert c.catalog.node("n")[1] is None, "a refused registration left its node behind"
+    status, _, out = http.call("PUT", "/v1/agent/check/pass/no-such-check")
+    assert status == 404 and b"Unknown check ID" in out
+    status, _, out = http.call("PUT", "/v1/agent/check/update/serfHealth", {"Status": "bogus"})
+    assert status == 400 and b"Invalid check status" in out
+    status, _, out = http.call("PUT", "/v1/agent/check/pass/serfHealth")
+    assert status == 500 and b"does not have associated TTL" in out
+    status, _, out = http.call("GET", "/v1/health/state/sideways")
+    assert status == 400 and b"Invalid check state" in out
+    status, _, out = http.call("PUT", "/v1/agent/service/deregister/never-registered")
+    assert status == 404 and b"Unknown service ID" in out
+    status, _, out = http.call("PUT", "/v1/agent/service/maintenance/never-registered?enable=true")
+    assert status == 404
+    status, _, out = http.call("PUT", "/v1/agent/maintenance")
+    assert status == 400 and b"Missing value for enable" in out
