@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "cli/agent_config.h"
 #include "consul/api.h"
+#include "net/probe.h"
 #include "server/node.h"
 #include "zk/server.h"
 
@@ -75,6 +76,7 @@ int run_agent(const std::vector<std::string>& args) {
   }
   node.set_client_address(opts.node.bind + ":" + std::to_string(*zk_port));
   auto consul = std::make_shared<consul::ConsulApi>(node, node.router());
+  consul->set_prober(net::make_prober(node.loop()));
   node.adopt(consul);
   node.subscribe(consul.get());
   node.every(std::chrono::milliseconds(50), [c = consul.get()] { c->tick(); });

@@ -23,15 +23,6 @@ constexpr std::string_view kSerfHealth = "serfHealth";
 constexpr std::string_view kNodeMaintenance = "_node_maintenance";
 constexpr std::string_view kServiceMaintenancePrefix = "_service_maintenance:";
 
-int64_t definition_ttl_ms(const std::string& definition) {
-  boost::system::error_code ec;
-  json::value v = json::parse(definition, ec);
-  if (ec || !v.is_object()) return 0;
-  const json::value* ttl = v.as_object().if_contains("TTL");
-  if (!ttl || !ttl->is_string()) return 0;
-  return parse_duration_ms(ttl->as_string()).value_or(0);
-}
-
 std::string unknown_check(const std::string& id) {
   return "Unknown check ID \"" + id + "\". Ensure that the check ID is passed, not the check name.";
 }
@@ -80,31 +71,6 @@ void ConsulApi::sync_own_node() {
   cmd.ops = {std::move(op)};
   own_sync_in_flight_ = true;
   replica_.propose(std::move(cmd), [this](const state::ApplyResult&) { own_sync_in_flight_ = false; });
-}
-
-void ConsulApi::run_ttl_clocks() {
-  const auto* n = own_node();
-  const int64_t now = replica_.monotonic_ms();
-  std::unordered_map<std::string, TtlClock> next;
-  if (n) {
-    for (const auto& [id, c] : n->checks) {
-      if (c.spec.type != "ttl") continue;
-      TtlClock clock;
-      if (auto it = ttl_clocks_.find(id); it != ttl_clocks_.end() && it->second.definition == c.spec.definition) {
-        clock = it->second;
-      } else {
-        clock.definition = c.spec.definition;
-        clock.ttl_ms = definition_ttl_ms(c.spec.definition);
-        clock.deadline_ms = now + clock.ttl_ms;  // a new check (or a restart) gets a full TTL
-      }
-      if (clock.ttl_ms > 0 && now >= clock.deadline_ms && c.spec.status != state::kCritical &&
-          !pending_checks_.count(id)) {
-        queue_check_update(id, std::string(state::kCritical), "TTL expired", nullptr);
-      }
-      next.emplace(id, std::move(clock));
-    }
-  }
-  ttl_clocks_ = std::move(next);
 }
 
 void ConsulApi::queue_check_update(const std::string& check_id, std::string status, std::string output,
@@ -246,8 +212,7 @@ void ConsulApi::agent_check_ttl(const net::HttpRequest& req, Respond respond) {
   if (!n || it == n->checks.end()) return respond(text_error(404, unknown_check(id)));
   if (it->second.spec.type != "ttl")
     return respond(text_error(500, "CheckID \"" + id + "\" does not have associated TTL"));
-  if (auto c = ttl_clocks_.find(id); c != ttl_clocks_.end())
-    c->second.deadline_ms = replica_.monotonic_ms() + c->second.ttl_ms;
+  runner_.ttl_reported(id, replica_.monotonic_ms());
   // Consul caps a check's output at 4 KiB (check_output_max_size).
   if (output.size() > 4096) output.resize(4096);
   queue_check_update(id, std::move(status), std::move(output), [respond](bool ok) {

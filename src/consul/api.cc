@@ -16,7 +16,19 @@ net::HttpResponse json_response(const json::value& v, int status) {
 }
 
 ConsulApi::ConsulApi(server::Replica& replica, server::HttpRouter& router)
-    : replica_(replica), datacenter_(replica.info().datacenter) {
+    : replica_(replica),
+      datacenter_(replica.info().datacenter),
+      runner_([this](const std::string& id, std::string status,
+                     std::string output) { queue_check_update(id, std::move(status), std::move(output), nullptr); },
+              [this](const std::string& service_id) {
+                const auto* n = own_node();
+                if (!n) return;
+                state::Command cmd;
+                cmd.kind = state::CommandKind::kTxn;
+                cmd.multi = true;
+                cmd.ops = {state::CatalogDeregisterOp{n->spec.name, service_id, ""}};
+                replica_.propose(std::move(cmd), [](const state::ApplyResult&) {});
+              }) {
   using R = const net::HttpRequest&;
   using Method = void (ConsulApi::*)(R, Respond);
   auto counted = [this](Method m) {
@@ -88,7 +100,7 @@ void ConsulApi::on_tree_replaced() {
 void ConsulApi::tick() {
   blocking_.tick(replica_.monotonic_ms());
   sync_own_node();
-  run_ttl_clocks();
+  runner_.tick(replica_.tree().catalog(), own_node(), replica_.monotonic_ms());
   flush_check_updates();
 }
 
@@ -99,8 +111,14 @@ std::string ConsulApi::metrics_text() const {
       "# HELP conclave_consul_blocking_queries Blocking queries waiting.\n# TYPE conclave_consul_blocking_queries gauge\n"
       "conclave_consul_blocking_queries {}\n"
       "# HELP conclave_consul_blocking_wakeups_total Blocking queries woken by a change.\n"
-      "# TYPE conclave_consul_blocking_wakeups_total counter\nconclave_consul_blocking_wakeups_total {}\n",
-      requests_, blocking_.size(), blocking_wakeups_);
+      "# TYPE conclave_consul_blocking_wakeups_total counter\nconclave_consul_blocking_wakeups_total {}\n"
+      "# HELP conclave_consul_checks_running Health checks this agent runs.\n# TYPE conclave_consul_checks_running gauge\n"
+      "conclave_consul_checks_running {}\n"
+      "# HELP conclave_consul_check_probes_total HTTP, TCP and UDP check probes sent.\n"
+      "# TYPE conclave_consul_check_probes_total counter\nconclave_consul_check_probes_total {}\n"
+      "# HELP conclave_consul_check_batches_total Log entries carrying check results.\n"
+      "# TYPE conclave_consul_check_batches_total counter\nconclave_consul_check_batches_total {}\n",
+      requests_, blocking_.size(), blocking_wakeups_, runner_.running(), runner_.probes(), check_batches_);
 }
 
 uint64_t ConsulApi::global_index() const {

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -27,6 +28,7 @@
 
 #include "common/json.h"
 #include "consul/blocking.h"
+#include "consul/check_runner.h"
 #include "consul/params.h"
 #include "server/http_router.h"
 #include "server/replica.h"
@@ -46,6 +48,12 @@ class ConsulApi : public server::ApplyObserver {
   /// Periodic: blocking-query deadlines.
   void tick();
   std::string metrics_text() const;
+  /// Probes for HTTP, TCP and UDP checks (net::make_prober on the node's loop); without one those
+  /// checks report critical.
+  void set_prober(std::unique_ptr<net::Prober> prober) {
+    prober_ = std::move(prober);
+    runner_.set_prober(prober_.get());
+  }
   size_t blocking_queries() const { return blocking_.size(); }
 
  private:
@@ -114,8 +122,6 @@ class ConsulApi : public server::ApplyObserver {
   const state::Catalog::NodeEntry* own_node() const;
   /// Keeps this node's catalog entry and its serfHealth check registered (from tick()).
   void sync_own_node();
-  /// Marks TTL checks of this node critical when their TTL passes without a report (from tick()).
-  void run_ttl_clocks();
   void queue_check_update(const std::string& check_id, std::string status, std::string output,
                           std::function<void(bool)> done);
   /// Proposes every queued check result as one CheckUpdateOp (from tick()).
@@ -142,17 +148,13 @@ class ConsulApi : public server::ApplyObserver {
   uint64_t blocking_wakeups_ = 0;
 
   // agent.cc state
-  struct TtlClock {
-    std::string definition;
-    int64_t ttl_ms = 0;
-    int64_t deadline_ms = 0;
-  };
   struct PendingCheck {
     std::string status;
     std::string output;
     std::vector<std::function<void(bool)>> waiters;
   };
-  std::unordered_map<std::string, TtlClock> ttl_clocks_;  // this node's TTL checks, by check id
+  std::unique_ptr<net::Prober> prober_;
+  CheckRunner runner_;                                    // this node's checks
   std::map<std::string, PendingCheck> pending_checks_;    // results waiting for the next batch
   bool check_flush_in_flight_ = false;
   bool own_sync_in_flight_ = false;

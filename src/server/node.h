@@ -71,6 +71,8 @@ class Node : public Replica {
   /// Listens on `port` of the bind address (0: a free one) and hands connections to `acceptor`.
   Result<uint16_t> listen(uint16_t port, net::Acceptor& acceptor);
   HttpRouter& router() { return router_; }
+  /// The node's event loop, for front-ends that start outbound I/O (health-check probes).
+  net::EventLoop& loop() { return loop_; }
   /// Runs `fn` on the loop thread every `period`.
   void every(std::chrono::milliseconds period, std::function<void()> fn);
   /// Appends a front-end's Prometheus text to /metrics.
