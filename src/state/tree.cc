@@ -8,6 +8,7 @@
 #include "common/crc32c.h"
 #include "state/acl.h"
 #include "state/path.h"
+#include "state/service_mirror.h"
 
 namespace conclave::state {
 
@@ -270,6 +271,10 @@ ApplyResult DataTree::apply(int64_t index, const Command& cmd) {
         break;
       }
       close_session(cmd.session, cmd.time_ms, zxid, &out.triggers);
+      {
+        Catalog::Effects fx;
+        finish_catalog(cmd, zxid, &fx, &out);
+      }
       break;
     case CommandKind::kReap: {
       const Node* n = find(cmd.reap_path);
@@ -281,6 +286,8 @@ ApplyResult DataTree::apply(int64_t index, const Command& cmd) {
       }
       if (still_due) remove_node(cmd.reap_path, zxid, &out.triggers, nullptr);
       else out.code = Code::kNoNode;
+      Catalog::Effects fx;
+      finish_catalog(cmd, zxid, &fx, &out);
       break;
     }
     case CommandKind::kTxn: {
@@ -323,10 +330,8 @@ ApplyResult DataTree::apply(int64_t index, const Command& cmd) {
       catalog_fx_ = nullptr;
       catalog_undo_ = nullptr;
       invalidate_sessions(fx, cmd.time_ms, zxid, &triggers);
-      std::sort(fx.changed.begin(), fx.changed.end());
-      fx.changed.erase(std::unique(fx.changed.begin(), fx.changed.end()), fx.changed.end());
-      out.catalog_changes = std::move(fx.changed);
       out.triggers = std::move(triggers);
+      finish_catalog(cmd, zxid, &fx, &out);
       break;
     }
   }
@@ -351,6 +356,100 @@ Code DataTree::do_catalog(const CatalogOp& op, int64_t zxid, OpResult* result) {
   CONCLAVE_ASSERT(catalog_fx_ != nullptr, "catalog ops apply inside a kTxn command");
   result->error = catalog_.apply(op, zxid, catalog_fx_, catalog_undo_);
   return result->error.empty() ? Code::kOk : Code::kBadArguments;
+}
+
+void DataTree::finish_catalog(const Command& cmd, int64_t zxid, Catalog::Effects* fx, ApplyResult* out) {
+  mirror_services(cmd, zxid, fx, &out->triggers);
+  std::sort(fx->changed.begin(), fx->changed.end());
+  fx->changed.erase(std::unique(fx->changed.begin(), fx->changed.end()), fx->changed.end());
+  out->catalog_changes = std::move(fx->changed);
+}
+
+void DataTree::mirror_services(const Command& cmd, int64_t zxid, Catalog::Effects* fx,
+                               std::vector<Trigger>* triggers) {
+  // ZooKeeper -> catalog: ServiceInstance znodes that ZooKeeper clients created, changed or
+  // deleted (the mirror's own znodes excluded).
+  std::set<std::string> touched;
+  std::string name, id;
+  for (const auto& t : *triggers)
+    if (split_mirror_path(t.path, &name, &id) && !mirrored_.count(t.path)) touched.insert(t.path);
+  for (const auto& path : touched) {
+    split_mirror_path(path, &name, &id);
+    const Node* n = find(path);
+    std::optional<CuratorInstance> inst;
+    if (n) inst = parse_curator_instance(n->data());
+    if (!inst) {
+      catalog_.apply(CatalogDeregisterOp{std::string(kZooKeeperNode), id, ""}, zxid, fx, nullptr);
+      continue;
+    }
+    CatalogRegisterOp op;
+    op.node.name = std::string(kZooKeeperNode);
+    op.node.meta = {{"conclave-source", "zookeeper"}};
+    op.has_service = true;
+    op.service.id = id;
+    op.service.name = name;
+    op.service.address = inst->address;
+    op.service.port = inst->port;
+    op.service.meta = inst->meta;
+    CheckSpec check;
+    check.id = "zookeeper:" + id;
+    check.name = "ZooKeeper registration";
+    check.service_id = id;
+    check.type = "zookeeper";
+    check.status = std::string(inst->enabled ? kPassing : kCritical);
+    check.output = !inst->enabled ? "disabled in ZooKeeper (enabled: false)"
+                   : owner_is_session(n->ephemeral_owner)
+                       ? fmt::format("ephemeral znode {} of ZooKeeper session 0x{:x}", path, n->ephemeral_owner)
+                       : fmt::format("persistent znode {}", path);
+    op.checks.push_back(std::move(check));
+    catalog_.apply(op, zxid, fx, nullptr);
+  }
+
+  // Catalog -> ZooKeeper: every service whose index moved is mirrored again.
+  std::set<std::string> names;
+  for (const auto& k : fx->changed)
+    if (k.rfind("service.", 0) == 0) names.insert(k.substr(8));
+  if (names.empty()) return;
+  Command as_leader;
+  as_leader.time_ms = cmd.time_ms;
+  as_leader.auth = {Id{"super", ""}};
+  static const AclList kReadOnly{Acl{perms::kRead, Id{"world", "anyone"}}};
+  for (const auto& service : names) {
+    if (service.empty() || service.find('/') != std::string::npos) continue;
+    const std::string prefix = std::string(kServicesRoot) + "/" + service + "/";
+    std::map<std::string, std::string> desired;  // path -> ServiceInstance JSON
+    if (const auto* instances = catalog_.instances(service)) {
+      for (const auto& [node, sid] : *instances) {
+        if (node == kZooKeeperNode) continue;
+        const auto* ne = catalog_.node(node);
+        bool critical = false;
+        for (const auto& [cid, c] : ne->checks)
+          critical = critical || ((c.spec.service_id.empty() || c.spec.service_id == sid) && c.spec.status == kCritical);
+        if (critical) continue;
+        std::string zid = mirror_znode_name(sid, node);
+        std::string path = prefix + zid;
+        if (!valid_path(path)) continue;
+        const Node* existing = find(path);
+        desired[path] = curator_instance_json(zid, ne->spec, ne->services.at(sid).spec,
+                                              existing ? existing->ctime : cmd.time_ms);
+      }
+    }
+    std::vector<std::string> stale;
+    for (auto it = mirrored_.lower_bound(prefix); it != mirrored_.end() && it->rfind(prefix, 0) == 0; ++it)
+      if (!desired.count(*it)) stale.push_back(*it);
+    for (const auto& p : stale) {
+      mirrored_.erase(p);
+      kv_delete(p, as_leader, zxid, triggers, nullptr);
+    }
+    for (const auto& [path, json] : desired) {
+      const Node* existing = find(path);
+      if (existing && !mirrored_.count(path)) continue;  // a ZooKeeper client's znode of that name wins
+      if (existing && existing->data() == json) continue;
+      if (kv_write(path, json, as_leader, zxid, triggers, nullptr) != Code::kOk) continue;
+      mirrored_.insert(path);
+      if (!existing) find_mut(path)->acl = acls_.intern(kReadOnly);
+    }
+  }
 }
 
 void DataTree::invalidate_sessions(const Catalog::Effects& fx, int64_t time_ms, int64_t zxid,
@@ -924,6 +1023,8 @@ void DataTree::encode_snapshot(Bytes& out) const {
     w.i64(until);
   }
   catalog_.encode(w);  // format 6
+  w.u64(mirrored_.size());
+  for (const auto& p : mirrored_) w.blob(p);
 }
 
 bool DataTree::decode_snapshot(std::string_view bytes) {
@@ -1042,7 +1143,12 @@ bool DataTree::decode_snapshot(std::string_view bytes) {
       fresh.lock_delay_[path] = r.i64();
     }
   }
-  if (format >= 6 && !fresh.catalog_.decode(r)) return false;
+  if (format >= 6) {
+    if (!fresh.catalog_.decode(r)) return false;
+    uint64_t nmirrored = r.u64();
+    if (!r.ok() || nmirrored > r.remaining()) return false;
+    for (uint64_t i = 0; i < nmirrored && r.ok(); ++i) fresh.mirrored_.emplace(r.blob());
+  }
   if (!r.ok() || !r.at_end()) return false;
   for (NodeId id : owned) {
     const Node& n = fresh.store_.at(id);
@@ -1082,6 +1188,7 @@ uint64_t DataTree::digest() const {
     w.boolean(m.implicit);
     total += (uint64_t(crc32c(b, 0x1234567u)) << 32 | crc32c(b, 0x7654321u)) * 0xC2B2AE3D27D4EB4Full;
   }
+  for (const auto& p : mirrored_) total += uint64_t(crc32c(p, 0x5eed)) * 0xD6E8FEB86659FD93ull;
   return total + catalog_.digest();
 }
 

@@ -113,6 +113,8 @@ class DataTree {
   int64_t lock_delay_until(std::string_view path) const;
   /// The service catalog (nodes, services, health checks), replicated with the tree.
   const Catalog& catalog() const { return catalog_; }
+  /// Whether the znode at `path` mirrors an instance registered through Consul.
+  bool is_mirrored(std::string_view path) const { return mirrored_.count(path) != 0; }
   size_t node_count() const { return store_.live(); }
   int64_t last_zxid() const { return last_zxid_; }
   size_t ephemeral_count() const;
@@ -145,6 +147,12 @@ class DataTree {
   Code do_check(const CheckOp& op, const Command& cmd);
   template <class CatalogOp>
   Code do_catalog(const CatalogOp& op, int64_t zxid, OpResult* result);
+  /// Keeps the two views of the service registry in step after a command (service_mirror.h):
+  /// imports ServiceInstance znodes that `triggers` touched, re-mirrors the services whose
+  /// catalog index moved in `fx`.
+  void mirror_services(const Command& cmd, int64_t zxid, Catalog::Effects* fx, std::vector<Trigger>* triggers);
+  /// Runs the mirror and records the catalog keys that moved (every command kind).
+  void finish_catalog(const Command& cmd, int64_t zxid, Catalog::Effects* fx, ApplyResult* out);
   /// Invalidates the Consul sessions that relied on checks or nodes the catalog just lost.
   void invalidate_sessions(const Catalog::Effects& fx, int64_t time_ms, int64_t zxid, std::vector<Trigger>* triggers);
   Code do_kv(const KvOp& op, const Command& cmd, int64_t zxid, OpResult* result, std::vector<Trigger>* triggers,
@@ -183,6 +191,7 @@ class DataTree {
   std::map<std::string, int64_t, std::less<>> lock_delay_;     // path -> leader ms the delay ends
   int64_t last_zxid_ = 0;
   Catalog catalog_;
+  std::set<std::string, std::less<>> mirrored_;  // znodes that mirror Consul instances (service_mirror.h)
   // Set while a kTxn command applies: what its catalog ops changed, and how to undo them.
   Catalog::Effects* catalog_fx_ = nullptr;
   Catalog::Undo* catalog_undo_ = nullptr;

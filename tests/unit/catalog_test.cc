@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "common/bytes.h"
+#include "state/service_mirror.h"
 #include "state/tree.h"
 
 using namespace conclave;
@@ -205,6 +206,92 @@ TEST_F(CatalogTest, SnapshotAndCommandEncodingRoundTrip) {
   EXPECT_EQ(copy.catalog().index(Catalog::service_key("db")), 2);
   // A truncated catalog section is refused.
   EXPECT_FALSE(copy.decode_snapshot(snap.substr(0, snap.size() - 3)));
+}
+
+TEST_F(CatalogTest, ConsulInstancesAreMirroredAsCuratorZnodesWhileNotCritical) {
+  auto op = reg("n1", "web", "w1", {check("c1", "passing", "w1")});
+  op.service.meta = {{"version", "2"}};
+  auto r = run({op});
+  const Node* z = tree.find("/services/web/w1@n1");
+  ASSERT_NE(z, nullptr);
+  EXPECT_TRUE(tree.is_mirrored("/services/web/w1@n1"));
+  auto inst = parse_curator_instance(z->data());
+  ASSERT_TRUE(inst.has_value());
+  EXPECT_EQ(inst->name, "web");
+  EXPECT_EQ(inst->address, "10.0.0.1");
+  EXPECT_EQ(inst->port, 8080);
+  EXPECT_EQ(inst->meta, (std::vector<KeyValue>{{"version", "2"}}));
+  EXPECT_EQ(tree.acl_of(*z).size(), 1u);
+  EXPECT_EQ(tree.acl_of(*z)[0].perms, perms::kRead);  // read-only for ZooKeeper clients
+  EXPECT_FALSE(tree.is_kv_key(*tree.find("/services/web")));  // parents are implicit
+  bool wakes_children = false;
+  for (const auto& t : r.triggers) wakes_children = wakes_children || t.path == "/services/web";
+  EXPECT_TRUE(wakes_children);
+  // The mirror is not imported back as a ZooKeeper-registered instance.
+  EXPECT_EQ(tree.catalog().node(std::string(kZooKeeperNode)), nullptr);
+
+  run({CheckUpdateOp{{{"n1", "c1", "critical", "down"}}}});
+  EXPECT_EQ(tree.find("/services/web/w1@n1"), nullptr);
+  EXPECT_EQ(tree.find("/services/web"), nullptr);  // implicit parents go with their last child
+  run({CheckUpdateOp{{{"n1", "c1", "passing", ""}}}});
+  EXPECT_NE(tree.find("/services/web/w1@n1"), nullptr);
+  run({CatalogDeregisterOp{"n1", "w1", ""}});
+  EXPECT_EQ(tree.find("/services/web/w1@n1"), nullptr);
+  EXPECT_FALSE(tree.is_mirrored("/services/web/w1@n1"));
+}
+
+TEST_F(CatalogTest, ZooKeeperServiceInstancesAreCatalogServicesWhileTheirSessionLives) {
+  Command open;
+  open.kind = CommandKind::kCreateSession;
+  open.session = 0x77;
+  open.timeout_ms = 10000;
+  ASSERT_EQ(tree.apply(++index, open).code, Code::kOk);
+  const std::string json =
+      R"({"name":"api","id":"abc","address":"10.9.9.9","port":9000,"sslPort":null,)"
+      R"("payload":{"metadata":{"zone":"a"}},"registrationTimeUTC":1,"serviceType":"DYNAMIC","uriSpec":null})";
+  Command c;
+  c.kind = CommandKind::kTxn;
+  c.session = 0x77;
+  c.time_ms = 5000;
+  c.ops = {CreateOp{"/services", "", false, open_acl_unsafe(), CreateMode::kContainer, -1},
+           CreateOp{"/services/api", "", false, open_acl_unsafe(), CreateMode::kContainer, -1},
+           CreateOp{"/services/api/abc", json, false, open_acl_unsafe(), CreateMode::kEphemeral, -1}};
+  c.multi = true;
+  auto r = tree.apply(++index, c);
+  ASSERT_EQ(r.code, Code::kOk);
+  const auto* zk = tree.catalog().node(std::string(kZooKeeperNode));
+  ASSERT_NE(zk, nullptr);
+  const auto& s = zk->services.at("abc");
+  EXPECT_EQ(s.spec.name, "api");
+  EXPECT_EQ(s.spec.address, "10.9.9.9");
+  EXPECT_EQ(s.spec.port, 9000);
+  EXPECT_EQ(s.spec.meta, (std::vector<KeyValue>{{"zone", "a"}}));
+  EXPECT_EQ(zk->checks.at("zookeeper:abc").spec.status, "passing");
+  EXPECT_NE(std::find(r.catalog_changes.begin(), r.catalog_changes.end(), "service.api"), r.catalog_changes.end());
+  EXPECT_FALSE(tree.is_mirrored("/services/api/abc"));  // not mirrored back
+
+  // Not JSON of a ServiceInstance: not a service.
+  Command junk;
+  junk.kind = CommandKind::kTxn;
+  junk.ops = {SetDataOp{"/services/api/abc", "not json", false, -1}};
+  tree.apply(++index, junk);
+  EXPECT_EQ(tree.catalog().instances("api"), nullptr);
+  junk.ops = {SetDataOp{"/services/api/abc", json, false, -1}};
+  tree.apply(++index, junk);
+  EXPECT_NE(tree.catalog().instances("api"), nullptr);
+
+  Command close;
+  close.kind = CommandKind::kCloseSession;
+  close.session = 0x77;
+  r = tree.apply(++index, close);
+  EXPECT_EQ(tree.catalog().instances("api"), nullptr);
+  EXPECT_FALSE(r.catalog_changes.empty());
+
+  Bytes snap;
+  tree.encode_snapshot(snap);
+  DataTree copy;
+  ASSERT_TRUE(copy.decode_snapshot(snap));
+  EXPECT_EQ(copy.digest(), tree.digest());
 }
 
 }  // namespace
