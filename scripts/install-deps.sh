@@ -11,6 +11,8 @@ PACKAGES=(
   zookeeper libzookeeper-mt-dev python3-kazoo python3-pure-sasl python3-pytest python3-consul default-jre-headless
   # tests: Patroni with PostgreSQL 15 on the Consul API (python3-consul2 is unpacked by scripts/test.sh)
   patroni postgresql-15
+  # tests: Curator's ServiceDiscovery (tests/consul/curator, run with the JDK's source launcher)
+  libcurator-discovery-java libcurator-recipes-java openjdk-17-jdk-headless
   # fuzzing (tests/fuzz): clang with libFuzzer and the sanitizer runtimes
   clang-14 libclang-rt-14-dev
   # tools used by scripts and tests

@@ -12,12 +12,14 @@ std::string mirror_znode_name(std::string_view service_id, std::string_view node
 
 std::string curator_instance_json(const std::string& znode_id, const NodeSpec& node, const ServiceSpec& s,
                                   int64_t registration_ms) {
-  json::object metadata;
-  for (const auto& kv : s.meta) metadata[kv.key] = kv.value;
-  json::object payload{{"@class", "org.springframework.cloud.zookeeper.discovery.ZookeeperInstance"},
-                       {"id", s.id},
-                       {"name", s.name},
-                       {"metadata", std::move(metadata)}};
+  // Readers resolve the payload's "@class" (Curator's ServiceInstance types it): a map every JVM
+  // has, holding the Meta as Spring Cloud Zookeeper's "metadata"; no payload when there is no Meta.
+  json::value payload = nullptr;
+  if (!s.meta.empty()) {
+    json::object metadata;
+    for (const auto& kv : s.meta) metadata[kv.key] = kv.value;
+    payload = json::object{{"@class", "java.util.LinkedHashMap"}, {"metadata", std::move(metadata)}};
+  }
   json::object o{{"name", s.name},
                  {"id", znode_id},
                  {"address", s.address.empty() ? node.address : s.address},

@@ -4,7 +4,8 @@
 //
 //   Consul -> ZooKeeper: every instance registered through the Consul API whose checks are not
 //   critical is the znode /services/<name>/<service id>@<node>, holding Curator's ServiceInstance
-//   JSON (payload: Spring Cloud Zookeeper's ZookeeperInstance with the service's Meta), read-only
+//   JSON (payload: a java.util.LinkedHashMap holding the service's Meta as "metadata", or none
+//   when it has no Meta), read-only
 //   for ZooKeeper clients, removed when the instance goes critical or is deregistered.
 //   ZooKeeper -> Consul: a znode written there by a ZooKeeper client that parses as a
 //   ServiceInstance is a service on the catalog node "zookeeper", with one check, passing while the
