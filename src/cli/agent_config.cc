@@ -26,6 +26,8 @@ const Flag kFlags[] = {
     {"bind", true, "address to listen on (default 127.0.0.1)"},
     {"zk-port", true, "ZooKeeper client port (default 2181; 0 picks a free port)"},
     {"http-port", true, "HTTP API port: Consul API, /metrics (default 8500; 0 picks a free port)"},
+    {"dns-port", true, "DNS port, UDP and TCP (default 8600; 0 picks a free port; -1 turns DNS off)"},
+    {"dns-domain", true, "the DNS domain answered (default consul)"},
     {"config", true, "config file with `name = value` lines using these flag names"},
     {"node-id", true, "this node's id, 1-255 (default 1)"},
     {"node-name", true, "Consul node name (default node-<id>)"},
@@ -83,6 +85,12 @@ Status apply(AgentOptions& o, const std::map<std::string, std::string>& kv, bool
       n.datacenter = v;
     }
     else if (name == "zk-port") { auto r = num(0, 65535); if (!r) return r.error(); o.zk_port = uint16_t(*r); }
+    else if (name == "dns-port") { auto r = num(-1, 65535); if (!r) return r.error(); o.dns_port = int(*r); }
+    else if (name == "dns-domain") {
+      if (v.empty() || v.find_first_of("/ \t") != std::string::npos)
+        return make_error(Errc::kInvalid, "--dns-domain: expected a domain name");
+      o.dns_domain = v;
+    }
     else if (name == "http-port") { auto r = num(0, 65535); if (!r) return r.error(); n.http_port = uint16_t(*r); }
     else if (name == "node-id") { auto r = num(1, 255); if (!r) return r.error(); n.node_id = *r; }
     else if (name == "raft-port") { auto r = num(0, 65535); if (!r) return r.error(); n.raft_port = uint16_t(*r); }

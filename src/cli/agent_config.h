@@ -16,6 +16,8 @@ struct AgentOptions {
   server::NodeConfig node;
   zk::ZkOptions zk;         // the ZooKeeper front-end
   uint16_t zk_port = 2181;
+  int dns_port = 8600;            // UDP and TCP; -1: no DNS
+  std::string dns_domain = "consul";
   bool dev = false;
   bool help = false;
   std::string log_level = "info";

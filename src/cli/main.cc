@@ -12,7 +12,9 @@
 #include "common/log.h"
 #include "cli/agent_config.h"
 #include "consul/api.h"
+#include "dns/server.h"
 #include "net/probe.h"
+#include "net/udp.h"
 #include "server/node.h"
 #include "zk/server.h"
 
@@ -80,19 +82,43 @@ int run_agent(const std::vector<std::string>& args) {
   node.adopt(consul);
   node.subscribe(consul.get());
   node.every(std::chrono::milliseconds(50), [c = consul.get()] { c->tick(); });
-  node.add_metrics([z = zk.get(), c = consul.get()] { return z->metrics_text() + c->metrics_text(); });
-  log::info("main", "conclave {} serving ZooKeeper on {}:{} and HTTP on {}:{} (data dir {})", CONCLAVE_VERSION,
-            opts.node.bind, *zk_port, opts.node.bind, node.http_port(), opts.node.data_dir);
+  std::shared_ptr<dns::DnsServer> dns;
+  std::unique_ptr<net::UdpServer> dns_udp;
+  uint16_t dns_port = 0;
+  if (opts.dns_port >= 0) {
+    dns = std::make_shared<dns::DnsServer>(node, dns::ResolverConfig{opts.dns_domain, opts.node.datacenter});
+    node.adopt(dns);
+    auto udp = net::UdpServer::listen(node.loop(), opts.node.bind, static_cast<uint16_t>(opts.dns_port),
+                                      [d = dns.get()](std::string_view q) { return d->on_datagram(q); });
+    if (!udp) {
+      log::error("main", "cannot start: {}", udp.error().message);
+      return 1;
+    }
+    dns_udp = std::move(*udp);
+    dns_port = dns_udp->port();
+    auto tcp = node.listen(dns_port, *dns);
+    if (!tcp) {
+      log::error("main", "cannot start: DNS over TCP: {}", tcp.error().message);
+      return 1;
+    }
+  }
+  node.add_metrics([z = zk.get(), c = consul.get(), d = dns.get()] {
+    return z->metrics_text() + c->metrics_text() + (d ? d->metrics_text() : std::string());
+  });
+  log::info("main", "conclave {} serving ZooKeeper on {}:{}, HTTP on {}:{} and DNS on {} (data dir {})",
+            CONCLAVE_VERSION, opts.node.bind, *zk_port, opts.node.bind, node.http_port(),
+            dns ? opts.node.bind + ":" + std::to_string(dns_port) : std::string("(off)"), opts.node.data_dir);
   if (opts.dev) {
     std::printf(
         "\n==> Conclave dev agent running (data in %s)\n"
         "    ZooKeeper:  %s:%u    e.g. /usr/share/zookeeper/bin/zkCli.sh -server %s:%u\n"
         "    HTTP API:   http://%s:%u    e.g. curl -X PUT -d hello http://%s:%u/v1/kv/hello  (the znode /hello)\n"
+        "    DNS:        %s:%u (UDP, TCP)    e.g. dig @%s -p %u web.service.consul SRV\n"
         "    Metrics:    http://%s:%u/metrics\n"
         "    Stop with Ctrl-C.\n\n",
         opts.node.data_dir.c_str(), opts.node.bind.c_str(), *zk_port, opts.node.bind.c_str(), *zk_port,
         opts.node.bind.c_str(), node.http_port(), opts.node.bind.c_str(), node.http_port(), opts.node.bind.c_str(),
-        node.http_port());
+        dns_port, opts.node.bind.c_str(), dns_port, opts.node.bind.c_str(), node.http_port());
     std::fflush(stdout);
   }
   std::thread signals([&] {

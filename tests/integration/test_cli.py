@@ -45,10 +45,10 @@ def test_bad_flags_are_refused_clearly():
 
 
 def test_config_file(tmp_path):
-    port, http = free_port(), free_port()
+    port, http, dns = free_port(), free_port(), free_port()
     cfg = tmp_path / "conclave.conf"
-    cfg.write_text("# a comment\ndata-dir = %s\nzk-port = %d\nhttp-port = %d\n4lw-whitelist = ruok, srvr\n"
-                   % (tmp_path / "data", port, http))
+    cfg.write_text("# a comment\ndata-dir = %s\nzk-port = %d\nhttp-port = %d\ndns-port = %d\n4lw-whitelist = ruok, srvr\n"
+                   % (tmp_path / "data", port, http, dns))
     proc = subprocess.Popen([str(resolve_conclave_bin()), "agent", "--config", str(cfg)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

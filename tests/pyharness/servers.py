@@ -388,6 +388,7 @@ class ConclaveServer(BaseServer):
                  super_digest=None, sasl_users_file=None, extra_args=(), name=None):
         super().__init__(workdir=workdir, port=port, name=name)
         self.http_port = http_port or free_port()
+        self.dns_port = free_port()  # UDP and TCP
         self.binary = Path(binary) if binary else resolve_conclave_bin()
         self.super_digest = super_digest
         self.sasl_users_file = sasl_users_file
@@ -395,7 +396,7 @@ class ConclaveServer(BaseServer):
 
     def command(self):
         cmd = [self.binary, "agent", "--data-dir", self.data_dir, "--bind", HOST,
-               "--zk-port", self.port, "--http-port", self.http_port,
+               "--zk-port", self.port, "--http-port", self.http_port, "--dns-port", self.dns_port,
                "--4lw-whitelist", "*"]
         if self.super_digest:
             cmd += ["--zk-super-digest", self.super_digest]
