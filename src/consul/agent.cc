@@ -132,8 +132,9 @@ void ConsulApi::agent_service_register(const net::HttpRequest& req, Respond resp
   const std::string service_id = op.service.id;
   bool replace = req.has_query("replace-existing-checks") && req.query.at("replace-existing-checks") != "false";
   if (const auto* n = own_node(); n && replace) {
-    for (const auto& [id, c] : n->checks) {
+    for (const auto& [check_id, c] : n->checks) {
       if (c.spec.service_id != service_id) continue;
+      const std::string& id = check_id;  // a plain reference: lambdas cannot capture bindings (C++20)
       bool kept = std::any_of(op.checks.begin(), op.checks.end(), [&](const auto& k) { return k.id == id; });
       if (!kept && id.rfind(kServiceMaintenancePrefix, 0) != 0)
         ops.push_back(state::CatalogDeregisterOp{op.node.name, "", id});

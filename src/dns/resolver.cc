@@ -2,12 +2,16 @@
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
-#include <ldns/ldns.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <memory>
+#include <set>
 #include <vector>
+
+// ldns last: its headers define names (__is_signed) that clang's standard library headers use.
+#include <ldns/ldns.h>
 
 namespace conclave::dns {
 namespace {
