@@ -13,6 +13,8 @@ PACKAGES=(
   patroni postgresql-15
   # tests: Curator's ServiceDiscovery (tests/consul/curator, run with the JDK's source launcher)
   libcurator-discovery-java libcurator-recipes-java openjdk-17-jdk-headless
+  # DNS: ldns is the wire codec; dig and dnspython test it
+  libldns-dev bind9-dnsutils python3-dnspython
   # fuzzing (tests/fuzz): clang with libFuzzer and the sanitizer runtimes
   clang-14 libclang-rt-14-dev
   # tools used by scripts and tests
