@@ -16,12 +16,13 @@ check() {  # dir, regex, reason
 }
 # (arpa/inet.h is allowed: inet_pton only parses addresses, for ip: ACLs.)
 for pure in raft state; do
-  check "$pure" 'boost/|asio|thread>|mutex>|condition_variable>|future>|chrono>|ctime>|time\.h|fstream>|filesystem>|cstdio>|sys/|unistd\.h|fcntl\.h|netinet/|sys/socket|net/|storage/|server/|zk/|consul/' \
+  check "$pure" 'boost/|asio|thread>|mutex>|condition_variable>|future>|chrono>|ctime>|time\.h|fstream>|filesystem>|cstdio>|sys/|unistd\.h|fcntl\.h|netinet/|sys/socket|net/|storage/|server/|zk/|consul/|dns/' \
     "Asio, threads, clocks, files or outer modules"
 done
-check zk 'consul/|server/node|server/raft_driver|server/proposals|raft/|storage/' "the Consul front-end or the node's internals"
-check server 'zk/|consul/' "a front-end (the agent in cli/ wires them)"
-check consul 'zk/|server/node|server/raft_driver|server/proposals|raft/|storage/' "the ZooKeeper front-end or the node's internals"
-check common 'net/|storage/|state/|raft/|server/|zk/|consul/' "other modules"
+check zk 'consul/|dns/|server/node|server/raft_driver|server/proposals|raft/|storage/' "the Consul front-end or the node's internals"
+check server 'zk/|consul/|dns/' "a front-end (the agent in cli/ wires them)"
+check consul 'zk/|dns/|server/node|server/raft_driver|server/proposals|raft/|storage/|boost/asio|net/event_loop|net/udp' "another front-end, the node's internals or sockets"
+check dns 'zk/|consul/|server/node|server/raft_driver|server/proposals|raft/|storage/|boost/|net/event_loop|net/udp' "another front-end, the node's internals or sockets"
+check common 'net/|storage/|state/|raft/|server/|zk/|consul/|dns/' "other modules"
 if [ "$fail" -ne 0 ]; then exit 1; fi
 echo "module boundaries hold"
