@@ -6,7 +6,10 @@
 // from the periodic tick, and the batching of check results into one CheckUpdateOp per tick.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <functional>
+#include <map>
 #include <set>
 
 #include "consul/api.h"
@@ -41,7 +44,8 @@ state::NodeSpec ConsulApi::own_node_spec() const {
   n.id = fmt::format("00000000-0000-0000-0000-{:012x}", info.node_id);
   n.address = addr;
   n.tagged_addresses = {{"lan", addr}, {"lan_ipv4", addr}, {"wan", addr}, {"wan_ipv4", addr}};
-  n.meta = {{"consul-network-segment", ""}};
+  // The raft id lets the leader tell which catalog node is which member (serfHealth below).
+  n.meta = {{"conclave-raft-id", std::to_string(info.node_id)}, {"consul-network-segment", ""}};
   return n;
 }
 
@@ -71,6 +75,71 @@ void ConsulApi::sync_own_node() {
   cmd.ops = {std::move(op)};
   own_sync_in_flight_ = true;
   replica_.propose(std::move(cmd), [this](const state::ApplyResult&) { own_sync_in_flight_ = false; });
+}
+
+void ConsulApi::monitor_members() {
+  // serfHealth, the leader's way: a member it has not heard from for kDeadMs is critical. The
+  // member itself turns it passing again (sync_own_node) once it can reach the leader.
+  constexpr int64_t kDeadMs = 3000;
+  const int64_t now = replica_.monotonic_ms();
+  if (!replica_.leader_view().is_leader) {
+    leader_since_ms_ = -1;
+    return;
+  }
+  if (leader_since_ms_ < 0) leader_since_ms_ = now;
+  if (member_check_in_flight_ || now - leader_since_ms_ < kDeadMs) return;
+  std::map<std::string, server::MemberView> members;
+  for (auto& m : replica_.members()) members[std::to_string(m.id)] = std::move(m);
+  state::CheckUpdateOp op;
+  for (const auto& [name, n] : replica_.tree().catalog().nodes()) {
+    auto id = std::find_if(n.spec.meta.begin(), n.spec.meta.end(), [](const auto& kv) { return kv.key == "conclave-raft-id"; });
+    auto serf = n.checks.find(std::string(kSerfHealth));
+    if (id == n.spec.meta.end() || serf == n.checks.end() || serf->second.spec.status == state::kCritical) continue;
+    auto m = members.find(id->value);
+    if (m != members.end() && m->second.self) continue;
+    if (m == members.end()) {
+      op.updates.push_back({name, std::string(kSerfHealth), std::string(state::kCritical), "Agent is not a cluster member"});
+    } else if (m->second.last_heard_ms < 0 || m->second.last_heard_ms > kDeadMs) {
+      op.updates.push_back({name, std::string(kSerfHealth), std::string(state::kCritical), "Agent not live or unreachable"});
+    }
+  }
+  if (op.updates.empty()) return;
+  state::Command cmd;
+  cmd.kind = state::CommandKind::kTxn;
+  cmd.multi = true;
+  cmd.ops = {std::move(op)};
+  member_check_in_flight_ = true;
+  replica_.propose(std::move(cmd), [this](const state::ApplyResult&) { member_check_in_flight_ = false; });
+}
+
+void ConsulApi::agent_members(const net::HttpRequest&, Respond respond) {
+  const auto& catalog = replica_.tree().catalog();
+  std::map<std::string, const state::Catalog::NodeEntry*> by_id;
+  for (const auto& [name, n] : catalog.nodes())
+    for (const auto& kv : n.spec.meta)
+      if (kv.key == "conclave-raft-id") by_id[kv.value] = &n;
+  json::array out;
+  for (const auto& m : replica_.members()) {
+    auto it = by_id.find(std::to_string(m.id));
+    const state::Catalog::NodeEntry* n = it == by_id.end() ? nullptr : it->second;
+    std::string host = m.address.substr(0, m.address.rfind(':'));
+    int port = std::atoi(m.address.substr(m.address.rfind(':') + 1).c_str());
+    bool alive = m.self;
+    if (!alive && n) {
+      auto serf = n->checks.find(std::string(kSerfHealth));
+      alive = serf != n->checks.end() && serf->second.spec.status != state::kCritical;
+    }
+    out.push_back(json::object{
+        {"Name", n ? n->spec.name : "node-" + std::to_string(m.id)},
+        {"Addr", host},
+        {"Port", port},
+        {"Tags", json::object{{"role", "consul"}, {"dc", datacenter_}, {"id", std::to_string(m.id)},
+                              {"voter", m.voter ? "1" : "0"}, {"build", "1.15.0:conclave"}}},
+        {"Status", alive ? 1 : 4},  // serf: 1 alive, 4 failed
+        {"ProtocolMin", 1}, {"ProtocolMax", 5}, {"ProtocolCur", 2},
+        {"DelegateMin", 2}, {"DelegateMax", 5}, {"DelegateCur", 4}});
+  }
+  respond(json_response(out));
 }
 
 void ConsulApi::queue_check_update(const std::string& check_id, std::string status, std::string output,

@@ -64,6 +64,7 @@ ConsulApi::ConsulApi(server::Replica& replica, server::HttpRouter& router)
     router.prefix(p, {"GET"}, counted(&ConsulApi::health_read));
 
   router.exact("/v1/agent/services", {"GET"}, counted(&ConsulApi::agent_services));
+  router.exact("/v1/agent/members", {"GET"}, counted(&ConsulApi::agent_members));
   router.exact("/v1/agent/service/register", {"PUT"}, counted(&ConsulApi::agent_service_register));
   // GET as well as PUT on deregister, pass, warn and fail: Consul before 1.0 took GET there, and
   // python-consul 0.7.1 (Debian's) still sends it.
@@ -100,6 +101,7 @@ void ConsulApi::on_tree_replaced() {
 void ConsulApi::tick() {
   blocking_.tick(replica_.monotonic_ms());
   sync_own_node();
+  monitor_members();
   runner_.tick(replica_.tree().catalog(), own_node(), replica_.monotonic_ms());
   flush_check_updates();
 }

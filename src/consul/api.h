@@ -122,6 +122,9 @@ class ConsulApi : public server::ApplyObserver {
   const state::Catalog::NodeEntry* own_node() const;
   /// Keeps this node's catalog entry and its serfHealth check registered (from tick()).
   void sync_own_node();
+  /// On the leader: serfHealth of members it no longer hears from turns critical (from tick()).
+  void monitor_members();
+  void agent_members(const net::HttpRequest& req, Respond respond);
   void queue_check_update(const std::string& check_id, std::string status, std::string output,
                           std::function<void(bool)> done);
   /// Proposes every queued check result as one CheckUpdateOp (from tick()).
@@ -158,6 +161,8 @@ class ConsulApi : public server::ApplyObserver {
   std::map<std::string, PendingCheck> pending_checks_;    // results waiting for the next batch
   bool check_flush_in_flight_ = false;
   bool own_sync_in_flight_ = false;
+  bool member_check_in_flight_ = false;
+  int64_t leader_since_ms_ = -1;
   uint64_t check_batches_ = 0;
 };
 

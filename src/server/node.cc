@@ -84,6 +84,25 @@ ReplicaInfo Node::info() {
   return i;
 }
 
+std::vector<MemberView> Node::members() {
+  const auto& conf = driver_->core().conf();
+  std::vector<MemberView> out;
+  const int64_t now = monotonic_ms();
+  for (const auto* set : {&conf.voters, &conf.learners}) {
+    for (uint64_t id : *set) {
+      MemberView m;
+      m.id = static_cast<int64_t>(id);
+      m.address = peer_address(id);
+      m.voter = set == &conf.voters;
+      m.self = id == static_cast<uint64_t>(config_.node_id);
+      if (m.self) m.last_heard_ms = 0;
+      else if (auto it = peer_heard_ms_.find(id); it != peer_heard_ms_.end()) m.last_heard_ms = now - it->second;
+      out.push_back(std::move(m));
+    }
+  }
+  return out;
+}
+
 LeaderView Node::leader_view() {
   const auto& core = driver_->core();
   LeaderView v;
@@ -294,6 +313,7 @@ void Node::propose(state::Command cmd, Done done) { proposals_->propose(std::mov
 
 void Node::on_peer_message(uint64_t from, std::string payload) {
   if (payload.empty()) return;
+  peer_heard_ms_[from] = monotonic_ms();
   uint8_t kind = static_cast<uint8_t>(payload[0]);
   std::string_view body = std::string_view(payload).substr(1);
   switch (kind) {

@@ -96,6 +96,7 @@ class Node : public Replica {
   std::string random_bytes(size_t n) override;
   ReplicaInfo info() override;
   LeaderView leader_view() override;
+  std::vector<MemberView> members() override;
   void touch_session(state::SessionId id) override;
   void session_closing(state::SessionId id) override;
 
@@ -137,6 +138,7 @@ class Node : public Replica {
   std::map<uint64_t, std::string> addresses_;  // raft addresses of members, incl. added ones
   int64_t last_touch_relay_ms_ = 0;
   int64_t last_leader_contact_ms_ = 0;
+  std::map<uint64_t, int64_t> peer_heard_ms_;  // monotonic ms of the last message from each peer
   uint64_t last_term_seen_ = 0;
   // ReadIndex: a read point asked of the leader (our own core, or the leader over the peer link),
   // then a wait until this node has applied through it.

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "state/command.h"
 #include "state/tree.h"
@@ -45,6 +46,15 @@ struct ReplicaInfo {
   int64_t last_contact_ms = 0;      // ms since the leader was last heard from (0 on the leader)
   int64_t applied_index = 0;
   int64_t commit_index = 0;
+};
+
+/// A Raft member as this node sees it.
+struct MemberView {
+  int64_t id = 0;
+  std::string address;        // raft address host:port
+  bool voter = true;
+  bool self = false;
+  int64_t last_heard_ms = -1; // ms since this node last received anything from it; -1: never
 };
 
 /// What a read needs to know about leadership, cheaply (per request).
@@ -82,6 +92,8 @@ class Replica {
   virtual state::SessionId next_session_id() = 0;
   virtual std::string random_bytes(size_t n) = 0;
   virtual ReplicaInfo info() = 0;
+  /// The cluster's members (voters and learners), with when this node last heard from each.
+  virtual std::vector<MemberView> members() { return {}; }
   virtual LeaderView leader_view() {
     auto i = info();
     return LeaderView{i.is_leader, i.known_leader, i.last_contact_ms};
