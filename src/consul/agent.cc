@@ -173,9 +173,14 @@ void ConsulApi::flush_check_updates() {
 }
 
 void ConsulApi::agent_services(const net::HttpRequest& req, Respond respond) {
+  std::shared_ptr<const Filter> filter;
+  if (!parse_filter(req, kAgentServiceFields, &filter, respond)) return;
   json::object out;
   if (const auto* n = own_node())
-    for (const auto& [id, s] : n->services) out[id] = agent_service_json(s, datacenter_, false);
+    for (const auto& [id, s] : n->services) {
+      json::object o = agent_service_json(s, datacenter_, false);
+      if (!filter || filter->matches(o)) out[id] = std::move(o);
+    }
   respond(json_response(out));
 }
 
@@ -220,11 +225,16 @@ void ConsulApi::agent_service_deregister(const net::HttpRequest& req, Respond re
   propose_catalog({state::CatalogDeregisterOp{n->spec.name, id, ""}}, std::move(respond), nullptr);
 }
 
-void ConsulApi::agent_checks(const net::HttpRequest&, Respond respond) {
+void ConsulApi::agent_checks(const net::HttpRequest& req, Respond respond) {
+  std::shared_ptr<const Filter> filter;
+  if (!parse_filter(req, kHealthCheckFields, &filter, respond)) return;
   json::object out;
   if (const auto* n = own_node())
-    for (const auto& [id, c] : n->checks)
-      if (id != kSerfHealth) out[id] = check_json(*n, c);
+    for (const auto& [id, c] : n->checks) {
+      if (id == kSerfHealth) continue;
+      json::object o = check_json(*n, c);
+      if (!filter || filter->matches(o)) out[id] = std::move(o);
+    }
   respond(json_response(out));
 }
 

@@ -29,6 +29,7 @@
 #include "common/json.h"
 #include "consul/blocking.h"
 #include "consul/check_runner.h"
+#include "consul/filter.h"
 #include "consul/params.h"
 #include "server/http_router.h"
 #include "server/replica.h"
@@ -90,6 +91,10 @@ class ConsulApi : public server::ApplyObserver {
   void txn(const net::HttpRequest& req, Respond respond);
   // api.cc
   void agent_self(const net::HttpRequest& req, Respond respond);
+  /// Parses ?filter= for rows with `fields` into `out` (null without one); false after answering
+  /// 400 for a bad expression or an unknown selector.
+  bool parse_filter(const net::HttpRequest& req, const std::vector<std::string>& fields,
+                    std::shared_ptr<const Filter>* out, Respond& respond);
   /// Parses a JSON object body, or responds 400 and returns false.
   bool parse_body_object(const net::HttpRequest& req, json::value* body, Respond& respond);
   // catalog.cc

@@ -19,6 +19,20 @@ uint64_t ConsulApi::catalog_index(std::string_view key) const {
   return static_cast<uint64_t>(std::max<int64_t>(1, replica_.tree().catalog().index(key)));
 }
 
+bool ConsulApi::parse_filter(const net::HttpRequest& req, const std::vector<std::string>& fields,
+                             std::shared_ptr<const Filter>* out, Respond& respond) {
+  auto it = req.query.find("filter");
+  if (it == req.query.end() || it->second.empty()) return true;
+  std::string error;
+  std::shared_ptr<const Filter> f = Filter::parse(it->second, &error);
+  if (!f || !f->validate(fields, &error)) {
+    respond(text_error(400, error));
+    return false;
+  }
+  *out = std::move(f);
+  return true;
+}
+
 bool ConsulApi::parse_body_object(const net::HttpRequest& req, json::value* body, Respond& respond) {
   boost::system::error_code ec;
   *body = json::parse(req.body, ec);
@@ -78,23 +92,26 @@ void ConsulApi::catalog_read(const net::HttpRequest& req, Respond respond) {
   QueryOptions opts;
   net::HttpResponse err;
   if (!parse_query_options(req, datacenter_, &opts, &err)) return respond(std::move(err));
-  if (req.has_query("filter") && !req.query.at("filter").empty())
-    return respond(text_error(400, "Failed to create boolean expression evaluator: filter expressions are not supported yet"));
   const std::vector<std::string> tags = req.query_all("tag");
+  std::shared_ptr<const Filter> filter;
   const std::vector<std::string> node_meta = req.query_all("node-meta");
   const std::string dc = datacenter_;
   const auto& cat = [this]() -> const state::Catalog& { return replica_.tree().catalog(); };
   std::string watch;
   Read read;
+  const bool has_filter = req.has_query("filter") && !req.query.at("filter").empty();
   if (req.path == "/v1/catalog/nodes") {
+    if (!parse_filter(req, kNodeFields, &filter, respond)) return;
     watch = catalog_watch(state::Catalog::kNodes);
-    read = [this, cat, dc, node_meta] {
+    read = [this, cat, dc, node_meta, filter] {
       json::array a;
       for (const auto& [_, n] : cat().nodes())
         if (has_node_meta(n.spec, node_meta)) a.push_back(node_json(n, dc));
+      filter_rows(filter.get(), &a);
       return ReadResult{json_response(a), catalog_index(state::Catalog::kNodes)};
     };
   } else if (req.path == "/v1/catalog/services") {
+    if (has_filter) return respond(text_error(400, "filter is not supported on /v1/catalog/services by this agent"));
     watch = catalog_watch(state::Catalog::kServices);
     read = [this, cat, node_meta] {
       json::object o;
@@ -119,8 +136,9 @@ void ConsulApi::catalog_read(const net::HttpRequest& req, Respond respond) {
   } else if (req.path.rfind("/v1/catalog/service/", 0) == 0) {
     std::string name = tail_of(req.path, "/v1/catalog/service/");
     if (name.empty()) return respond(text_error(400, "Missing service name"));
+    if (!parse_filter(req, kCatalogServiceFields, &filter, respond)) return;
     watch = catalog_watch(state::Catalog::service_key(name));
-    read = [this, cat, dc, name, tags, node_meta] {
+    read = [this, cat, dc, name, tags, node_meta, filter] {
       json::array a;
       if (const auto* instances = cat().instances(name)) {
         for (const auto& [node, id] : *instances) {
@@ -129,12 +147,14 @@ void ConsulApi::catalog_read(const net::HttpRequest& req, Respond respond) {
           if (has_tags(s.spec, tags) && has_node_meta(n->spec, node_meta)) a.push_back(catalog_service_json(*n, s, dc));
         }
       }
+      filter_rows(filter.get(), &a);
       return ReadResult{json_response(a), catalog_index(state::Catalog::service_key(name))};
     };
   } else if (req.path.rfind("/v1/catalog/node/", 0) == 0 || req.path.rfind("/v1/catalog/node-services/", 0) == 0) {
     bool as_list = req.path.rfind("/v1/catalog/node-services/", 0) == 0;
     std::string name = tail_of(req.path, as_list ? "/v1/catalog/node-services/" : "/v1/catalog/node/");
     if (name.empty()) return respond(text_error(400, "Missing node name"));
+    if (has_filter) return respond(text_error(400, "filter is not supported on " + req.path + " by this agent"));
     watch = catalog_watch(state::Catalog::node_key(name));
     read = [this, cat, dc, name, as_list] {
       const auto* n = cat().node(name);

@@ -42,8 +42,9 @@ void ConsulApi::health_read(const net::HttpRequest& req, Respond respond) {
   QueryOptions opts;
   net::HttpResponse err;
   if (!parse_query_options(req, datacenter_, &opts, &err)) return respond(std::move(err));
-  if (req.has_query("filter") && !req.query.at("filter").empty())
-    return respond(text_error(400, "Failed to create boolean expression evaluator: filter expressions are not supported yet"));
+  std::shared_ptr<const Filter> filter;
+  const bool service = req.path.rfind("/v1/health/service/", 0) == 0;
+  if (!parse_filter(req, service ? kServiceEntryFields : kHealthCheckFields, &filter, respond)) return;
   const std::vector<std::string> tags = req.query_all("tag");
   const std::vector<std::string> node_meta = req.query_all("node-meta");
   const auto cat = [this]() -> const state::Catalog& { return replica_.tree().catalog(); };
@@ -54,15 +55,16 @@ void ConsulApi::health_read(const net::HttpRequest& req, Respond respond) {
     if (name.empty()) return respond(text_error(400, "Missing service name"));
     bool passing = req.has_query("passing") && req.query.at("passing") != "false" && req.query.at("passing") != "0";
     watch = catalog_watch(state::Catalog::service_key(name));
-    read = [this, name, tags, node_meta, passing] {
-      return ReadResult{json_response(service_health(name, tags, node_meta, passing)),
-                        catalog_index(state::Catalog::service_key(name))};
+    read = [this, name, tags, node_meta, passing, filter] {
+      json::array a = service_health(name, tags, node_meta, passing);
+      filter_rows(filter.get(), &a);
+      return ReadResult{json_response(a), catalog_index(state::Catalog::service_key(name))};
     };
   } else if (req.path.rfind("/v1/health/checks/", 0) == 0) {
     std::string name = tail_of(req.path, "/v1/health/checks/");
     if (name.empty()) return respond(text_error(400, "Missing service name"));
     watch = catalog_watch(state::Catalog::service_key(name));
-    read = [this, cat, name, node_meta] {
+    read = [this, cat, name, node_meta, filter] {
       json::array a;
       if (const auto* instances = cat().instances(name)) {
         for (const auto& [node, id] : *instances) {
@@ -72,16 +74,18 @@ void ConsulApi::health_read(const net::HttpRequest& req, Respond respond) {
             if (c.spec.service_id == id) a.push_back(check_json(*n, c));
         }
       }
+      filter_rows(filter.get(), &a);
       return ReadResult{json_response(a), catalog_index(state::Catalog::service_key(name))};
     };
   } else if (req.path.rfind("/v1/health/node/", 0) == 0) {
     std::string name = tail_of(req.path, "/v1/health/node/");
     if (name.empty()) return respond(text_error(400, "Missing node name"));
     watch = catalog_watch(state::Catalog::node_key(name));
-    read = [this, cat, name] {
+    read = [this, cat, name, filter] {
       json::array a;
       if (const auto* n = cat().node(name))
         for (const auto& [_, c] : n->checks) a.push_back(check_json(*n, c));
+      filter_rows(filter.get(), &a);
       return ReadResult{json_response(a), catalog_index(state::Catalog::node_key(name))};
     };
   } else if (req.path.rfind("/v1/health/state/", 0) == 0) {
@@ -89,13 +93,14 @@ void ConsulApi::health_read(const net::HttpRequest& req, Respond respond) {
     if (want != "any" && want != state::kPassing && want != state::kWarning && want != state::kCritical)
       return respond(text_error(400, "Invalid check state"));
     watch = catalog_watch(state::Catalog::kChecks);
-    read = [this, cat, want, node_meta] {
+    read = [this, cat, want, node_meta, filter] {
       json::array a;
       for (const auto& [_, n] : cat().nodes()) {
         if (!has_node_meta(n.spec, node_meta)) continue;
         for (const auto& [id, c] : n.checks)
           if (want == "any" || c.spec.status == want) a.push_back(check_json(n, c));
       }
+      filter_rows(filter.get(), &a);
       return ReadResult{json_response(a), catalog_index(state::Catalog::kChecks)};
     };
   } else {

@@ -221,3 +221,40 @@ def test_bad_catalog_and_check_requests(c, http):
     assert status == 404
     status, _, out = http.call("PUT", "/v1/agent/maintenance")
     assert status == 400 and b"Missing value for enable" in out
+
+
+def test_filter_expressions(c, http):
+    svc = name("flt")
+    for i, (tags, version) in enumerate([(["v1"], "1"), (["v2", "canary"], "2"), (["v2"], "2")]):
+        status, _, out = http.call("PUT", "/v1/agent/service/register",
+                                   {"Name": svc, "ID": "%s-%d" % (svc, i), "Port": 9000 + i, "Tags": tags,
+                                    "Meta": {"version": version}, "Check": {"TTL": "60s", "Status": "passing"}})
+        assert status == 200, out
+    http.call("PUT", "/v1/agent/check/warn/service:%s-2" % svc)
+    import urllib.parse
+
+    def ids(path, expr):
+        status, _, rows = http.json("GET", path + "?filter=" + urllib.parse.quote(expr))
+        assert status == 200, (expr, rows)
+        if isinstance(rows, dict):
+            return sorted(rows)
+        return sorted(r.get("CheckID") or r.get("ServiceID") or r["Service"]["ID"] for r in rows)
+
+    cat = "/v1/catalog/service/" + svc
+    assert ids(cat, 'ServiceMeta.version == "2"') == [svc + "-1", svc + "-2"]
+    assert ids(cat, '"canary" in ServiceTags') == [svc + "-1"]
+    assert ids(cat, 'ServiceTags contains v2 and not ("canary" in ServiceTags)') == [svc + "-2"]
+    assert ids(cat, 'ServicePort == 9000 or ServiceID matches "-2$"') == [svc + "-0", svc + "-2"]
+    health = "/v1/health/service/" + svc
+    assert ids(health, 'Checks.Status == warning') == [svc + "-2"]
+    assert ids(health, 'Service.Meta.version != "2" and Checks.Status != critical') == [svc + "-0"]
+    assert ids("/v1/health/checks/" + svc, 'Status == passing') == ["service:%s-0" % svc, "service:%s-1" % svc]
+    assert ids("/v1/agent/services", 'Service == "%s" and Port == 9001' % svc) == [svc + "-1"]
+    # Bad expressions and selectors: Consul's 400.
+    for expr, why in [("ServiceName ==", b"Failed to create boolean expression evaluator"),
+                      ("NoSuchField == 1", b'Selector "NoSuchField" is not valid'),
+                      ('ServiceName matches "("', b"invalid regular expression")]:
+        status, _, out = http.call("GET", cat + "?filter=" + urllib.parse.quote(expr))
+        assert status == 400 and why in out, (expr, status, out)
+    for i in range(3):
+        c.agent.service.deregister("%s-%d" % (svc, i))
