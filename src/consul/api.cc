@@ -65,6 +65,8 @@ ConsulApi::ConsulApi(server::Replica& replica, server::HttpRouter& router)
 
   router.exact("/v1/agent/services", {"GET"}, counted(&ConsulApi::agent_services));
   router.exact("/v1/agent/members", {"GET"}, counted(&ConsulApi::agent_members));
+  router.prefix("/v1/event/fire/", {"PUT"}, counted(&ConsulApi::event_fire));
+  router.exact("/v1/event/list", {"GET"}, counted(&ConsulApi::event_list));
   router.exact("/v1/agent/service/register", {"PUT"}, counted(&ConsulApi::agent_service_register));
   // GET as well as PUT on deregister, pass, warn and fail: Consul before 1.0 took GET there, and
   // python-consul 0.7.1 (Debian's) still sends it.
@@ -83,6 +85,7 @@ ConsulApi::ConsulApi(server::Replica& replica, server::HttpRouter& router)
 }
 
 void ConsulApi::on_applied(const state::Command& cmd, const state::ApplyResult& result) {
+  if (cmd.kind == state::CommandKind::kUserEvent) record_event(cmd, result.zxid);
   for (const auto& t : result.triggers) blocking_.changed(t.path);
   for (const auto& key : result.catalog_changes) blocking_.changed(catalog_watch(key));
   // Catalog changes can invalidate sessions (a check gone critical, a node removed).
@@ -221,7 +224,8 @@ void ConsulApi::run_blocking(QueryOptions opts, std::string watch, std::string c
                              int64_t deadline_ms, bool timed_out) {
   // Only blocking queries share replies: many wait for the same change; a plain read runs once.
   ReadResult r = opts.min_index != 0 ? cached_read(cache_key, read) : read();
-  if (opts.min_index == 0 || r.index > opts.min_index || timed_out) {
+  bool moved = r.index_is_id ? r.index != opts.min_index : r.index > opts.min_index;
+  if (opts.min_index == 0 || moved || timed_out) {
     add_meta_headers(r.response, opts, r.index);
     respond(std::move(r.response));
     return;

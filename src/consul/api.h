@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <deque>
 #include <map>
 #include <memory>
 #include <random>
@@ -62,6 +63,7 @@ class ConsulApi : public server::ApplyObserver {
   struct ReadResult {
     net::HttpResponse response;
     uint64_t index = 0;
+    bool index_is_id = false;  // an ID, not a counter (events): a blocking read returns when it differs
   };
   using Read = std::function<ReadResult()>;
   /// Runs `read` under `opts` (consistency, blocking on `watch` prefix) and responds.
@@ -130,6 +132,13 @@ class ConsulApi : public server::ApplyObserver {
   /// On the leader: serfHealth of members it no longer hears from turns critical (from tick()).
   void monitor_members();
   void agent_members(const net::HttpRequest& req, Respond respond);
+  // events.cc
+  void event_fire(const net::HttpRequest& req, Respond respond);
+  void event_list(const net::HttpRequest& req, Respond respond);
+  /// An applied kUserEvent: kept when its filters match this agent.
+  void record_event(const state::Command& cmd, int64_t zxid);
+  static constexpr size_t kMaxEvents = 256;
+  static constexpr std::string_view kEventsWatch = "\x03events";
   void queue_check_update(const std::string& check_id, std::string status, std::string output,
                           std::function<void(bool)> done);
   /// Proposes every queued check result as one CheckUpdateOp (from tick()).
@@ -161,6 +170,7 @@ class ConsulApi : public server::ApplyObserver {
     std::string output;
     std::vector<std::function<void(bool)>> waiters;
   };
+  std::deque<json::object> events_;  // this agent's recent user events, oldest first
   std::unique_ptr<net::Prober> prober_;
   CheckRunner runner_;                                    // this node's checks
   std::map<std::string, PendingCheck> pending_checks_;    // results waiting for the next batch

@@ -175,7 +175,7 @@ std::string Catalog::apply(const CatalogRegisterOp& op, int64_t zxid, Effects* f
     k.modify_index = zxid;
     k.spec = std::move(c);
     bump(kChecks, zxid, fx, undo);
-    if (k.spec.service_id.empty() || !old_service.empty() && old_service != k.spec.service_id) {
+    if (k.spec.service_id.empty() || (!old_service.empty() && old_service != k.spec.service_id)) {
       bump_node_views(*n, zxid, fx, undo);
     } else {
       bump(node_key(name), zxid, fx, undo);

@@ -169,10 +169,12 @@ template <class V, class T>
 void fields(V& v, T& c) {
   v(c.kind); v(c.session); v(c.time_ms); v(c.auth); v(c.multi); v(c.ops); v(c.timeout_ms); v(c.password);
   v(c.reap_path); v(c.trace); v(c.origin); v(c.consul); v(c.consul_session);
+  if (v.format >= 4) v(c.event);
 }
 
 struct Encoder {
   Writer& w;
+  uint8_t format = kCommandFormat;
   void operator()(bool v) { w.boolean(v); }
   void operator()(uint8_t v) { w.u8(v); }
   void operator()(int32_t v) { w.i32(v); }
@@ -198,6 +200,7 @@ struct Encoder {
 
 struct Decoder {
   Reader& r;
+  uint8_t format = kCommandFormat;  // the entry's: fields added later are absent from older ones
   void operator()(bool& v) { v = r.boolean(); }
   void operator()(uint8_t& v) { v = r.u8(); }
   void operator()(int32_t& v) { v = r.i32(); }
@@ -257,15 +260,15 @@ bool decode_command(std::string_view bytes, Command* c) {
   *c = Command{};
   if (format == 1) {
     if (!decode_v1(r, c)) return false;
-  } else if (format == 2 || format == kCommandFormat) {
-    Decoder d{r};
+  } else if (format >= 2 && format <= kCommandFormat) {
+    Decoder d{r, format};
     fields(d, *c);
     if (!r.ok() || !r.at_end()) return false;
   } else {
     return false;
   }
   auto kind = static_cast<uint8_t>(c->kind);
-  return kind >= 1 && kind <= 5;
+  return kind >= 1 && kind <= 6;
 }
 
 }  // namespace conclave::state

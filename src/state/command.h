@@ -118,6 +118,7 @@ enum class CommandKind : uint8_t {
   kTxn = 3,         // one op, or a multi (all-or-nothing)
   kReap = 4,        // leader-initiated removal of an expired container or TTL node
   kNoop = 5,
+  kUserEvent = 6,   // Consul's /v1/event/fire: changes no state; every node's agent sees it applied
 };
 
 struct Command {
@@ -134,11 +135,13 @@ struct Command {
   uint64_t origin = 0;          // (proposing node id << 48) | sequence: matches the reply to the request
   bool consul = false;          // kCreateSession: a Consul session described by consul_session
   ConsulSessionSpec consul_session;
+  std::string event;            // kUserEvent: the event as JSON (format 4)
 };
 
 /// The encoding's version, the first byte of every encoded command. Format 3 adds the catalog
-/// ops (same field lists otherwise: format-2 entries decode with the same reader).
-inline constexpr uint8_t kCommandFormat = 3;
+/// ops (same field lists otherwise: format-2 entries decode with the same reader); format 4 adds
+/// Command::event (fields read only from entries of that format on).
+inline constexpr uint8_t kCommandFormat = 4;
 
 /// A Consul key as a KV op saw it (txn results report the state at the op, not at the end).
 struct KvRead {

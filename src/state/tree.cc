@@ -248,6 +248,7 @@ ApplyResult DataTree::apply(int64_t index, const Command& cmd) {
   out.zxid = zxid;
   switch (cmd.kind) {
     case CommandKind::kNoop:
+    case CommandKind::kUserEvent:  // for the front-ends' eyes only
       break;
     case CommandKind::kCreateSession: {
       if (sessions_.count(cmd.session) || (cmd.consul && session_by_uuid_.count(cmd.consul_session.uuid))) {

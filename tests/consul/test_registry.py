@@ -258,3 +258,30 @@ def test_filter_expressions(c, http):
         assert status == 400 and why in out, (expr, status, out)
     for i in range(3):
         c.agent.service.deregister("%s-%d" % (svc, i))
+
+
+def test_user_events(c):
+    name_ = "ev-" + uuid.uuid4().hex[:6]
+    index, events = c.event.list(name_)
+    assert events == []
+    got = {}
+
+    def waiter():
+        got["r"] = c.event.list(name_, index=index, wait="20s")
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    time.sleep(0.3)
+    assert c.event.fire(name_, "payload-1") is not None
+    t.join(10)
+    assert not t.is_alive(), "a blocking event list was not woken by a fire"
+    new_index, events = got["r"]
+    assert new_index != index and [e["Payload"] for e in events] == [b"payload-1"]
+    assert events[0]["Name"] == name_ and events[0]["Version"] == 1
+    # A node filter that does not match this agent: fired, but not kept here.
+    c.event.fire(name_, "elsewhere", node="^no-such-node$")
+    me = c.agent.self()["Config"]["NodeName"]
+    c.event.fire(name_, "here", node="^%s$" % me)
+    _, events = c.event.list(name_)
+    assert [e["Payload"] for e in events] == [b"payload-1", b"here"]
+    assert c.event.list("other-" + name_)[1] == []

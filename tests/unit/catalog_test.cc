@@ -194,6 +194,23 @@ TEST_F(CatalogTest, SnapshotAndCommandEncodingRoundTrip) {
   EXPECT_EQ(r.checks, op.checks);
   EXPECT_EQ(std::get<CheckUpdateOp>(back.ops[2]).updates[0].output, "ok");
 
+  // Format 4 adds Command::event; format-3 entries (without it) still decode.
+  Command ev;
+  ev.kind = CommandKind::kUserEvent;
+  ev.event = R"({"Name":"deploy"})";
+  b.clear();
+  encode_command(ev, b);
+  ASSERT_TRUE(decode_command(b, &back));
+  EXPECT_EQ(back.kind, CommandKind::kUserEvent);
+  EXPECT_EQ(back.event, ev.event);
+  b.clear();
+  encode_command(c, b);
+  std::string v3 = b.substr(0, b.size() - 4);  // the empty event blob's u32 length
+  v3[0] = 3;
+  ASSERT_TRUE(decode_command(v3, &back));
+  EXPECT_EQ(std::get<CatalogRegisterOp>(back.ops[0]).service, op.service);
+  EXPECT_EQ(tree.apply(++index, ev).code, Code::kOk);  // changes nothing
+
   run({op});
   run({reg("n2", "db")});
   Bytes snap;
@@ -203,7 +220,7 @@ TEST_F(CatalogTest, SnapshotAndCommandEncodingRoundTrip) {
   EXPECT_EQ(copy.digest(), tree.digest());
   EXPECT_EQ(copy.catalog().instances("web")->size(), 1u);
   EXPECT_EQ(copy.catalog().node("n1")->services.at("w1").spec, op.service);
-  EXPECT_EQ(copy.catalog().index(Catalog::service_key("db")), 2);
+  EXPECT_EQ(copy.catalog().index(Catalog::service_key("db")), index);
   // A truncated catalog section is refused.
   EXPECT_FALSE(copy.decode_snapshot(snap.substr(0, snap.size() - 3)));
 }
