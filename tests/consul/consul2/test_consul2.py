@@ -4,6 +4,7 @@ consistency flags, blocking reads) and the calls both share, as that library sen
 import base64
 import threading
 import time
+import uuid
 
 import consul
 
@@ -97,3 +98,28 @@ def test_status_and_agent_self(c, node):
     assert len(c.status.peers()) == 1
     me = c.agent.self()
     assert me["Config"]["Datacenter"] == "dc1" and me["Config"]["NodeName"]
+
+
+def test_registry_agent_health_catalog_events(c):
+    name = "c2svc-" + uuid.uuid4().hex[:6]
+    assert c.agent.service.register(name, service_id=name + "-1", address="10.12.0.1", port=8200, tags=["c2"],
+                                    meta={"via": "consul2"}, check=consul.Check.ttl("30s")) is True
+    try:
+        assert c.agent.services()[name + "-1"]["Meta"] == {"via": "consul2"}
+        assert c.health.service(name, passing=True)[1] == []
+        c.agent.check.ttl_pass("service:%s-1" % name, "ok")
+        _, entries = c.health.service(name, passing=True)
+        assert len(entries) == 1 and entries[0]["Service"]["Port"] == 8200
+        _, rows = c.catalog.service(name, tag="c2")
+        assert rows[0]["ServiceAddress"] == "10.12.0.1"
+        _, nodes = c.catalog.nodes()
+        assert any(n["Node"] == c.agent.self()["Config"]["NodeName"] for n in nodes)
+        c.agent.check.ttl_fail("service:%s-1" % name)
+        assert c.health.service(name, passing=True)[1] == []
+    finally:
+        assert c.agent.service.deregister(name + "-1") is True
+    assert c.catalog.service(name)[1] == []
+    ev = "c2ev-" + uuid.uuid4().hex[:6]
+    assert c.event.fire(ev, "payload") is not None
+    _, events = c.event.list(ev)
+    assert [base64.b64decode(e["Payload"]) for e in events] == [b"payload"]  # consul2 leaves it base64

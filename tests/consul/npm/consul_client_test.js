@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Drives Conclave's Consul HTTP API (KV, sessions, locks, blocking queries,
-// txn) with the real npm `consul` client (node-consul), pinned in
-// package-lock.json.
+// txn, agent services and checks, health, catalog, events) with the real npm
+// `consul` client (node-consul), pinned in package-lock.json.
 //
 // Usage: node consul_client_test.js <http-port>   (or CONSUL_HTTP_PORT=<port>)
 //
@@ -340,6 +340,48 @@ check("transaction.create (txn) failure rolls back", async () => {
   assert.match(body.Errors[0].What, /index is stale/);
   assert.equal((await consul.kv.get(p + "keep")).Value, "orig", "failed txn changed nothing");
   assert.equal(await consul.kv.get(p + "new"), undefined, "failed txn created nothing");
+});
+
+check("agent service with a TTL check, health, catalog and DNS-free discovery", async () => {
+  const name = `npm-svc-${crypto.randomBytes(3).toString("hex")}`;
+  await consul.agent.service.register({
+    name, id: `${name}-1`, address: "10.11.0.1", port: 7001, tags: ["npm"], meta: { lang: "js" },
+    check: { ttl: "30s" },
+  });
+  try {
+    const services = await consul.agent.service.list();
+    assert.equal(services[`${name}-1`].Port, 7001);
+    assert.deepEqual(services[`${name}-1`].Meta, { lang: "js" });
+    let healthy = await consul.health.service({ service: name, passing: true });
+    assert.equal(healthy.length, 0, "a new TTL check is critical");
+    await consul.agent.check.pass({ id: `service:${name}-1`, note: "from npm" });
+    healthy = await consul.health.service({ service: name, passing: true });
+    assert.equal(healthy.length, 1);
+    assert.equal(healthy[0].Service.Address, "10.11.0.1");
+    const out = healthy[0].Checks.find((c) => c.CheckID === `service:${name}-1`);
+    assert.equal(out.Output, "from npm");
+    const rows = await consul.catalog.service.nodes({ service: name, tag: "npm" });
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].ServicePort, 7001);
+    const all = await consul.catalog.service.list();
+    assert.deepEqual(all[name], ["npm"]);
+    await consul.agent.check.fail({ id: `service:${name}-1` });
+    const crit = await consul.health.state("critical");
+    assert.ok(crit.some((c) => c.CheckID === `service:${name}-1`), "health.state(critical) lists the failed check");
+  } finally {
+    await consul.agent.service.deregister(`${name}-1`);
+  }
+  assert.equal((await consul.catalog.service.nodes(name)).length, 0, "deregistered");
+});
+
+check("user events fire and list", async () => {
+  const name = `npm-ev-${crypto.randomBytes(3).toString("hex")}`;
+  const ev = await consul.event.fire(name, "hello");
+  assert.equal(ev.Name, name);
+  const list = await consul.event.list({ name });
+  assert.equal(list.length, 1);
+  assert.equal(list[0].ID, ev.ID);
+  assert.equal(list[0].Payload, "hello", "node-consul decodes the payload");
 });
 
 // ---------------------------------------------------------------------------
