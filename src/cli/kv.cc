@@ -28,29 +28,8 @@ const char* kUsage =
     "  import [DATA|@FILE|-]           the same JSON, written key by key\n\n"
     "Common options: -http-addr=HOST:PORT (default $CONCLAVE_HTTP_ADDR, else 127.0.0.1:8500)\n";
 
-struct Opts {
-  std::string addr = default_http_addr();
-  std::map<std::string, std::string> flags;  // name -> value ("" for bare flags)
-  std::vector<std::string> args;
-};
-
-Opts parse(const std::vector<std::string>& in) {
-  Opts o;
-  bool positional = false;
-  for (const auto& a : in) {
-    if (!positional && a.size() > 1 && a[0] == '-' && a != "-") {
-      std::string f = a.substr(a[1] == '-' ? 2 : 1);
-      auto eq = f.find('=');
-      std::string name = f.substr(0, eq), value = eq == std::string::npos ? "" : f.substr(eq + 1);
-      if (name == "http-addr") o.addr = value.rfind("http://", 0) == 0 ? value.substr(7) : value;
-      else o.flags[name] = value;
-    } else {
-      positional = true;
-      o.args.push_back(a);
-    }
-  }
-  return o;
-}
+using Opts = CommandOpts;
+Opts parse(const std::vector<std::string>& in) { return parse_command_opts(in); }
 
 bool read_data(const std::string& arg, std::string* out) {
   if (arg == "-") {

@@ -101,7 +101,7 @@ int run_lock(std::vector<std::string> args) {
   }
   std::string session(sv.as_object().at("ID").as_string());
   say("Session %s created\n", session);
-  auto destroy = [&] { http_call(addr, "PUT", "/v1/session/destroy/" + session, 10000); };
+  auto destroy = [&] { (void)http_call(addr, "PUT", "/v1/session/destroy/" + session, 10000); };
 
   std::atomic<bool> lost{false}, done{false};
   std::thread renewer([&] {
@@ -163,7 +163,7 @@ int run_lock(std::vector<std::string> args) {
     }
     g_child = 0;
   }
-  http_call(addr, "PUT", key_path + "?release=" + session + "&flags=" + std::to_string(kLockFlagValue), 10000);
+  (void)http_call(addr, "PUT", key_path + "?release=" + session + "&flags=" + std::to_string(kLockFlagValue), 10000);
   say("Lock released on %s\n", prefix + "/.lock");
   int code = finish(0);
   if (lost) {

@@ -28,6 +28,10 @@ const char* kUsage =
     "  agent     run a Conclave node (ZooKeeper protocol + HTTP API); see `conclave agent --help`\n"
     "  kv        read and write the Consul KV view: get, put, delete, export, import\n"
     "  lock      run a command while holding a lock: `conclave lock PREFIX CMD...`\n"
+    "  catalog   list services and nodes: `conclave catalog services|nodes`\n"
+    "  services  register and deregister services: `conclave services register FILE.json`\n"
+    "  members   list the cluster's members and their health\n"
+    "  watch     run a handler whenever a view changes: `conclave watch -type=key -key=K CMD`\n"
     "  operator  cluster membership: `conclave operator raft --help`\n"
     "  version   print the Conclave version and the ZooKeeper version it speaks\n";
 
@@ -201,6 +205,10 @@ int main(int argc, char** argv) {
   if (cmd == "operator") return run_operator(args);
   if (cmd == "kv") return cli::run_kv(args);
   if (cmd == "lock") return cli::run_lock(args);
+  if (cmd == "catalog") return cli::run_catalog(args);
+  if (cmd == "services") return cli::run_services(args);
+  if (cmd == "members") return cli::run_members(args);
+  if (cmd == "watch") return cli::run_watch(args);
   if (cmd == "version") {
     if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
       std::puts("Usage: conclave version\n\nPrints the Conclave version and the ZooKeeper protocol version it speaks.");

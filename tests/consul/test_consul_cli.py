@@ -1,4 +1,4 @@
-"""`conclave kv` and `conclave lock`: Consul CLI output shapes and exit codes."""
+"""`conclave kv`, `lock`, `services`, `catalog`, `members` and `watch`: Consul CLI output shapes and exit codes."""
 
 import json
 import os
@@ -91,3 +91,61 @@ def test_lock_child_exit_code(node, prefix):
     assert r.returncode == 0
     r = cli(node, "lock", prefix + "x")
     assert r.returncode == 1
+
+
+def test_services_catalog_members(node, tmp_path):
+    import uuid
+    name = "cli-" + uuid.uuid4().hex[:6]
+    d = tmp_path / "svc.json"
+    d.write_text(json.dumps({"service": {"name": name, "id": name + "-1", "port": 81, "tags": ["blue"],
+                                         "check": {"ttl": "30s"}}}))
+    r = cli(node, "services", "register", str(d))
+    assert r.returncode == 0 and r.stdout == b"Registered service: %s\n" % name.encode(), r
+    r = cli(node, "services", "register", "-name=" + name + "-x", "-port=82")
+    assert r.returncode == 0 and r.stdout == b"Registered service: %s-x\n" % name.encode()
+    r = cli(node, "catalog", "services", "-tags")
+    lines = r.stdout.decode().splitlines()
+    assert r.returncode == 0 and [name, "blue"] in [l.split() for l in lines], lines
+    r = cli(node, "catalog", "nodes", "-service=" + name)
+    rows = r.stdout.decode().splitlines()
+    assert rows[0].split() == ["Node", "ID", "Address", "DC"] and len(rows) == 2, rows
+    r = cli(node, "members")
+    rows = r.stdout.decode().splitlines()
+    assert rows[0].split()[:3] == ["Node", "Address", "Status"] and rows[1].split()[2] == "alive", rows
+    r = cli(node, "services", "deregister", str(d))
+    assert r.returncode == 0 and r.stdout == b"Deregistered service: %s-1\n" % name.encode()
+    r = cli(node, "services", "deregister", "-id=" + name + "-x")
+    assert r.returncode == 0
+    r = cli(node, "services", "deregister", "-id=never-" + name)
+    assert r.returncode == 1 and b"404" in r.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text("service { name = \"hcl\" }")
+    r = cli(node, "services", "register", str(bad))
+    assert r.returncode == 1 and b"HCL is not supported" in r.stderr
+    assert name not in cli(node, "catalog", "services").stdout.decode().split()
+
+
+def test_watch_runs_the_handler_on_every_change(node, prefix, tmp_path):
+    out = tmp_path / "calls"
+    key = prefix + "watched"
+    cli(node, "kv", "put", key, "one")
+    # Without a handler: the JSON once, then exit.
+    r = cli(node, "watch", "-type=key", "-key=" + key)
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["Key"] == key
+    e = dict(os.environ)
+    e["CONCLAVE_HTTP_ADDR"] = "127.0.0.1:%d" % node.http_port
+    p = subprocess.Popen([str(harness.resolve_conclave_bin()), "watch", "-type=key", "-key=" + key,
+                          "cat >> %s; echo >> %s" % (out, out)], env=e)
+    try:
+        harness.wait_until(lambda: out.exists() and out.read_text().count("\n\n") >= 1, timeout=10,
+                           what="the first handler run")
+        cli(node, "kv", "put", key, "two")
+        harness.wait_until(lambda: out.read_text().count("\n\n") >= 2, timeout=10, what="a handler run for the change")
+        runs = [json.loads(chunk) for chunk in out.read_text().split("\n\n") if chunk.strip()]
+        import base64
+        assert [base64.b64decode(r[0]["Value"]) for r in runs] == [b"one", b"two"]
+    finally:
+        p.terminate()
+        p.wait(10)
+    r = cli(node, "watch", "-type=nope")
+    assert r.returncode == 1 and b"Unsupported watch type" in r.stderr
