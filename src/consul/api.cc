@@ -204,7 +204,11 @@ void ConsulApi::serve_read(const net::HttpRequest& req, const QueryOptions& opts
 }
 
 ConsulApi::ReadResult ConsulApi::cached_read(const std::string& key, const Read& read) {
-  constexpr size_t kMaxCachedBody = 64 * 1024, kMaxCacheBytes = 8 * 1024 * 1024;
+  // Large enough for a health reply of thousands of instances: hundreds of blocking queries woken
+  // by one change then build it once, and share its bytes instead of copying them (hashicorp/consul
+  // #4984).
+  constexpr size_t kMaxCachedBody = 16 * 1024 * 1024, kMaxCacheBytes = 64 * 1024 * 1024;
+  constexpr size_t kShareFrom = 16 * 1024;
   int64_t zxid = replica_.tree().last_zxid();
   if (zxid != read_cache_zxid_ || read_cache_bytes_ > kMaxCacheBytes) {
     read_cache_.clear();
@@ -213,8 +217,11 @@ ConsulApi::ReadResult ConsulApi::cached_read(const std::string& key, const Read&
   }
   if (auto it = read_cache_.find(key); it != read_cache_.end()) return it->second;
   ReadResult r = read();
-  if (r.response.body.size() <= kMaxCachedBody) {
-    read_cache_bytes_ += key.size() + r.response.body.size();
+  if (r.response.body.size() >= kShareFrom && !r.response.shared_body)
+    r.response.shared_body = std::make_shared<const std::string>(std::move(r.response.body));
+  size_t size = r.response.body_bytes().size();
+  if (size <= kMaxCachedBody) {
+    read_cache_bytes_ += key.size() + size;
     read_cache_.emplace(key, r);
   }
   return r;

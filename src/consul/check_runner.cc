@@ -84,26 +84,27 @@ bool CheckRunner::differs_then_mark(const std::string& id, const std::string& st
 void CheckRunner::tick(const state::Catalog& catalog, const state::Catalog::NodeEntry* node, int64_t now_ms) {
   constexpr int64_t kReportRetryMs = 5000;  // a report lost with a leader change is made again
   now_ms_ = now_ms;
-  std::unordered_map<std::string, Running> next;
+  ++tick_;
   if (node) {
+    // In place: a thousand checks cost a map lookup each per tick, nothing is copied.
     for (const auto& [id, c] : node->checks) {
       const std::string& type = c.spec.type;
       if (type != "ttl" && type != "http" && type != "tcp" && type != "udp" && type != "alias") continue;
       Known& k = known_[id];
       if (k.modify_index != c.modify_index || (k.reported_ms >= 0 && now_ms - k.reported_ms > kReportRetryMs))
         k = Known{c.spec.status, c.spec.output, c.modify_index, -1};
-      auto it = checks_.find(id);
-      Running r;
-      if (it != checks_.end() && it->second.definition == c.spec.definition) {
-        r = std::move(it->second);
-      } else {
+      auto [it, fresh] = checks_.try_emplace(id);
+      Running& r = it->second;
+      if (fresh || r.definition != c.spec.definition) {
+        r = Running{};
         r.definition = c.spec.definition;
         r.settings = parse(c.spec);
-        generations_[id] = ++generation_;
+        r.generation = ++generation_;
         if (type == "ttl") r.next_ms = now_ms + r.settings.ttl_ms;
         else if (r.settings.interval_ms > 0)
           r.next_ms = now_ms + static_cast<int64_t>(rng_() % static_cast<uint64_t>(r.settings.interval_ms));
       }
+      r.seen = tick_;
       r.service_id = c.spec.service_id;
       // DeregisterCriticalServiceAfter: the agent's reaper.
       if (c.spec.status == state::kCritical) {
@@ -118,7 +119,7 @@ void CheckRunner::tick(const state::Catalog& catalog, const state::Catalog::Node
       }
       if (type == "ttl") {
         // Expired: critical, unless a client already failed it (its output stays).
-        if (r.settings.ttl_ms > 0 && now_ms >= r.next_ms && known_[id].status != state::kCritical &&
+        if (r.settings.ttl_ms > 0 && now_ms >= r.next_ms && k.status != state::kCritical &&
             differs_then_mark(id, std::string(state::kCritical), "TTL expired"))
           report_(id, std::string(state::kCritical), "TTL expired");
       } else if (type == "alias") {
@@ -127,13 +128,16 @@ void CheckRunner::tick(const state::Catalog& catalog, const state::Catalog::Node
         r.next_ms = now_ms + r.settings.interval_ms;
         probe(id, r, now_ms);
       }
-      next.emplace(id, std::move(r));
     }
   }
-  for (auto it = known_.begin(); it != known_.end();) it = next.count(it->first) ? std::next(it) : known_.erase(it);
-  for (auto it = generations_.begin(); it != generations_.end();)
-    it = next.count(it->first) ? std::next(it) : generations_.erase(it);
-  checks_ = std::move(next);
+  for (auto it = checks_.begin(); it != checks_.end();) {
+    if (it->second.seen == tick_) {
+      ++it;
+      continue;
+    }
+    known_.erase(it->first);
+    it = checks_.erase(it);
+  }
 }
 
 void CheckRunner::probe(const std::string& id, Running& r, int64_t) {
@@ -141,11 +145,10 @@ void CheckRunner::probe(const std::string& id, Running& r, int64_t) {
   if (!prober_) return result(id, std::string(state::kCritical), "checks of this type cannot run on this agent");
   r.in_flight = true;
   ++probes_;
-  uint64_t gen = generations_[id];
+  uint64_t gen = r.generation;
   auto done = [this, id, gen, type = s.type, s](net::ProbeResult p) {
-    auto g = generations_.find(id);
     auto it = checks_.find(id);
-    if (g == generations_.end() || g->second != gen || it == checks_.end()) return;  // re-registered or gone
+    if (it == checks_.end() || it->second.generation != gen) return;  // re-registered or gone
     it->second.in_flight = false;
     std::string status, output;
     if (type == "http") {

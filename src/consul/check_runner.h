@@ -57,6 +57,8 @@ class CheckRunner {
     int64_t successes = 0, failures = 0;
     int64_t critical_since_ms = -1;
     std::string service_id;
+    uint64_t generation = 0;  // set when (re)registered: late probe results of an older one are dropped
+    uint64_t seen = 0;        // the tick that last found it in the catalog
   };
   static Settings parse(const state::CheckSpec& spec);
   void probe(const std::string& id, Running& r, int64_t now_ms);
@@ -81,8 +83,8 @@ class CheckRunner {
   int64_t now_ms_ = 0;
   std::mt19937_64 rng_{std::random_device{}()};
   uint64_t probes_ = 0;
-  uint64_t generation_ = 0;  // bumps when a check is re-registered, so late probe results are dropped
-  std::unordered_map<std::string, uint64_t> generations_;
+  uint64_t generation_ = 0;
+  uint64_t tick_ = 0;
 };
 
 }  // namespace conclave::consul

@@ -82,7 +82,12 @@ class AsioStream : public Stream, public std::enable_shared_from_this<AsioStream
 
   void send(std::string bytes) override {
     if (closed_ || closing_) return;
-    queued_.push_back(std::move(bytes));
+    queued_.push_back(Chunk{std::move(bytes), nullptr});
+    if (!writing_) write();
+  }
+  void send_shared(std::shared_ptr<const std::string> bytes) override {
+    if (closed_ || closing_) return;
+    queued_.push_back(Chunk{{}, std::move(bytes)});
     if (!writing_) write();
   }
 
@@ -129,7 +134,10 @@ class AsioStream : public Stream, public std::enable_shared_from_this<AsioStream
     queued_.clear();
     std::vector<asio::const_buffer> bufs;
     bufs.reserve(in_flight_.size());
-    for (const auto& s : in_flight_) bufs.emplace_back(s.data(), s.size());
+    for (const auto& c : in_flight_) {
+      const std::string& s = c.shared ? *c.shared : c.own;
+      bufs.emplace_back(s.data(), s.size());
+    }
     asio::async_write(socket_, bufs, [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
       self->writing_ = false;
       self->in_flight_.clear();
@@ -165,8 +173,12 @@ class AsioStream : public Stream, public std::enable_shared_from_this<AsioStream
   tcp::socket socket_;
   size_t read_buffer_bytes_;
   std::unique_ptr<StreamHandler> handler_;
-  std::vector<std::string> queued_;
-  std::vector<std::string> in_flight_;
+  struct Chunk {
+    std::string own;
+    std::shared_ptr<const std::string> shared;  // when set, `own` is empty
+  };
+  std::vector<Chunk> queued_;
+  std::vector<Chunk> in_flight_;
   bool writing_ = false;
   bool closing_ = false;
   bool closed_ = false;

@@ -236,10 +236,16 @@ class HttpConnection : public HttpConnectionBase {
     std::string out = "HTTP/1.1 " + std::to_string(resp.status) + " " + status_text(resp.status) + "\r\n";
     out += "Content-Type: " + resp.content_type + "\r\n";
     for (const auto& [k, v] : resp.headers) out += k + ": " + v + "\r\n";
-    out += "Content-Length: " + std::to_string(resp.body.size()) + "\r\n";
+    out += "Content-Length: " + std::to_string(resp.body_bytes().size()) + "\r\n";
     if (!keep_alive) out += "Connection: close\r\n";
     out += "\r\n";
-    if (!head) out += resp.body;
+    if (head) return stream_.send(std::move(out));
+    if (resp.shared_body) {
+      stream_.send(std::move(out));
+      stream_.send_shared(resp.shared_body);
+      return;
+    }
+    out += resp.body;
     stream_.send(std::move(out));
   }
 

@@ -47,6 +47,10 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  /// When set, the body (and `body` is unused): one reply shared by many responses, sent without
+  /// a copy per connection (blocking queries woken together).
+  std::shared_ptr<const std::string> shared_body;
+  const std::string& body_bytes() const { return shared_body ? *shared_body : body; }
 };
 
 std::string status_text(int status);

@@ -15,6 +15,9 @@ class Stream {
   virtual ~Stream() = default;
   /// Queues bytes for sending; sends are batched per event-loop turn.
   virtual void send(std::string bytes) = 0;
+  /// Queues bytes shared with other connections (one large reply sent to many): no copy where
+  /// the transport can avoid one.
+  virtual void send_shared(std::shared_ptr<const std::string> bytes) { send(std::string(*bytes)); }
   /// Closes after everything queued so far has been sent.
   virtual void close() = 0;
   virtual const std::string& remote_address() const = 0;

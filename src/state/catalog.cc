@@ -78,7 +78,16 @@ void Catalog::drop_index(const std::string& key, Undo* undo) {
 
 void Catalog::bump_node_views(const NodeEntry& n, int64_t zxid, Effects* fx, Undo* undo) {
   bump(node_key(n.spec.name), zxid, fx, undo);
-  for (const auto& [_, s] : n.services) bump(service_key(s.spec.name), zxid, fx, undo);
+  for (const auto& [_, s] : n.services) {
+    bump(service_key(s.spec.name), zxid, fx, undo);
+    fx->touched.emplace_back(s.spec.name, n.spec.name, s.spec.id);
+  }
+}
+
+void Catalog::bump_instance(const std::string& node, const Service& s, int64_t zxid, Effects* fx, Undo* undo) {
+  bump(node_key(node), zxid, fx, undo);
+  bump(service_key(s.spec.name), zxid, fx, undo);
+  fx->touched.emplace_back(s.spec.name, node, s.spec.id);
 }
 
 void Catalog::index_instances(const std::string& node, const NodeEntry& n, bool add) {
@@ -146,6 +155,7 @@ std::string Catalog::apply(const CatalogRegisterOp& op, int64_t zxid, Effects* f
       if (it != n->services.end() && it->second.spec.name != op.service.name) {
         // Renamed: the old name loses this instance.
         bump(service_key(it->second.spec.name), zxid, fx, undo);
+        fx->touched.emplace_back(it->second.spec.name, name, op.service.id);
         auto bn = by_name_.find(it->second.spec.name);
         bn->second.erase({name, op.service.id});
         if (bn->second.empty()) {
@@ -159,8 +169,7 @@ std::string Catalog::apply(const CatalogRegisterOp& op, int64_t zxid, Effects* f
       s.spec = op.service;
       by_name_[s.spec.name].emplace(name, s.spec.id);
       bump(kServices, zxid, fx, undo);
-      bump(service_key(s.spec.name), zxid, fx, undo);
-      bump(node_key(name), zxid, fx, undo);
+      bump_instance(name, s, zxid, fx, undo);
     }
   }
   for (CheckSpec c : op.checks) {
@@ -178,8 +187,7 @@ std::string Catalog::apply(const CatalogRegisterOp& op, int64_t zxid, Effects* f
     if (k.spec.service_id.empty() || (!old_service.empty() && old_service != k.spec.service_id)) {
       bump_node_views(*n, zxid, fx, undo);
     } else {
-      bump(node_key(name), zxid, fx, undo);
-      bump(service_key(n->services.at(k.spec.service_id).spec.name), zxid, fx, undo);
+      bump_instance(name, n->services.at(k.spec.service_id), zxid, fx, undo);
     }
     if (k.spec.status == kCritical && !was_critical) fx->lost_checks.emplace_back(name, k.spec.id);
   }
@@ -201,8 +209,7 @@ std::string Catalog::apply(const CatalogDeregisterOp& op, int64_t zxid, Effects*
     if (service_id.empty() || !n->services.count(service_id)) {
       bump_node_views(*n, zxid, fx, undo);
     } else {
-      bump(node_key(op.node), zxid, fx, undo);
-      bump(service_key(n->services.at(service_id).spec.name), zxid, fx, undo);
+      bump_instance(op.node, n->services.at(service_id), zxid, fx, undo);
     }
     fx->lost_checks.emplace_back(op.node, op.check_id);
     return {};
@@ -228,6 +235,7 @@ std::string Catalog::apply(const CatalogDeregisterOp& op, int64_t zxid, Effects*
     bump(kServices, zxid, fx, undo);
     bump(node_key(op.node), zxid, fx, undo);
     bump(service_key(service_name), zxid, fx, undo);
+    fx->touched.emplace_back(service_name, op.node, op.service_id);
     if (bn->second.empty()) {
       by_name_.erase(bn);
       drop_index(service_key(service_name), undo);
@@ -269,8 +277,7 @@ std::string Catalog::apply(const CheckUpdateOp& op, int64_t zxid, Effects* fx, U
     if (k.spec.service_id.empty() || !n->services.count(k.spec.service_id)) {
       bump_node_views(*n, zxid, fx, undo);
     } else {
-      bump(node_key(u.node), zxid, fx, undo);
-      bump(service_key(n->services.at(k.spec.service_id).spec.name), zxid, fx, undo);
+      bump_instance(u.node, n->services.at(k.spec.service_id), zxid, fx, undo);
     }
     if (k.spec.status == kCritical && !was_critical) fx->lost_checks.emplace_back(u.node, u.check_id);
   }

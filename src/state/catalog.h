@@ -19,6 +19,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -54,6 +55,9 @@ class Catalog {
     /// Checks that went critical or were removed: sessions bound to them are invalidated.
     std::vector<std::pair<std::string, std::string>> lost_checks;  // (node, check id)
     std::vector<std::string> removed_nodes;  // sessions on them are invalidated
+    /// Instances whose record or health may have changed, as (service name, node, service id):
+    /// what the ZooKeeper mirror looks at again (service_mirror.h). Removed ones included.
+    std::vector<std::tuple<std::string, std::string, std::string>> touched;
   };
   /// The state before a command's first change to each node and index, to roll back with.
   struct Undo {
@@ -100,6 +104,8 @@ class Catalog {
   void drop_index(const std::string& key, Undo* undo);
   /// Moves the indexes every view of `node` depends on: the node's, its services' names', checks.
   void bump_node_views(const NodeEntry& n, int64_t zxid, Effects* fx, Undo* undo);
+  /// Moves the indexes one instance's views depend on and records it as touched.
+  void bump_instance(const std::string& node, const Service& s, int64_t zxid, Effects* fx, Undo* undo);
   void index_instances(const std::string& node, const NodeEntry& n, bool add);
 
   std::map<std::string, NodeEntry, std::less<>> nodes_;

@@ -406,50 +406,46 @@ void DataTree::mirror_services(const Command& cmd, int64_t zxid, Catalog::Effect
     catalog_.apply(op, zxid, fx, nullptr);
   }
 
-  // Catalog -> ZooKeeper: every service whose index moved is mirrored again.
-  std::set<std::string> names;
-  for (const auto& k : fx->changed)
-    if (k.rfind("service.", 0) == 0) names.insert(k.substr(8));
-  if (names.empty()) return;
+  // Catalog -> ZooKeeper: each instance the command touched is mirrored again (and only those:
+  // a write to one of 5,000 instances costs one znode, not 5,000).
+  if (fx->touched.empty()) return;
+  std::sort(fx->touched.begin(), fx->touched.end());
+  fx->touched.erase(std::unique(fx->touched.begin(), fx->touched.end()), fx->touched.end());
   Command as_leader;
   as_leader.time_ms = cmd.time_ms;
   as_leader.auth = {Id{"super", ""}};
   static const AclList kReadOnly{Acl{perms::kRead, Id{"world", "anyone"}}};
-  for (const auto& service : names) {
-    if (service.empty() || service.find('/') != std::string::npos) continue;
-    const std::string prefix = std::string(kServicesRoot) + "/" + service + "/";
-    std::map<std::string, std::string> desired;  // path -> ServiceInstance JSON
-    if (const auto* instances = catalog_.instances(service)) {
-      for (const auto& [node, sid] : *instances) {
-        if (node == kZooKeeperNode) continue;
-        const auto* ne = catalog_.node(node);
-        bool critical = false;
-        for (const auto& [cid, c] : ne->checks)
-          critical = critical || ((c.spec.service_id.empty() || c.spec.service_id == sid) && c.spec.status == kCritical);
-        if (critical) continue;
-        std::string zid = mirror_znode_name(sid, node);
-        std::string path = prefix + zid;
-        if (!valid_path(path)) continue;
-        const Node* existing = find(path);
-        desired[path] = curator_instance_json(zid, ne->spec, ne->services.at(sid).spec,
-                                              existing ? existing->ctime : cmd.time_ms);
-      }
-    }
-    std::vector<std::string> stale;
-    for (auto it = mirrored_.lower_bound(prefix); it != mirrored_.end() && it->rfind(prefix, 0) == 0; ++it)
-      if (!desired.count(*it)) stale.push_back(*it);
-    for (const auto& p : stale) {
-      mirrored_.erase(p);
-      kv_delete(p, as_leader, zxid, triggers, nullptr);
-    }
-    for (const auto& [path, json] : desired) {
+  for (const auto& [service, node, sid] : fx->touched) {
+    if (node == kZooKeeperNode || service.empty() || service.find('/') != std::string::npos) continue;
+    const std::string path = std::string(kServicesRoot) + "/" + service + "/" + mirror_znode_name(sid, node);
+    if (!valid_path(path)) continue;
+    // Desired: the instance still exists under this name and has no critical check.
+    std::string json;
+    const auto* ne = catalog_.node(node);
+    auto svc = ne ? ne->services.find(sid) : decltype(ne->services.end()){};
+    if (ne && svc != ne->services.end() && svc->second.spec.name == service) {
+      bool critical = false;
+      for (const auto& [cid, c] : ne->checks)
+        critical = critical || ((c.spec.service_id.empty() || c.spec.service_id == sid) && c.spec.status == kCritical);
       const Node* existing = find(path);
-      if (existing && !mirrored_.count(path)) continue;  // a ZooKeeper client's znode of that name wins
-      if (existing && existing->data() == json) continue;
-      if (kv_write(path, json, as_leader, zxid, triggers, nullptr) != Code::kOk) continue;
-      mirrored_.insert(path);
-      if (!existing) find_mut(path)->acl = acls_.intern(kReadOnly);
+      if (!critical)
+        json = curator_instance_json(mirror_znode_name(sid, node), ne->spec, svc->second.spec,
+                                     existing ? existing->ctime : cmd.time_ms);
     }
+    const bool mirrored = mirrored_.count(path) != 0;
+    const Node* existing = find(path);
+    if (json.empty()) {
+      if (mirrored) {
+        mirrored_.erase(path);
+        kv_delete(path, as_leader, zxid, triggers, nullptr);
+      }
+      continue;
+    }
+    if (existing && !mirrored) continue;  // a ZooKeeper client's znode of that name wins
+    if (existing && existing->data() == json) continue;
+    if (kv_write(path, json, as_leader, zxid, triggers, nullptr) != Code::kOk) continue;
+    mirrored_.insert(path);
+    if (!existing) find_mut(path)->acl = acls_.intern(kReadOnly);
   }
 }
 
