@@ -142,6 +142,55 @@ void ConsulApi::agent_members(const net::HttpRequest&, Respond respond) {
   respond(json_response(out));
 }
 
+void ConsulApi::autopilot_health(const net::HttpRequest&, Respond respond) {
+  // Consul's autopilot health from what this node knows: a member is healthy when the leader (or,
+  // on a follower, its serfHealth in the catalog) says it is alive.
+  constexpr int64_t kDeadMs = 3000;
+  auto info = replica_.info();
+  const auto& catalog = replica_.tree().catalog();
+  std::map<std::string, const state::Catalog::NodeEntry*> by_id;
+  for (const auto& [name, n] : catalog.nodes())
+    for (const auto& kv : n.spec.meta)
+      if (kv.key == "conclave-raft-id") by_id[kv.value] = &n;
+  json::array servers;
+  int voters = 0, healthy_voters = 0;
+  bool all_healthy = true;
+  for (const auto& m : replica_.members()) {
+    auto it = by_id.find(std::to_string(m.id));
+    const state::Catalog::NodeEntry* n = it == by_id.end() ? nullptr : it->second;
+    bool alive;
+    if (m.self) alive = true;
+    else if (info.is_leader) alive = m.last_heard_ms >= 0 && m.last_heard_ms <= kDeadMs;
+    else {
+      auto serf = n ? n->checks.find(std::string(kSerfHealth)) : decltype(n->checks.end()){};
+      alive = n && serf != n->checks.end() && serf->second.spec.status != state::kCritical;
+    }
+    bool is_leader = info.leader_address == m.address || (m.self && info.is_leader);
+    if (m.voter) {
+      ++voters;
+      if (alive) ++healthy_voters;
+    }
+    all_healthy = all_healthy && alive;
+    servers.push_back(json::object{{"ID", std::to_string(m.id)},
+                                   {"Name", n ? n->spec.name : "node-" + std::to_string(m.id)},
+                                   {"Address", m.address},
+                                   {"SerfStatus", alive ? "alive" : "failed"},
+                                   {"Version", "1.15.0"},
+                                   {"Leader", is_leader},
+                                   {"LastContact", m.self || m.last_heard_ms < 0 ? "0s" : format_duration(m.last_heard_ms)},
+                                   {"LastTerm", 0},
+                                   {"LastIndex", info.applied_index},
+                                   {"Healthy", alive},
+                                   {"Voter", m.voter},
+                                   {"StableSince", "0001-01-01T00:00:00Z"}});
+  }
+  int quorum = voters / 2 + 1;
+  json::object out{{"Healthy", all_healthy},
+                   {"FailureTolerance", std::max(0, healthy_voters - quorum)},
+                   {"Servers", std::move(servers)}};
+  respond(json_response(out, all_healthy ? 200 : 429));
+}
+
 void ConsulApi::queue_check_update(const std::string& check_id, std::string status, std::string output,
                                    std::function<void(bool)> done) {
   auto& p = pending_checks_[check_id];

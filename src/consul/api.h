@@ -132,6 +132,7 @@ class ConsulApi : public server::ApplyObserver {
   /// On the leader: serfHealth of members it no longer hears from turns critical (from tick()).
   void monitor_members();
   void agent_members(const net::HttpRequest& req, Respond respond);
+  void autopilot_health(const net::HttpRequest& req, Respond respond);
   // events.cc
   void event_fire(const net::HttpRequest& req, Respond respond);
   void event_list(const net::HttpRequest& req, Respond respond);

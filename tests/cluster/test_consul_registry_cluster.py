@@ -69,6 +69,11 @@ def test_registry_across_the_cluster_and_serf_health():
         # A session on f1's node relies on its serfHealth (the default check).
         sid = fc.session.create(lock_delay=0)
         assert fc.kv.put("cl-registry-lock", "x", acquire=sid) is True
+        import json as _json
+        import urllib.request
+        ap = _json.loads(urllib.request.urlopen("http://127.0.0.1:%d/v1/operator/autopilot/health" % c.nodes[leader].http_port, timeout=5).read())
+        assert ap["Healthy"] is True and ap["FailureTolerance"] == 1 and len(ap["Servers"]) == 3, ap
+        assert sum(1 for s in ap["Servers"] if s["Leader"]) == 1, ap
         members = lc.agent.members()
         assert sorted(m["Name"] for m in members) == sorted(names.values())
         assert all(m["Status"] == 1 for m in members)
@@ -82,6 +87,13 @@ def test_registry_across_the_cluster_and_serf_health():
         assert lc.health.service("clsvc", passing=True)[1] == []
         assert dns_addresses(c.nodes[leader], "clsvc.service.consul")[0] == dns.rcode.NXDOMAIN
         assert {m["Name"]: m["Status"] for m in lc.agent.members()}[names[f1]] == 4
+        import urllib.error
+        try:
+            urllib.request.urlopen("http://127.0.0.1:%d/v1/operator/autopilot/health" % c.nodes[leader].http_port, timeout=5)
+            raise AssertionError("autopilot health stayed 200 with a dead server")
+        except urllib.error.HTTPError as e:
+            ap = _json.loads(e.read())
+            assert e.code == 429 and ap["Healthy"] is False and ap["FailureTolerance"] == 0, ap
 
         c.nodes[f1].restart()
         wait_until(lambda: serf_status(lc, names[f1]) == "passing", timeout=20,
