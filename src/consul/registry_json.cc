@@ -10,26 +10,26 @@ namespace {
 constexpr int64_t kMinIntervalMs = 1000;  // Consul's checks.MinInterval
 
 // Go-decoder helpers: absent or null leaves the output alone; a wrong type is an error.
-bool get_string(const json::object& o, std::string_view name, std::string* out, ParseError* err) {
+template <class T, class Is, class As>
+bool get_scalar(const json::object& o, std::string_view name, T* out, ParseError* err, const char* type, Is is,
+                As as) {
   const json::value* v = field(o, name);
   if (!v || v->is_null()) return true;
-  if (!v->is_string()) {
-    *err = "Request decode failed: " + std::string(name) + " must be a string";
+  if (!(v->*is)()) {
+    *err = "Request decode failed: " + std::string(name) + " must be " + type;
     return false;
   }
-  *out = std::string(v->as_string());
+  *out = T(as(*v));
   return true;
 }
 
+bool get_string(const json::object& o, std::string_view name, std::string* out, ParseError* err) {
+  return get_scalar(o, name, out, err, "a string", &json::value::is_string,
+                    [](const json::value& v) { return std::string(v.as_string()); });
+}
+
 bool get_bool(const json::object& o, std::string_view name, bool* out, ParseError* err) {
-  const json::value* v = field(o, name);
-  if (!v || v->is_null()) return true;
-  if (!v->is_bool()) {
-    *err = "Request decode failed: " + std::string(name) + " must be a boolean";
-    return false;
-  }
-  *out = v->as_bool();
-  return true;
+  return get_scalar(o, name, out, err, "a boolean", &json::value::is_bool, [](const json::value& v) { return v.as_bool(); });
 }
 
 bool get_int(const json::object& o, std::string_view name, int64_t* out, ParseError* err) {

@@ -10,19 +10,7 @@ import dns.query
 import dns.rcode
 
 from cluster import Cluster
-from pyharness.servers import HOST  # noqa: F401  (the harness path is set by conftest)
-
-
-def wait_until(pred, timeout, what, interval=0.1):
-    import time
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = pred()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out after %ss waiting for %s (last %r)" % (timeout, what, last))
+from integration.harness import wait_until  # tests/ is on the path (conftest)
 
 
 def client(node):
