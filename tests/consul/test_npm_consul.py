@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from pyharness.clients import run_npm_client
+
 NPM_DIR = Path(__file__).resolve().parent / "npm"
 SCRIPT = NPM_DIR / "consul_client_test.js"
 NPM_CI_TIMEOUT = 300
@@ -62,15 +64,12 @@ def _ensure_node_modules():
 
 
 def test_npm_consul_client(node):
-    node_bin = shutil.which("node")
-    if not node_bin:
+    if not shutil.which("node"):
         _npm_unavailable("Node.js (`node`) not found on PATH (Debian: nodejs)")
     _ensure_node_modules()
-    cmd = [node_bin, str(SCRIPT), str(node.http_port)]
     try:
-        p = subprocess.run(cmd, cwd=str(NPM_DIR), stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=RUN_TIMEOUT)
+        ok, output = run_npm_client(node.http_port, timeout=RUN_TIMEOUT)
     except subprocess.TimeoutExpired as e:
         pytest.fail("node-consul test timed out after %d s:\n%s" % (RUN_TIMEOUT, _out(e)), pytrace=False)
-    assert p.returncode == 0, "node-consul test failed (exit %d):\n%s" % (p.returncode, _out(p))
-    print(p.stdout.decode(errors="replace"))  # the per-check lines, shown with -s / -rP
+    assert ok, "node-consul test failed:\n" + output
+    print(output)  # the per-check lines, shown with -s / -rP

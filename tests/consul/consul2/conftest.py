@@ -26,8 +26,19 @@ import consul  # noqa: E402
 assert hasattr(consul.Consul, "Txn") and "python3-consul2" in consul.__file__, consul.__file__
 
 
+class _External:
+    """A node someone else runs (CONSUL2_TARGET_PORT: a cluster member, from tests/cluster)."""
+
+    def __init__(self, http_port):
+        self.http_port = http_port
+
+
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
+    import os
+    if os.environ.get("CONSUL2_TARGET_PORT"):
+        yield _External(int(os.environ["CONSUL2_TARGET_PORT"]))
+        return
     srv = harness.ConclaveServer(workdir=tmp_path_factory.mktemp("consul2"))
     srv.start()
     yield srv
