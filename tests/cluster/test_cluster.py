@@ -59,8 +59,10 @@ class Writer:
         self.zk.close()
 
 
-def first_ack_after(hosts, t0, limit=30.0):
-    """Retries a write through `hosts` until one is acknowledged; returns seconds since t0."""
+def first_ack_after(hosts, t0, limit=30.0, what="a write to be acknowledged"):
+    """Retries a write through `hosts` until one is acknowledged; returns seconds since t0. A bounded
+    wait: fails with `what` when nothing is acknowledged within `limit` seconds (the failover
+    figures themselves are measured by bench/compare.py --only failover)."""
     zk = client(hosts)
     try:
         deadline = time.monotonic() + limit
@@ -72,7 +74,7 @@ def first_ack_after(hosts, t0, limit=30.0):
                 return time.monotonic() - t0
             except Exception:
                 time.sleep(0.005)
-        raise AssertionError("no write acknowledged within %ss" % limit)
+        raise AssertionError("timed out after %ss waiting for %s" % (limit, what))
     finally:
         zk.stop()
         zk.close()
@@ -101,14 +103,14 @@ def test_kill9_leader_under_load(size):
         time.sleep(1.0)
         t0 = time.monotonic()
         c.nodes[leader].kill9()
-        took = first_ack_after(c.hosts(survivors), t0)
+        took = first_ack_after(c.hosts(survivors), t0, limit=5.0,
+                               what="a write acknowledged by the survivors after a kill -9 of the leader")
         print("\n%d nodes: kill -9 of the leader -> first acknowledged write after %.0f ms" % (size, took * 1000))
         new_leader = c.wait_leader(among=survivors)
         assert new_leader != leader
         time.sleep(0.5)
         w.stop()
         assert len(w.acked) > 50
-        assert took < 5.0
         # The old leader comes back as a follower and catches up.
         c.nodes[leader].start()
         c.wait_converged()
@@ -128,9 +130,9 @@ def test_sigstop_leader_then_resume():
         t0 = time.monotonic()
         os.kill(c.nodes[leader].pid, signal.SIGSTOP)
         try:
-            took = first_ack_after(c.hosts(others), t0)
+            took = first_ack_after(c.hosts(others), t0, limit=10.0,
+                                   what="a write acknowledged by the others while the leader is stopped")
             print("\nSIGSTOP of the leader -> first acknowledged write after %.0f ms" % (took * 1000))
-            assert took < 10.0
             new_leader = c.wait_leader(among=others)
             time.sleep(0.5)
         finally:
