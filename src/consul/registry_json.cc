@@ -289,6 +289,48 @@ ParseError parse_service_registration(const json::object& o, state::ServiceSpec*
   return {};
 }
 
+ParseError parse_catalog_node(const json::object& o, state::NodeSpec* out) {
+  ParseError err;
+  if (!get_string(o, "Node", &out->name, &err) || !get_string(o, "ID", &out->id, &err) ||
+      !get_string(o, "Address", &out->address, &err) || !get_map(o, "TaggedAddresses", &out->tagged_addresses, &err) ||
+      !get_map(o, "Meta", &out->meta, &err))
+    return err;
+  if (out->name.empty()) return "Must provide node";
+  return {};
+}
+
+ParseError parse_catalog_service(const json::object& so, state::ServiceSpec* s) {
+  ParseError err;
+  int64_t port = 0;
+  if (!get_string(so, "ID", &s->id, &err) || !get_string(so, "Service", &s->name, &err) ||
+      !get_string(so, "Kind", &s->kind, &err) || !get_strings(so, "Tags", &s->tags, &err) ||
+      !get_string(so, "Address", &s->address, &err) || !get_int(so, "Port", &port, &err) ||
+      !get_map(so, "Meta", &s->meta, &err) || !get_bool(so, "EnableTagOverride", &s->enable_tag_override, &err))
+    return err;
+  if (s->name.empty()) return "Must provide service name (Service.Service)";
+  if (s->id.empty()) s->id = s->name;
+  if (port < 0 || port > 65535) return "Invalid service port";
+  s->port = static_cast<int32_t>(port);
+  if (auto e = parse_weights(so, s); !e.empty()) return e;
+  return parse_service_tagged(so, s);
+}
+
+ParseError parse_catalog_check(const json::object& d, state::CheckSpec* c, std::string* node) {
+  ParseError err;
+  if (!get_string(d, "Node", node, &err) || !get_string(d, "CheckID", &c->id, &err) ||
+      !get_string(d, "Name", &c->name, &err) || !get_string(d, "Status", &c->status, &err) ||
+      !get_string(d, "Notes", &c->notes, &err) || !get_string(d, "Output", &c->output, &err) ||
+      !get_string(d, "ServiceID", &c->service_id, &err) || !get_string(d, "Type", &c->type, &err))
+    return err;
+  if (c->id.empty()) c->id = c->name;
+  if (c->id.empty()) return "Must provide check ID or name";
+  if (c->name.empty()) c->name = c->id;
+  if (auto e = parse_status(&c->status); !e.empty()) return e;
+  if (const json::value* def = field(d, "Definition"); def && def->is_object() && !def->as_object().empty())
+    c->definition = json::serialize(*def);
+  return {};
+}
+
 ParseError parse_catalog_register(const json::object& o, state::CatalogRegisterOp* out) {
   ParseError err;
   state::CatalogRegisterOp op;
@@ -300,20 +342,7 @@ ParseError parse_catalog_register(const json::object& o, state::CatalogRegisterO
   if (op.node.address.empty() && !op.skip_node_update) return "Must provide address";
   if (const json::value* sv = field(o, "Service"); sv && !sv->is_null()) {
     if (!sv->is_object()) return "Request decode failed: Service must be an object";
-    const auto& so = sv->as_object();
-    state::ServiceSpec& s = op.service;
-    int64_t port = 0;
-    if (!get_string(so, "ID", &s.id, &err) || !get_string(so, "Service", &s.name, &err) ||
-        !get_string(so, "Kind", &s.kind, &err) || !get_strings(so, "Tags", &s.tags, &err) ||
-        !get_string(so, "Address", &s.address, &err) || !get_int(so, "Port", &port, &err) ||
-        !get_map(so, "Meta", &s.meta, &err) || !get_bool(so, "EnableTagOverride", &s.enable_tag_override, &err))
-      return err;
-    if (s.name.empty()) return "Must provide service name (Service.Service)";
-    if (s.id.empty()) s.id = s.name;
-    if (port < 0 || port > 65535) return "Invalid service port";
-    s.port = static_cast<int32_t>(port);
-    if (auto e = parse_weights(so, &s); !e.empty()) return e;
-    if (auto e = parse_service_tagged(so, &s); !e.empty()) return e;
+    if (auto e = parse_catalog_service(sv->as_object(), &op.service); !e.empty()) return e;
     op.has_service = true;
   }
   std::vector<const json::object*> defs;
@@ -331,18 +360,8 @@ ParseError parse_catalog_register(const json::object& o, state::CatalogRegisterO
   for (const json::object* d : defs) {
     state::CheckSpec c;
     std::string node;
-    if (!get_string(*d, "Node", &node, &err) || !get_string(*d, "CheckID", &c.id, &err) ||
-        !get_string(*d, "Name", &c.name, &err) || !get_string(*d, "Status", &c.status, &err) ||
-        !get_string(*d, "Notes", &c.notes, &err) || !get_string(*d, "Output", &c.output, &err) ||
-        !get_string(*d, "ServiceID", &c.service_id, &err) || !get_string(*d, "Type", &c.type, &err))
-      return err;
+    if (auto e = parse_catalog_check(*d, &c, &node); !e.empty()) return e;
     if (!node.empty() && node != op.node.name) return "Check node '" + node + "' does not match the registration's node";
-    if (c.id.empty()) c.id = c.name;
-    if (c.id.empty()) return "Must provide check ID or name";
-    if (c.name.empty()) c.name = c.id;
-    if (auto e = parse_status(&c.status); !e.empty()) return e;
-    if (const json::value* def = field(*d, "Definition"); def && def->is_object() && !def->as_object().empty())
-      c.definition = json::serialize(*def);
     op.checks.push_back(std::move(c));
   }
   *out = std::move(op);

@@ -33,6 +33,11 @@ ParseError parse_service_registration(const json::object& o, state::ServiceSpec*
 /// body names none.
 ParseError parse_catalog_register(const json::object& o, state::CatalogRegisterOp* out);
 ParseError parse_catalog_deregister(const json::object& o, state::CatalogDeregisterOp* out);
+/// The records of a catalog registration (and of txn Node/Service/Check ops): structs.Node,
+/// structs.NodeService (`Service` is the name), structs.HealthCheck (`node` gets its `Node`).
+ParseError parse_catalog_node(const json::object& o, state::NodeSpec* out);
+ParseError parse_catalog_service(const json::object& o, state::ServiceSpec* out);
+ParseError parse_catalog_check(const json::object& o, state::CheckSpec* out, std::string* node);
 
 // ---- records out ----
 json::object node_json(const state::Catalog::NodeEntry& n, const std::string& dc);

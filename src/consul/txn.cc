@@ -1,4 +1,5 @@
-// PUT /v1/txn: Consul's transaction endpoint for KV operations, all-or-nothing in one log entry.
+// PUT /v1/txn: Consul's transaction endpoint for KV, Node, Service and Check operations,
+// all-or-nothing in one log entry.
 // Results and errors have Consul's shapes: 200 {"Results": [...], "Errors": null} or
 // 409 {"Results": null, "Errors": [{"OpIndex": i, "What": "..."}]}.
 #include <fmt/format.h>
@@ -6,6 +7,7 @@
 #include "common/digest.h"
 #include "consul/api.h"
 #include "consul/key_path.h"
+#include "consul/registry_json.h"
 
 namespace conclave::consul {
 namespace {
@@ -34,7 +36,53 @@ struct TxnOp {
   std::string key;
   std::string verb;
   std::string session_uuid;
+  bool catalog = false;  // a Node, Service or Check op: `catalog_op` instead of `op`
+  state::CatalogTxnOp catalog_op;
 };
+
+constexpr std::pair<const char*, state::CatalogVerb> kCatalogVerbs[] = {
+    {"set", state::CatalogVerb::kSet}, {"cas", state::CatalogVerb::kCas}, {"get", state::CatalogVerb::kGet},
+    {"delete", state::CatalogVerb::kDelete}, {"delete-cas", state::CatalogVerb::kDeleteCas}};
+
+/// Parses a txn "Node", "Service" or "Check" op (api.TxnNodeOp, TxnServiceOp, TxnCheckOp).
+std::string parse_catalog_op(const json::object& o, const char* kind, state::CatalogTxnOp* out) {
+  const json::value* verb = field(o, "Verb");
+  if (!verb || !verb->is_string()) return "missing Verb";
+  bool known = false;
+  for (const auto& [name, v] : kCatalogVerbs)
+    if (verb->as_string() == name) {
+      out->verb = v;
+      known = true;
+    }
+  if (!known) return fmt::format("unknown {} verb \"{}\"", kind, std::string(verb->as_string()));
+  auto index_of = [&](const json::object& rec) {
+    const json::value* mi = field(rec, "ModifyIndex");
+    out->index = mi && mi->is_number() ? static_cast<int64_t>(mi->to_number<double>()) : 0;
+  };
+  std::string kind_s(kind);
+  if (kind_s == "Node") {
+    out->target = state::CatalogTarget::kNode;
+    const json::value* n = field(o, "Node");
+    if (!n || !n->is_object()) return "Node must be an object";
+    index_of(n->as_object());
+    return parse_catalog_node(n->as_object(), &out->node);
+  }
+  if (kind_s == "Service") {
+    out->target = state::CatalogTarget::kService;
+    const json::value* node = field(o, "Node");
+    const json::value* svc = field(o, "Service");
+    if (!node || !node->is_string() || node->as_string().empty()) return "Must provide node";
+    if (!svc || !svc->is_object()) return "Service must be an object";
+    out->node_name = std::string(node->as_string());
+    index_of(svc->as_object());
+    return parse_catalog_service(svc->as_object(), &out->service);
+  }
+  out->target = state::CatalogTarget::kCheck;
+  const json::value* chk = field(o, "Check");
+  if (!chk || !chk->is_object()) return "Check must be an object";
+  index_of(chk->as_object());
+  return parse_catalog_check(chk->as_object(), &out->check, &out->node_name);
+}
 
 json::object error_row(size_t i, std::string what) {
   return json::object{{"OpIndex", i}, {"What", std::move(what)}};
@@ -88,9 +136,23 @@ void ConsulApi::txn(const net::HttpRequest& req, Respond respond) {
     const auto* o = ops[i].if_object();
     const json::value* kv = o ? field(*o, "KV") : nullptr;
     if (!kv || !kv->is_object()) {
-      if (o && (o->contains("Node") || o->contains("Service") || o->contains("Check") || o->contains("Session")))
-        return respond(text_error(400, "Failed to parse body: only KV operations are supported in transactions"));
-      return respond(text_error(400, "Failed to parse body: each operation must be an object with a \"KV\" member"));
+      if (o && field(*o, "Session"))
+        return respond(text_error(400, "Failed to parse body: Session operations are not supported in transactions"));
+      const char* kind = nullptr;
+      for (const char* k : {"Node", "Service", "Check"})
+        if (o && field(*o, k) && field(*o, k)->is_object() && !kind) kind = k;
+      if (!kind)
+        return respond(text_error(400, "Failed to parse body: each operation must be an object with a \"KV\", "
+                                       "\"Node\", \"Service\" or \"Check\" member"));
+      TxnOp t;
+      t.catalog = true;
+      t.verb = kind;
+      if (auto e = parse_catalog_op(field(*o, kind)->as_object(), kind, &t.catalog_op); !e.empty()) {
+        errors.push_back(error_row(i, e));
+        continue;
+      }
+      txn.push_back(std::move(t));
+      continue;
     }
     const auto& e = kv->as_object();
     auto str = [&](const char* name, std::string* out) {
@@ -172,13 +234,16 @@ void ConsulApi::txn(const net::HttpRequest& req, Respond respond) {
   state::Command cmd;
   cmd.kind = state::CommandKind::kTxn;
   cmd.multi = true;
-  for (const auto& t : txn) cmd.ops.push_back(t.op);
+  for (const auto& t : txn) {
+    if (t.catalog) cmd.ops.push_back(t.catalog_op);
+    else cmd.ops.push_back(t.op);
+  }
   propose(std::move(cmd), [this, respond, txn = std::move(txn)](const state::ApplyResult& r) {
     if (r.code != state::Code::kOk) {
       json::array errs;
       for (size_t i = 0; i < r.results.size() && i < txn.size(); ++i)
         if (r.results[i].code != state::Code::kOk && r.results[i].code != state::Code::kRuntimeInconsistency) {
-          errs.push_back(error_row(i, failure_text(txn[i], r.results[i].code)));
+          errs.push_back(error_row(i, txn[i].catalog ? r.results[i].error : failure_text(txn[i], r.results[i].code)));
           break;
         }
       if (errs.empty()) errs.push_back(error_row(0, "transaction failed"));
@@ -186,6 +251,23 @@ void ConsulApi::txn(const net::HttpRequest& req, Respond respond) {
     }
     json::array results;
     for (size_t i = 0; i < txn.size() && i < r.results.size(); ++i) {
+      for (const auto& rec : r.results[i].catalog) {
+        state::Catalog::NodeEntry n;
+        n.spec = rec.node;
+        if (rec.target == state::CatalogTarget::kNode) {
+          n.create_index = rec.create_index;
+          n.modify_index = rec.modify_index;
+          results.push_back(json::object{{"Node", node_json(n, datacenter_)}});
+        } else if (rec.target == state::CatalogTarget::kService) {
+          state::Catalog::Service s{rec.service, rec.create_index, rec.modify_index};
+          results.push_back(json::object{{"Service", agent_service_json(s, datacenter_, true)}});
+        } else {
+          if (const auto* now = replica_.tree().catalog().node(rec.node_name)) n.services = now->services;
+          state::Catalog::Check c{rec.check, rec.create_index, rec.modify_index};
+          results.push_back(json::object{{"Check", check_json(n, c)}});
+        }
+      }
+      if (txn[i].catalog) continue;
       bool with_value = txn[i].op.verb == state::KvVerb::kGet || txn[i].op.verb == state::KvVerb::kGetTree;
       for (const auto& kv : r.results[i].kv) results.push_back(json::object{{"KV", kv_read_json(kv, with_value)}});
     }

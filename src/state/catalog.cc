@@ -284,6 +284,86 @@ std::string Catalog::apply(const CheckUpdateOp& op, int64_t zxid, Effects* fx, U
   return {};
 }
 
+std::string Catalog::apply(const CatalogTxnOp& op, int64_t zxid, Effects* fx, Undo* undo,
+                           std::vector<CatalogRecord>* out) {
+  const bool cas = op.verb == CatalogVerb::kCas || op.verb == CatalogVerb::kDeleteCas;
+  const bool del = op.verb == CatalogVerb::kDelete || op.verb == CatalogVerb::kDeleteCas;
+  const std::string& node_name = op.target == CatalogTarget::kNode ? op.node.name : op.node_name;
+  if (node_name.empty()) return "Must provide node";
+  const NodeEntry* n = node(node_name);
+  auto record = [&]() {
+    const NodeEntry* now = node(node_name);
+    if (!now) return;
+    CatalogRecord r;
+    r.target = op.target;
+    r.node_name = node_name;
+    r.node = now->spec;
+    if (op.target == CatalogTarget::kNode) {
+      r.create_index = now->create_index;
+      r.modify_index = now->modify_index;
+    } else if (op.target == CatalogTarget::kService) {
+      auto it = now->services.find(op.service.id);
+      if (it == now->services.end()) return;
+      r.service = it->second.spec;
+      r.create_index = it->second.create_index;
+      r.modify_index = it->second.modify_index;
+    } else {
+      auto it = now->checks.find(op.check.id);
+      if (it == now->checks.end()) return;
+      r.check = it->second.spec;
+      r.create_index = it->second.create_index;
+      r.modify_index = it->second.modify_index;
+    }
+    out->push_back(std::move(r));
+  };
+  // The record's current ModifyIndex (0 when it does not exist).
+  int64_t current = 0;
+  std::string what;
+  if (op.target == CatalogTarget::kNode) {
+    if (n) current = n->modify_index;
+    what = "node \"" + node_name + "\"";
+  } else if (op.target == CatalogTarget::kService) {
+    if (op.service.id.empty()) return "Must provide service ID";
+    if (n)
+      if (auto it = n->services.find(op.service.id); it != n->services.end()) current = it->second.modify_index;
+    what = "service \"" + op.service.id + "\" on node \"" + node_name + "\"";
+  } else {
+    if (op.check.id.empty()) return "Must provide check ID";
+    if (n)
+      if (auto it = n->checks.find(op.check.id); it != n->checks.end()) current = it->second.modify_index;
+    what = "check \"" + op.check.id + "\" on node \"" + node_name + "\"";
+  }
+  if (op.verb == CatalogVerb::kGet) {
+    if (current == 0) return what + " doesn't exist";
+    record();
+    return {};
+  }
+  if (cas && current != op.index) return "failed to " + std::string(del ? "delete " : "set ") + what + ", index is stale";
+  if (del) {
+    if (current == 0) return {};
+    CatalogDeregisterOp d{node_name, op.target == CatalogTarget::kService ? op.service.id : "",
+                          op.target == CatalogTarget::kCheck ? op.check.id : ""};
+    return apply(d, zxid, fx, undo);
+  }
+  CatalogRegisterOp r;
+  if (op.target == CatalogTarget::kNode) {
+    r.node = op.node;
+  } else {
+    if (!n) return "node \"" + node_name + "\" doesn't exist";
+    r.node = n->spec;
+    r.skip_node_update = true;
+    if (op.target == CatalogTarget::kService) {
+      r.has_service = true;
+      r.service = op.service;
+    } else {
+      r.checks = {op.check};
+    }
+  }
+  if (auto e = apply(r, zxid, fx, undo); !e.empty()) return e;
+  record();
+  return {};
+}
+
 // ---- snapshots ----
 
 void Catalog::encode(Writer& w) const {

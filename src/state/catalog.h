@@ -90,6 +90,8 @@ class Catalog {
   std::string apply(const CatalogRegisterOp& op, int64_t zxid, Effects* fx, Undo* undo);
   std::string apply(const CatalogDeregisterOp& op, int64_t zxid, Effects* fx, Undo* undo);
   std::string apply(const CheckUpdateOp& op, int64_t zxid, Effects* fx, Undo* undo);
+  /// A txn Node/Service/Check op; `out` receives the record for set, cas and get.
+  std::string apply(const CatalogTxnOp& op, int64_t zxid, Effects* fx, Undo* undo, std::vector<CatalogRecord>* out);
   void rollback(Undo& undo);
 
   // ---- snapshots ----

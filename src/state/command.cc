@@ -159,6 +159,9 @@ template <class V, class T>
   requires std::same_as<std::remove_const_t<T>, CheckUpdateOp>
 void fields(V& v, T& o) { v(o.updates); }
 template <class V, class T>
+  requires std::same_as<std::remove_const_t<T>, CatalogTxnOp>
+void fields(V& v, T& o) { v(o.target); v(o.verb); v(o.node); v(o.node_name); v(o.service); v(o.check); v(o.index); }
+template <class V, class T>
   requires std::same_as<std::remove_const_t<T>, ConsulSessionSpec>
 void fields(V& v, T& o) {
   v(o.uuid); v(o.name); v(o.node); v(o.behavior); v(o.ttl_ms); v(o.lock_delay_ms); v(o.node_checks);

@@ -95,9 +95,21 @@ struct CatalogDeregisterOp {
 struct CheckUpdateOp {
   std::vector<CheckStatus> updates;
 };
+/// Consul's txn Node, Service and Check operations (api.TxnNodeOp, TxnServiceOp, TxnCheckOp).
+enum class CatalogTarget : uint8_t { kNode = 1, kService = 2, kCheck = 3 };
+enum class CatalogVerb : uint8_t { kSet = 1, kCas = 2, kGet = 3, kDelete = 4, kDeleteCas = 5 };
+struct CatalogTxnOp {
+  CatalogTarget target = CatalogTarget::kNode;
+  CatalogVerb verb = CatalogVerb::kGet;
+  NodeSpec node;          // kNode
+  std::string node_name;  // kService and kCheck: the node they are on
+  ServiceSpec service;    // kService
+  CheckSpec check;        // kCheck
+  int64_t index = 0;      // cas / delete-cas: the record's ModifyIndex (0: must not exist, for cas)
+};
 // New alternatives go at the end: the variant's index is the op's tag in the encoding.
 using Op = std::variant<CreateOp, DeleteOp, SetDataOp, SetAclOp, CheckOp, KvOp, CatalogRegisterOp,
-                        CatalogDeregisterOp, CheckUpdateOp>;
+                        CatalogDeregisterOp, CheckUpdateOp, CatalogTxnOp>;
 
 /// The Consul side of a session (api.SessionEntry); absent for ZooKeeper sessions.
 struct ConsulSessionSpec {
@@ -140,8 +152,8 @@ struct Command {
 
 /// The encoding's version, the first byte of every encoded command. Format 3 adds the catalog
 /// ops (same field lists otherwise: format-2 entries decode with the same reader); format 4 adds
-/// Command::event (fields read only from entries of that format on).
-inline constexpr uint8_t kCommandFormat = 4;
+/// Command::event (fields read only from entries of that format on); format 5 adds CatalogTxnOp.
+inline constexpr uint8_t kCommandFormat = 5;
 
 /// A Consul key as a KV op saw it (txn results report the state at the op, not at the end).
 struct KvRead {
@@ -154,12 +166,24 @@ struct KvRead {
   int64_t modify_index = 0;
 };
 
+/// A catalog record as a CatalogTxnOp saw it (txn results).
+struct CatalogRecord {
+  CatalogTarget target = CatalogTarget::kNode;
+  std::string node_name;
+  NodeSpec node;
+  ServiceSpec service;
+  CheckSpec check;
+  int64_t create_index = 0;
+  int64_t modify_index = 0;
+};
+
 struct OpResult {
   Code code = Code::kOk;
   std::string path;  // created path (sequential name included)
   Stat stat;
   std::vector<KvRead> kv;  // KvOp: the key after the op (get-tree: every key under the prefix)
   std::string error;       // catalog ops: Consul's error text when the op is refused
+  std::vector<CatalogRecord> catalog;  // CatalogTxnOp set/cas/get: the record after the op
 };
 
 struct ApplyResult {

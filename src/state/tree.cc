@@ -349,6 +349,11 @@ Code DataTree::apply_op(const Op& op, const Command& cmd, int64_t zxid, OpResult
   if (auto* o = std::get_if<CatalogRegisterOp>(&op)) return do_catalog(*o, zxid, result);
   if (auto* o = std::get_if<CatalogDeregisterOp>(&op)) return do_catalog(*o, zxid, result);
   if (auto* o = std::get_if<CheckUpdateOp>(&op)) return do_catalog(*o, zxid, result);
+  if (auto* o = std::get_if<CatalogTxnOp>(&op)) {
+    CONCLAVE_ASSERT(catalog_fx_ != nullptr, "catalog ops apply inside a kTxn command");
+    result->error = catalog_.apply(*o, zxid, catalog_fx_, catalog_undo_, &result->catalog);
+    return result->error.empty() ? Code::kOk : Code::kBadArguments;
+  }
   return do_check(std::get<CheckOp>(op), cmd);
 }
 

@@ -285,3 +285,44 @@ def test_user_events(c):
     _, events = c.event.list(name_)
     assert [e["Payload"] for e in events] == [b"payload-1", b"here"]
     assert c.event.list("other-" + name_)[1] == []
+
+
+def test_txn_node_service_check_ops(c, http):
+    node_name = "txn-" + uuid.uuid4().hex[:6]
+    ops = [
+        {"Node": {"Verb": "set", "Node": {"Node": node_name, "Address": "192.0.2.50", "Meta": {"a": "b"}}}},
+        {"Service": {"Verb": "set", "Node": node_name, "Service": {"ID": "s1", "Service": "txnsvc", "Port": 81}}},
+        {"Check": {"Verb": "set", "Check": {"Node": node_name, "CheckID": "k1", "Name": "k", "Status": "passing",
+                                             "ServiceID": "s1"}}},
+        {"KV": {"Verb": "set", "Key": node_name + "/kv", "Value": ""}},
+        {"Node": {"Verb": "get", "Node": {"Node": node_name}}},
+    ]
+    status, _, out = http.json("PUT", "/v1/txn", ops)
+    assert status == 200 and out["Errors"] is None, out
+    kinds = [list(r)[0] for r in out["Results"]]
+    assert kinds == ["Node", "Service", "Check", "KV", "Node"], kinds
+    assert out["Results"][0]["Node"]["Address"] == "192.0.2.50" and out["Results"][4]["Node"]["Meta"] == {"a": "b"}
+    assert out["Results"][1]["Service"]["Service"] == "txnsvc" and out["Results"][2]["Check"]["ServiceName"] == "txnsvc"
+    _, entries = c.health.service("txnsvc", passing=True)
+    assert [e["Node"]["Node"] for e in entries] == [node_name]
+    modify = out["Results"][1]["Service"]["ModifyIndex"]
+    # A stale cas fails the whole transaction, with Consul's 409 shape, and changes nothing.
+    status, _, out = http.json("PUT", "/v1/txn", [
+        {"KV": {"Verb": "set", "Key": node_name + "/kv2", "Value": ""}},
+        {"Service": {"Verb": "cas", "Node": node_name, "Service": {"ID": "s1", "Service": "txnsvc", "Port": 82,
+                                                                   "ModifyIndex": modify + 1000}}}])
+    assert status == 409 and out["Errors"][0]["OpIndex"] == 1 and "index is stale" in out["Errors"][0]["What"], out
+    assert c.kv.get(node_name + "/kv2")[1] is None
+    status, _, out = http.json("PUT", "/v1/txn", [
+        {"Service": {"Verb": "cas", "Node": node_name, "Service": {"ID": "s1", "Service": "txnsvc", "Port": 82,
+                                                                   "ModifyIndex": modify}}}])
+    assert status == 200 and out["Results"][0]["Service"]["Port"] == 82, out
+    status, _, out = http.json("PUT", "/v1/txn", [{"Service": {"Verb": "get", "Node": node_name,
+                                                               "Service": {"ID": "nope", "Service": "x"}}}])
+    assert status == 409 and "doesn't exist" in out["Errors"][0]["What"], out
+    status, _, out = http.json("PUT", "/v1/txn", [{"Node": {"Verb": "delete", "Node": {"Node": node_name}}},
+                                                  {"KV": {"Verb": "delete", "Key": node_name + "/kv"}}])
+    assert status == 200, out
+    assert c.catalog.node(node_name)[1] is None and c.health.service("txnsvc")[1] == []
+    status, _, out = http.call("PUT", "/v1/txn", [{"Session": {"Verb": "delete", "Session": {"ID": "x"}}}])
+    assert status == 400 and b"Session operations are not supported" in out

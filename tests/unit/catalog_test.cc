@@ -311,4 +311,42 @@ TEST_F(CatalogTest, ZooKeeperServiceInstancesAreCatalogServicesWhileTheirSession
   EXPECT_EQ(copy.digest(), tree.digest());
 }
 
+TEST_F(CatalogTest, TxnOpsSetCasGetDeleteWithRecords) {
+  CatalogTxnOp node_set;
+  node_set.target = CatalogTarget::kNode;
+  node_set.verb = CatalogVerb::kCas;  // index 0: create only
+  node_set.node.name = "t1";
+  node_set.node.address = "10.0.0.9";
+  auto r = run({node_set});
+  ASSERT_EQ(r.code, Code::kOk) << r.results[0].error;
+  ASSERT_EQ(r.results[0].catalog.size(), 1u);
+  EXPECT_EQ(r.results[0].catalog[0].node.address, "10.0.0.9");
+  r = run({node_set});  // exists now: stale
+  EXPECT_EQ(r.code, Code::kBadArguments);
+  EXPECT_NE(r.results[0].error.find("index is stale"), std::string::npos);
+  CatalogTxnOp svc;
+  svc.target = CatalogTarget::kService;
+  svc.verb = CatalogVerb::kSet;
+  svc.node_name = "t1";
+  svc.service.id = "s";
+  svc.service.name = "svc";
+  r = run({svc});
+  ASSERT_EQ(r.code, Code::kOk) << r.results[0].error;
+  int64_t modify = r.results[0].catalog[0].modify_index;
+  EXPECT_NE(tree.find("/services/svc/s@t1"), nullptr);  // mirrored like any registration
+  CatalogTxnOp del = svc;
+  del.verb = CatalogVerb::kDeleteCas;
+  del.index = modify + 1;
+  EXPECT_EQ(run({del}).code, Code::kBadArguments);
+  del.index = modify;
+  EXPECT_EQ(run({del}).code, Code::kOk);
+  EXPECT_EQ(tree.catalog().instances("svc"), nullptr);
+  CatalogTxnOp get = svc;
+  get.verb = CatalogVerb::kGet;
+  r = run({get});
+  EXPECT_NE(r.results[0].error.find("doesn't exist"), std::string::npos);
+  svc.node_name = "nowhere";
+  EXPECT_NE(run({svc}).results[0].error.find("doesn't exist"), std::string::npos);
+}
+
 }  // namespace
