@@ -47,6 +47,13 @@ bool is_ipv6(const std::string& a) {
   return inet_pton(AF_INET6, a.c_str(), &x) == 1;
 }
 
+/// A host name rather than an address (a CNAME/SRV target).
+bool is_hostname(const std::string& a) {
+  if (a.empty() || is_ipv4(a) || is_ipv6(a) || a.size() > 253) return false;
+  return a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") == std::string::npos &&
+         a.front() != '.' && a.front() != '-';
+}
+
 /// One record from its presentation form; nullptr when ldns refuses it (odd names).
 ldns_rr* make_rr(const std::string& text) {
   ldns_rr* rr = nullptr;
@@ -252,7 +259,9 @@ std::string Resolver::answer(std::string_view query, bool tcp) {
     for (const auto& in : healthy) {
       const std::string& addr = in.service->spec.address.empty() ? in.node->spec.address : in.service->spec.address;
       std::string target;
-      if (!in.service->spec.address.empty() && in.service->spec.address != in.node->spec.address && is_ipv4(addr)) {
+      if (is_hostname(addr)) {
+        target = addr + ".";  // a service addressed by name: the SRV target is that name
+      } else if (!in.service->spec.address.empty() && in.service->spec.address != in.node->spec.address && is_ipv4(addr)) {
         in_addr a;
         inet_pton(AF_INET, addr.c_str(), &a);
         target = fmt::format("{:08x}.addr.{}", ntohl(a.s_addr), dc_suffix);
@@ -268,7 +277,12 @@ std::string Resolver::answer(std::string_view query, bool tcp) {
   } else {
     for (const auto& in : healthy) {
       const std::string& addr = in.service->spec.address.empty() ? in.node->spec.address : in.service->spec.address;
-      if (ldns_rr* a = address_rr(owner, addr, want_a, want_aaaa)) answers.push_back(a);
+      if (is_hostname(addr) && (want_a || want_aaaa)) {
+        // As Consul: an instance addressed by a host name answers with a CNAME to it (no recursion).
+        if (ldns_rr* cname = make_rr(fmt::format("{} 0 IN CNAME {}.", owner, addr))) answers.push_back(cname);
+      } else if (ldns_rr* a = address_rr(owner, addr, want_a, want_aaaa)) {
+        answers.push_back(a);
+      }
     }
   }
   if (answers.empty()) {

@@ -147,3 +147,15 @@ def test_zookeeper_registration_is_found_by_dns(node, zk):
     assert [x.port for x in srv.answer[0]] == [6000]
     zk.delete("/services/%s/i1" % svc)
     assert ask(node, "%s.service.consul" % svc).rcode() == dns.rcode.NXDOMAIN
+
+
+def test_hostname_addresses_answer_with_cname(node, http):
+    svc = "cn" + uuid.uuid4().hex[:6]
+    register(http, {"Name": svc, "ID": svc + "-1", "Address": "db.example.internal", "Port": 5432})
+    r = ask(node, "%s.service.consul" % svc)
+    assert r.rcode() == dns.rcode.NOERROR
+    assert [(rrset.rdtype, str(x.target)) for rrset in r.answer for x in rrset] == [
+        (dns.rdatatype.CNAME, "db.example.internal.")]
+    srv = ask(node, "%s.service.consul" % svc, "SRV")
+    assert [(x.port, str(x.target)) for x in srv.answer[0]] == [(5432, "db.example.internal.")]
+    http.call("PUT", "/v1/agent/service/deregister/%s-1" % svc)
