@@ -184,6 +184,9 @@ def test_patroni_bootstraps_replicates_and_fails_over(c, zk, cluster):
     leader_key = "service/%s/leader" % scope
     a.start()
     _wait(lambda: a.role() in ("master", "primary"), 90, "member a to bootstrap as primary", [a])
+    # Patroni takes the leader key after bootstrap's first start of PostgreSQL (post_bootstrap),
+    # so the key can trail the role by a loop.
+    _wait(lambda: (c.kv.get(leader_key)[1] or {}).get("Value") == b"a", 30, "member a's leader key", [a])
     _, e = c.kv.get(leader_key)
     assert e["Value"] == b"a" and e.get("Session"), e
     session = c.session.info(e["Session"])[1]
@@ -208,7 +211,6 @@ def test_patroni_bootstraps_replicates_and_fails_over(c, zk, cluster):
     _, e = c.kv.get(leader_key)
     assert e is None or e["Value"] == b"b", "a's clean stop left its leader key: %r" % (e,)
     _wait(lambda: b.role() in ("master", "primary"), 60, "member b to be promoted", [a, b])
-    _, e = c.kv.get(leader_key)
-    assert e["Value"] == b"b", e
+    _wait(lambda: (c.kv.get(leader_key)[1] or {}).get("Value") == b"b", 30, "member b's leader key", [a, b])
     b.psql("INSERT INTO t VALUES ('after failover')")
     assert b.psql("SELECT count(*) FROM t") == "2"
