@@ -9,6 +9,8 @@ PACKAGES=(
   libboost1.81-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   # tests: real ZooKeeper peers and clients
   zookeeper libzookeeper-mt-dev python3-kazoo python3-pure-sasl python3-pytest python3-consul default-jre-headless
+  # tests: kazoo's own TestReconfig (tests/cluster/test_zk_reconfig.py) imports mock
+  python3-mock
   # tests: Patroni with PostgreSQL 15 on the Consul API (python3-consul2 is unpacked by scripts/test.sh)
   patroni postgresql-15
   # tests: Curator's ServiceDiscovery (tests/consul/curator, run with the JDK's source launcher)

@@ -36,6 +36,7 @@ const Flag kFlags[] = {
     {"peers", true, "ID=HOST:RAFTPORT,... every voter of a static cluster, this node included"},
     {"learner", false, "join as a non-voting member (ZooKeeper observer); add it with `conclave operator raft add-learner`"},
     {"raft-tick-ms", true, "Raft tick; heartbeats every tick, elections after 6-12 ticks (default 50)"},
+    {"zk-reconfig", false, "accept ZooKeeper reconfig from the super user (reconfigEnabled; default off; --dev: on)"},
     {"zk-super-digest", true, "USER:BASE64SHA1 superuser digest (zookeeper.DigestAuthenticationProvider.superDigest)"},
     {"zk-sasl-users", true, "JAAS file whose Server section lists user_NAME=\"password\" for SASL DIGEST-MD5"},
     {"4lw-whitelist", true, "comma-separated four-letter words to enable, or * (default srvr; --dev: *)"},
@@ -112,6 +113,7 @@ Status apply(AgentOptions& o, const std::map<std::string, std::string>& kv, bool
         n.peers[uint64_t(*id)] = item.substr(eq + 1);
       }
     }
+    else if (name == "zk-reconfig") o.zk.reconfig_enabled = v != "false";
     else if (name == "zk-super-digest") {
       if (v.find(':') == std::string::npos) return make_error(Errc::kInvalid, "--zk-super-digest: expected USER:BASE64SHA1");
       o.zk.super_digest = v;
@@ -234,6 +236,7 @@ Result<AgentOptions> parse_agent_args(const std::vector<std::string>& args) {
     return make_error(Errc::kInvalid, "min session timeout is larger than max session timeout");
   if (o.dev) {
     if (!cli.count("4lw-whitelist")) o.zk.four_letter_whitelist = {"*"};
+    if (!cli.count("zk-reconfig")) o.zk.reconfig_enabled = true;
     if (o.node.data_dir.empty()) {
       std::string tmpl = (std::filesystem::temp_directory_path() / "conclave-dev-XXXXXX").string();
       if (!mkdtemp(tmpl.data())) return make_error(Errc::kIo, "cannot create a temp dir for --dev");

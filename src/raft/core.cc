@@ -799,6 +799,7 @@ Bytes encode_conf_change(const ConfChange& cc) {
   w.u8(static_cast<uint8_t>(cc.type));
   w.u64(cc.node);
   w.blob(cc.address);
+  if (!cc.context.empty()) w.blob(cc.context);  // absent from entries written before it existed
   return b;
 }
 
@@ -807,6 +808,8 @@ bool decode_conf_change(std::string_view bytes, ConfChange* out) {
   uint8_t t = r.u8();
   out->node = r.u64();
   out->address = std::string(r.blob());
+  out->context.clear();
+  if (r.ok() && !r.at_end()) out->context = std::string(r.blob());
   if (!r.ok() || !r.at_end() || t < 1 || t > 3) return false;
   out->type = static_cast<ConfChangeType>(t);
   return true;

@@ -6,12 +6,14 @@
 #include "common/assert.h"
 #include "common/log.h"
 #include "raft/codec.h"
+#include "state/cluster_config.h"
 
 namespace conclave::server {
 namespace fs = std::filesystem;
 
 namespace {
-// Peer payload kinds (first byte); Proposals owns kForward (2) and kForwardAck (3).
+// Peer payload kinds (first byte); Proposals owns kForward (2) and kForwardAck (3), Membership
+// kChange (7) and kChangeAck (8).
 constexpr uint8_t kPeerRaft = 1;
 constexpr uint8_t kPeerTouch = 4;         // u32 n, n x i64 session id
 constexpr uint8_t kPeerReadIndex = 5;     // u64 context: a follower asks the leader for a read point
@@ -161,13 +163,24 @@ Status Node::start() {
   ph.monotonic_ms = [this] { return monotonic_ms(); };
   proposals_ = std::make_unique<Proposals>(*driver_, static_cast<uint64_t>(config_.node_id), config_.forward_timeout_ms,
                                            std::move(ph));
+  Membership::Hooks mh;
+  if (clustered) mh.send = [this](uint64_t to, std::string payload) { peers_->send(to, std::move(payload)); };
+  mh.monotonic_ms = [this] { return monotonic_ms(); };
+  mh.heard_ms_ago = [this](uint64_t id) -> int64_t {
+    auto it = peer_heard_ms_.find(id);
+    return it == peer_heard_ms_.end() ? -1 : monotonic_ms() - it->second;
+  };
+  mh.own_spec = [this] { return own_spec(); };
+  membership_ = std::make_unique<Membership>(*driver_, *proposals_, tree_, static_cast<uint64_t>(config_.node_id),
+                                             std::move(mh));
+  learn_addresses();
 
   register_routes();
   http_ = std::make_unique<net::HttpServer>(router_);
 
   net::PeerOptions po;
   po.self = static_cast<uint64_t>(config_.node_id);
-  po.peers = config_.peers;
+  po.peers = addresses_;
   po.bind_host = config_.bind;
   po.port = config_.raft_port;
   if (clustered) {
@@ -225,13 +238,28 @@ void Node::stop() { loop_.stop(); }
 void Node::apply_entry(const raft::Entry& e) {
   if (e.type == raft::EntryType::kConfig) {
     raft::ConfChange cc{};
-    if (raft::decode_conf_change(e.data, &cc) && !cc.address.empty()) {
+    if (!raft::decode_conf_change(e.data, &cc)) {
+      log::error("node", "committed entry {} holds an undecodable membership change; stopping", e.index);
+      std::abort();
+    }
+    if (!cc.address.empty()) {
       addresses_[cc.node] = cc.address;
       if (peers_ && cc.node != static_cast<uint64_t>(config_.node_id)) peers_->set_peer(cc.node, cc.address);
     }
     log::info("node", "membership change at index {}: {} node {}", e.index,
               cc.type == raft::ConfChangeType::kAddVoter ? "add voter" : cc.type == raft::ConfChangeType::kAddLearner ? "add learner" : "remove",
               cc.node);
+    // The same entry rewrites /zookeeper/config on every node.
+    state::Command cmd;
+    cmd.kind = state::CommandKind::kMembership;
+    cmd.member.change = cc.type == raft::ConfChangeType::kAddVoter     ? state::MemberChange::kAddVoter
+                        : cc.type == raft::ConfChangeType::kAddLearner ? state::MemberChange::kAddLearner
+                                                                       : state::MemberChange::kRemove;
+    cmd.member.id = cc.node;
+    cmd.member.raft_address = cc.address;
+    cmd.member.spec = cc.context;
+    state::ApplyResult r = tree_.apply(static_cast<int64_t>(e.index), cmd);
+    for (auto* o : observers_) o->on_applied(cmd, r);
   }
   if (e.type == raft::EntryType::kCommand) {
     state::Command cmd;
@@ -243,18 +271,47 @@ void Node::apply_entry(const raft::Entry& e) {
     for (auto* o : observers_) o->on_applied(cmd, r);
     proposals_->complete(cmd.origin, r);
   }
-  proposals_->applied_through(e.index);
+  // Recovery applies the WAL before the parts below exist.
+  if (proposals_) proposals_->applied_through(e.index);
+  if (membership_) membership_->applied_through(e.index);
   if (!read_waiters_.empty()) finish_reads();
+}
+
+void Node::learn_addresses() {
+  const state::Node* n = tree_.find("/zookeeper/config");
+  if (!n) return;
+  for (const auto& [id, spec] : state::parse_cluster_config(n->data()).servers) {
+    if (addresses_.count(id)) continue;
+    addresses_[id] = spec.quorum_address();
+    if (peers_ && id != static_cast<uint64_t>(config_.node_id)) peers_->set_peer(id, addresses_[id]);
+  }
+}
+
+std::string Node::own_spec() const {
+  std::string raft = config_.bind + ":" + std::to_string(raft_port_ ? raft_port_ : config_.raft_port);
+  auto spec = state::spec_from_raft_address(raft, driver_->core().conf().learners.count(static_cast<uint64_t>(config_.node_id)) > 0);
+  if (!spec) return "";
+  std::string out = state::render_server_spec(*spec);
+  if (!client_address_.empty()) out += ";" + client_address_;
+  return out;
+}
+
+void Node::change_membership(MembershipRequest request, std::function<void(const MembershipResult&)> done) {
+  membership_->change(std::move(request), std::move(done));
 }
 
 void Node::on_tree_replaced() {
   sessions_.restore(tree_, monotonic_ms());
+  learn_addresses();
   for (auto* o : observers_) o->on_tree_replaced();
 }
 
 void Node::on_role_changed(raft::Role old_role, raft::Role new_role) {
   sessions_.set_leader(new_role == raft::Role::kLeader, tree_, monotonic_ms());
-  if (old_role == raft::Role::kLeader) proposals_->leadership_lost();
+  if (old_role == raft::Role::kLeader) {
+    proposals_->leadership_lost();
+    if (membership_) membership_->leadership_lost();
+  }
 }
 
 // ---- ReadIndex ----
@@ -335,6 +392,13 @@ void Node::on_peer_message(uint64_t from, std::string payload) {
     case Proposals::kForwardAck:
       proposals_->on_forward_ack(body);
       break;
+    case Membership::kChange:
+      membership_->on_change(from, body);
+      driver_->schedule_drive();
+      break;
+    case Membership::kChangeAck:
+      membership_->on_change_ack(body);
+      break;
     case kPeerTouch: {
       Reader r(body);
       uint32_t n = r.u32();
@@ -385,6 +449,7 @@ void Node::on_peer_message(uint64_t from, std::string payload) {
 void Node::on_raft_tick() {
   driver_->tick();
   proposals_->tick();
+  membership_->tick();
   int64_t now = monotonic_ms();
   for (auto it = reads_.begin(); it != reads_.end();) {
     if (now > it->second.deadline_ms) {

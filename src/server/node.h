@@ -6,6 +6,8 @@
 //   forwarding to the leader) -> RaftDriver (Ready loop: WAL group commit, held messages,
 //   snapshots) -> Node::apply_entry (decode, tree.apply, every ApplyObserver, then the proposer's
 //   reply) -> front-ends wake their watches and blocking queries.
+// Membership changes (reconfig, operator API) go through Membership, which proposes Raft
+// configuration entries on the leader; applying one also rewrites /zookeeper/config.
 // Session liveness for both protocols is one SessionTracker, ticked here on the leader.
 // HTTP routes are registered on one HttpRouter: the node's own (status, operator, metrics) and the
 // front-ends'.
@@ -27,6 +29,7 @@
 #include "net/http.h"
 #include "net/peer.h"
 #include "server/http_router.h"
+#include "server/membership.h"
 #include "server/proposals.h"
 #include "server/raft_driver.h"
 #include "server/replica.h"
@@ -97,6 +100,7 @@ class Node : public Replica {
   ReplicaInfo info() override;
   LeaderView leader_view() override;
   std::vector<MemberView> members() override;
+  void change_membership(MembershipRequest request, std::function<void(const MembershipResult&)> done) override;
   void touch_session(state::SessionId id) override;
   void session_closing(state::SessionId id) override;
 
@@ -110,6 +114,11 @@ class Node : public Replica {
   void relay_touches();
   void reap();
   std::string peer_address(uint64_t id) const;
+  /// Learns Raft addresses of members from /zookeeper/config (members added before the
+  /// newest snapshot are not in the log any more).
+  void learn_addresses();
+  /// This node's line for /zookeeper/config.
+  std::string own_spec() const;
   void register_routes();
   std::string metrics_text();
   void handle_operator(const net::HttpRequest& req, net::HttpHandler::Respond respond);
@@ -124,6 +133,7 @@ class Node : public Replica {
   state::DataTree tree_;
   std::unique_ptr<RaftDriver> driver_;
   std::unique_ptr<Proposals> proposals_;
+  std::unique_ptr<Membership> membership_;
   SessionTracker sessions_;
   std::vector<ApplyObserver*> observers_;
   std::vector<std::function<std::string()>> metrics_sources_;

@@ -95,29 +95,46 @@ void Node::handle_operator(const net::HttpRequest& req, net::HttpHandler::Respon
     respond(json_response(json::object{{"Servers", servers}, {"Index", core.commit_index()}}));
     return;
   }
-  if (core.role() != raft::Role::kLeader) return error(503, "not the leader; send this to the leader");
-  uint64_t id = req.query.count("id") ? std::strtoull(req.query.at("id").c_str(), nullptr, 10) : 0;
-  if (id == 0) return error(400, "missing or invalid ?id=");
   auto ok = [&](const char* body) {
     net::HttpResponse r;
     r.body = body;
     respond(std::move(r));
   };
-  if (req.path == "/v1/operator/raft/peer" && (req.method == "POST" || req.method == "PUT")) {
-    std::string addr = req.query.count("address") ? req.query.at("address") : "";
-    if (addr.empty() || addr.find(':') == std::string::npos) return error(400, "missing ?address=host:port");
-    bool voter = !req.query.count("voter") || req.query.at("voter") != "false";
-    auto st = core.propose_conf_change({voter ? raft::ConfChangeType::kAddVoter : raft::ConfChangeType::kAddLearner, id, addr});
-    driver_->drive();
-    if (!st) return error(409, st.error().message);
-    return ok("true");
+  uint64_t id = req.query.count("id") ? std::strtoull(req.query.at("id").c_str(), nullptr, 10) : 0;
+  if (id == 0 && req.query.count("address") && req.method == "DELETE") {
+    // Consul names the peer to remove by its Raft address as often as by its id.
+    for (const auto& [member, addr] : addresses_)
+      if (addr == req.query.at("address")) id = member;
+    if (id == 0) return error(400, "no member has Raft address " + req.query.at("address"));
   }
-  if (req.path == "/v1/operator/raft/peer" && req.method == "DELETE") {
-    auto st = core.propose_conf_change({raft::ConfChangeType::kRemove, id, ""});
-    driver_->drive();
-    if (!st) return error(409, st.error().message);
-    return ok("true");
+  if (id == 0) return error(400, "missing or invalid ?id= (or ?address=)");
+  if (req.path == "/v1/operator/raft/peer" && req.method != "GET") {
+    MemberChangeSpec change;
+    change.id = id;
+    if (req.method == "DELETE") {
+      change.kind = MemberChangeSpec::Kind::kRemove;
+    } else {
+      change.address = req.query.count("address") ? req.query.at("address") : "";
+      if (change.address.empty() || change.address.find(':') == std::string::npos)
+        return error(400, "missing ?address=host:port");
+      bool voter = !req.query.count("voter") || req.query.at("voter") != "false";
+      change.kind = voter ? MemberChangeSpec::Kind::kAddVoter : MemberChangeSpec::Kind::kAddLearner;
+    }
+    MembershipRequest mr;
+    mr.changes.push_back(std::move(change));
+    // Any server takes the request; a follower forwards it to the leader.
+    change_membership(std::move(mr), [respond = std::move(respond)](const MembershipResult& r) {
+      if (r.code == state::Code::kOk) {
+        net::HttpResponse resp;
+        resp.body = "true";
+        return respond(std::move(resp));
+      }
+      int status = r.code == state::Code::kConnectionLoss ? 503 : r.code == state::Code::kBadArguments ? 400 : 409;
+      respond(HttpRouter::text(status, r.message));
+    });
+    return;
   }
+  if (core.role() != raft::Role::kLeader) return error(503, "not the leader; send this to the leader");
   if (req.path == "/v1/operator/raft/transfer-leader" && (req.method == "POST" || req.method == "PUT")) {
     auto st = core.transfer_leadership(id);
     driver_->drive();

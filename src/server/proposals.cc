@@ -13,6 +13,11 @@ Proposals::Proposals(RaftDriver& driver, uint64_t node_id, int64_t forward_timeo
 raft::Index Proposals::append(state::Command& cmd) {
   // The leader's clock is the one clock of the cluster: mtimes, TTLs and session expiry follow it.
   cmd.time_ms = hooks_.wall_ms();
+  // A member may announce only its own line while it is a member; the other membership changes
+  // come from Raft configuration entries, never from proposals.
+  if (cmd.kind == state::CommandKind::kMembership &&
+      (cmd.member.change != state::MemberChange::kAnnounce || !driver_.core().conf().contains(cmd.member.id)))
+    return 0;
   Bytes bytes;
   state::encode_command(cmd, bytes);
   auto idx = driver_.core().propose(std::move(bytes));

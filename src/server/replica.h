@@ -57,6 +57,29 @@ struct MemberView {
   int64_t last_heard_ms = -1; // ms since this node last received anything from it; -1: never
 };
 
+/// One change to the cluster's membership (ZooKeeper's reconfig, Consul's operator API).
+struct MemberChangeSpec {
+  enum class Kind : uint8_t { kAddVoter = 1, kAddLearner = 2, kRemove = 3 };
+  Kind kind = Kind::kAddVoter;
+  uint64_t id = 0;
+  std::string address;  // host:port of the member's Raft listener (adds)
+  std::string spec;     // ZooKeeper server spec to publish for it (adds; "" derives one)
+};
+
+struct MembershipRequest {
+  std::vector<MemberChangeSpec> changes;
+  int64_t from_version = -1;  // /zookeeper/config version the caller saw; -1: any
+  /// The caller may change the membership. ZooKeeper checks this last (after the version and
+  /// the new configuration's quorum), so an unauthorized caller is refused at that point.
+  bool authorized = true;
+};
+
+struct MembershipResult {
+  state::Code code = state::Code::kOk;  // ZooKeeper's: BadVersion, BadArguments, NewConfigNoQuorum...
+  std::string message;
+  int64_t index = 0;                    // the last membership entry (0: nothing changed)
+};
+
 /// What a read needs to know about leadership, cheaply (per request).
 struct LeaderView {
   bool is_leader = false;
@@ -94,6 +117,11 @@ class Replica {
   virtual ReplicaInfo info() = 0;
   /// The cluster's members (voters and learners), with when this node last heard from each.
   virtual std::vector<MemberView> members() { return {}; }
+  /// Changes the membership (server/membership.h); `done` runs once the change is applied on
+  /// this node, or with the reason it was refused.
+  virtual void change_membership(MembershipRequest request, std::function<void(const MembershipResult&)> done) {
+    done(MembershipResult{state::Code::kUnimplemented, "membership changes need a clustered node", 0});
+  }
   virtual LeaderView leader_view() {
     auto i = info();
     return LeaderView{i.is_leader, i.known_leader, i.last_contact_ms};

@@ -168,11 +168,15 @@ void fields(V& v, T& o) {
   v(o.service_checks);
 }
 template <class V, class T>
+  requires std::same_as<std::remove_const_t<T>, MemberOp>
+void fields(V& v, T& o) { v(o.change); v(o.id); v(o.raft_address); v(o.spec); }
+template <class V, class T>
   requires std::same_as<std::remove_const_t<T>, Command>
 void fields(V& v, T& c) {
   v(c.kind); v(c.session); v(c.time_ms); v(c.auth); v(c.multi); v(c.ops); v(c.timeout_ms); v(c.password);
   v(c.reap_path); v(c.trace); v(c.origin); v(c.consul); v(c.consul_session);
   if (v.format >= 4) v(c.event);
+  if (v.format >= 6 && c.kind == CommandKind::kMembership) v(c.member);  // kind is read first
 }
 
 struct Encoder {
@@ -271,7 +275,7 @@ bool decode_command(std::string_view bytes, Command* c) {
     return false;
   }
   auto kind = static_cast<uint8_t>(c->kind);
-  return kind >= 1 && kind <= 6;
+  return kind >= 1 && kind <= 7;
 }
 
 }  // namespace conclave::state

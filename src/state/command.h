@@ -131,6 +131,18 @@ enum class CommandKind : uint8_t {
   kReap = 4,        // leader-initiated removal of an expired container or TTL node
   kNoop = 5,
   kUserEvent = 6,   // Consul's /v1/event/fire: changes no state; every node's agent sees it applied
+  kMembership = 7,  // a change to /zookeeper/config's text (state/cluster_config.h)
+};
+
+/// kMembership. kAddVoter/kAddLearner/kRemove mirror a committed Raft membership entry: the node
+/// applies them when it applies that entry, they are never proposed as commands. kAnnounce is
+/// proposed by a member to publish its own line (its client address) and travels in the log.
+enum class MemberChange : uint8_t { kAddVoter = 1, kAddLearner = 2, kRemove = 3, kAnnounce = 4 };
+struct MemberOp {
+  MemberChange change = MemberChange::kAnnounce;
+  uint64_t id = 0;
+  std::string raft_address;  // host:port of the member's Raft listener
+  std::string spec;          // server spec (ZooKeeper's form) given to reconfig or announced; may be ""
 };
 
 struct Command {
@@ -148,12 +160,14 @@ struct Command {
   bool consul = false;          // kCreateSession: a Consul session described by consul_session
   ConsulSessionSpec consul_session;
   std::string event;            // kUserEvent: the event as JSON (format 4)
+  MemberOp member;              // kMembership (format 6)
 };
 
 /// The encoding's version, the first byte of every encoded command. Format 3 adds the catalog
 /// ops (same field lists otherwise: format-2 entries decode with the same reader); format 4 adds
-/// Command::event (fields read only from entries of that format on); format 5 adds CatalogTxnOp.
-inline constexpr uint8_t kCommandFormat = 5;
+/// Command::event (fields read only from entries of that format on); format 5 adds CatalogTxnOp;
+/// format 6 adds Command::member.
+inline constexpr uint8_t kCommandFormat = 6;
 
 /// A Consul key as a KV op saw it (txn results report the state at the op, not at the end).
 struct KvRead {

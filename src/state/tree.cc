@@ -1,5 +1,7 @@
 #include "state/tree.h"
 
+#include "state/cluster_config.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -7,6 +9,7 @@
 #include "common/assert.h"
 #include "common/crc32c.h"
 #include "state/acl.h"
+#include "state/cluster_config.h"
 #include "state/path.h"
 #include "state/service_mirror.h"
 
@@ -335,8 +338,49 @@ ApplyResult DataTree::apply(int64_t index, const Command& cmd) {
       finish_catalog(cmd, zxid, &fx, &out);
       break;
     }
+    case CommandKind::kMembership:
+      out.code = apply_membership(cmd.member, cmd.time_ms, zxid, &out.triggers);
+      break;
   }
   return out;
+}
+
+Code DataTree::apply_membership(const MemberOp& op, int64_t time_ms, int64_t zxid, std::vector<Trigger>* triggers) {
+  static const std::string kPath = "/zookeeper/config";
+  Node* n = find_mut(kPath);
+  CONCLAVE_ASSERT(n != nullptr, "the tree always holds /zookeeper/config");
+  const std::string old_text(n->data());
+  ClusterConfig cfg = parse_cluster_config(old_text);
+  auto given = op.spec.empty() ? std::nullopt : parse_server_spec(op.spec);
+  auto from_raft = spec_from_raft_address(op.raft_address, op.change == MemberChange::kAddLearner);
+  auto it = cfg.servers.find(op.id);
+  switch (op.change) {
+    case MemberChange::kAddVoter:
+    case MemberChange::kAddLearner: {
+      const bool observer = op.change == MemberChange::kAddLearner;
+      if (given) cfg.servers[op.id] = *given;
+      else if (it == cfg.servers.end() && from_raft) cfg.servers[op.id] = *from_raft;
+      if (cfg.servers.count(op.id)) cfg.servers[op.id].observer = observer;
+      break;
+    }
+    case MemberChange::kRemove:
+      if (it != cfg.servers.end()) cfg.servers.erase(it);
+      break;
+    case MemberChange::kAnnounce:
+      // A member publishes its client address; a line given to reconfig keeps its addresses.
+      if (!given) return Code::kBadArguments;
+      if (it == cfg.servers.end()) cfg.servers[op.id] = *given;
+      else if (!it->second.has_client()) {
+        it->second.client_host = given->client_host;
+        it->second.client_port = given->client_port;
+      }
+      break;
+  }
+  ClusterConfig before = parse_cluster_config(old_text);
+  if (before.servers == cfg.servers) return Code::kOk;  // nothing to publish
+  cfg.version = zxid;
+  touch_node(n, kPath, render_cluster_config(cfg), zxid, time_ms ? time_ms : n->mtime, triggers, nullptr);
+  return Code::kOk;
 }
 
 Code DataTree::apply_op(const Op& op, const Command& cmd, int64_t zxid, OpResult* result,

@@ -145,6 +145,8 @@ class DataTree {
   Code do_set_acl(const SetAclOp& op, const Command& cmd, int64_t zxid, OpResult* result,
                   std::vector<Undo>* undo);
   Code do_check(const CheckOp& op, const Command& cmd);
+  /// Rewrites /zookeeper/config for a membership change or a member's announcement.
+  Code apply_membership(const MemberOp& op, int64_t time_ms, int64_t zxid, std::vector<Trigger>* triggers);
   template <class CatalogOp>
   Code do_catalog(const CatalogOp& op, int64_t zxid, OpResult* result);
   /// Keeps the two views of the service registry in step after a command (service_mirror.h):

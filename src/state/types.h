@@ -24,6 +24,8 @@ enum class Code : int32_t {
   kOperationTimeout = -7,
   kBadArguments = -8,
   kUnknownSession = -12,
+  kNewConfigNoQuorum = -13,
+  kReconfigInProgress = -14,
   kApiError = -100,
   kNoNode = -101,
   kNoAuth = -102,

@@ -7,6 +7,7 @@
 #include "state/acl.h"
 #include "state/path.h"
 #include "zk/protocol.h"
+#include "zk/reconfig.h"
 #include "zk/sasl.h"
 #include "zk/server.h"
 
@@ -362,7 +363,7 @@ bool Connection::handle_request(std::string_view frame) {
     return phase_ != Phase::kClosed;
   }
   if (type == op::kReconfig) {
-    reply_error(xid, type, state::Code::kReconfigDisabled);
+    handle_reconfig(xid, body);
     return phase_ != Phase::kClosed;
   }
   if (type == op::kCreateSession) {
@@ -378,6 +379,55 @@ bool Connection::handle_request(std::string_view frame) {
   p->close_after = true;
   flush();
   return false;
+}
+
+void Connection::handle_reconfig(int32_t xid, std::string_view body) {
+  // ZooKeeper's order: reconfigEnabled, the request's syntax, then (on the leader) the version,
+  // the new configuration's quorum, and last WRITE on /zookeeper/config (only the super user).
+  const int32_t type = op::kReconfig;
+  if (!server_.options().reconfig_enabled) return reply_error(xid, type, state::Code::kReconfigDisabled);
+  Reader br(body);
+  bool jn = false, ln = false, mn = false;
+  std::string joining(br.blob(&jn)), leaving(br.blob(&ln)), members(br.blob(&mn));
+  int64_t from_version = br.i64();
+  if (!br.ok()) {
+    server_.mutable_counters().malformed_requests++;
+    return reply_error(xid, type, state::Code::kMarshallingError);
+  }
+  const auto& tree = server_.backend().tree();
+  const state::Node* config = tree.find("/zookeeper/config");
+  auto opt = [](bool is_null, const std::string& s) { return is_null ? std::nullopt : std::optional<std::string_view>(s); };
+  auto parsed = parse_reconfig(opt(jn, joining), opt(ln, leaving), opt(mn, members), from_version,
+                               state::parse_cluster_config(config ? config->data() : std::string_view()));
+  if (parsed.code != state::Code::kOk) {
+    log::info("zk", "reconfig from session 0x{:x} refused: {}", session_id_, parsed.message);
+    return reply_error(xid, type, parsed.code);
+  }
+  parsed.request.authorized = state::acl_allows(tree.acl_of(*config), state::perms::kWrite, auth_);
+  Pending* slot = enqueue(xid, type);
+  uint64_t self = id_;
+  ZkServer* server = &server_;
+  server_.backend().change_membership(std::move(parsed.request), [server, self, slot](const server::MembershipResult& r) {
+    Connection* c = server->find_connection(self);
+    if (!c) return;
+    const auto& tree = server->backend().tree();
+    Bytes out;
+    begin_reply(out, slot->xid, tree.last_zxid(), static_cast<int32_t>(r.code));
+    if (r.code == state::Code::kOk) {
+      // GetDataResponse: the configuration as this node now has it.
+      const state::Node* n = tree.find("/zookeeper/config");
+      Writer w(out);
+      w.blob(n->data());
+      put_stat(w, tree.stat_of(*n));
+    } else {
+      log::info("zk", "reconfig from session 0x{:x} failed: {}", c->session_id_, r.message);
+    }
+    finish_frame(out, 0);
+    slot->reply = std::move(out);
+    if (r.code == state::Code::kConnectionLoss) slot->close_after = true;
+    slot->done = true;
+    c->flush();
+  });
 }
 
 void Connection::reply_error(int32_t xid, int32_t type, state::Code c, std::string_view body) {

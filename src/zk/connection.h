@@ -75,6 +75,7 @@ class Connection : public net::StreamHandler {
   bool handle_request(std::string_view frame);
   void handle_auth(int32_t xid, std::string_view body);
   void handle_sasl(int32_t xid, std::string_view body);
+  void handle_reconfig(int32_t xid, std::string_view body);
   void reply_error(int32_t xid, int32_t type, state::Code c, std::string_view body = {});
   using Encoder = std::function<Bytes(const Pending&, const state::ApplyResult&)>;
   /// Appends a request slot to the session's FIFO and returns it (its address is stable).

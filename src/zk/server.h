@@ -37,6 +37,7 @@ struct ZkOptions {
   int32_t max_session_timeout_ms = 40000;  // 20 * tickTime
   std::set<std::string> four_letter_whitelist = {"srvr"};  // "*" enables all
   std::string super_digest;                // "super:BASE64SHA1" (zookeeper.DigestAuthenticationProvider.superDigest)
+  bool reconfig_enabled = false;           // ZooKeeper's reconfigEnabled
   std::map<std::string, std::string> sasl_users;  // user -> password (DigestLoginModule)
   std::string sasl_realm = "zk-sasl-md5";
 };
