@@ -29,41 +29,6 @@ Membership::Membership(RaftDriver& driver, Proposals& proposals, const state::Da
                        Hooks hooks)
     : driver_(driver), proposals_(proposals), tree_(tree), node_id_(node_id), hooks_(std::move(hooks)) {}
 
-// ---- wire ----
-
-std::string Membership::encode_request(const MembershipRequest& r) {
-  std::string out;
-  Writer w(out);
-  w.i64(r.from_version);
-  w.boolean(r.authorized);
-  w.u32(static_cast<uint32_t>(r.changes.size()));
-  for (const auto& c : r.changes) {
-    w.u8(static_cast<uint8_t>(c.kind));
-    w.u64(c.id);
-    w.blob(c.address);
-    w.blob(c.spec);
-  }
-  return out;
-}
-
-bool Membership::decode_request(std::string_view body, MembershipRequest* r) {
-  Reader rd(body);
-  r->from_version = rd.i64();
-  r->authorized = rd.boolean();
-  uint32_t n = rd.u32();
-  if (!rd.ok() || n > rd.remaining() / 9) return false;
-  r->changes.resize(n);
-  for (auto& c : r->changes) {
-    uint8_t k = rd.u8();
-    if (k < 1 || k > 3) return false;
-    c.kind = static_cast<MemberChangeSpec::Kind>(k);
-    c.id = rd.u64();
-    c.address = std::string(rd.blob());
-    c.spec = std::string(rd.blob());
-  }
-  return rd.ok() && rd.at_end();
-}
-
 // ---- requests ----
 
 void Membership::change(MembershipRequest request, Done done) {
@@ -83,7 +48,7 @@ void Membership::change(MembershipRequest request, Done done) {
   std::string payload(1, static_cast<char>(kChange));
   Writer w(payload);
   w.u64(ctx);
-  w.raw(encode_request(request));
+  w.raw(encode_membership_request(request));
   hooks_.send(leader, std::move(payload));
 }
 
@@ -101,7 +66,7 @@ void Membership::on_change(uint64_t from, std::string_view body) {
     if (hooks_.send) hooks_.send(from, std::move(ack));
   };
   if (!r.ok()) return;
-  if (!decode_request(r.rest(), &request)) return reply({state::Code::kMarshallingError, "malformed request", 0});
+  if (!decode_membership_request(r.rest(), &request)) return reply({state::Code::kMarshallingError, "malformed request", 0});
   if (driver_.core().role() != raft::Role::kLeader)
     return reply({state::Code::kConnectionLoss, "the peer asked is not the leader", 0});
   start(std::move(request), reply);

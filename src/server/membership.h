@@ -60,9 +60,6 @@ class Membership {
   void tick();
   void leadership_lost();
 
-  static std::string encode_request(const MembershipRequest& r);
-  static bool decode_request(std::string_view body, MembershipRequest* r);
-
  private:
   struct Job {
     std::vector<raft::ConfChange> steps;

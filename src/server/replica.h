@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "state/command.h"
@@ -73,6 +74,10 @@ struct MembershipRequest {
   /// the new configuration's quorum), so an unauthorized caller is refused at that point.
   bool authorized = true;
 };
+
+/// The peer wire form of a request (a follower forwards it to the leader's Membership).
+std::string encode_membership_request(const MembershipRequest& r);
+bool decode_membership_request(std::string_view body, MembershipRequest* r);
 
 struct MembershipResult {
   state::Code code = state::Code::kOk;  // ZooKeeper's: BadVersion, BadArguments, NewConfigNoQuorum...

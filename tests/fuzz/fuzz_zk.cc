@@ -73,6 +73,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   MemoryBackend backend;
   zk::ZkOptions opts;
   opts.max_frame_bytes = 64 * 1024;
+  opts.reconfig_enabled = true;  // reach the reconfig parser
   zk::ZkServer zk(backend, opts);
   NullStream stream;
   auto handler = zk.accept(stream);
