@@ -18,10 +18,6 @@
 namespace conclave::consul {
 namespace {
 
-std::string tail_of(const std::string& path, std::string_view prefix) {
-  return path.size() > prefix.size() ? path.substr(prefix.size()) : std::string();
-}
-
 constexpr std::string_view kSerfHealth = "serfHealth";
 constexpr std::string_view kNodeMaintenance = "_node_maintenance";
 constexpr std::string_view kServiceMaintenancePrefix = "_service_maintenance:";
@@ -45,7 +41,7 @@ state::NodeSpec ConsulApi::own_node_spec() const {
   n.address = addr;
   n.tagged_addresses = {{"lan", addr}, {"lan_ipv4", addr}, {"wan", addr}, {"wan_ipv4", addr}};
   // The raft id lets the leader tell which catalog node is which member (serfHealth below).
-  n.meta = {{"conclave-raft-id", std::to_string(info.node_id)}, {"consul-network-segment", ""}};
+  n.meta = {{std::string(state::Catalog::kRaftIdMeta), std::to_string(info.node_id)}, {"consul-network-segment", ""}};
   return n;
 }
 
@@ -54,7 +50,7 @@ const state::Catalog::NodeEntry* ConsulApi::own_node() const {
 }
 
 void ConsulApi::sync_own_node() {
-  if (own_sync_in_flight_ || !replica_.leader_view().known_leader) return;
+  if (own_sync_in_flight_ || leaving_ || !replica_.leader_view().known_leader) return;
   state::NodeSpec spec = own_node_spec();
   const auto* n = own_node();
   bool healthy = n && n->spec == spec && n->checks.count(std::string(kSerfHealth)) &&
@@ -75,120 +71,6 @@ void ConsulApi::sync_own_node() {
   cmd.ops = {std::move(op)};
   own_sync_in_flight_ = true;
   replica_.propose(std::move(cmd), [this](const state::ApplyResult&) { own_sync_in_flight_ = false; });
-}
-
-void ConsulApi::monitor_members() {
-  // serfHealth, the leader's way: a member it has not heard from for kDeadMs is critical. The
-  // member itself turns it passing again (sync_own_node) once it can reach the leader.
-  constexpr int64_t kDeadMs = 3000;
-  const int64_t now = replica_.monotonic_ms();
-  if (!replica_.leader_view().is_leader) {
-    leader_since_ms_ = -1;
-    return;
-  }
-  if (leader_since_ms_ < 0) leader_since_ms_ = now;
-  if (member_check_in_flight_ || now - leader_since_ms_ < kDeadMs) return;
-  std::map<std::string, server::MemberView> members;
-  for (auto& m : replica_.members()) members[std::to_string(m.id)] = std::move(m);
-  state::CheckUpdateOp op;
-  for (const auto& [name, n] : replica_.tree().catalog().nodes()) {
-    auto id = std::find_if(n.spec.meta.begin(), n.spec.meta.end(), [](const auto& kv) { return kv.key == "conclave-raft-id"; });
-    auto serf = n.checks.find(std::string(kSerfHealth));
-    if (id == n.spec.meta.end() || serf == n.checks.end() || serf->second.spec.status == state::kCritical) continue;
-    auto m = members.find(id->value);
-    if (m != members.end() && m->second.self) continue;
-    if (m == members.end()) {
-      op.updates.push_back({name, std::string(kSerfHealth), std::string(state::kCritical), "Agent is not a cluster member"});
-    } else if (m->second.last_heard_ms < 0 || m->second.last_heard_ms > kDeadMs) {
-      op.updates.push_back({name, std::string(kSerfHealth), std::string(state::kCritical), "Agent not live or unreachable"});
-    }
-  }
-  if (op.updates.empty()) return;
-  state::Command cmd;
-  cmd.kind = state::CommandKind::kTxn;
-  cmd.multi = true;
-  cmd.ops = {std::move(op)};
-  member_check_in_flight_ = true;
-  replica_.propose(std::move(cmd), [this](const state::ApplyResult&) { member_check_in_flight_ = false; });
-}
-
-void ConsulApi::agent_members(const net::HttpRequest&, Respond respond) {
-  const auto& catalog = replica_.tree().catalog();
-  std::map<std::string, const state::Catalog::NodeEntry*> by_id;
-  for (const auto& [name, n] : catalog.nodes())
-    for (const auto& kv : n.spec.meta)
-      if (kv.key == "conclave-raft-id") by_id[kv.value] = &n;
-  json::array out;
-  for (const auto& m : replica_.members()) {
-    auto it = by_id.find(std::to_string(m.id));
-    const state::Catalog::NodeEntry* n = it == by_id.end() ? nullptr : it->second;
-    std::string host = m.address.substr(0, m.address.rfind(':'));
-    int port = std::atoi(m.address.substr(m.address.rfind(':') + 1).c_str());
-    bool alive = m.self;
-    if (!alive && n) {
-      auto serf = n->checks.find(std::string(kSerfHealth));
-      alive = serf != n->checks.end() && serf->second.spec.status != state::kCritical;
-    }
-    out.push_back(json::object{
-        {"Name", n ? n->spec.name : "node-" + std::to_string(m.id)},
-        {"Addr", host},
-        {"Port", port},
-        {"Tags", json::object{{"role", "consul"}, {"dc", datacenter_}, {"id", std::to_string(m.id)},
-                              {"voter", m.voter ? "1" : "0"}, {"build", "1.15.0:conclave"}}},
-        {"Status", alive ? 1 : 4},  // serf: 1 alive, 4 failed
-        {"ProtocolMin", 1}, {"ProtocolMax", 5}, {"ProtocolCur", 2},
-        {"DelegateMin", 2}, {"DelegateMax", 5}, {"DelegateCur", 4}});
-  }
-  respond(json_response(out));
-}
-
-void ConsulApi::autopilot_health(const net::HttpRequest&, Respond respond) {
-  // Consul's autopilot health from what this node knows: a member is healthy when the leader (or,
-  // on a follower, its serfHealth in the catalog) says it is alive.
-  constexpr int64_t kDeadMs = 3000;
-  auto info = replica_.info();
-  const auto& catalog = replica_.tree().catalog();
-  std::map<std::string, const state::Catalog::NodeEntry*> by_id;
-  for (const auto& [name, n] : catalog.nodes())
-    for (const auto& kv : n.spec.meta)
-      if (kv.key == "conclave-raft-id") by_id[kv.value] = &n;
-  json::array servers;
-  int voters = 0, healthy_voters = 0;
-  bool all_healthy = true;
-  for (const auto& m : replica_.members()) {
-    auto it = by_id.find(std::to_string(m.id));
-    const state::Catalog::NodeEntry* n = it == by_id.end() ? nullptr : it->second;
-    bool alive;
-    if (m.self) alive = true;
-    else if (info.is_leader) alive = m.last_heard_ms >= 0 && m.last_heard_ms <= kDeadMs;
-    else {
-      auto serf = n ? n->checks.find(std::string(kSerfHealth)) : decltype(n->checks.end()){};
-      alive = n && serf != n->checks.end() && serf->second.spec.status != state::kCritical;
-    }
-    bool is_leader = info.leader_address == m.address || (m.self && info.is_leader);
-    if (m.voter) {
-      ++voters;
-      if (alive) ++healthy_voters;
-    }
-    all_healthy = all_healthy && alive;
-    servers.push_back(json::object{{"ID", std::to_string(m.id)},
-                                   {"Name", n ? n->spec.name : "node-" + std::to_string(m.id)},
-                                   {"Address", m.address},
-                                   {"SerfStatus", alive ? "alive" : "failed"},
-                                   {"Version", "1.15.0"},
-                                   {"Leader", is_leader},
-                                   {"LastContact", m.self || m.last_heard_ms < 0 ? "0s" : format_duration(m.last_heard_ms)},
-                                   {"LastTerm", 0},
-                                   {"LastIndex", info.applied_index},
-                                   {"Healthy", alive},
-                                   {"Voter", m.voter},
-                                   {"StableSince", "0001-01-01T00:00:00Z"}});
-  }
-  int quorum = voters / 2 + 1;
-  json::object out{{"Healthy", all_healthy},
-                   {"FailureTolerance", std::max(0, healthy_voters - quorum)},
-                   {"Servers", std::move(servers)}};
-  respond(json_response(out, all_healthy ? 200 : 429));
 }
 
 void ConsulApi::queue_check_update(const std::string& check_id, std::string status, std::string output,

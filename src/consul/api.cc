@@ -66,6 +66,10 @@ ConsulApi::ConsulApi(server::Replica& replica, server::HttpRouter& router)
   router.exact("/v1/agent/services", {"GET"}, counted(&ConsulApi::agent_services));
   router.exact("/v1/agent/members", {"GET"}, counted(&ConsulApi::agent_members));
   router.exact("/v1/operator/autopilot/health", {"GET"}, counted(&ConsulApi::autopilot_health));
+  // python-consul 0.7 sends GET here, as Consul before 1.0 accepted.
+  router.prefix("/v1/agent/join/", {"PUT", "GET"}, counted(&ConsulApi::agent_join));
+  router.exact("/v1/agent/leave", {"PUT"}, counted(&ConsulApi::agent_leave));
+  router.prefix("/v1/agent/force-leave/", {"PUT", "GET"}, counted(&ConsulApi::agent_force_leave));
   router.prefix("/v1/event/fire/", {"PUT"}, counted(&ConsulApi::event_fire));
   router.exact("/v1/event/list", {"GET"}, counted(&ConsulApi::event_list));
   router.exact("/v1/agent/service/register", {"PUT"}, counted(&ConsulApi::agent_service_register));

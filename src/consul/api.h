@@ -131,8 +131,14 @@ class ConsulApi : public server::ApplyObserver {
   void sync_own_node();
   /// On the leader: serfHealth of members it no longer hears from turns critical (from tick()).
   void monitor_members();
+  // members.cc
   void agent_members(const net::HttpRequest& req, Respond respond);
   void autopilot_health(const net::HttpRequest& req, Respond respond);
+  void agent_join(const net::HttpRequest& req, Respond respond);
+  void agent_leave(const net::HttpRequest& req, Respond respond);
+  void agent_force_leave(const net::HttpRequest& req, Respond respond);
+  /// Alive as the leader hears it, or (elsewhere) as its serfHealth check says.
+  bool member_alive(const server::MemberView& m, const state::Catalog::NodeEntry* n, bool is_leader) const;
   // events.cc
   void event_fire(const net::HttpRequest& req, Respond respond);
   void event_list(const net::HttpRequest& req, Respond respond);
@@ -179,6 +185,7 @@ class ConsulApi : public server::ApplyObserver {
   bool own_sync_in_flight_ = false;
   bool member_check_in_flight_ = false;
   int64_t leader_since_ms_ = -1;
+  bool leaving_ = false;  // agent leave under way: the own catalog entry is not re-registered
   uint64_t check_batches_ = 0;
 };
 

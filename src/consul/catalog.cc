@@ -7,10 +7,6 @@
 namespace conclave::consul {
 namespace {
 
-std::string tail_of(const std::string& path, std::string_view prefix) {
-  return path.size() > prefix.size() ? path.substr(prefix.size()) : std::string();
-}
-
 }  // namespace
 
 std::string ConsulApi::catalog_watch(std::string_view key) { return "\x02" + std::string(key) + "\x1f"; }

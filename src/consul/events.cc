@@ -16,10 +16,6 @@ namespace {
 
 constexpr size_t kMaxEventPayload = 512;  // Consul's UserEventSizeLimit
 
-std::string tail_of(const std::string& path, std::string_view prefix) {
-  return path.size() > prefix.size() ? path.substr(prefix.size()) : std::string();
-}
-
 /// Consul's uuidToUint64: the two halves of the UUID's hex digits, XORed.
 uint64_t uuid_index(const std::string& id) {
   std::string hex;

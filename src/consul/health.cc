@@ -7,10 +7,6 @@
 namespace conclave::consul {
 namespace {
 
-std::string tail_of(const std::string& path, std::string_view prefix) {
-  return path.size() > prefix.size() ? path.substr(prefix.size()) : std::string();
-}
-
 }  // namespace
 
 json::array ConsulApi::service_health(std::string_view name, const std::vector<std::string>& tags,

@@ -43,6 +43,10 @@ std::optional<int64_t> parse_duration_ms(std::string_view s, int64_t bare_unit_m
   return static_cast<int64_t>(total_ns / 1e6);
 }
 
+std::string tail_of(const std::string& path, std::string_view prefix) {
+  return path.size() > prefix.size() ? path.substr(prefix.size()) : std::string();
+}
+
 std::string format_duration(int64_t ms) {
   if (ms == 0) return "0s";
   if (ms < 1000) return fmt::format("{}ms", ms);

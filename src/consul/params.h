@@ -16,6 +16,8 @@ namespace conclave::consul {
 std::optional<int64_t> parse_duration_ms(std::string_view s, int64_t bare_unit_ms = 0);
 /// Formats milliseconds as Go's time.Duration.String() does ("15s", "1m0s", "1h0m0s", "250ms").
 std::string format_duration(int64_t ms);
+/// What follows `prefix` in `path` ("" when nothing does): the name in /v1/catalog/service/<name>.
+std::string tail_of(const std::string& path, std::string_view prefix);
 std::optional<uint64_t> parse_uint(std::string_view s);
 
 enum class Consistency { kDefault, kConsistent, kStale };

@@ -21,10 +21,6 @@ std::string uuid_from(std::string b) {
          hex.substr(20, 12);
 }
 
-std::string tail_of(const std::string& path, std::string_view prefix) {
-  return path.size() > prefix.size() ? path.substr(prefix.size()) : std::string();
-}
-
 bool string_list(const json::value& v, std::vector<std::string>* out) {
   if (v.is_null()) return true;
   if (!v.is_array()) return false;

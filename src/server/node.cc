@@ -193,6 +193,8 @@ Status Node::start() {
     st = peers_->start();
     if (!st) return st;
     raft_port_ = peers_->port();
+    // A learner lists only the voters in --peers: its own address is where it listens.
+    addresses_.emplace(static_cast<uint64_t>(config_.node_id), config_.bind + ":" + std::to_string(raft_port_));
   }
 
   net::ListenerOptions ho;
@@ -288,12 +290,19 @@ void Node::learn_addresses() {
 }
 
 std::string Node::own_spec() const {
-  std::string raft = config_.bind + ":" + std::to_string(raft_port_ ? raft_port_ : config_.raft_port);
+  auto known = addresses_.find(static_cast<uint64_t>(config_.node_id));  // as the peers know it
+  std::string raft = known != addresses_.end() ? known->second
+                                               : config_.bind + ":" + std::to_string(raft_port_ ? raft_port_ : config_.raft_port);
   auto spec = state::spec_from_raft_address(raft, driver_->core().conf().learners.count(static_cast<uint64_t>(config_.node_id)) > 0);
   if (!spec) return "";
   std::string out = state::render_server_spec(*spec);
   if (!client_address_.empty()) out += ";" + client_address_;
   return out;
+}
+
+void Node::shutdown() {
+  log::info("node", "leaving: stopping");
+  loop_.after(std::chrono::milliseconds(200), [this] { stop(); });
 }
 
 void Node::change_membership(MembershipRequest request, std::function<void(const MembershipResult&)> done) {

@@ -101,6 +101,7 @@ class Node : public Replica {
   LeaderView leader_view() override;
   std::vector<MemberView> members() override;
   void change_membership(MembershipRequest request, std::function<void(const MembershipResult&)> done) override;
+  void shutdown() override;
   void touch_session(state::SessionId id) override;
   void session_closing(state::SessionId id) override;
 

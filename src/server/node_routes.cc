@@ -77,14 +77,11 @@ void Node::handle_operator(const net::HttpRequest& req, net::HttpHandler::Respon
   if (req.path == "/v1/operator/raft/configuration" && req.method == "GET") {
     json::array servers;
     // Members are named as the catalog names them (each node registers itself with its raft id).
-    std::map<std::string, std::string> names;
-    for (const auto& [name, n] : tree_.catalog().nodes())
-      for (const auto& kv : n.spec.meta)
-        if (kv.key == "conclave-raft-id") names[kv.value] = name;
+    auto names = tree_.catalog().server_nodes();
     auto add = [&](uint64_t id, bool voter) {
-      auto named = names.find(std::to_string(id));
+      auto named = names.find(id);
       servers.push_back(json::object{{"ID", std::to_string(id)},
-                                     {"Node", named != names.end() ? named->second : "node-" + std::to_string(id)},
+                                     {"Node", named != names.end() ? named->second->spec.name : "node-" + std::to_string(id)},
                                      {"Address", peer_address(id)},
                                      {"Leader", id == core.leader()},
                                      {"Voter", voter},

@@ -132,6 +132,9 @@ class Replica {
     return LeaderView{i.is_leader, i.known_leader, i.last_contact_ms};
   }
 
+  /// Stops this node once the replies in flight are sent (Consul's agent leave).
+  virtual void shutdown() {}
+
   // ---- session liveness (one mechanism for both protocols) ----
   /// A client of `id` is alive (a ZooKeeper request or ping, a Consul session renew).
   virtual void touch_session(state::SessionId id) {}

@@ -1,6 +1,7 @@
 #include "state/catalog.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "common/crc32c.h"
 
@@ -10,6 +11,18 @@ namespace {
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
 }  // namespace
+
+std::map<uint64_t, const Catalog::NodeEntry*> Catalog::server_nodes() const {
+  std::map<uint64_t, const NodeEntry*> out;
+  for (const auto& [name, n] : nodes_)
+    for (const auto& kv : n.spec.meta)
+      if (kv.key == kRaftIdMeta) {
+        char* end = nullptr;
+        uint64_t id = std::strtoull(kv.value.c_str(), &end, 10);
+        if (id != 0 && end && *end == '\0') out[id] = &n;
+      }
+  return out;
+}
 
 const Catalog::NodeEntry* Catalog::node(std::string_view name) const {
   auto it = nodes_.find(name);

@@ -75,6 +75,10 @@ class Catalog {
   // ---- reads ----
   const std::map<std::string, NodeEntry, std::less<>>& nodes() const { return nodes_; }
   const NodeEntry* node(std::string_view name) const;
+  /// Meta key under which every Conclave server's own catalog node names its Raft id.
+  static constexpr std::string_view kRaftIdMeta = "conclave-raft-id";
+  /// The catalog nodes of Conclave servers, by Raft id (a scan of the nodes).
+  std::map<uint64_t, const NodeEntry*> server_nodes() const;
   /// Instances of a service, sorted by node then id; nullptr when the name has none.
   const std::set<Instance>* instances(std::string_view service) const;
   /// Every service name with instances, and its instances.

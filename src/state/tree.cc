@@ -34,7 +34,7 @@ struct DataTree::Undo {
   bool data_null = false;
   int32_t parent_cversion = 0;
   int64_t parent_pzxid = 0;
-  KvMeta meta;  // kMeta: the metadata before (empty: none)
+  KvMeta meta = {};  // kMeta: the metadata before (empty: none)
 };
 
 static OpResult result_with(Code code) {
