@@ -59,6 +59,16 @@ class Writer:
         self.zk.close()
 
 
+def wait_acks_beyond(writer, count, limit=15.0, what="the writer's next acknowledgement"):
+    """Bounded wait until `writer` has more than `count` acknowledged writes."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if len(writer.acked) > count:
+            return len(writer.acked)
+        time.sleep(0.02)
+    raise AssertionError("timed out after %ss waiting for %s (acknowledged so far: %d)" % (limit, what, len(writer.acked)))
+
+
 def first_ack_after(hosts, t0, limit=30.0, what="a write to be acknowledged"):
     """Retries a write through `hosts` until one is acknowledged; returns seconds since t0. A bounded
     wait: fails with `what` when nothing is acknowledged within `limit` seconds (the failover
@@ -126,7 +136,7 @@ def test_sigstop_leader_then_resume():
         leader = c.wait_leader()
         others = [i for i in c.nodes if i != leader]
         w = Writer(c.hosts(others)).start()
-        time.sleep(0.5)
+        before = wait_acks_beyond(w, 20, what="writes acknowledged before the fault")
         t0 = time.monotonic()
         os.kill(c.nodes[leader].pid, signal.SIGSTOP)
         try:
@@ -134,7 +144,9 @@ def test_sigstop_leader_then_resume():
                                    what="a write acknowledged by the others while the leader is stopped")
             print("\nSIGSTOP of the leader -> first acknowledged write after %.0f ms" % (took * 1000))
             new_leader = c.wait_leader(among=others)
-            time.sleep(0.5)
+            # The load itself goes on through the new leader while the old one is stopped.
+            wait_acks_beyond(w, max(before, len(w.acked)) + 20,
+                             what="the writer's acknowledgements while the leader is stopped")
         finally:
             os.kill(c.nodes[leader].pid, signal.SIGCONT)
         # The paused leader hears a higher term, steps down and catches up.
@@ -156,12 +168,15 @@ def test_partitioned_leader_loses_writes_majority_continues_and_heals_to_one_his
         leader = c.wait_leader()
         others = [i for i in c.nodes if i != leader]
         w = Writer(c.hosts(others)).start()
-        time.sleep(0.5)
+        wait_acks_beyond(w, 20, what="writes acknowledged before the partition")
         # Cut the leader off from both followers.
         for (a, b), p in c.proxies.items():
             if leader in (a, b):
                 p.cut()
+        cut_at = len(w.acked)
         new_leader = c.wait_leader(among=others, timeout=15, exclude=leader)
+        # The majority side takes the load on.
+        wait_acks_beyond(w, cut_at + 20, what="the majority's acknowledgements during the partition")
         # The minority side stops accepting writes: its check-quorum makes it step down.
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and c.mode(leader) == "leader":
@@ -234,6 +249,9 @@ def test_follower_restart_catches_up_by_snapshot():
         c.nodes[follower].start()
         c.wait_converged(timeout=30)
         check_all_present(c, acked, [follower])
+        # It caught up from the leader's snapshot: the entries it lacked were compacted away.
+        log = c.nodes[follower].log_path.read_text()
+        assert "installed snapshot at index" in log, "the follower caught up without a snapshot"
     finally:
         c.stop()
 

@@ -285,10 +285,13 @@ def test_election(make_client, root):
     leaders = []
     leader_lock = threading.Lock()
     current = []
+    overlaps = []  # leaderships that began while another was running: must stay empty
 
     def make_run(i):
         def run():
             with leader_lock:
+                if current:
+                    overlaps.append((i, list(current)))
                 current.append(i)
                 leaders.append(i)
             time.sleep(0.3)
@@ -303,6 +306,7 @@ def test_election(make_client, root):
     for t in threads:
         t.join(30)
     assert sorted(leaders) == [0, 1, 2], leaders
+    assert not overlaps, "two leaders at once: %r" % overlaps
     assert elections[0].contenders() == []
 
 
