@@ -90,7 +90,10 @@ def first_ack_after(hosts, t0, limit=30.0, what="a write to be acknowledged"):
         zk.close()
 
 
-def check_all_present(cluster, acked, node_ids):
+def check_all_present(cluster, acked, node_ids, data=None):
+    """Every acknowledged path exists on each node, with its data (`data(path)`; default: what
+    Writer writes, b"v<n>" for /load/w<n>)."""
+    data = data or (lambda p: b"v%d" % int(p.rsplit("w", 1)[1]))
     for i in node_ids:
         zk = client(cluster.nodes[i].hosts)
         try:
@@ -98,6 +101,11 @@ def check_all_present(cluster, acked, node_ids):
             present = set(zk.get_children("/load"))
             missing = [p for p in acked if p.rsplit("/", 1)[1] not in present]
             assert not missing, "node %d lost %d acknowledged writes, e.g. %s" % (i, len(missing), missing[:5])
+            wrong = []
+            for k in range(0, len(acked), 200):
+                batch = [(p, zk.get_async(p)) for p in acked[k:k + 200]]
+                wrong += [(p, got) for p, r in batch for got in [r.get(timeout=20)[0]] if got != data(p)]
+            assert not wrong, "node %d has %d acknowledged writes with wrong data, e.g. %r" % (i, len(wrong), wrong[:3])
         finally:
             zk.stop()
             zk.close()
@@ -248,7 +256,7 @@ def test_follower_restart_catches_up_by_snapshot():
         zk.close()
         c.nodes[follower].start()
         c.wait_converged(timeout=30)
-        check_all_present(c, acked, [follower])
+        check_all_present(c, acked, [follower], data=lambda p: b"x")
         # It caught up from the leader's snapshot: the entries it lacked were compacted away.
         log = c.nodes[follower].log_path.read_text()
         assert "installed snapshot at index" in log, "the follower caught up without a snapshot"

@@ -331,6 +331,11 @@ class Run:
 
     def record(self, sess, op, args, reply, unordered=False):
         norm = self.normalize(sess, op, reply)
+        if sess.conn.unexpected:
+            # Replies nobody asked for (wrong xid, duplicates) are part of what is compared.
+            norm = dict(norm)
+            norm["stray_replies"] = [(u["xid"], u["err"]) for u in sess.conn.unexpected]
+            sess.conn.unexpected.clear()
         if unordered and isinstance(norm.get("acl"), list):
             norm["acl"] = sorted(norm["acl"])
         self.steps.append(Step(len(self.steps), sess.label, op, args, norm, reply))
@@ -363,6 +368,10 @@ class Run:
             if evs:
                 self.record_events(s, evs, 0, False)
                 self.steps[-1].op = "unexpected_leftover_events"
+            if s.conn.unexpected:
+                self.record_value(label, "unexpected_leftover_replies", "",
+                                  [(u["xid"], u["err"]) for u in s.conn.unexpected])
+                s.conn.unexpected.clear()
         for s in self.sessions.values():
             if not s.conn.closed:
                 try:

@@ -409,6 +409,7 @@ class ZKConn:
         self.last_zxid = 0
         self.last_send = time.monotonic()
         self.unexpected = []      # packets with unexpected xids
+        self.event_count = 0      # notifications received so far (their order against replies)
 
     # -- low level ---------------------------------------------------------
 
@@ -480,6 +481,7 @@ class ZKConn:
             ev = {"type": r.int(), "state": r.int(), "path": r.string(), "zxid": zxid,
                   "err": err}
             self.events.append(ev)
+            self.event_count += 1
             return True
         if xid == PING_XID:
             return True
@@ -494,12 +496,18 @@ class ZKConn:
         if xid is None:
             xid = self.next_xid()
         payload = Writer().int(xid).int(opcode).bytes() + body
+        events_at_send = self.event_count
         try:
             self.send_packet(payload)
         except OSError:
             self.closed = True
             return {"closed": True}
-        return self.wait_reply(xid, timeout=timeout)
+        rep = self.wait_reply(xid, timeout=timeout)
+        if "xid" in rep:
+            # Notifications that arrived after the request and before its reply: ZooKeeper sends
+            # those a write triggers ahead of the write's reply.
+            rep["events_before"] = self.event_count - events_at_send
+        return rep
 
     def wait_reply(self, xid, timeout=None):
         deadline = time.monotonic() + (self.io_timeout if timeout is None else timeout)
@@ -527,6 +535,8 @@ class ZKConn:
         if "xid" not in rep:
             return rep
         out = {"err": rep["err"], "zxid": rep["zxid"], "xid": rep["xid"]}
+        if rep.get("events_before"):
+            out["events_before_reply"] = rep["events_before"]
         raw = rep["body"]
         if rep["err"] == 0 and opcode in DECODERS:
             r = Reader(raw)
