@@ -140,8 +140,10 @@ void ConsulApi::agent_join(const net::HttpRequest& req, Respond respond) {
   std::string address = tail_of(req.path, "/v1/agent/join/");
   if (address.empty()) return respond(text_error(400, "missing address to join"));
   if (address.find(':') == std::string::npos || address.back() == ']') address += ":8500";
-  std::string host, port;
-  if (!net::split_host_port(address, &host, &port)) return respond(text_error(400, "bad address to join: " + address));
+  auto colon = address.rfind(':');
+  std::string port = address.substr(colon + 1);
+  if (colon == 0 || port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
+    return respond(text_error(400, "bad address to join: " + address));
   if (req.query.count("wan")) return respond(text_error(500, "WAN join is not supported: Conclave runs one datacenter"));
   auto members = replica_.members();
   auto self = std::find_if(members.begin(), members.end(), [](const auto& m) { return m.self; });

@@ -82,7 +82,7 @@ class Core {
     Index next = 1;
     enum class State { kProbe, kReplicate, kSnapshot } state = State::kProbe;
     bool probe_sent = false;      // kProbe: one append outstanding
-    std::deque<Index> inflight;   // kReplicate: last index of each unacknowledged append
+    std::deque<Index> inflight = {};  // kReplicate: last index of each unacknowledged append
     Index pending_snapshot = 0;
     int snapshot_elapsed = 0;
     Index match_at_heartbeat = 0;

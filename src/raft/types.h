@@ -26,8 +26,8 @@ enum class ConfChangeType : uint8_t { kAddVoter = 1, kAddLearner = 2, kRemove = 
 struct ConfChange {
   ConfChangeType type;
   NodeId node;
-  std::string address;  // host:port of the node's peer listener (adds only)
-  std::string context;  // opaque to Raft: the member's description for the front-ends (server/membership.h)
+  std::string address = {};  // host:port of the node's peer listener (adds only)
+  std::string context = {};  // opaque to Raft: the member's description for the front-ends (server/membership.h)
 };
 Bytes encode_conf_change(const ConfChange& cc);
 bool decode_conf_change(std::string_view bytes, ConfChange* out);

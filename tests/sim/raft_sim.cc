@@ -1,12 +1,20 @@
 // Deterministic simulation of a Raft cluster built from the pure core (src/raft).
 //
 // One uint64 seed decides everything: cluster size, message delays, drops, duplicates and
-// reorders, partitions, crashes (which lose whatever was not yet fsynced), restarts, snapshots,
-// membership changes and client proposals. After every step the checkers assert:
+// reorders, partitions, crashes, restarts, snapshots, membership changes and client proposals.
+// Nodes are driven as server::RaftDriver drives them: each Ready's writes become a WAL batch that
+// is made durable later (several batches may be in flight), its messages are held until then,
+// committed entries are applied and advance() is called at once, and persisted() comes when a
+// batch's fsync completes, interleaved with message deliveries. A crash loses every batch not yet
+// durable, and the messages held with them. After every step the checkers assert:
 //   * election safety   — at most one leader per term;
 //   * log matching / state-machine safety — every node applies the same entry at each index;
 //   * leader completeness — a new leader holds every entry any node has applied;
-//   * durability        — every proposal acknowledged to a client is applied by every node at the end;
+//   * log matching      — two logs that agree on an entry's term agree on everything before it,
+//                         unapplied suffixes included (checked every 10 ticks and at the end);
+//   * snapshots         — an installed snapshot holds exactly the committed history up to its index;
+//   * durability        — every proposal acknowledged to a client is, at the end, applied by every
+//                         member at the index it was acknowledged at;
 //   * liveness          — after healing, a leader is elected and a new proposal commits everywhere
 //                         within a bounded number of ticks.
 // A failure prints the seed and the command that replays it.
@@ -14,6 +22,7 @@
 // Usage: conclave_raft_sim [--seeds N] [--first-seed S] [--seed S] [--ticks T] [--verbose]
 #include <algorithm>
 #include <cinttypes>
+#include <deque>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -57,11 +66,22 @@ struct Disk {
   ConfState initial_conf;
 };
 
+// A WAL batch submitted but not yet durable, with the messages held until it is.
+struct Batch {
+  std::optional<HardState> hs;
+  std::vector<Entry> entries;
+  bool truncate_all = false;  // a snapshot was installed: the log restarts after it
+  std::vector<Message> messages;
+  Index last_index = 0;       // what persisted() reports once this batch is durable
+};
+
 struct SimNode {
   NodeId id;
   bool up = true;
   std::unique_ptr<Core> core;
   Disk disk;
+  std::deque<Batch> pending;  // lost at a crash
+  Index submitted_last = 0;
   std::vector<std::string> applied;  // state machine: applied command payloads, in order
   Index applied_index = 0;
   Index snapshot_applied_base = 0;  // applied_index covered by `applied` list start
@@ -91,6 +111,12 @@ class Sim {
     partition_p_ = rng_.chance(0.5) ? 0.01 : 0.0;
     snapshot_p_ = rng_.chance(0.5) ? 0.02 : 0.0;
     conf_change_ = rng_.chance(0.4);
+    // How soon a WAL batch becomes durable: at once (a fast disk), or a few ticks later with
+    // several batches in flight.
+    sync_p_ = rng_.chance(0.3) ? 1.0 : 0.2 + 0.6 * double(rng_.below(100)) / 100;
+    // Crashed nodes come back after a while, or at once (a reboot within an election timeout).
+    restart_p_ = rng_.chance(0.5) ? 0.05 : 0.5;
+    send_early_ = rng_.chance(0.5);
     if (opt_.verbose)
       std::printf("seed=%" PRIu64 " nodes=%d drop=%.2f dup=%.2f max_delay=%" PRIu64 " crash=%.3f partition=%.2f "
                   "snapshot=%.2f confchange=%d\n",
@@ -143,6 +169,8 @@ class Sim {
     // The state machine restarts from the snapshot; committed entries after it are re-applied.
     n.applied.clear();
     n.applied_index = 0;
+    n.pending.clear();
+    n.submitted_last = n.disk.entries.empty() ? b.applied : n.disk.entries.back().index;
     if (n.disk.snapshot) restore_state(n, *n.disk.snapshot);
     n.up = true;
   }
@@ -196,36 +224,132 @@ class Sim {
 
   SimNode& node(NodeId id) { return *nodes_[id - 1]; }
 
-  // ---- the driver loop for one node ----
+  // ---- the driver loop for one node (server::RaftDriver::drive) ----
   void process(SimNode& n) {
     while (n.up && n.core->has_ready()) {
       Ready rd = n.core->ready();
-      // A crash between write() and fsync() loses this Ready's writes; its messages never leave.
       if (!healed_ && crash_p_ > 0 && (!rd.entries.empty() || rd.hard_state) && rng_.chance(crash_p_)) {
         crash(n);
         return;
       }
+      bool truncate_all = false;
       if (rd.snapshot) {
+        // Installed synchronously, as the driver does; the log restarts after it.
+        check_snapshot(n, *rd.snapshot);
         n.disk.snapshot = rd.snapshot;
         n.disk.entries.clear();
+        for (auto& b : n.pending) b.entries.clear();
         restore_state(n, *rd.snapshot);
+        truncate_all = true;
+        n.submitted_last = std::max(n.submitted_last, rd.snapshot->meta.index);
       }
-      if (rd.hard_state) n.disk.hs = *rd.hard_state;
-      if (!rd.entries.empty()) {
-        Index first = rd.entries.front().index;
-        Index base = n.disk.snapshot ? n.disk.snapshot->meta.index : 0;
-        while (!n.disk.entries.empty() && n.disk.entries.back().index >= first) n.disk.entries.pop_back();
-        for (auto& e : rd.entries)
-          if (e.index > base) n.disk.entries.push_back(e);
+      if (send_early_ && n.core->role() == Role::kLeader) {
+        // Raft thesis §10.2.1: a leader may replicate before its own fsync, as long as it counts
+        // itself only once persisted() says so. Responses and votes still wait for the disk.
+        std::vector<Message> held;
+        for (auto& m : rd.messages) {
+          bool leader_msg = m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
+                            m.type == MessageType::kSnapshot || m.type == MessageType::kTimeoutNow;
+          if (leader_msg) deliver_later(m);
+          else held.push_back(std::move(m));
+        }
+        rd.messages = std::move(held);
       }
-      for (auto& m : rd.messages) deliver_later(m);
+      if (rd.hard_state || !rd.entries.empty() || truncate_all) {
+        Batch b;
+        b.hs = rd.hard_state;
+        b.entries = rd.entries;
+        b.truncate_all = truncate_all;
+        b.messages = std::move(rd.messages);
+        if (!rd.entries.empty()) n.submitted_last = rd.entries.back().index;
+        b.last_index = n.submitted_last;
+        n.pending.push_back(std::move(b));
+      } else if (!n.pending.empty()) {
+        // Keep message order behind earlier batches that are not durable yet.
+        for (auto& m : rd.messages) n.pending.back().messages.push_back(std::move(m));
+      } else {
+        for (auto& m : rd.messages) deliver_later(m);
+      }
       for (auto& e : rd.committed) apply(n, e);
       n.core->advance(rd);
-      Index durable = n.disk.entries.empty() ? (n.disk.snapshot ? n.disk.snapshot->meta.index : 0)
-                                              : n.disk.entries.back().index;
-      n.core->persisted(durable);
       check_leader(n);
+      if (rng_.chance(sync_p_ >= 1.0 ? 1.0 : 0.0)) sync(n, n.pending.size());
     }
+  }
+
+  // The WAL writer finished the first `count` pending batches: they are on disk, their messages
+  // leave, and the core hears how far the log is durable.
+  void sync(SimNode& n, size_t count) {
+    if (!n.up || n.pending.empty() || count == 0) return;
+    Index durable = 0;
+    for (size_t k = 0; k < count && !n.pending.empty(); ++k) {
+      Batch b = std::move(n.pending.front());
+      n.pending.pop_front();
+      if (b.hs) n.disk.hs = *b.hs;
+      if (!b.entries.empty()) {
+        Index first = b.entries.front().index;
+        Index base = n.disk.snapshot ? n.disk.snapshot->meta.index : 0;
+        while (!n.disk.entries.empty() && n.disk.entries.back().index >= first) n.disk.entries.pop_back();
+        for (auto& e : b.entries)
+          if (e.index > base) n.disk.entries.push_back(e);
+      }
+      for (auto& m : b.messages) deliver_later(m);
+      durable = b.last_index;
+    }
+    mix(0xD15C ^ durable);
+    n.core->persisted(durable);
+    process(n);
+  }
+
+  // Every node's WAL writer may finish some of its batches this tick.
+  void sync_some() {
+    for (auto& n : nodes_)
+      if (n->up && !n->pending.empty() && rng_.chance(sync_p_)) sync(*n, 1 + rng_.below(n->pending.size()));
+  }
+
+  void check_snapshot(const SimNode& n, const Snapshot& s) {
+    // The snapshot's state is the applied payloads joined with '\n', index 1 first.
+    const std::string& d = *s.data;
+    size_t pos = 0;
+    Index idx = 0;
+    while (pos <= d.size() && !d.empty()) {
+      size_t nl = d.find('\n', pos);
+      std::string payload = d.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+      ++idx;
+      auto it = global_.find(idx);
+      if (it == global_.end() || it->second.second != payload)
+        fail("snapshot: node " + std::to_string(n.id) + " installed a snapshot at index " + std::to_string(s.meta.index) +
+             " whose entry " + std::to_string(idx) + " is '" + payload + "', not the committed '" +
+             (it == global_.end() ? std::string("<none>") : it->second.second) + "'");
+      if (nl == std::string::npos) break;
+      pos = nl + 1;
+    }
+    if (idx != s.meta.index)
+      fail("snapshot: node " + std::to_string(n.id) + " installed a snapshot at index " + std::to_string(s.meta.index) +
+           " holding " + std::to_string(idx) + " entries");
+  }
+
+  // Log matching (Raft §5.3) over whole logs, unapplied suffixes included.
+  void check_log_matching() {
+    for (auto& a : nodes_)
+      for (auto& b : nodes_) {
+        if (a->id >= b->id || !a->core || !b->core) continue;
+        Index lo = std::max(a->core->first_index(), b->core->first_index());
+        Index hi = std::min(a->core->last_index(), b->core->last_index());
+        if (lo == 0) lo = 1;
+        if (hi < lo) continue;
+        auto ea = a->core->entries(lo - 1, hi);
+        auto eb = b->core->entries(lo - 1, hi);
+        if (ea.size() != eb.size()) continue;
+        // The highest index where both logs hold the same term: everything from lo up to it must match.
+        size_t agree = ea.size();
+        while (agree > 0 && ea[agree - 1].term != eb[agree - 1].term) --agree;
+        for (size_t k = 0; k < agree; ++k)
+          if (ea[k].term != eb[k].term || ea[k].data != eb[k].data || ea[k].type != eb[k].type)
+            fail("log matching: nodes " + std::to_string(a->id) + " and " + std::to_string(b->id) + " agree on term " +
+                 std::to_string(ea[agree - 1].term) + " at index " + std::to_string(ea[agree - 1].index) +
+                 " but differ at index " + std::to_string(ea[k].index));
+      }
   }
 
   void apply(SimNode& n, const Entry& e) {
@@ -243,7 +367,8 @@ class Sim {
            payload + ") at index " + std::to_string(e.index) + " but another node applied (" +
            std::to_string(it->second.first) + ", " + it->second.second + ")");
     mix(e.index * 31 + e.term);
-    if (e.type == EntryType::kCommand && n.core->role() == Role::kLeader) acknowledged_.insert(payload);
+    // The client hears back when the node that took its request applies it (the leader here).
+    if (e.type == EntryType::kCommand && n.core->role() == Role::kLeader) acknowledged_.emplace(payload, e.index);
   }
 
   void check_leader(SimNode& n) {
@@ -268,6 +393,7 @@ class Sim {
     if (opt_.verbose) std::printf("t=%" PRIu64 " crash %" PRIu64 "\n", now_, n.id);
     n.up = false;
     n.core.reset();
+    n.pending.clear();  // never reached the disk; their held messages never leave
     mix(0xC0FFEE ^ n.id);
   }
 
@@ -284,7 +410,7 @@ class Sim {
     }
     // Crashed nodes come back.
     for (auto& n : nodes_)
-      if (!n->up && n->core == nullptr && started(n->id) && rng_.chance(0.05)) {
+      if (!n->up && n->core == nullptr && started(n->id) && rng_.chance(restart_p_)) {
         start(*n);
         if (opt_.verbose) std::printf("t=%" PRIu64 " restart %" PRIu64 "\n", now_, n->id);
       }
@@ -292,6 +418,12 @@ class Sim {
     if (crash_p_ > 0 && rng_.chance(crash_p_)) {
       SimNode& n = node(1 + rng_.below(n_));
       if (n.up) crash(n);
+    }
+    // A power cut of the leader while it has WAL batches in flight: what it acknowledged must
+    // already be durable on a quorum without its own unsynced copy.
+    if (crash_p_ > 0 && rng_.chance(crash_p_ * 10)) {
+      SimNode* l = leader();
+      if (l && !l->pending.empty()) crash(*l);
     }
     // Snapshots.
     if (snapshot_p_ > 0 && rng_.chance(snapshot_p_)) {
@@ -375,6 +507,13 @@ class Sim {
         process(*n);
       }
     deliver_due();
+    sync_some();
+    if (healed_) {
+      // After healing disks keep up: everything submitted becomes durable.
+      for (auto& n : nodes_)
+        if (n->up) sync(*n, n->pending.size());
+    }
+    if (now_ % 10 == 0) check_log_matching();
   }
 
   void safety_phase() {
@@ -450,22 +589,25 @@ class Sim {
   }
 
   void final_checks() {
-    for (const auto& p : acknowledged_) {
-      bool found = false;
-      for (const auto& [idx, te] : global_) found |= te.second == p;
-      if (!found) fail("durability: acknowledged proposal " + p + " is not in the committed log");
-      for (auto& n : nodes_)
-        if (n->up && member(n->id) && std::find(n->applied.begin(), n->applied.end(), p) == n->applied.end())
-          fail("durability: node " + std::to_string(n->id) + " never applied acknowledged " + p);
-    }
+    check_log_matching();
+    for (const auto& [p, idx] : acknowledged_)
+      for (auto& n : nodes_) {
+        if (!n->up || !member(n->id)) continue;
+        // `applied` holds every payload from index 1 on (snapshots carry the whole list).
+        if (n->applied.size() < idx || n->applied[idx - 1] != p)
+          fail("durability: node " + std::to_string(n->id) + " does not hold acknowledged " + p + " at index " +
+               std::to_string(idx) + " (it has '" + (n->applied.size() >= idx ? n->applied[idx - 1] : std::string("<nothing>")) +
+               "')");
+      }
   }
 
   Options opt_;
   Rng rng_;
   int n_ = 3;
-  double drop_ = 0, dup_ = 0, crash_p_ = 0, partition_p_ = 0, snapshot_p_ = 0;
+  double drop_ = 0, dup_ = 0, crash_p_ = 0, partition_p_ = 0, snapshot_p_ = 0, sync_p_ = 1.0, restart_p_ = 0.05;
   uint64_t max_delay_ = 1;
   bool conf_change_ = false;
+  bool send_early_ = false;  // leaders send appends before their own batch is durable
   bool spare_started_ = false;
   bool healed_ = false;
   uint64_t now_ = 0;
@@ -478,7 +620,7 @@ class Sim {
   std::map<Term, NodeId> leaders_;
   std::map<Index, std::pair<Term, std::string>> global_;
   std::set<std::string> proposed_;
-  std::set<std::string> acknowledged_;
+  std::map<std::string, Index> acknowledged_;  // payload -> index it was acknowledged at
 };
 
 }  // namespace
