@@ -58,6 +58,6 @@ export CONCLAVE_BIN="$PWD/build/release/src/cli/conclave"
 # Every suite runs or fails here (tests/conftest.py): no skips, and against Conclave only.
 export CONCLAVE_NO_SKIPS=1
 unset CONCLAVE_TEST_TARGET
-/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/compat tests/integration tests/consul tests/cluster
+/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/compat tests/integration tests/consul tests/cluster tests/faults
 
 step "all tests passed"

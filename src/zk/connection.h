@@ -27,6 +27,8 @@ class Connection : public net::StreamHandler {
 
   uint64_t id() const { return id_; }
   state::SessionId session_id() const { return session_id_; }
+  /// The session ZkServer::bind_session made this connection the owner of (0: none).
+  state::SessionId bound_session() const { return bound_session_; }
   int32_t timeout_ms() const { return timeout_ms_; }
   const std::string& remote_address() const { return stream_.remote_address(); }
   uint16_t remote_port() const { return stream_.remote_port(); }
@@ -99,6 +101,8 @@ class Connection : public net::StreamHandler {
   std::string inbuf_;
   size_t inbuf_pos_ = 0;
   state::SessionId session_id_ = 0;
+  state::SessionId bound_session_ = 0;  // set by ZkServer::bind_session
+  friend class ZkServer;
   int32_t timeout_ms_ = 0;
   std::vector<state::Id> auth_;
   std::deque<Pending> queue_;

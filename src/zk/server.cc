@@ -50,7 +50,9 @@ void ZkServer::register_connection(Connection* c) { connections_[c->id()] = c; }
 void ZkServer::unregister_connection(Connection* c) {
   connections_.erase(c->id());
   watches_.remove_watcher(c->id());
-  auto it = session_owner_.find(c->session_id());
+  // By the session it was bound to, not its current session_id(): a connection closed after a
+  // ConnectionLoss reply forgets its session id, and must not stay its owner once freed.
+  auto it = session_owner_.find(c->bound_session());
   if (it != session_owner_.end() && it->second == c) session_owner_.erase(it);
 }
 
@@ -78,6 +80,7 @@ void ZkServer::bind_session(state::SessionId id, Connection* c, int32_t timeout_
     old->detach_session_and_close();
   }
   session_owner_[id] = c;
+  c->bound_session_ = id;
   backend_.touch_session(id);
 }
 

@@ -316,3 +316,33 @@ TEST_F(ZkFrontendTest, SilentSessionExpiresAndEphemeralsGo) {
   EXPECT_EQ(backend.tree().session(0x101), nullptr);
   EXPECT_TRUE(s.closed);
 }
+
+namespace {
+
+// A request answered with ConnectionLoss closes the connection while its session lives on; the
+// server must forget that connection as the session's owner, or a later expiry or close of the
+// session reaches a freed connection (found by the fault runner: a crash after a leader change).
+TEST_F(ZkFrontendTest, ConnectionClosedAfterConnectionLossIsNoLongerTheSessionOwner) {
+  FakeStream s;
+  auto h = open(s);
+  const state::SessionId sid = backend.sid;
+  ASSERT_NE(zk.connection_for_session(sid), nullptr);
+  h->on_data(create_req(1, "/lost", "x"));
+  ASSERT_EQ(backend.pending.size(), 1u);
+  auto p = std::move(backend.pending.front());
+  backend.pending.pop_front();
+  state::ApplyResult lost;
+  lost.code = state::Code::kConnectionLoss;
+  p.second(lost);  // the outcome of the create is unknown: reply, then close
+  EXPECT_TRUE(s.closed);
+  EXPECT_EQ(zk.connection_for_session(sid), nullptr);
+  h.reset();  // the stream drops its handler
+  zk.on_session_expiring(sid);  // must not reach the freed connection
+  state::Command close;
+  close.kind = state::CommandKind::kCloseSession;
+  close.session = sid;
+  zk.on_applied(close, backend.tree_.apply(++backend.index, close));
+  EXPECT_EQ(zk.connection_for_session(sid), nullptr);
+}
+
+}  // namespace

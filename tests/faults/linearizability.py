@@ -1,0 +1,98 @@
+"""Linearizability of a compare-and-set register (Wing & Gong's search with Lowe's memoisation, the
+algorithm behind Knossos and Porcupine), for the histories tests/faults/runner.py records.
+
+An operation is a dict:
+    {"f": "read" | "write" | "cas", "value": ..., "expect": ... (cas),
+     "type": "ok" | "fail" | "info", "result": ... (read: the value seen; cas: True/False),
+     "invoke": t0, "complete": t1}
+"ok" operations happened, with the result given; "fail" operations certainly did not happen and
+are dropped; "info" operations (timeouts, lost connections) may or may not have happened, at any
+time after their invocation, and their results are unknown. Written values are unique, so a
+conditional write on a version (ZooKeeper) or a ModifyIndex (Consul) is a compare-and-set on the
+value read with that version.
+
+check(ops, initial) returns (True, None) or (False, explanation).
+"""
+
+import math
+
+INF = math.inf
+
+
+def _apply(state, op):
+    """(allowed, new state) of `op` on `state`."""
+    f = op["f"]
+    if f == "read":
+        return op["result"] == state, state
+    if f == "write":
+        return True, op["value"]
+    if f == "cas":
+        matches = state == op["expect"]
+        if op["type"] == "info":
+            return True, op["value"] if matches else state
+        if op["result"]:
+            return matches, op["value"] if matches else state
+        return not matches, state
+    raise ValueError("unknown op %r" % f)
+
+
+def check(history, initial=None, max_states=2_000_000):
+    ops = []
+    for op in history:
+        if op["type"] == "fail":
+            continue
+        if op["type"] == "info" and op["f"] == "read":
+            continue  # an unanswered read constrains nothing
+        o = dict(op)
+        o["complete"] = INF if op["type"] == "info" else op["complete"]
+        ops.append(o)
+    ops.sort(key=lambda o: o["invoke"])
+    n = len(ops)
+    required = 0
+    for i, o in enumerate(ops):
+        if o["type"] == "ok":
+            required |= 1 << i
+    seen = set()
+    # Depth-first search over (set of linearized ops, register state). `done` is a bitmask.
+    stack = [(0, initial)]
+    explored = 0
+    best = 0
+    while stack:
+        done, state = stack.pop()
+        if done & required == required:
+            return True, None
+        key = (done, state)
+        if key in seen:
+            continue
+        seen.add(key)
+        explored += 1
+        if explored > max_states:
+            return False, "search gave up after %d states (history too concurrent to decide)" % max_states
+        if bin(done & required).count("1") > bin(best & required).count("1"):
+            best = done
+        # Candidates: pending ops invoked before every pending op's completion.
+        horizon = INF
+        for i in range(n):
+            if not done >> i & 1:
+                horizon = min(horizon, ops[i]["complete"])
+        for i in range(n):
+            if done >> i & 1:
+                continue
+            if ops[i]["invoke"] > horizon:
+                break  # sorted by invocation: none later can go first either
+            ok, new_state = _apply(state, ops[i])
+            if ok:
+                stack.append((done | 1 << i, new_state))
+    done = best
+    stuck = [ops[i] for i in range(n) if not done >> i & 1 and ops[i]["type"] == "ok"]
+    first = min(stuck, key=lambda o: o["complete"]) if stuck else None
+    return False, ("no linearization: the longest one found covers %d of %d acknowledged operations; "
+                   "it cannot place %s" % (bin(done & required).count("1"), bin(required).count("1"), _describe(first)))
+
+
+def _describe(op):
+    if op is None:
+        return "?"
+    extra = {"read": "-> %r" % (op.get("result"),), "write": "%r" % (op.get("value"),),
+             "cas": "%r -> %r = %r" % (op.get("expect"), op.get("value"), op.get("result"))}[op["f"]]
+    return "%s %s by %s [%.4f, %.4f]" % (op["f"], extra, op.get("process", "?"), op["invoke"], op["complete"])

@@ -1,0 +1,377 @@
+"""Fault runs: a real Conclave cluster on loopback, concurrent clients through both protocols, faults
+from a seeded schedule, every operation recorded, and the history checked for linearizability.
+
+    /usr/bin/python3 tests/faults/runner.py [--seed N] [--seconds S] [--nodes 3|5] [--out DIR]
+
+Workload: compare-and-set registers. Each key is one znode `/reg/kN` and the same Consul key
+`reg/kN`, so both protocols operate on one register:
+  - ZooKeeper clients (kazoo, any node): read = sync + getData; write = setData; cas = a read, then
+    setData conditioned on the version read (BadVersion: the cas failed);
+  - Consul clients (HTTP, one node each): read = GET ?consistent; write = PUT; cas = a read, then
+    PUT ?cas=<ModifyIndex read>.
+Written values are unique, so both conditional writes are compare-and-sets on the value read.
+Outcomes: ok (acknowledged, with its result), fail (certainly not applied: refused before it was
+sent, or a definite error), info (timeout, lost connection, 5xx: may or may not have happened).
+
+Faults (seeded, one at a time, each healed before the next): kill -9 of a node (often the leader)
+and its restart, SIGSTOP/SIGCONT, a partition of one node from the others (majority/minority),
+a partial partition (the peer links one node dials, to higher ids: it still reaches lower ids). At the end everything is healed and every key
+is read once more.
+
+History: <out>/history.jsonl (one operation per line: process, key, f, value, expect, type, result,
+invoke, complete in monotonic seconds, wall clock); faults in <out>/faults.jsonl. Exit status 0
+when every key's history is linearizable.
+"""
+
+import argparse
+import base64
+import json
+import os
+import random
+import signal
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parent / "cluster"))
+
+from kazoo.client import KazooClient  # noqa: E402
+from kazoo.exceptions import BadVersionError, KazooException, NoNodeError  # noqa: E402
+
+from cluster import Cluster  # noqa: E402
+import linearizability  # noqa: E402
+
+INITIAL = "init"
+
+
+class History:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.ops = []
+
+    def invoke(self, process, key, f, value=None, expect=None):
+        return {"process": process, "key": key, "f": f, "value": value, "expect": expect,
+                "invoke": time.monotonic(), "wall": time.time()}
+
+    def finish(self, op, kind, result=None):
+        op["type"] = kind
+        op["result"] = result
+        op["complete"] = time.monotonic()
+        with self.lock:
+            self.ops.append(op)
+        return op
+
+
+class ZkProcess(threading.Thread):
+    def __init__(self, name, hosts, keys, history, stop, rng):
+        super().__init__(daemon=True, name=name)
+        self.hosts, self.keys, self.h, self.stop_ev, self.rng = hosts, keys, history, stop, rng
+        self.n = 0
+        self.zk = None
+
+    def connect(self):
+        if self.zk is not None:
+            try:
+                self.zk.stop()
+                self.zk.close()
+            except Exception:
+                pass
+        self.zk = KazooClient(hosts=self.hosts, timeout=4.0,
+                              connection_retry={"max_tries": -1, "delay": 0.05, "max_delay": 0.5})
+        try:
+            self.zk.start(timeout=10)
+        except Exception:
+            self.zk = None
+
+    def read(self, key):
+        op = self.h.invoke(self.name, key, "read")
+        try:
+            self.zk.sync_async("/reg/" + key).get(timeout=3)
+            data, st = self.zk.get_async("/reg/" + key).get(timeout=3)
+            self.h.finish(op, "ok", data.decode())
+            return data.decode(), st.version
+        except Exception:
+            self.h.finish(op, "info")
+            return None, None
+
+    def run(self):
+        self.connect()
+        while not self.stop_ev.is_set():
+            if self.zk is None or not self.zk.connected:
+                time.sleep(0.05)
+                if self.zk is None or self.rng.random() < 0.05:
+                    self.connect()
+                continue
+            key = self.rng.choice(self.keys)
+            f = self.rng.choice(["read", "write", "cas", "cas"])
+            if f == "read":
+                self.read(key)
+                continue
+            self.n += 1
+            value = "%s-%d" % (self.name, self.n)
+            if f == "write":
+                op = self.h.invoke(self.name, key, "write", value)
+                try:
+                    self.zk.set_async("/reg/" + key, value.encode()).get(timeout=3)
+                    self.h.finish(op, "ok")
+                except Exception:
+                    self.h.finish(op, "info")
+                continue
+            current, version = self.read(key)
+            if current is None:
+                continue
+            op = self.h.invoke(self.name, key, "cas", value, current)
+            try:
+                self.zk.set_async("/reg/" + key, value.encode(), version=version).get(timeout=3)
+                self.h.finish(op, "ok", True)
+            except BadVersionError:
+                self.h.finish(op, "ok", False)
+            except Exception:
+                self.h.finish(op, "info")
+        if self.zk is not None:
+            try:
+                self.zk.stop()
+                self.zk.close()
+            except Exception:
+                pass
+
+
+class ConsulProcess(threading.Thread):
+    def __init__(self, name, node, keys, history, stop, rng):
+        super().__init__(daemon=True, name=name)
+        self.node, self.keys, self.h, self.stop_ev, self.rng = node, keys, history, stop, rng
+        self.n = 0
+
+    def call(self, method, path, body=None):
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.node.http_port, path), data=body, method=method)
+        with urllib.request.urlopen(req, timeout=3) as r:
+            return r.status, r.read()
+
+    def classify(self, op, exc, write):
+        # Refused before anything was sent: certainly not applied.
+        reason = getattr(exc, "reason", None)
+        if isinstance(reason, ConnectionRefusedError) or isinstance(exc, ConnectionRefusedError):
+            return self.h.finish(op, "fail")
+        if isinstance(exc, urllib.error.HTTPError) and exc.code < 500:
+            return self.h.finish(op, "fail")
+        return self.h.finish(op, "info")
+
+    def read(self, key):
+        op = self.h.invoke(self.name, key, "read")
+        try:
+            _, body = self.call("GET", "/v1/kv/reg/%s?consistent" % key)
+            entry = json.loads(body)[0]
+            value = base64.b64decode(entry["Value"] or "").decode()
+            self.h.finish(op, "ok", value)
+            return value, entry["ModifyIndex"]
+        except Exception as e:
+            self.classify(op, e, False)
+            return None, None
+
+    def run(self):
+        while not self.stop_ev.is_set():
+            key = self.rng.choice(self.keys)
+            f = self.rng.choice(["read", "write", "cas", "cas"])
+            if f == "read":
+                if self.read(key)[0] is None:
+                    time.sleep(0.05)
+                continue
+            self.n += 1
+            value = "%s-%d" % (self.name, self.n)
+            if f == "write":
+                op = self.h.invoke(self.name, key, "write", value)
+                try:
+                    _, body = self.call("PUT", "/v1/kv/reg/%s" % key, value.encode())
+                    self.h.finish(op, "ok" if body.strip() == b"true" else "fail")
+                except Exception as e:
+                    self.classify(op, e, True)
+                    time.sleep(0.05)
+                continue
+            current, index = self.read(key)
+            if current is None:
+                time.sleep(0.05)
+                continue
+            op = self.h.invoke(self.name, key, "cas", value, current)
+            try:
+                _, body = self.call("PUT", "/v1/kv/reg/%s?cas=%d" % (key, index), value.encode())
+                self.h.finish(op, "ok", body.strip() == b"true")
+            except Exception as e:
+                self.classify(op, e, True)
+                time.sleep(0.05)
+
+
+class Nemesis(threading.Thread):
+    """One fault at a time from a seeded schedule, each healed before the next."""
+
+    def __init__(self, cluster, rng, stop, log):
+        super().__init__(daemon=True, name="nemesis")
+        self.c, self.rng, self.stop_ev, self.log = cluster, rng, stop, log
+        self.killed = set()  # nodes down because we killed them
+        self.crashes = []    # (node, exit status) of nodes that died on their own
+
+    def check_alive(self):
+        """A node that exited without being killed crashed: record it and bring it back."""
+        for i, node in self.c.nodes.items():
+            if i in self.killed or node.is_running():
+                continue
+            self.crashes.append((i, node.proc.returncode if node.proc else None))
+            self.record("crash-found", node=i, status=self.crashes[-1][1], log=str(node.log_path))
+            node.start(wait=False)
+
+    def record(self, what, **kw):
+        entry = dict(kw, fault=what, at=time.monotonic(), wall=time.time())
+        self.log.append(entry)
+
+    def pick_node(self):
+        if self.rng.random() < 0.5:
+            leader = self.c.leader()
+            if leader is not None:
+                return leader
+        return self.rng.choice(sorted(self.c.nodes))
+
+    def run(self):
+        while not self.stop_ev.wait(self.rng.uniform(1.0, 2.5)):
+            self.check_alive()
+            kind = self.rng.choice(["kill", "pause", "partition", "partial"])
+            node = self.pick_node()
+            hold = self.rng.uniform(1.0, 3.0)
+            self.record(kind, node=node, hold=round(hold, 2))
+            if kind == "kill":
+                self.killed.add(node)
+                self.c.nodes[node].kill9()
+                self.stop_ev.wait(hold)
+                self.c.nodes[node].start(wait=False)
+                self.killed.discard(node)
+            elif kind == "pause":
+                os.kill(self.c.nodes[node].pid, signal.SIGSTOP)
+                self.stop_ev.wait(hold)
+                os.kill(self.c.nodes[node].pid, signal.SIGCONT)
+            elif kind == "partition":
+                for (a, b), p in self.c.proxies.items():
+                    if node in (a, b):
+                        p.cut()
+                self.stop_ev.wait(hold)
+                for p in self.c.proxies.values():
+                    p.heal()
+            else:
+                # Partial: the links this node dials (to higher ids) are cut; the lower ids
+                # still reach it, so some pairs talk and others do not.
+                cut = [p for (a, b), p in self.c.proxies.items() if a == node]
+                for p in cut:
+                    p.cut()
+                self.stop_ev.wait(hold)
+                for p in cut:
+                    p.heal()
+            self.record("healed", node=node)
+        self.heal_all()
+
+    def heal_all(self):
+        self.check_alive()
+        for p in self.c.proxies.values():
+            p.heal()
+        for node in self.c.nodes.values():
+            if node.is_running():
+                try:
+                    os.kill(node.pid, signal.SIGCONT)
+                except OSError:
+                    pass
+            else:
+                node.start(wait=False)
+
+
+def check_history(ops, keys):
+    """{key: (linearizable, explanation, counts)}"""
+    out = {}
+    for key in keys:
+        hist = [o for o in ops if o["key"] == key]
+        counts = {t: sum(1 for o in hist if o["type"] == t) for t in ("ok", "fail", "info")}
+        ok, why = linearizability.check(hist, INITIAL)
+        out[key] = (ok, why, counts)
+    return out
+
+
+def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, out=None, log=print):
+    rng = random.Random(seed)
+    out = Path(out or tempfile.mkdtemp(prefix="conclave-faults-"))
+    out.mkdir(parents=True, exist_ok=True)
+    key_names = ["k%d" % i for i in range(keys)]
+    c = Cluster(nodes, proxied=True).start()
+    history, faults = History(), []
+    try:
+        setup = KazooClient(hosts=c.hosts(), timeout=10.0)
+        setup.start(timeout=15)
+        setup.ensure_path("/reg")
+        for k in key_names:
+            try:
+                setup.create("/reg/" + k, INITIAL.encode())
+            except KazooException:
+                setup.set("/reg/" + k, INITIAL.encode())
+        setup.stop()
+        setup.close()
+        stop = threading.Event()
+        procs = [ZkProcess("zk%d" % i, c.hosts(), key_names, history, stop, random.Random(rng.random()))
+                 for i in range(zk_clients)]
+        ids = sorted(c.nodes)
+        procs += [ConsulProcess("consul%d" % i, c.nodes[ids[i % len(ids)]], key_names, history, stop,
+                                random.Random(rng.random())) for i in range(consul_clients)]
+        nemesis = Nemesis(c, random.Random(rng.random()), stop, faults)
+        for p in procs:
+            p.start()
+        nemesis.start()
+        time.sleep(seconds)
+        stop.set()
+        nemesis.join(30)
+        for p in procs:
+            p.join(30)
+        # Healed: every node back, and a final read of every key through a fresh client.
+        nemesis.check_alive()
+        for node in c.nodes.values():
+            node.wait_ready()
+        c.wait_leader()
+        final = ZkProcess("final", c.hosts(), key_names, history, threading.Event(), random.Random(0))
+        final.connect()
+        for k in key_names:
+            final.read(k)
+        final.zk.stop()
+        final.zk.close()
+        nemesis.check_alive()  # anything that died after the faults ended
+    finally:
+        c.stop()
+    with open(out / "history.jsonl", "w") as f:
+        for op in sorted(history.ops, key=lambda o: o["invoke"]):
+            f.write(json.dumps(op) + "\n")
+    with open(out / "faults.jsonl", "w") as f:
+        for entry in faults:
+            f.write(json.dumps(entry) + "\n")
+    crashes = nemesis.crashes
+    results = check_history(history.ops, key_names)
+    for k, (ok, why, counts) in sorted(results.items()):
+        log("key %s: %s (%s)%s" % (k, "linearizable" if ok else "NOT LINEARIZABLE",
+                                  ", ".join("%d %s" % (v, t) for t, v in counts.items()), "" if ok else ": " + why))
+    log("seed %d: %d operations, %d faults; history in %s" % (seed, len(history.ops),
+                                                              sum(1 for e in faults if e["fault"] != "healed"), out))
+    for node, status in crashes:
+        log("node %d CRASHED (exit status %s) during the run (see faults.jsonl for its log)" % (node, status))
+    return all(ok for ok, _, _ in results.values()) and not crashes, results, out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seed", type=int, default=int(time.time()) % 100000)
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--nodes", type=int, default=3, choices=[3, 5])
+    ap.add_argument("--keys", type=int, default=3)
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    ok, _, _ = run(seed=a.seed, seconds=a.seconds, nodes=a.nodes, keys=a.keys, out=a.out)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

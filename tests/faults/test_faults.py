@@ -1,0 +1,54 @@
+"""The fault runner's short mode (tests/faults/runner.py; the long mode is its command line), and the
+linearizability checker shown to reject what it must."""
+
+import copy
+import json
+
+import linearizability
+import runner
+
+
+def ok(f, invoke, complete, **kw):
+    return dict(f=f, type="ok", invoke=invoke, complete=complete, **kw)
+
+
+def test_checker_accepts_and_rejects_known_histories():
+    check = linearizability.check
+    assert check([ok("write", 0, 1, value="a"), ok("read", 2, 3, result="a"),
+                  ok("cas", 4, 5, expect="a", value="b", result=True), ok("read", 6, 7, result="b")], "init")[0]
+    # A read that misses a write completed before it began.
+    assert not check([ok("write", 0, 1, value="a"), ok("write", 2, 3, value="b"), ok("read", 4, 5, result="a")], "init")[0]
+    # Concurrent operations may take effect in either order.
+    assert check([ok("write", 0, 1, value="a"), ok("write", 2, 5, value="b"), ok("read", 3, 4, result="a")], "init")[0]
+    # An unanswered write may take effect at any time after it was sent, or never.
+    info = dict(f="write", type="info", invoke=2, complete=None, value="b")
+    assert check([ok("write", 0, 1, value="a"), info, ok("read", 10, 11, result="b")], "init")[0]
+    assert check([ok("write", 0, 1, value="a"), info, ok("read", 10, 11, result="a")], "init")[0]
+    assert not check([ok("write", 0, 1, value="a"), info, ok("read", 10, 11, result="b"),
+                      ok("read", 12, 13, result="a")], "init")[0]
+    # Two compare-and-sets succeeding from the same value; a failed cas that should have worked.
+    assert not check([ok("write", 0, 1, value="a"), ok("cas", 2, 3, expect="a", value="b", result=True),
+                      ok("cas", 4, 5, expect="a", value="c", result=True)], "init")[0]
+    assert not check([ok("write", 0, 1, value="a"), ok("cas", 2, 3, expect="a", value="b", result=False)], "init")[0]
+
+
+def test_short_fault_run_is_linearizable(tmp_path):
+    lines = []
+    good, results, out = runner.run(seed=7, seconds=20, nodes=3, keys=3, out=tmp_path, log=lines.append)
+    print("\n".join(lines))
+    ops = [json.loads(l) for l in open(out / "history.jsonl")]
+    faults = [json.loads(l) for l in open(out / "faults.jsonl")]
+    assert sum(1 for f in faults if f["fault"] != "healed") >= 4, faults
+    acked = [o for o in ops if o["type"] == "ok" and o["f"] != "read"]
+    assert len(acked) >= 50, "too few acknowledged writes to mean anything: %d" % len(acked)
+    assert {o["process"][:2] for o in acked} == {"zk", "co"}, "both protocols must have written"
+    assert good, "\n".join(lines)
+    # The same history with one acknowledged read altered is rejected: the check can fail.
+    key = max(results, key=lambda k: results[k][2]["ok"])
+    reads = [o for o in ops if o["key"] == key and o["type"] == "ok" and o["f"] == "read"]
+    target = reads[len(reads) // 2]
+    forged = copy.deepcopy([o for o in ops if o["key"] == key])
+    for o in forged:
+        if o["invoke"] == target["invoke"] and o["process"] == target["process"]:
+            o["result"] = "never-written"
+    assert not linearizability.check(forged, runner.INITIAL)[0]
