@@ -69,6 +69,7 @@ Status RaftDriver::recover() {
   if (!wal) return wal.error();
   wal_ = std::move(*wal);
   boot.hard_state = log.hard_state;
+  submitted_hs_ = log.hard_state;
   boot.entries = std::move(log.entries);
   boot.applied = snapshot_index_;
   submitted_last_index_ = boot.entries.empty() ? snapshot_index_ : boot.entries.back().index;
@@ -97,8 +98,27 @@ void RaftDriver::drive() {
       install_snapshot(*rd.snapshot);
       truncate_from = rd.snapshot->meta.index + 1;
     }
+    // A leader replicates before its own fsync (Raft thesis §10.2.1): the core counts its own
+    // entries only once persisted() says they are durable, so followers may have them first.
+    // Followers' responses and candidates' votes still wait for the disk below.
+    if (core_->role() == raft::Role::kLeader && !rd.messages.empty()) {
+      std::vector<raft::Message> held;
+      std::vector<raft::Message> now;
+      for (auto& m : rd.messages) {
+        bool replication = m.type == raft::MessageType::kAppend || m.type == raft::MessageType::kHeartbeat ||
+                           m.type == raft::MessageType::kSnapshot || m.type == raft::MessageType::kTimeoutNow;
+        (replication ? now : held).push_back(std::move(m));
+      }
+      send_messages(now);
+      rd.messages = std::move(held);
+    }
     if (rd.hard_state || !rd.entries.empty() || truncate_from) {
-      uint64_t ticket = wal_->submit(rd.hard_state, rd.entries, truncate_from);
+      // Term and vote must be durable before anything is answered; a moved commit index alone
+      // need not be (it is recovered from the leader), so it costs no fdatasync.
+      bool sync = !rd.entries.empty() || truncate_from ||
+                  (rd.hard_state && (rd.hard_state->term != submitted_hs_.term || rd.hard_state->vote != submitted_hs_.vote));
+      if (rd.hard_state) submitted_hs_ = *rd.hard_state;
+      uint64_t ticket = wal_->submit(rd.hard_state, rd.entries, truncate_from, sync);
       if (!rd.entries.empty()) submitted_last_index_ = rd.entries.back().index;
       if (truncate_from) submitted_last_index_ = std::max(submitted_last_index_, truncate_from - 1);
       held_.push_back({ticket, submitted_last_index_, std::move(rd.messages)});
@@ -134,6 +154,13 @@ void RaftDriver::tick() {
 
 void RaftDriver::step(const raft::Message& m) {
   core_->step(m);
+  // A leader's message that moves the commit index is applied at once, not on a later turn of
+  // the loop: a client that wrote through the leader may already be reading here.
+  if ((m.type == raft::MessageType::kAppend || m.type == raft::MessageType::kHeartbeat) &&
+      core_->commit_index() > applied_index_ && !encoding_) {
+    drive();
+    return;
+  }
   schedule_drive();
 }
 

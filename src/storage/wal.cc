@@ -70,7 +70,7 @@ void encode_truncate_record(raft::Index from, std::string& out) {
 }
 
 uint64_t Wal::submit(const std::optional<raft::HardState>& hs, const std::vector<raft::Entry>& entries,
-                     raft::Index truncate_from) {
+                     raft::Index truncate_from, bool sync) {
   std::lock_guard lock(mu_);
   if (truncate_from != 0) encode_truncate_record(truncate_from, pending_);
   if (hs) encode_hard_state_record(*hs, pending_);
@@ -80,6 +80,7 @@ uint64_t Wal::submit(const std::optional<raft::HardState>& hs, const std::vector
     stats_.records++;
   }
   pending_has_data_ = true;
+  pending_needs_sync_ = pending_needs_sync_ || sync || !entries.empty() || truncate_from != 0;
   pending_ticket_ = ++next_ticket_;
   cv_.notify_one();
   return pending_ticket_;
@@ -256,11 +257,11 @@ Status Wal::open_new_segment(raft::Index first_index) {
   return Status::Ok();
 }
 
-Status Wal::write_batch(const std::string& buf, raft::Index last_index) {
+Status Wal::write_batch(const std::string& buf, raft::Index last_index, bool sync) {
   auto st = write_all(fd_, buf);
   if (!st) return st;
   segment_size_ += buf.size();
-  if (options_.fsync) {
+  if (options_.fsync && sync) {
     auto t0 = std::chrono::steady_clock::now();
     if (::fdatasync(fd_) != 0) return make_error(Errc::kIo, std::string("fdatasync: ") + strerror(errno));
     auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
@@ -278,6 +279,7 @@ void Wal::writer_loop() {
   for (;;) {
     raft::Index last = 0;
     uint64_t ticket = 0;
+    bool sync = true;
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return pending_has_data_ || closing_; });
@@ -288,6 +290,8 @@ void Wal::writer_loop() {
       pending_last_index_ = 0;
       ticket = pending_ticket_;
       pending_has_data_ = false;
+      sync = pending_needs_sync_;
+      pending_needs_sync_ = false;
     }
     if (segment_size_ >= options_.segment_bytes && last != 0) {
       // Name the new segment after the first entry it will hold: the batch's first record.
@@ -305,7 +309,7 @@ void Wal::writer_loop() {
         }
       }
     }
-    auto st = write_batch(batch, last);
+    auto st = write_batch(batch, last, sync);
     if (!st) {
       log::error("wal", "{}; stopping (storage failure is fail-stop)", st.error().message);
       std::abort();

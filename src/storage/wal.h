@@ -7,6 +7,9 @@
 // Group commit: submit() only queues and returns a ticket; one writer thread writes everything
 // queued with a single write() and a single fdatasync(), then reports the highest durable ticket
 // through the ticket callback. Nothing is acknowledged to a client before its ticket is durable.
+// A batch submitted with sync=false (only the commit index moved, which Raft can recover) is
+// written without an fdatasync of its own: its ticket completes once written, and the next synced
+// batch makes it durable too (etcd's MustSync).
 //
 // Recovery: a record cut short at the end of the last segment (a torn write) is truncated with a
 // log line. Any other damage — a bad checksum or length before the tail, an unreadable file —
@@ -57,7 +60,7 @@ class Wal {
   /// everything from index `truncate_from`" (written before the entries; used after installing a
   /// snapshot). Thread-safe. Returns a ticket, increasing by one per call.
   uint64_t submit(const std::optional<raft::HardState>& hs, const std::vector<raft::Entry>& entries,
-                  raft::Index truncate_from = 0);
+                  raft::Index truncate_from = 0, bool sync = true);
   /// Called on the writer thread after each group commit with the highest durable ticket (every
   /// lower ticket is durable too). Set before the first submit.
   using TicketCallback = std::function<void(uint64_t durable_ticket)>;
@@ -81,7 +84,7 @@ class Wal {
   explicit Wal(WalOptions options);
   void writer_loop();
   Status open_new_segment(raft::Index first_index);
-  Status write_batch(const std::string& buf, raft::Index last_index);
+  Status write_batch(const std::string& buf, raft::Index last_index, bool sync = true);
 
   WalOptions options_;
   TicketCallback ticket_cb_;
@@ -93,6 +96,7 @@ class Wal {
   std::string pending_;               // encoded records waiting for the writer
   raft::Index pending_last_index_ = 0;
   bool pending_has_data_ = false;
+  bool pending_needs_sync_ = false;   // some queued batch needs its fdatasync
   bool closing_ = false;
   Stats stats_;
 

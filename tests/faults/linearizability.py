@@ -52,14 +52,20 @@ def check(history, initial=None, max_states=2_000_000):
     for i, o in enumerate(ops):
         if o["type"] == "ok":
             required |= 1 << i
+    infos = [i for i, o in enumerate(ops) if o["type"] == "info"]
     seen = set()
-    # Depth-first search over (set of linearized ops, register state). `done` is a bitmask.
+    # Depth-first search over (set of linearized ops, register state); `done` is a bitmask.
+    # Only a window of operations can go next: those invoked before the earliest completion
+    # among the pending ones. The window is scanned from the first pending acknowledged op, so
+    # the cost per state follows the concurrency, not the history's length; unanswered (info)
+    # operations stay candidates from their invocation on.
     stack = [(0, initial)]
     explored = 0
     best = 0
     while stack:
         done, state = stack.pop()
-        if done & required == required:
+        pending_required = required & ~done
+        if not pending_required:
             return True, None
         key = (done, state)
         if key in seen:
@@ -68,21 +74,22 @@ def check(history, initial=None, max_states=2_000_000):
         explored += 1
         if explored > max_states:
             return False, "search gave up after %d states (history too concurrent to decide)" % max_states
-        if bin(done & required).count("1") > bin(best & required).count("1"):
+        if bin(required & done).count("1") > bin(required & best).count("1"):
             best = done
-        # Candidates: pending ops invoked before every pending op's completion.
+        lo = (pending_required & -pending_required).bit_length() - 1  # first pending acknowledged op
         horizon = INF
-        for i in range(n):
-            if not done >> i & 1:
+        i = lo
+        while i < n and ops[i]["invoke"] <= horizon:
+            if not done >> i & 1 and ops[i]["type"] == "ok":
                 horizon = min(horizon, ops[i]["complete"])
-        for i in range(n):
-            if done >> i & 1:
-                continue
-            if ops[i]["invoke"] > horizon:
-                break  # sorted by invocation: none later can go first either
-            ok, new_state = _apply(state, ops[i])
-            if ok:
-                stack.append((done | 1 << i, new_state))
+            i += 1
+        window_end = i
+        candidates = [j for j in infos if j < lo and not done >> j & 1]
+        candidates += [j for j in range(lo, window_end) if not done >> j & 1 and ops[j]["invoke"] <= horizon]
+        for j in candidates:
+            allowed, new_state = _apply(state, ops[j])
+            if allowed:
+                stack.append((done | 1 << j, new_state))
     done = best
     stuck = [ops[i] for i in range(n) if not done >> i & 1 and ops[i]["type"] == "ok"]
     first = min(stuck, key=lambda o: o["complete"]) if stuck else None
