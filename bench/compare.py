@@ -434,6 +434,41 @@ def scenario_failover(opts):
     return out
 
 
+def follower_reads(system, rounds):
+    """Creates through the leader, each followed at once by an exists through a follower (one
+    client each, kazoo-like: one request at a time): how often the follower does not show it yet."""
+    leader = system.leader_index()
+    follower = next(i for i in range(len(system.nodes)) if i != leader)
+    w = zkwire.ZKConn(HOST, system.nodes[leader].port, timeout=5)
+    w.connect(timeout_ms=30000)
+    r = zkwire.ZKConn(HOST, system.nodes[follower].port, timeout=5)
+    r.connect(timeout_ms=30000)
+    base = "/fr-%d" % os.getpid()
+    w.call("create", zkwire.enc_create(base))
+    misses = 0
+    for k in range(rounds):
+        path = "%s/n%05d" % (base, k)
+        if w.call("create", zkwire.enc_create(path)).get("err") != 0:
+            continue
+        if r.call("exists", zkwire.enc_path_watch(path, False)).get("err") != 0:
+            misses += 1
+    return misses
+
+
+def scenario_follower_reads(opts):
+    out = {}
+    rounds = 300 if opts.quick else 1000
+    for rep in range(opts.repeat):
+        for sname, starter in [("conclave", lambda t: start_conclave(3, t)), ("zookeeper", lambda t: start_zookeeper(3, t))]:
+            with running(sname, starter, "fr") as system:
+                time.sleep(1)
+                m = follower_reads(system, rounds)
+                out.setdefault(sname, []).append(m)
+                print("  %-10s rep %d: %d of %d reads through a follower missed the acknowledged create" % (
+                    sname, rep, m, rounds), flush=True)
+    return out
+
+
 def med(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else float("nan")
@@ -585,6 +620,9 @@ def main():
                                                                          r["ops"]["watch_fanout"]["p99_ms"]), flush=True)
         results["scenarios"]["fanout"] = runs
         summarize("fanout", runs)
+    if want("follower-reads"):
+        print("\n== reads through a follower right after a create acknowledged by the leader (3 nodes)", flush=True)
+        results["scenarios"]["follower-reads"] = scenario_follower_reads(opts)
     if want("consul-kv"):
         print("\n== Consul KV over HTTP vs etcd's gateway and the ZooKeeper protocol (1 node)", flush=True)
         results["scenarios"]["consul-kv"] = scenario_consul_kv(opts)

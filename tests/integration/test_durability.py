@@ -252,3 +252,34 @@ def test_session_and_ephemerals_after_restart(fresh_server):
     finally:
         harness.stop_client(keeper)
         harness.stop_client(goner)
+
+
+def test_one_fdatasync_per_sequential_write(fresh_server):
+    """A client doing one write at a time costs the WAL one fdatasync per write: the entry's. The
+    commit index that follows needs none (it is recovered from the log and the leader); term and
+    vote changes still do."""
+    import re
+    import urllib.request
+
+    if harness.test_target() != "conclave":
+        pytest.skip("Conclave's WAL metrics")
+    srv = fresh_server
+    srv.start()
+
+    def fsyncs():
+        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % srv.http_port, timeout=5).read().decode()
+        return int(float(re.search(r"^conclave_wal_fsyncs_total ([0-9.e+]+)$", text, re.M).group(1)))
+
+    c = harness.kazoo_client(srv)
+    try:
+        c.ensure_path("/fsync")
+        time.sleep(0.5)  # the agent's own start-up writes settle
+        before = fsyncs()
+        n = 300
+        for k in range(n):
+            c.create("/fsync/n%04d" % k, b"x")
+        spent = fsyncs() - before
+    finally:
+        harness.stop_client(c)
+    # At least one per write (each is acknowledged only once durable), and not two.
+    assert n <= spent <= n + 20, "%d sequential writes cost %d fdatasyncs" % (n, spent)
