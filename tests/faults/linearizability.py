@@ -37,12 +37,21 @@ def _apply(state, op):
 
 
 def check(history, initial=None, max_states=2_000_000):
+    # Values some acknowledged operation observed (a read's result, a cas's expected value).
+    observed = {o.get("result") for o in history if o["type"] == "ok" and o["f"] == "read"}
+    observed |= {o.get("expect") for o in history if o["type"] == "ok" and o["f"] == "cas"}
+    failed_cas = any(o["type"] == "ok" and o["f"] == "cas" and not o.get("result") for o in history)
     ops = []
     for op in history:
         if op["type"] == "fail":
             continue
         if op["type"] == "info" and op["f"] == "read":
             continue  # an unanswered read constrains nothing
+        if op["type"] == "info" and op["value"] not in observed and not failed_cas:
+            # An unanswered write nobody observed: taking effect could only hide the register's
+            # value from later operations, never explain one, so it is left out. (With failed
+            # cas operations in the history it is kept: it could explain one.)
+            continue
         o = dict(op)
         o["complete"] = INF if op["type"] == "info" else op["complete"]
         ops.append(o)
@@ -59,11 +68,11 @@ def check(history, initial=None, max_states=2_000_000):
     # among the pending ones. The window is scanned from the first pending acknowledged op, so
     # the cost per state follows the concurrency, not the history's length; unanswered (info)
     # operations stay candidates from their invocation on.
-    stack = [(0, initial)]
+    stack = [(0, initial, 0)]
     explored = 0
-    best = 0
+    best, best_count = 0, -1
     while stack:
-        done, state = stack.pop()
+        done, state, count = stack.pop()
         pending_required = required & ~done
         if not pending_required:
             return True, None
@@ -74,8 +83,8 @@ def check(history, initial=None, max_states=2_000_000):
         explored += 1
         if explored > max_states:
             return False, "search gave up after %d states (history too concurrent to decide)" % max_states
-        if bin(required & done).count("1") > bin(required & best).count("1"):
-            best = done
+        if count > best_count:
+            best, best_count = done, count
         lo = (pending_required & -pending_required).bit_length() - 1  # first pending acknowledged op
         horizon = INF
         i = lo
@@ -84,12 +93,26 @@ def check(history, initial=None, max_states=2_000_000):
                 horizon = min(horizon, ops[i]["complete"])
             i += 1
         window_end = i
-        candidates = [j for j in infos if j < lo and not done >> j & 1]
-        candidates += [j for j in range(lo, window_end) if not done >> j & 1 and ops[j]["invoke"] <= horizon]
+        ready = [j for j in range(lo, window_end) if not done >> j & 1 and ops[j]["invoke"] <= horizon]
+        # An unanswered write need only take effect right before an operation that depends on
+        # it: one that observes its value, or a failed cas (which it might explain). Placing it
+        # anywhere earlier is never necessary, so it is a candidate only then.
+        needed, explains = set(), False
+        for j in ready:
+            o = ops[j]
+            if o["type"] != "ok":
+                continue
+            if o["f"] == "read":
+                needed.add(o["result"])
+            elif o["f"] == "cas":
+                needed.add(o["expect"])
+                explains = explains or not o["result"]
+        candidates = [j for j in ready if ops[j]["type"] == "ok" or explains or ops[j]["value"] in needed]
+        candidates += [j for j in infos if j < lo and not done >> j & 1 and (explains or ops[j]["value"] in needed)]
         for j in candidates:
             allowed, new_state = _apply(state, ops[j])
             if allowed:
-                stack.append((done | 1 << j, new_state))
+                stack.append((done | 1 << j, new_state, count + (ops[j]["type"] == "ok")))
     done = best
     stuck = [ops[i] for i in range(n) if not done >> i & 1 and ops[i]["type"] == "ok"]
     first = min(stuck, key=lambda o: o["complete"]) if stuck else None
