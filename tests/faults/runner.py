@@ -14,7 +14,8 @@ Outcomes: ok (acknowledged, with its result), fail (certainly not applied: refus
 sent, or a definite error), info (timeout, lost connection, 5xx: may or may not have happened).
 
 Faults (seeded, one at a time, each healed before the next): kill -9 of a node (often the leader)
-and its restart, SIGSTOP/SIGCONT, a partition of one node from the others (majority/minority),
+and its restart, SIGSTOP/SIGCONT, a leadership transfer, a partition of one node from the others
+(majority/minority),
 a partial partition (the peer links one node dials, to higher ids: it still reaches lower ids). At the end everything is healed and every key
 is read once more.
 
@@ -238,7 +239,7 @@ class Nemesis(threading.Thread):
     def run(self):
         while not self.stop_ev.wait(self.rng.uniform(1.0, 2.5)):
             self.check_alive()
-            kind = self.rng.choice(["kill", "pause", "partition", "partial"])
+            kind = self.rng.choice(["kill", "pause", "partition", "partial", "transfer"])
             node = self.pick_node()
             hold = self.rng.uniform(1.0, 3.0)
             self.record(kind, node=node, hold=round(hold, 2))
@@ -259,6 +260,18 @@ class Nemesis(threading.Thread):
                 self.stop_ev.wait(hold)
                 for p in self.c.proxies.values():
                     p.heal()
+            elif kind == "transfer":
+                # Leadership handed to another voter (Raft §3.10) while the load runs.
+                leader = self.c.leader()
+                if leader is not None:
+                    target = self.rng.choice([i for i in sorted(self.c.nodes) if i != leader])
+                    try:
+                        req = urllib.request.Request("http://127.0.0.1:%d/v1/operator/raft/transfer-leader?id=%d" % (
+                            self.c.nodes[leader].http_port, target), data=b"", method="POST")
+                        urllib.request.urlopen(req, timeout=3).read()
+                    except Exception:
+                        pass
+                self.stop_ev.wait(hold)
             else:
                 # Partial: the links this node dials (to higher ids) are cut; the lower ids
                 # still reach it, so some pairs talk and others do not.
