@@ -3,7 +3,8 @@ from a seeded schedule, every operation recorded, and the history checked for li
 
     /usr/bin/python3 tests/faults/runner.py [--seed N] [--seconds S] [--nodes 3|5] [--out DIR]
 
-Workload: compare-and-set registers. Each key is one znode `/reg/kN` and the same Consul key
+Workloads: unique append (ZooKeeper sequential znodes under /seq: distinct numbers in real-time
+order, all present on every node at the end), and compare-and-set registers. Each key is one znode `/reg/kN` and the same Consul key
 `reg/kN`, so both protocols operate on one register:
   - ZooKeeper clients (kazoo, any node): read = sync + getData; write = setData; cas = a read, then
     setData conditioned on the version read (BadVersion: the cas failed);
@@ -110,12 +111,21 @@ class ZkProcess(threading.Thread):
                     self.connect()
                 continue
             key = self.rng.choice(self.keys)
-            f = self.rng.choice(["read", "write", "cas", "cas"])
+            f = self.rng.choice(["read", "write", "cas", "cas", "append"])
             if f == "read":
                 self.read(key)
                 continue
             self.n += 1
             value = "%s-%d" % (self.name, self.n)
+            if f == "append":
+                # Unique append: a sequential znode; its sequence number is its place in the log.
+                op = self.h.invoke(self.name, "seq", "append", value)
+                try:
+                    path = self.zk.create_async("/seq/n-", value.encode(), sequence=True).get(timeout=3)
+                    self.h.finish(op, "ok", path)
+                except Exception:
+                    self.h.finish(op, "info")
+                continue
             if f == "write":
                 op = self.h.invoke(self.name, key, "write", value)
                 try:
@@ -298,6 +308,41 @@ class Nemesis(threading.Thread):
                 node.start(wait=False)
 
 
+def check_appends(ops, present):
+    """Unique append: acknowledged sequential creates got distinct numbers, in real-time order
+    (one acknowledged before another began has the lower number), and all are present at the
+    end with their data; anything present was attempted. `present`: {name: data} read at the end.
+    Returns a list of problems."""
+    problems = []
+    appends = [o for o in ops if o["f"] == "append"]
+    acked = [o for o in appends if o["type"] == "ok"]
+    seq = {id(o): int(o["result"].rsplit("-", 1)[1]) for o in acked}
+    numbers = sorted(seq.values())
+    dups = {n for n in numbers if numbers.count(n) > 1} if len(set(numbers)) != len(numbers) else set()
+    if dups:
+        problems.append("sequence numbers given twice: %r" % sorted(dups)[:5])
+    by_complete = sorted(acked, key=lambda o: o["complete"])
+    k, highest = 0, -1
+    for o in sorted(acked, key=lambda o: o["invoke"]):
+        while k < len(by_complete) and by_complete[k]["complete"] < o["invoke"]:
+            highest = max(highest, seq[id(by_complete[k])])
+            k += 1
+        if seq[id(o)] <= highest:
+            problems.append("append %s got %d after an append acknowledged earlier got %d" % (o["value"], seq[id(o)], highest))
+            break
+    for o in acked:
+        name = o["result"].rsplit("/", 1)[1]
+        if present.get(name) != o["value"]:
+            problems.append("acknowledged append %s (%s) is %s at the end" % (o["value"], name,
+                            "missing" if name not in present else "holding %r" % present.get(name)))
+            break
+    attempted = {o["value"] for o in appends}
+    strays = [n for n, v in present.items() if v not in attempted]
+    if strays:
+        problems.append("sequential znodes nobody created: %r" % strays[:5])
+    return problems
+
+
 def check_history(ops, keys):
     """{key: (linearizable, explanation, counts)}"""
     out = {}
@@ -316,10 +361,12 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, o
     key_names = ["k%d" % i for i in range(keys)]
     c = Cluster(nodes, proxied=True).start()
     history, faults = History(), []
+    present_by_node = {}
     try:
         setup = KazooClient(hosts=c.hosts(), timeout=10.0)
         setup.start(timeout=15)
         setup.ensure_path("/reg")
+        setup.ensure_path("/seq")
         for k in key_names:
             try:
                 setup.create("/reg/" + k, INITIAL.encode())
@@ -351,6 +398,15 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, o
         final.connect()
         for k in key_names:
             final.read(k)
+        # Every node's view of the appends, once it has caught up (sync through it).
+        present_by_node = {}
+        for i, node in c.nodes.items():
+            z = KazooClient(hosts=node.hosts, timeout=10.0)
+            z.start(timeout=20)
+            z.sync("/seq")
+            present_by_node[i] = {n: z.get("/seq/" + n)[0].decode() for n in z.get_children("/seq")}
+            z.stop()
+            z.close()
         final.zk.stop()
         final.zk.close()
         nemesis.check_alive()  # anything that died after the faults ended
@@ -364,6 +420,12 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, o
             f.write(json.dumps(entry) + "\n")
     crashes = nemesis.crashes
     results = check_history(history.ops, key_names)
+    append_problems = []
+    for i, present in sorted(present_by_node.items()):
+        append_problems += ["node %d: %s" % (i, p) for p in check_appends(history.ops, present)]
+    n_appends = sum(1 for o in history.ops if o["f"] == "append" and o["type"] == "ok")
+    log("unique append: %d acknowledged, %s" % (n_appends, "; ".join(append_problems) or "distinct, in real-time order, "
+                                                 "present on every node"))
     for k, (ok, why, counts) in sorted(results.items()):
         log("key %s: %s (%s)%s" % (k, "linearizable" if ok else "NOT LINEARIZABLE",
                                   ", ".join("%d %s" % (v, t) for t, v in counts.items()), "" if ok else ": " + why))
@@ -371,7 +433,7 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, o
                                                               sum(1 for e in faults if e["fault"] != "healed"), out))
     for node, status in crashes:
         log("node %d CRASHED (exit status %s) during the run (see faults.jsonl for its log)" % (node, status))
-    return all(ok for ok, _, _ in results.values()) and not crashes, results, out
+    return all(ok for ok, _, _ in results.values()) and not crashes and not append_problems, results, out
 
 
 def main():

@@ -32,6 +32,19 @@ def test_checker_accepts_and_rejects_known_histories():
     assert not check([ok("write", 0, 1, value="a"), ok("cas", 2, 3, expect="a", value="b", result=False)], "init")[0]
 
 
+def test_append_checker_rejects_what_it_must():
+    def ap(value, invoke, complete, n):
+        return dict(f="append", key="seq", type="ok", value=value, invoke=invoke, complete=complete,
+                    result="/seq/n-%010d" % n)
+    ops = [ap("a", 0, 1, 1), ap("b", 2, 3, 2), ap("c", 2.5, 4, 3)]
+    present = {"n-%010d" % n: v for n, v in ((1, "a"), (2, "b"), (3, "c"))}
+    assert runner.check_appends(ops, present) == []
+    assert runner.check_appends([ap("a", 0, 1, 1), ap("b", 2, 3, 1)], {"n-0000000001": "a"})  # a number twice
+    assert runner.check_appends([ap("a", 0, 1, 2), ap("b", 2, 3, 1)], present)  # later call, lower number
+    assert runner.check_appends(ops, {k: v for k, v in present.items() if v != "b"})  # lost
+    assert runner.check_appends(ops, dict(present, **{"n-0000000009": "zz"}))  # never created
+
+
 def test_short_fault_run_is_linearizable(tmp_path):
     lines = []
     good, results, out = runner.run(seed=7, seconds=20, nodes=3, keys=3, out=tmp_path, log=lines.append)
@@ -42,6 +55,7 @@ def test_short_fault_run_is_linearizable(tmp_path):
     acked = [o for o in ops if o["type"] == "ok" and o["f"] != "read"]
     assert len(acked) >= 50, "too few acknowledged writes to mean anything: %d" % len(acked)
     assert {o["process"][:2] for o in acked} == {"zk", "co"}, "both protocols must have written"
+    assert sum(1 for o in acked if o["f"] == "append") >= 20, "too few acknowledged appends"
     assert good, "\n".join(lines)
     # The same history with one acknowledged read altered is rejected: the check can fail.
     key = max(results, key=lambda k: results[k][2]["ok"])
