@@ -3,7 +3,8 @@ from a seeded schedule, every operation recorded, and the history checked for li
 
     /usr/bin/python3 tests/faults/runner.py [--seed N] [--seconds S] [--nodes 3|5] [--out DIR]
 
-Workloads: unique append (ZooKeeper sequential znodes under /seq: distinct numbers in real-time
+Workloads: sessions (every ZooKeeper client session creates an ephemeral; at the end a session
+still held has it on every node, one given up has lost it everywhere), unique append (ZooKeeper sequential znodes under /seq: distinct numbers in real-time
 order, all present on every node at the end), and compare-and-set registers. Each key is one znode `/reg/kN` and the same Consul key
 `reg/kN`, so both protocols operate on one register:
   - ZooKeeper clients (kazoo, any node): read = sync + getData; write = setData; cas = a read, then
@@ -76,9 +77,16 @@ class ZkProcess(threading.Thread):
         self.hosts, self.keys, self.h, self.stop_ev, self.rng = hosts, keys, history, stop, rng
         self.n = 0
         self.zk = None
+        self.close_at_end = True
+        # Each session this process opened, with the ephemeral it created in it:
+        # {"id", "path", "ended": monotonic time we let it go (None: still ours)}.
+        self.sessions = []
 
     def connect(self):
         if self.zk is not None:
+            for sess in self.sessions:
+                if sess["ended"] is None:
+                    sess["ended"] = time.monotonic()
             try:
                 self.zk.stop()
                 self.zk.close()
@@ -88,8 +96,12 @@ class ZkProcess(threading.Thread):
                               connection_retry={"max_tries": -1, "delay": 0.05, "max_delay": 0.5})
         try:
             self.zk.start(timeout=10)
+            sid = self.zk.client_id[0]
+            path = "/eph/%s-%x" % (self.name, sid)
+            self.zk.create_async(path, b"", ephemeral=True).get(timeout=3)
+            self.sessions.append({"id": sid, "path": path, "ended": None})
         except Exception:
-            self.zk = None
+            pass  # no session, or its ephemeral's fate is unknown: not tracked
 
     def read(self, key):
         op = self.h.invoke(self.name, key, "read")
@@ -145,7 +157,7 @@ class ZkProcess(threading.Thread):
                 self.h.finish(op, "ok", False)
             except Exception:
                 self.h.finish(op, "info")
-        if self.zk is not None:
+        if self.zk is not None and self.close_at_end:
             try:
                 self.zk.stop()
                 self.zk.close()
@@ -343,6 +355,42 @@ def check_appends(ops, present):
     return problems
 
 
+def check_ephemerals(procs, nodes, timeout=20.0):
+    """Session semantics through every node: a session still held has its ephemeral everywhere;
+    one given up (closed, or replaced after it expired) has lost it everywhere, within the
+    session timeout. Returns a list of problems."""
+    def views():
+        out = {}
+        for i, node in nodes.items():
+            z = KazooClient(hosts=node.hosts, timeout=10.0)
+            z.start(timeout=20)
+            z.sync("/eph")
+            out[i] = set(z.get_children("/eph"))
+            z.stop()
+            z.close()
+        return out
+
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = views()
+        problems = []
+        for p in procs:
+            live = p.zk.client_id[0] if p.zk is not None and p.zk.connected else None
+            for sess in p.sessions:
+                name = sess["path"].rsplit("/", 1)[1]
+                where = sorted(i for i, names in seen.items() if name in names)
+                if sess["ended"] is None and sess["id"] == live:
+                    if len(where) != len(seen):
+                        problems.append("live session %x of %s: its ephemeral is missing on nodes %s" % (
+                            sess["id"], p.name, sorted(set(seen) - set(where))))
+                elif where:
+                    problems.append("session %x of %s was given up, yet its ephemeral is still on nodes %s" % (
+                        sess["id"], p.name, where))
+        if not problems or time.monotonic() > deadline:
+            return problems
+        time.sleep(0.5)  # expiry of given-up sessions takes up to their timeout
+
+
 def check_history(ops, keys):
     """{key: (linearizable, explanation, counts)}"""
     out = {}
@@ -362,11 +410,13 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, o
     c = Cluster(nodes, proxied=True).start()
     history, faults = History(), []
     present_by_node = {}
+    session_problems = ["the run ended before sessions were checked"]
     try:
         setup = KazooClient(hosts=c.hosts(), timeout=10.0)
         setup.start(timeout=15)
         setup.ensure_path("/reg")
         setup.ensure_path("/seq")
+        setup.ensure_path("/eph")
         for k in key_names:
             try:
                 setup.create("/reg/" + k, INITIAL.encode())
@@ -375,8 +425,11 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, o
         setup.stop()
         setup.close()
         stop = threading.Event()
-        procs = [ZkProcess("zk%d" % i, c.hosts(), key_names, history, stop, random.Random(rng.random()))
-                 for i in range(zk_clients)]
+        zk_procs = [ZkProcess("zk%d" % i, c.hosts(), key_names, history, stop, random.Random(rng.random()))
+                    for i in range(zk_clients)]
+        for p in zk_procs:
+            p.close_at_end = False  # their sessions are checked once the faults are healed
+        procs = list(zk_procs)
         ids = sorted(c.nodes)
         procs += [ConsulProcess("consul%d" % i, c.nodes[ids[i % len(ids)]], key_names, history, stop,
                                 random.Random(rng.random())) for i in range(consul_clients)]
@@ -409,6 +462,18 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, o
             z.close()
         final.zk.stop()
         final.zk.close()
+        # Give every client a moment to reconnect after the last fault, then check sessions.
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not all(p.zk is None or p.zk.connected for p in zk_procs):
+            time.sleep(0.1)
+        session_problems = check_ephemerals(zk_procs, c.nodes)
+        for p in zk_procs:
+            if p.zk is not None:
+                try:
+                    p.zk.stop()
+                    p.zk.close()
+                except Exception:
+                    pass
         nemesis.check_alive()  # anything that died after the faults ended
     finally:
         c.stop()
@@ -433,7 +498,11 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, o
                                                               sum(1 for e in faults if e["fault"] != "healed"), out))
     for node, status in crashes:
         log("node %d CRASHED (exit status %s) during the run (see faults.jsonl for its log)" % (node, status))
-    return all(ok for ok, _, _ in results.values()) and not crashes and not append_problems, results, out
+    n_sessions = sum(len(p.sessions) for p in zk_procs)
+    log("sessions: %d tracked, %s" % (n_sessions, "; ".join(session_problems) or
+                                       "live ones' ephemerals on every node, given-up ones' gone everywhere"))
+    return (all(ok for ok, _, _ in results.values()) and not crashes and not append_problems and not session_problems,
+            results, out)
 
 
 def main():

@@ -66,3 +66,29 @@ def test_short_fault_run_is_linearizable(tmp_path):
         if o["invoke"] == target["invoke"] and o["process"] == target["process"]:
             o["result"] = "never-written"
     assert not linearizability.check(forged, runner.INITIAL)[0]
+
+
+def test_session_checker_rejects_what_it_must(tmp_path):
+    from types import SimpleNamespace
+    from kazoo.client import KazooClient
+    from pyharness.servers import ConclaveServer
+    srv = ConclaveServer(workdir=tmp_path / "node")
+    srv.start()
+    zk = KazooClient(hosts=srv.hosts, timeout=10.0)
+    zk.start(timeout=15)
+    try:
+        zk.ensure_path("/eph")
+        sid = zk.client_id[0]
+        live = SimpleNamespace(name="live", zk=zk, sessions=[{"id": sid, "path": "/eph/live-%x" % sid, "ended": None}])
+        # A live session whose ephemeral is gone.
+        assert runner.check_ephemerals([live], {1: srv}, timeout=0)
+        zk.create("/eph/live-%x" % sid, b"", ephemeral=True)
+        assert runner.check_ephemerals([live], {1: srv}, timeout=0) == []
+        # A session given up whose ephemeral stayed (here: a persistent znode of that name).
+        zk.create("/eph/gone-1", b"")
+        gone = SimpleNamespace(name="gone", zk=None, sessions=[{"id": 1, "path": "/eph/gone-1", "ended": 0.0}])
+        assert runner.check_ephemerals([gone], {1: srv}, timeout=0)
+    finally:
+        zk.stop()
+        zk.close()
+        srv.stop()
