@@ -49,7 +49,9 @@ TEST(NodeStore, IndexMatchesAModelUnderRandomInsertAndErase) {
   // Every child slot points back at a live child of the root.
   std::set<NodeId> kids(store.at(root).kids_begin(), store.at(root).kids_end());
   for (const auto& [p, id] : model)
-    if (p != "/") EXPECT_EQ(kids.count(id), 1u) << p;
+    if (p != "/") {
+      EXPECT_EQ(kids.count(id), 1u) << p;
+    }
 }
 
 TEST(NodeStore, SetDataKeepsThePathAndNullFlag) {

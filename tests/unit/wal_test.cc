@@ -170,7 +170,9 @@ TEST(Wal, RolloverAndRetire) {
     Durable durable(**wal);
     for (raft::Index i = 1; i <= 200; ++i) {
       uint64_t t = append(**wal, entry(i, std::string(50, 'a')));
-      if (i % 10 == 0) ASSERT_TRUE(durable.wait(t));
+      if (i % 10 == 0) {
+        ASSERT_TRUE(durable.wait(t));
+      }
     }
     size_t before = segments(d.path).size();
     EXPECT_GT(before, 3u);
