@@ -460,7 +460,7 @@ Connection::Pending* Connection::enqueue(int32_t xid, int32_t type, std::string 
   p.body = std::move(body);
   p.start_ms = server_.backend().monotonic_ms();
   queue_.push_back(std::move(p));
-  // deque::push_back keeps the addresses of existing elements; pop_front only invalidates the
+  // list::push_back keeps the addresses of existing elements; pop_front only invalidates the
   // popped element, and a slot is popped only once done. So the pointer stays valid while the
   // connection lives, and the completion checks that it does.
   return &queue_.back();

@@ -3,7 +3,7 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
+#include <list>
 #include <functional>
 #include <string>
 #include <vector>
@@ -105,7 +105,9 @@ class Connection : public net::StreamHandler {
   friend class ZkServer;
   int32_t timeout_ms_ = 0;
   std::vector<state::Id> auth_;
-  std::deque<Pending> queue_;
+  // A list, not a deque: an idle connection then holds no queue memory at all (a deque allocates
+  // its first block up front), and slot addresses stay stable either way.
+  std::list<Pending> queue_;
   uint64_t received_ = 0;
   uint64_t sent_ = 0;
   int64_t last_zxid_ = -1;
