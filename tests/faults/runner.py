@@ -238,14 +238,24 @@ class Nemesis(threading.Thread):
         self.killed = set()  # nodes down because we killed them
         self.crashes = []    # (node, exit status) of nodes that died on their own
 
+    def restart(self, i):
+        """Starts node i again; it stays in `killed` (down on purpose) until a start succeeds."""
+        try:
+            self.c.nodes[i].start(wait=False)
+            self.killed.discard(i)
+        except Exception as e:  # e.g. the binary is being replaced: try again on the next round
+            self.record("restart-failed", node=i, error=str(e))
+
     def check_alive(self):
         """A node that exited without being killed crashed: record it and bring it back."""
         for i, node in self.c.nodes.items():
-            if i in self.killed or node.is_running():
+            if node.is_running():
                 continue
-            self.crashes.append((i, node.proc.returncode if node.proc else None))
-            self.record("crash-found", node=i, status=self.crashes[-1][1], log=str(node.log_path))
-            node.start(wait=False)
+            if i not in self.killed:
+                self.crashes.append((i, node.proc.returncode if node.proc else None))
+                self.record("crash-found", node=i, status=self.crashes[-1][1], log=str(node.log_path))
+                self.killed.add(i)
+            self.restart(i)
 
     def record(self, what, **kw):
         entry = dict(kw, fault=what, at=time.monotonic(), wall=time.time())
@@ -269,8 +279,7 @@ class Nemesis(threading.Thread):
                 self.killed.add(node)
                 self.c.nodes[node].kill9()
                 self.stop_ev.wait(hold)
-                self.c.nodes[node].start(wait=False)
-                self.killed.discard(node)
+                self.restart(node)
             elif kind == "pause":
                 os.kill(self.c.nodes[node].pid, signal.SIGSTOP)
                 self.stop_ev.wait(hold)
@@ -316,8 +325,6 @@ class Nemesis(threading.Thread):
                     os.kill(node.pid, signal.SIGCONT)
                 except OSError:
                     pass
-            else:
-                node.start(wait=False)
 
 
 def check_appends(ops, present):
