@@ -72,6 +72,8 @@ class Core {
   Index first_index() const { return offset_ + 1; }
   Term term_at(Index i) const;
   const ConfState& conf() const { return conf_; }
+  /// A membership change has been appended and not applied yet.
+  bool conf_change_pending() const { return pending_conf_index_ > applied_; }
   Index applied() const { return applied_; }
   /// Entries in (from, to], for tests and the leader's snapshot decisions.
   std::vector<Entry> entries(Index from, Index to) const;

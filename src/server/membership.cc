@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "common/bytes.h"
 #include "common/log.h"
 #include "state/cluster_config.h"
@@ -94,6 +96,17 @@ void Membership::on_change_ack(std::string_view body) {
 
 void Membership::start(MembershipRequest request, Done done) {
   auto& core = driver_.core();
+  // One reconfiguration at a time, as ZooKeeper: a second one would be checked against a
+  // configuration that the first is about to change.
+  if (!jobs_.empty()) {
+    done({state::Code::kReconfigInProgress, "a reconfiguration is in progress; try again", 0});
+    return;
+  }
+  for (const auto& c : request.changes)
+    if (c.id == 0) {
+      done({state::Code::kBadArguments, "server id 0 is not valid", 0});
+      return;
+    }
   state::ClusterConfig cfg = current_config(tree_);
   if (request.from_version != -1 && request.from_version != cfg.version) {
     done({state::Code::kBadVersion,
@@ -152,6 +165,11 @@ void Membership::start(MembershipRequest request, Done done) {
     done({state::Code::kNoAuth, "only the super user may reconfigure", 0});
     return;
   }
+  // The leader's own removal goes last: once it is applied this node steps down and could
+  // not propose the rest.
+  std::stable_partition(job.steps.begin(), job.steps.end(), [this](const raft::ConfChange& cc) {
+    return !(cc.type == raft::ConfChangeType::kRemove && cc.node == node_id_);
+  });
   if (job.steps.empty()) {
     done({state::Code::kOk, "", 0});
     return;

@@ -101,7 +101,7 @@ void Node::handle_operator(const net::HttpRequest& req, net::HttpHandler::Respon
   if (id == 0 && req.query.count("address") && req.method == "DELETE") {
     // Consul names the peer to remove by its Raft address as often as by its id.
     for (const auto& [member, addr] : addresses_)
-      if (addr == req.query.at("address")) id = member;
+      if (addr == req.query.at("address") && core.conf().contains(member)) id = member;
     if (id == 0) return error(400, "no member has Raft address " + req.query.at("address"));
   }
   if (id == 0) return error(400, "missing or invalid ?id= (or ?address=)");

@@ -15,8 +15,11 @@ raft::Index Proposals::append(state::Command& cmd) {
   cmd.time_ms = hooks_.wall_ms();
   // A member may announce only its own line while it is a member; the other membership changes
   // come from Raft configuration entries, never from proposals.
+  // While a membership change is in flight the announce waits (the member retries), so that a
+  // removal cannot be followed by an announce that brings the removed member's line back.
   if (cmd.kind == state::CommandKind::kMembership &&
-      (cmd.member.change != state::MemberChange::kAnnounce || !driver_.core().conf().contains(cmd.member.id)))
+      (cmd.member.change != state::MemberChange::kAnnounce || !driver_.core().conf().contains(cmd.member.id) ||
+       driver_.core().conf_change_pending()))
     return 0;
   Bytes bytes;
   state::encode_command(cmd, bytes);

@@ -101,7 +101,12 @@ void RaftDriver::drive() {
     // A leader replicates before its own fsync (Raft thesis §10.2.1): the core counts its own
     // entries only once persisted() says they are durable, so followers may have them first.
     // Followers' responses and candidates' votes still wait for the disk below.
-    if (core_->role() == raft::Role::kLeader && !rd.messages.empty()) {
+    // Only once the leader's term and vote are durable: a leader elected in this very Ready (a lone
+    // voter elects itself at once) must not reach learners with a term it could still lose.
+    const bool term_change =
+        rd.hard_state && (rd.hard_state->term != submitted_hs_.term || rd.hard_state->vote != submitted_hs_.vote);
+    if (core_->role() == raft::Role::kLeader && !rd.messages.empty() && !term_change &&
+        durable_ticket_ >= term_ticket_) {
       std::vector<raft::Message> held;
       std::vector<raft::Message> now;
       for (auto& m : rd.messages) {
@@ -115,10 +120,10 @@ void RaftDriver::drive() {
     if (rd.hard_state || !rd.entries.empty() || truncate_from) {
       // Term and vote must be durable before anything is answered; a moved commit index alone
       // need not be (it is recovered from the leader), so it costs no fdatasync.
-      bool sync = !rd.entries.empty() || truncate_from ||
-                  (rd.hard_state && (rd.hard_state->term != submitted_hs_.term || rd.hard_state->vote != submitted_hs_.vote));
+      bool sync = !rd.entries.empty() || truncate_from || term_change;
       if (rd.hard_state) submitted_hs_ = *rd.hard_state;
       uint64_t ticket = wal_->submit(rd.hard_state, rd.entries, truncate_from, sync);
+      if (term_change) term_ticket_ = ticket;
       if (!rd.entries.empty()) submitted_last_index_ = rd.entries.back().index;
       if (truncate_from) submitted_last_index_ = std::max(submitted_last_index_, truncate_from - 1);
       held_.push_back({ticket, submitted_last_index_, std::move(rd.messages)});

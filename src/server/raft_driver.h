@@ -100,7 +100,8 @@ class RaftDriver {
   std::unique_ptr<storage::SnapshotStore> snapshots_;
 
   std::deque<Held> held_;
-  raft::HardState submitted_hs_;  // the last hard state handed to the WAL  // messages waiting for their WAL batch to be durable
+  raft::HardState submitted_hs_;  // the last hard state handed to the WAL
+  uint64_t term_ticket_ = 0;      // the WAL batch carrying the latest term or vote change  // messages waiting for their WAL batch to be durable
   uint64_t durable_ticket_ = 0;
   raft::Index submitted_last_index_ = 0;
   raft::Index applied_index_ = 0;

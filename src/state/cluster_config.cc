@@ -101,7 +101,7 @@ std::optional<std::pair<uint64_t, ServerSpec>> parse_server_line(std::string_vie
   key.remove_prefix(7);
   uint64_t id = 0;
   auto [p, ec] = std::from_chars(key.data(), key.data() + key.size(), id);
-  if (key.empty() || ec != std::errc() || p != key.data() + key.size()) return std::nullopt;
+  if (key.empty() || ec != std::errc() || p != key.data() + key.size() || id == 0) return std::nullopt;
   auto spec = parse_server_spec(line.substr(eq + 1));
   if (!spec) return std::nullopt;
   return std::make_pair(id, std::move(*spec));

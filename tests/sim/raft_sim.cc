@@ -71,6 +71,7 @@ struct Batch {
   std::optional<HardState> hs;
   std::vector<Entry> entries;
   bool truncate_all = false;  // a snapshot was installed: the log restarts after it
+  bool term_change = false;   // carries a new term or vote
   std::vector<Message> messages;
   Index last_index = 0;       // what persisted() reports once this batch is durable
 };
@@ -82,6 +83,7 @@ struct SimNode {
   Disk disk;
   std::deque<Batch> pending;  // lost at a crash
   Index submitted_last = 0;
+  HardState submitted_hs;     // the last hard state handed to the disk
   std::vector<std::string> applied;  // state machine: applied command payloads, in order
   Index applied_index = 0;
   Index snapshot_applied_base = 0;  // applied_index covered by `applied` list start
@@ -170,6 +172,7 @@ class Sim {
     n.applied.clear();
     n.applied_index = 0;
     n.pending.clear();
+    n.submitted_hs = n.disk.hs;
     n.submitted_last = n.disk.entries.empty() ? b.applied : n.disk.entries.back().index;
     if (n.disk.snapshot) restore_state(n, *n.disk.snapshot);
     n.up = true;
@@ -243,7 +246,11 @@ class Sim {
         truncate_all = true;
         n.submitted_last = std::max(n.submitted_last, rd.snapshot->meta.index);
       }
-      if (send_early_ && n.core->role() == Role::kLeader) {
+      const bool term_change = rd.hard_state && (rd.hard_state->term != n.submitted_hs.term ||
+                                                 rd.hard_state->vote != n.submitted_hs.vote);
+      bool term_pending = false;
+      for (const auto& b : n.pending) term_pending = term_pending || b.term_change;
+      if (send_early_ && n.core->role() == Role::kLeader && !term_change && !term_pending) {
         // Raft thesis §10.2.1: a leader may replicate before its own fsync, as long as it counts
         // itself only once persisted() says so. Responses and votes still wait for the disk.
         std::vector<Message> held;
@@ -258,6 +265,8 @@ class Sim {
       if (rd.hard_state || !rd.entries.empty() || truncate_all) {
         Batch b;
         b.hs = rd.hard_state;
+        b.term_change = term_change;
+        if (rd.hard_state) n.submitted_hs = *rd.hard_state;
         b.entries = rd.entries;
         b.truncate_all = truncate_all;
         b.messages = std::move(rd.messages);
