@@ -71,6 +71,7 @@ TEST(Reconfig, RefusesWhatZooKeeperRefuses) {
   EXPECT_TRUE(refused(std::string_view("server.2=h:3:4"), std::nullopt));       // no client port
   EXPECT_TRUE(refused(std::string_view("server.2=h:2:5;12"), std::nullopt));    // server 1's election address
   EXPECT_TRUE(refused(std::string_view("server.x=h:3:4;12"), std::nullopt));
+  EXPECT_TRUE(refused(std::string_view("server.0=h:3:4;12"), std::nullopt));  // 0 means "nobody" in Raft
   EXPECT_TRUE(refused(std::string_view("server.2=h:3:4;12=5"), std::nullopt));
   EXPECT_TRUE(refused(std::nullopt, std::string_view("one")));
   // The same id may take its own addresses again (a role change).
