@@ -65,10 +65,7 @@ void ConsulApi::sync_own_node() {
   serf.output = "Agent alive and reachable";
   serf.type = "serf";
   op.checks.push_back(std::move(serf));
-  state::Command cmd;
-  cmd.kind = state::CommandKind::kTxn;
-  cmd.multi = true;
-  cmd.ops = {std::move(op)};
+  state::Command cmd = multi_command({std::move(op)});
   own_sync_in_flight_ = true;
   replica_.propose(std::move(cmd), [this](const state::ApplyResult&) { own_sync_in_flight_ = false; });
 }
@@ -91,10 +88,7 @@ void ConsulApi::flush_check_updates() {
     for (auto& w : p.waiters) waiters.push_back(std::move(w));
   }
   pending_checks_.clear();
-  state::Command cmd;
-  cmd.kind = state::CommandKind::kTxn;
-  cmd.multi = true;
-  cmd.ops = {std::move(op)};
+  state::Command cmd = multi_command({std::move(op)});
   check_flush_in_flight_ = true;
   ++check_batches_;
   replica_.propose(std::move(cmd), [this, waiters = std::move(waiters)](const state::ApplyResult& r) {

@@ -15,6 +15,14 @@ net::HttpResponse json_response(const json::value& v, int status) {
   return r;
 }
 
+state::Command multi_command(std::vector<state::Op> ops) {
+  state::Command cmd;
+  cmd.kind = state::CommandKind::kTxn;
+  cmd.multi = true;
+  cmd.ops = std::move(ops);
+  return cmd;
+}
+
 ConsulApi::ConsulApi(server::Replica& replica, server::HttpRouter& router)
     : replica_(replica),
       datacenter_(replica.info().datacenter),

@@ -190,5 +190,7 @@ class ConsulApi : public server::ApplyObserver {
 };
 
 net::HttpResponse json_response(const json::value& v, int status = 200);
+/// An all-or-nothing kTxn command of `ops` (catalog and check writes).
+state::Command multi_command(std::vector<state::Op> ops);
 
 }  // namespace conclave::consul

@@ -44,10 +44,7 @@ bool ConsulApi::parse_body_object(const net::HttpRequest& req, json::value* body
 }
 
 void ConsulApi::propose_catalog(std::vector<state::Op> ops, Respond respond, json::value ok_body) {
-  state::Command cmd;
-  cmd.kind = state::CommandKind::kTxn;
-  cmd.multi = true;
-  cmd.ops = std::move(ops);
+  state::Command cmd = multi_command(std::move(ops));
   propose(std::move(cmd), [respond, ok_body = std::move(ok_body)](const state::ApplyResult& r) {
     if (r.code == state::Code::kOk) {
       auto resp = json_response(ok_body);

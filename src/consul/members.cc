@@ -65,10 +65,7 @@ void ConsulApi::monitor_members() {
     }
   }
   if (op.updates.empty()) return;
-  state::Command cmd;
-  cmd.kind = state::CommandKind::kTxn;
-  cmd.multi = true;
-  cmd.ops = {std::move(op)};
+  state::Command cmd = multi_command({std::move(op)});
   member_check_in_flight_ = true;
   replica_.propose(std::move(cmd), [this](const state::ApplyResult&) { member_check_in_flight_ = false; });
 }
@@ -191,24 +188,20 @@ void ConsulApi::agent_leave(const net::HttpRequest&, Respond respond) {
   if (alone) return finish();
   // Deregister this node's catalog entry first (its services and checks go with it), while it
   // is still a member that can reach the leader.
-  state::Command cmd;
-  cmd.kind = state::CommandKind::kTxn;
-  cmd.multi = true;
-  cmd.ops = {state::CatalogDeregisterOp{info.node_name, "", ""}};
+  state::Command cmd = multi_command({state::CatalogDeregisterOp{info.node_name, "", ""}});
   replica_.propose(std::move(cmd), [finish](const state::ApplyResult&) { finish(); });
 }
 
 void ConsulApi::agent_force_leave(const net::HttpRequest& req, Respond respond) {
   std::string name = tail_of(req.path, "/v1/agent/force-leave/");
-  const auto& catalog = replica_.tree().catalog();
+  const auto servers = replica_.tree().catalog().server_nodes();
   uint64_t id = 0;
-  for (const auto& [raft_id, n] : catalog.server_nodes())
+  for (const auto& [raft_id, n] : servers)
     if (n->spec.name == name) id = raft_id;
   if (id == 0 && name.rfind("node-", 0) == 0) id = std::strtoull(name.c_str() + 5, nullptr, 10);
   auto members = replica_.members();
   auto m = std::find_if(members.begin(), members.end(), [&](const auto& mv) { return static_cast<uint64_t>(mv.id) == id; });
   if (id == 0 || m == members.end()) return respond(text_error(500, "agent: No node found with name '" + name + "'"));
-  auto servers = catalog.server_nodes();
   const state::Catalog::NodeEntry* n = servers.count(id) ? servers.at(id) : nullptr;
   if (member_alive(*m, n, replica_.leader_view().is_leader)) {
     net::HttpResponse ok;  // a live member is not touched, as Consul's force-leave
@@ -223,10 +216,7 @@ void ConsulApi::agent_force_leave(const net::HttpRequest& req, Respond respond) 
       net::HttpResponse ok;
       return respond(std::move(ok));
     }
-    state::Command cmd;
-    cmd.kind = state::CommandKind::kTxn;
-    cmd.multi = true;
-    cmd.ops = {state::CatalogDeregisterOp{node_name, "", ""}};
+    state::Command cmd = multi_command({state::CatalogDeregisterOp{node_name, "", ""}});
     replica_.propose(std::move(cmd), [respond](const state::ApplyResult& ar) {
       if (ar.code != state::Code::kOk) return respond(text_error(500, "removed from the cluster; deregistering its node failed"));
       net::HttpResponse ok;

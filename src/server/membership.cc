@@ -11,11 +11,6 @@
 namespace conclave::server {
 namespace {
 
-state::ClusterConfig current_config(const state::DataTree& tree) {
-  const state::Node* n = tree.find("/zookeeper/config");
-  return n ? state::parse_cluster_config(n->data()) : state::ClusterConfig{};
-}
-
 raft::ConfChangeType to_raft(MemberChangeSpec::Kind k) {
   switch (k) {
     case MemberChangeSpec::Kind::kAddVoter: return raft::ConfChangeType::kAddVoter;
@@ -107,7 +102,7 @@ void Membership::start(MembershipRequest request, Done done) {
       done({state::Code::kBadArguments, "server id 0 is not valid", 0});
       return;
     }
-  state::ClusterConfig cfg = current_config(tree_);
+  state::ClusterConfig cfg = tree_.cluster_config();
   if (request.from_version != -1 && request.from_version != cfg.version) {
     done({state::Code::kBadVersion,
           fmt::format("Reconfiguration from version {:x} failed -- last seen version is {:x}", request.from_version,
@@ -263,7 +258,7 @@ void Membership::announce() {
   std::string spec = hooks_.own_spec();
   auto mine = state::parse_server_spec(spec);
   if (!mine) return;
-  auto cfg = current_config(tree_);
+  auto cfg = tree_.cluster_config();
   auto line = cfg.servers.find(node_id_);
   if (line != cfg.servers.end() && (line->second.has_client() || !mine->has_client())) return;
   state::Command cmd;

@@ -280,9 +280,7 @@ void Node::apply_entry(const raft::Entry& e) {
 }
 
 void Node::learn_addresses() {
-  const state::Node* n = tree_.find("/zookeeper/config");
-  if (!n) return;
-  for (const auto& [id, spec] : state::parse_cluster_config(n->data()).servers) {
+  for (const auto& [id, spec] : tree_.cluster_config().servers) {
     if (addresses_.count(id)) continue;
     addresses_[id] = spec.quorum_address();
     if (peers_ && id != static_cast<uint64_t>(config_.node_id)) peers_->set_peer(id, addresses_[id]);

@@ -345,12 +345,18 @@ ApplyResult DataTree::apply(int64_t index, const Command& cmd) {
   return out;
 }
 
+ClusterConfig DataTree::cluster_config() const {
+  const Node* n = find("/zookeeper/config");
+  return n ? parse_cluster_config(n->data()) : ClusterConfig{};
+}
+
 Code DataTree::apply_membership(const MemberOp& op, int64_t time_ms, int64_t zxid, std::vector<Trigger>* triggers) {
   static const std::string kPath = "/zookeeper/config";
   Node* n = find_mut(kPath);
   CONCLAVE_ASSERT(n != nullptr, "the tree always holds /zookeeper/config");
   const std::string old_text(n->data());
-  ClusterConfig cfg = parse_cluster_config(old_text);
+  const ClusterConfig before = parse_cluster_config(old_text);
+  ClusterConfig cfg = before;
   auto given = op.spec.empty() ? std::nullopt : parse_server_spec(op.spec);
   auto from_raft = spec_from_raft_address(op.raft_address, op.change == MemberChange::kAddLearner);
   auto it = cfg.servers.find(op.id);
@@ -376,7 +382,6 @@ Code DataTree::apply_membership(const MemberOp& op, int64_t time_ms, int64_t zxi
       }
       break;
   }
-  ClusterConfig before = parse_cluster_config(old_text);
   if (before.servers == cfg.servers) return Code::kOk;  // nothing to publish
   cfg.version = zxid;
   touch_node(n, kPath, render_cluster_config(cfg), zxid, time_ms ? time_ms : n->mtime, triggers, nullptr);

@@ -22,6 +22,7 @@
 
 #include "common/bytes.h"
 #include "state/catalog.h"
+#include "state/cluster_config.h"
 #include "state/command.h"
 #include "state/node_store.h"
 #include "state/types.h"
@@ -117,6 +118,8 @@ class DataTree {
   bool is_mirrored(std::string_view path) const { return mirrored_.count(path) != 0; }
   size_t node_count() const { return store_.live(); }
   int64_t last_zxid() const { return last_zxid_; }
+  /// The membership /zookeeper/config holds (state/cluster_config.h).
+  ClusterConfig cluster_config() const;
   size_t ephemeral_count() const;
   /// Sum of path lengths and data sizes (mntr's zk_approximate_data_size).
   uint64_t approximate_data_size() const;

@@ -398,7 +398,7 @@ void Connection::handle_reconfig(int32_t xid, std::string_view body) {
   const state::Node* config = tree.find("/zookeeper/config");
   auto opt = [](bool is_null, const std::string& s) { return is_null ? std::nullopt : std::optional<std::string_view>(s); };
   auto parsed = parse_reconfig(opt(jn, joining), opt(ln, leaving), opt(mn, members), from_version,
-                               state::parse_cluster_config(config ? config->data() : std::string_view()));
+                               tree.cluster_config());
   if (parsed.code != state::Code::kOk) {
     log::info("zk", "reconfig from session 0x{:x} refused: {}", session_id_, parsed.message);
     return reply_error(xid, type, parsed.code);

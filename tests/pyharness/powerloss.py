@@ -69,26 +69,18 @@ def lose_unsynced(journal):
     undone = {"records": len(recs), "writes": 0, "truncates": 0, "creates": 0, "renames": 0}
     for i in range(len(recs) - 1, -1, -1):
         kind, rest, payload = recs[i]
-        if kind == "W":
-            path, off, oldsize = rest[0], int(rest[1]), int(rest[2])
+        if kind in ("W", "T"):
+            # A write at `at` or a cut down to `at`: the file gets its old size back, and the
+            # bytes that stood from `at` on.
+            path, at, oldsize = rest[0], int(rest[1]), int(rest[2])
             if synced(path, i) or not os.path.exists(path):
                 continue
             with open(path, "r+b") as f:
                 f.truncate(oldsize)
                 if payload:
-                    f.seek(off)
+                    f.seek(at)
                     f.write(payload)
-            undone["writes"] += 1
-        elif kind == "T":
-            path, newsize, oldsize = rest[0], int(rest[1]), int(rest[2])
-            if synced(path, i) or not os.path.exists(path):
-                continue
-            with open(path, "r+b") as f:
-                f.truncate(oldsize)
-                if payload:
-                    f.seek(newsize)
-                    f.write(payload)
-            undone["truncates"] += 1
+            undone["writes" if kind == "W" else "truncates"] += 1
         elif kind == "C":
             path = rest[0]
             if dir_synced(path, i):
