@@ -37,6 +37,7 @@ from pyharness.servers import (ConclaveServer, ZooKeeperServer, free_port, four_
 import zkwire  # noqa: E402
 
 LOADGEN = REPO / "build" / "release" / "bench" / "conclave_loadgen"
+ZKC_LOADGEN = REPO / "build" / "release" / "bench" / "conclave_zkc_loadgen"  # through libzookeeper_mt
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -241,8 +242,13 @@ def etcd_available():
 
 # ---------------------------------------------------------------- measurements
 
-def loadgen(system, protocol, args, timeout=600, hosts=None):
-    cmd = [str(LOADGEN), "--protocol", protocol, "--hosts", hosts or system.hosts()] + args
+def loadgen(system, protocol, args, timeout=600, hosts=None, driver="loadgen"):
+    """One run of a load generator against `system`: conclave_loadgen ("loadgen") or the same
+    ZooKeeper load through the official C client ("libzk", conclave_zkc_loadgen)."""
+    if driver == "libzk":
+        cmd = [str(ZKC_LOADGEN), "--hosts", hosts or system.hosts()] + args
+    else:
+        cmd = [str(LOADGEN), "--protocol", protocol, "--hosts", hosts or system.hosts()] + args
     cpu0 = system.cpu()
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     cpu1 = system.cpu()
@@ -353,8 +359,10 @@ def running(sname, starter, prefix):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def scenario_load(name, nodes, mix, args, opts, with_etcd=False):
+def scenario_load(name, nodes, mix, args, opts, with_etcd=False, driver="loadgen"):
     systems = [("conclave", lambda t: start_conclave(nodes, t)), ("zookeeper", lambda t: start_zookeeper(nodes, t))]
+    if driver == "libzk":
+        return scenario_libzk(nodes, mix, opts, systems)
     if with_etcd and etcd_available():
         systems.append(("etcd", lambda t: start_etcd(nodes, t)))
     runs = {s: [] for s, _ in systems}
@@ -374,6 +382,24 @@ def scenario_load(name, nodes, mix, args, opts, with_etcd=False):
                     loadgen(system, protocol, warm + args)
                     base = base + ["--no-prepare"]
                 r = loadgen(system, protocol, base + args)
+                runs[sname].append(r)
+                print("  %-10s rep %d: %8.0f ops/s  cpu %.1f us/op" % (sname, rep, r["total_ops_per_s"],
+                                                                       r["server_cpu_us_per_op"]), flush=True)
+    return runs
+
+
+def scenario_libzk(nodes, mix, opts, systems):
+    """The issue-style real-client load: opts.c_sessions handles of the official C client, each
+    with opts.c_outstanding asynchronous requests in flight, 1000 znodes of 100 B."""
+    runs = {s: [] for s, _ in systems}
+    base = ["--sessions", str(opts.c_sessions), "--outstanding", str(opts.c_outstanding), "--keys", "1000",
+            "--value-size", "100", "--mix", mix]
+    for rep in range(opts.repeat):
+        for sname, starter in systems:
+            with running(sname, starter, "libzk") as system:
+                if opts.warmup > 0:
+                    loadgen(system, "zk", base + ["--duration", str(opts.warmup)], driver="libzk")
+                r = loadgen(system, "zk", base + ["--duration", str(opts.duration), "--no-prepare"], driver="libzk")
                 runs[sname].append(r)
                 print("  %-10s rep %d: %8.0f ops/s  cpu %.1f us/op" % (sname, rep, r["total_ops_per_s"],
                                                                        r["server_cpu_us_per_op"]), flush=True)
@@ -575,6 +601,8 @@ def main():
     ap.add_argument("--warmup", type=float, default=5)
     ap.add_argument("--http-connections", type=int, default=64)
     ap.add_argument("--blocking", type=int, default=10000)
+    ap.add_argument("--c-sessions", type=int, default=32, help="C-client handles in the libzk-* scenarios")
+    ap.add_argument("--c-outstanding", type=int, default=8)
     opts = ap.parse_args()
     if opts.quick:
         opts.repeat, opts.duration, opts.znodes, opts.failover_repeat, opts.warmup = 1, 3, 100000, 1, 1
@@ -591,7 +619,14 @@ def main():
     print("  " + "\n  ".join(l for l in floor.stdout.splitlines() if not l.startswith("RESULT")))
     results["floor"] = json.loads([l for l in floor.stdout.splitlines() if l.startswith("RESULT")][0][7:])
 
+    # Headline scenarios first: the official C client (libzk-*), then conclave_loadgen sending one
+    # request per write as client libraries do, then the engine figures (engine-*: bursts written
+    # in one write(), which no client library does).
     load_scenarios = [
+        ("libzk-single-get", 1, "get=100", "libzk", False),
+        ("libzk-single-set", 1, "set=100", "libzk", False),
+        ("libzk-cluster3-get", 3, "get=100", "libzk", False),
+        ("libzk-cluster3-set", 3, "set=100", "libzk", False),
         ("single-read", 1, "get=100", [], True),
         ("single-mixed", 1, "get=90,set=10", [], True),
         ("single-write", 1, "set=100", [], True),
@@ -600,12 +635,18 @@ def main():
         ("cluster3-mixed", 3, "get=90,set=10", [], True),
         ("cluster3-write", 3, "set=100", [], True),
         ("sessions10k-mixed", 1, "get=90,set=10", ["--idle-sessions", "2000" if opts.quick else "10000"], False),
+        ("engine-single-read", 1, "get=100", ["--send", "batched"], False),
+        ("engine-single-write", 1, "set=100", ["--send", "batched"], False),
     ]
     for name, nodes, mix, args, etcd in load_scenarios:
         if not want(name):
             continue
+        driver = "libzk" if args == "libzk" else "loadgen"
+        if driver == "libzk" and not ZKC_LOADGEN.exists():
+            print("\n== %s skipped: conclave_zkc_loadgen not built (Debian: libzookeeper-mt-dev)" % name)
+            continue
         print("\n== %s (%d node%s, mix %s)" % (name, nodes, "s" if nodes > 1 else "", mix), flush=True)
-        runs = scenario_load(name, nodes, mix, args, opts, with_etcd=etcd)
+        runs = scenario_load(name, nodes, mix, [] if driver == "libzk" else args, opts, with_etcd=etcd, driver=driver)
         results["scenarios"][name] = runs
         summarize(name, runs)
     if want("fanout"):

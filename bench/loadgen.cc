@@ -4,6 +4,9 @@
 //
 // One thread drives all connections with poll(); each connection keeps up to --outstanding
 // requests in flight (ZooKeeper pipelines them; etcd over HTTP/1.1 gets one per connection).
+// Each request goes out in its own write(), as client libraries send them (--send batched
+// coalesces bursts instead: an engine figure). bench/zkc_loadgen.cc drives the same ZooKeeper
+// load through the official C client library.
 // Output: a readable table and one JSON line (prefix "RESULT ") with ops/s and latency
 // percentiles per operation.
 //
@@ -58,6 +61,11 @@ struct Options {
   int idle_sessions = 0;
   int fanout = 0;
   int server_pid = 0;
+  // How requests reach the socket. Client libraries (the ZooKeeper C and Java clients, kazoo,
+  // Curator) write each request on its own as the application issues it: "per-request", the
+  // default and what the headline figures use. "batched" writes every burst of requests in one
+  // write(), which only a tuned pipelining client does: an engine figure, labelled so.
+  bool batched = false;
 };
 
 enum Op { kGet, kSet, kCreateSeq, kCreateDelete, kExists, kChildren, kMulti, kWatchFanout, kNumOps };
@@ -231,7 +239,7 @@ double pct(std::vector<uint32_t>& v, double p) {
 
 void report(Stats& s, double secs, const Options& o) {
   std::printf("\n%-14s %10s %9s %9s %9s %9s %8s\n", "op", "ops/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "errors");
-  std::string json = "{\"protocol\":\"" + o.protocol + "\",\"connections\":" + std::to_string(o.connections) +
+  std::string json = "{\"protocol\":\"" + o.protocol + "\",\"send\":\"" + (o.batched ? "batched" : "per-request") + "\",\"connections\":" + std::to_string(o.connections) +
                      ",\"outstanding\":" + std::to_string(o.outstanding) + ",\"seconds\":" + std::to_string(secs) +
                      ",\"ops\":{";
   uint64_t total = 0;
@@ -340,10 +348,15 @@ void run_zk(const Options& o) {
   };
   auto deadline = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(o.duration_s * 1000));
   auto t0 = Clock::now();
+  // Sends one request now (per-request mode) or appends it to this turn's burst (batched).
+  auto put = [&](ZkConn& c, std::string& burst, std::string req) {
+    if (o.batched) burst += req;
+    else write_all(c.fd, req);
+  };
   for (auto& c : conns) {
     std::string batch;
-    for (int k = 0; k < o.outstanding; ++k) batch += issue(c);
-    write_all(c.fd, batch);
+    for (int k = 0; k < o.outstanding; ++k) put(c, batch, issue(c));
+    if (!batch.empty()) write_all(c.fd, batch);
   }
   std::vector<pollfd> pfds(conns.size());
   bool stopping = false;
@@ -367,13 +380,13 @@ void run_zk(const Options& o) {
         if (f.op == kCreateDelete && !f.second_half) {
           // Follow the create with the delete of the same node; the pair counts as one op.
           int32_t dx = c.next_xid++;
-          batch += zk_request(dx, 2, [&](Writer& w) { w.blob(f.path); w.i32(-1); });
+          put(c, batch, zk_request(dx, 2, [&](Writer& w) { w.blob(f.path); w.i32(-1); }));
           c.inflight.push_back({dx, kCreateDelete, f.start, true, f.path});
           continue;
         }
         if (err != 0 && !(f.op == kMulti && err == 0)) stats.errors[f.op]++;
         else stats.lat_us[f.op].push_back(static_cast<uint32_t>(us));
-        if (!stopping) batch += issue(c);
+        if (!stopping) put(c, batch, issue(c));
       }
       if (!batch.empty()) write_all(c.fd, batch);
     }
@@ -793,6 +806,8 @@ void usage() {
       "  --hosts H:P[,H:P...]    servers; connections are spread over them\n"
       "  --connections N         sessions/connections (default 8)\n"
       "  --outstanding K         requests in flight per connection (zk; default 8)\n"
+      "  --send per-request|batched  one write() per request as client libraries do (default), or\n"
+      "                          every burst in one write() (an engine figure, not what clients see)\n"
       "  --mix op=w,...          get set create_seq create_delete exists children multi (default get=90,set=10)\n"
       "  --keys M                keys prepared and addressed (default 10000)\n"
       "  --value-size B          bytes per value (default 100)\n"
@@ -831,6 +846,11 @@ int main(int argc, char** argv) {
       }
     } else if (a == "--connections") o.connections = std::stoi(next());
     else if (a == "--outstanding") o.outstanding = std::stoi(next());
+    else if (a == "--send") {
+      std::string m = next();
+      if (m != "per-request" && m != "batched") die("--send takes per-request or batched");
+      o.batched = m == "batched";
+    }
     else if (a == "--value-size") o.value_size = std::stoi(next());
     else if (a == "--keys") o.keys = std::stoi(next());
     else if (a == "--wide-children") o.wide_children = std::stoi(next());

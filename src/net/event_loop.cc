@@ -83,18 +83,20 @@ class AsioStream : public Stream, public std::enable_shared_from_this<AsioStream
   void send(std::string bytes) override {
     if (closed_ || closing_) return;
     queued_.push_back(Chunk{std::move(bytes), nullptr});
-    if (!writing_) write();
+    schedule_flush();
   }
   void send_shared(std::shared_ptr<const std::string> bytes) override {
     if (closed_ || closing_) return;
     queued_.push_back(Chunk{{}, std::move(bytes)});
-    if (!writing_) write();
+    schedule_flush();
   }
 
   void close() override {
     if (closed_ || closing_) return;
     closing_ = true;
-    if (!writing_) shutdown();
+    if (writing_) return;  // the write in flight shuts down when it is done
+    if (queued_.empty()) shutdown();
+    else write();
   }
 
   const std::string& remote_address() const override { return remote_address_; }
@@ -102,29 +104,92 @@ class AsioStream : public Stream, public std::enable_shared_from_this<AsioStream
   uint16_t local_port() const override { return local_port_; }
 
  private:
+  using Clock = std::chrono::steady_clock;
+  // Reading has two modes. A busy connection (data within kHotWindow of the previous data) reads
+  // with async_read_some into its own small buffer: Asio tries the recv at once and, when nothing
+  // is there, parks the read without an epoll_ctl. A quiet connection (a ZooKeeper session between
+  // pings, a Consul blocking query) owns no buffer: it waits for readability, which costs an
+  // epoll_ctl per wait, and then reads into the loop thread's one shared buffer. A busy connection
+  // that falls quiet gives its buffer back at its next read. An idle ZooKeeper session stays quiet:
+  // clients ping every third of the session timeout, which is at least 4 s.
+  static constexpr size_t kHotBufferBytes = 2048;
+  static constexpr Clock::duration kHotWindow = std::chrono::seconds(1);
+
   void read() {
-    // Wait for readability, then read into the loop thread's one buffer: an idle connection (a
-    // ZooKeeper session between pings, a Consul blocking query) owns no read buffer at all.
+    if (hot_) read_hot();
+    else read_cold();
+  }
+
+  void read_cold() {
+    hot_buffer_.reset();
     socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
       if (self->closed_) return;
       if (ec) {
         self->finish();
         return;
       }
-      thread_local std::vector<char> shared;
-      if (shared.size() < self->read_buffer_bytes_) shared.resize(self->read_buffer_bytes_);
-      boost::system::error_code rec;
-      size_t n = self->socket_.read_some(asio::buffer(shared.data(), self->read_buffer_bytes_), rec);
-      if (rec == asio::error::would_block || rec == asio::error::try_again) {
-        self->read();
-        return;
-      }
-      if (rec) {
-        self->finish();
-        return;
-      }
-      if (!self->closing_) self->handler_->on_data(std::string_view(shared.data(), n));
+      if (!self->drain()) return;
       if (!self->closed_ && !self->closing_) self->read();
+    });
+  }
+
+  void read_hot() {
+    if (!hot_buffer_) hot_buffer_ = std::make_unique<char[]>(kHotBufferBytes);
+    socket_.async_read_some(asio::buffer(hot_buffer_.get(), kHotBufferBytes),
+                            [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
+                              if (self->closed_) return;
+                              if (ec) {
+                                self->finish();
+                                return;
+                              }
+                              self->note_data();
+                              self->dispatch(std::string_view(self->hot_buffer_.get(), n));
+                              // A full buffer may have left more behind: take it now.
+                              if (n == kHotBufferBytes && !self->closed_ && !self->closing_ && !self->drain()) return;
+                              if (!self->closed_ && !self->closing_) self->read();
+                            });
+  }
+
+  // Reads what is available now into the loop thread's shared buffer and hands it on. False when
+  // the connection failed (and is finished).
+  bool drain() {
+    thread_local std::vector<char> shared;
+    if (shared.size() < read_buffer_bytes_) shared.resize(read_buffer_bytes_);
+    boost::system::error_code rec;
+    size_t n = socket_.read_some(asio::buffer(shared.data(), read_buffer_bytes_), rec);
+    if (rec == asio::error::would_block || rec == asio::error::try_again) return true;
+    if (rec) {
+      finish();
+      return false;
+    }
+    note_data();
+    dispatch(std::string_view(shared.data(), n));
+    return true;
+  }
+
+  void note_data() {
+    auto now = Clock::now();
+    hot_ = now - last_data_ < kHotWindow;
+    last_data_ = now;
+  }
+
+  // Hands bytes to the handler; replies it queues meanwhile leave in one write afterwards.
+  void dispatch(std::string_view bytes) {
+    if (closing_) return;
+    dispatching_ = true;
+    handler_->on_data(bytes);
+    dispatching_ = false;
+    if (!closed_ && !writing_ && !queued_.empty()) write();
+  }
+
+  // Replies queued outside this connection's own dispatch (a commit applied, a watch fired) are
+  // written once per loop turn rather than once each.
+  void schedule_flush() {
+    if (writing_ || dispatching_ || flush_posted_) return;
+    flush_posted_ = true;
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      self->flush_posted_ = false;
+      if (!self->closed_ && !self->writing_ && !self->queued_.empty()) self->write();
     });
   }
 
@@ -132,13 +197,12 @@ class AsioStream : public Stream, public std::enable_shared_from_this<AsioStream
     writing_ = true;
     in_flight_.swap(queued_);
     queued_.clear();
-    std::vector<asio::const_buffer> bufs;
-    bufs.reserve(in_flight_.size());
+    bufs_.clear();
     for (const auto& c : in_flight_) {
       const std::string& s = c.shared ? *c.shared : c.own;
-      bufs.emplace_back(s.data(), s.size());
+      bufs_.emplace_back(s.data(), s.size());
     }
-    asio::async_write(socket_, bufs, [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+    asio::async_write(socket_, bufs_, [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
       self->writing_ = false;
       self->in_flight_.clear();
       if (ec) {
@@ -179,6 +243,12 @@ class AsioStream : public Stream, public std::enable_shared_from_this<AsioStream
   };
   std::vector<Chunk> queued_;
   std::vector<Chunk> in_flight_;
+  std::vector<asio::const_buffer> bufs_;  // in_flight_ as Asio sees it
+  std::unique_ptr<char[]> hot_buffer_;  // only while busy: see read()
+  Clock::time_point last_data_{};
+  bool hot_ = false;
+  bool dispatching_ = false;
+  bool flush_posted_ = false;
   bool writing_ = false;
   bool closing_ = false;
   bool closed_ = false;
