@@ -31,6 +31,7 @@ RaftDriver::RaftDriver(net::EventLoop& loop, RaftDriverOptions options, state::D
     : loop_(loop), options_(std::move(options)), tree_(tree), hooks_(std::move(hooks)), seed_(seed) {}
 
 RaftDriver::~RaftDriver() {
+  if (snapshot_child_) snapshot_child_->kill();  // an unfinished snapshot is only a .tmp file
   if (snapshot_thread_.joinable()) snapshot_thread_.join();
   if (wal_) wal_->close();
 }
@@ -249,6 +250,10 @@ void RaftDriver::maybe_snapshot() {
   if (snapshot_running_ || applied_index_ - snapshot_index_ < options_.snapshot_every_entries) return;
   if (snapshot_thread_.joinable()) snapshot_thread_.join();
   snapshot_running_ = true;
+  if (options_.fork_snapshots) {
+    start_encoding(std::string());
+    return;
+  }
   // Encoding into fresh memory is mostly page faults. Fault a buffer of the expected size in
   // first, on the snapshot thread while applies go on; applies wait only for the encoding itself.
   size_t expect = last_snapshot_bytes_ ? last_snapshot_bytes_ + last_snapshot_bytes_ / 4 : 0;
@@ -277,8 +282,14 @@ void RaftDriver::start_encoding(std::string buffer) {
   raft::Snapshot meta_only;
   meta_only.meta = meta;
   core_->compact(meta_only);
+  if (options_.fork_snapshots) {
+    encoding_ = false;
+    if (start_child_snapshot(meta)) return;
+    encoding_ = true;
+  }
   snapshot_thread_ = std::thread([this, meta, generation, buffer = std::move(buffer)]() mutable {
     // Reads the tree while the loop thread only reads it too (apply is deferred meanwhile).
+    snapshot_failpoint_hold();
     auto t0 = std::chrono::steady_clock::now();
     encode_snapshot_payload(meta.conf, tree_, buffer);
     auto encode_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
@@ -290,25 +301,58 @@ void RaftDriver::start_encoding(std::string buffer) {
     loop_.post([this, generation] {
       if (generation == encode_generation_) finish_encoding();  // else wait_for_encoding did it
     });
-    auto st = snapshots_->save(meta.index, meta.term, buffer);
+    auto st = snapshots_->write(meta.index, meta.term, buffer);
     size_t size = buffer.size();
     buffer = std::string();
     // The encoded snapshot (hundreds of MB for millions of znodes) is freed now; hand the pages
     // back to the OS instead of keeping them in malloc's free lists.
     malloc_trim(0);
     loop_.post([this, st, meta, encode_ms, size] {
-      snapshot_running_ = false;
-      if (!st) {
-        log::error("node", "snapshot at index {} failed: {}", meta.index, st.error().message);
-        return;
-      }
-      snapshot_index_ = std::max(snapshot_index_, meta.index);
-      last_snapshot_bytes_ = size;
-      wal_->retire_through(meta.index);
-      log::info("node", "snapshot at index {} written ({} bytes; encoded in {} ms while applies waited)", meta.index,
-                size, encode_ms);
+      snapshot_written(st, meta, encode_ms, size, "encoded in-process while applies waited");
     });
   });
+}
+
+bool RaftDriver::start_child_snapshot(const raft::SnapshotMeta& meta) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto child = SnapshotChild::start([this, meta] {
+    snapshot_failpoint_hold();
+    std::string buffer;
+    encode_snapshot_payload(meta.conf, tree_, buffer);
+    return bool(snapshots_->write(meta.index, meta.term, buffer));
+  });
+  auto fork_us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+  if (!child) {
+    log::warn("node", "cannot fork a snapshot process ({}); encoding in-process while applies wait",
+              child.error().message);
+    return false;
+  }
+  snapshot_child_ = *child;
+  log::info("node", "snapshot at index {} started in process {} (fork took {} us)", meta.index,
+            snapshot_child_->pid(), fork_us);
+  snapshot_thread_ = std::thread([this, meta, child = *child, t0] {
+    Status st = child->wait();
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    loop_.post([this, st, meta, ms] {
+      snapshot_child_.reset();
+      snapshot_written(st, meta, ms, snapshots_->size_of(meta.index), "written by a child process; applies went on");
+    });
+  });
+  return true;
+}
+
+void RaftDriver::snapshot_written(const Status& st, const raft::SnapshotMeta& meta, int64_t encode_ms, size_t size,
+                                  const char* how) {
+  snapshot_running_ = false;
+  if (!st) {
+    log::error("node", "snapshot at index {} failed: {}", meta.index, st.error().message);
+    return;
+  }
+  snapshots_->prune();
+  snapshot_index_ = std::max(snapshot_index_, meta.index);
+  last_snapshot_bytes_ = size;
+  wal_->retire_through(meta.index);
+  log::info("node", "snapshot at index {} written ({} bytes in {} ms; {})", meta.index, size, encode_ms, how);
 }
 
 void RaftDriver::wait_for_encoding() {

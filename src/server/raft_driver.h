@@ -3,8 +3,9 @@
 //   Ready -> hard state + new entries go to the WAL as one group-commit batch (a ticket); the
 //   Ready's messages are held until that ticket is durable ("persist before send") -> committed
 //   entries are handed to `apply` in index order, exactly once each -> snapshots of the tree are
-//   taken every N entries (encoded on the snapshot thread while applies wait, so the loop keeps
-//   serving reads, Raft messages and WAL batches) and installed when the leader sends one.
+//   taken every N entries (written by a forked child from its copy-on-write image, so applies go
+//   straight on: see snapshot_child.h; if fork fails, encoded on the snapshot thread while
+//   applies wait) and installed when the leader sends one.
 //
 // Owns the Core, the WAL and the snapshot store. Knows nothing of commands or front-ends: it sees
 // log entries and the tree only as bytes to snapshot. Runs on the event-loop thread; the WAL
@@ -24,6 +25,7 @@
 #include "common/result.h"
 #include "net/event_loop.h"
 #include "raft/core.h"
+#include "server/snapshot_child.h"
 #include "state/tree.h"
 #include "storage/snapshot_store.h"
 #include "storage/wal.h"
@@ -37,6 +39,9 @@ struct RaftDriverOptions {
   int election_ticks = 6;
   bool fsync = true;
   uint64_t snapshot_every_entries = 100000;
+  /// Snapshots from a forked child (no apply waits); false encodes them in-process while applies
+  /// wait, as when fork is not possible.
+  bool fork_snapshots = true;
 };
 
 class RaftDriver {
@@ -83,6 +88,11 @@ class RaftDriver {
   void apply_or_defer(const raft::Entry& e);
   void apply(const raft::Entry& e);
   void start_encoding(std::string buffer);
+  /// Writes the snapshot at `meta` from a forked child; false when fork failed.
+  bool start_child_snapshot(const raft::SnapshotMeta& meta);
+  /// The snapshot at `meta` is on disk (or failed): prune old files, retire WAL segments.
+  void snapshot_written(const Status& st, const raft::SnapshotMeta& meta, int64_t encode_ms, size_t size,
+                        const char* how);
   void finish_encoding();
   void install_snapshot(const raft::Snapshot& s);
   void on_ticket_durable(uint64_t ticket);
@@ -111,6 +121,7 @@ class RaftDriver {
 
   bool snapshot_running_ = false;
   std::thread snapshot_thread_;
+  std::shared_ptr<SnapshotChild> snapshot_child_;  // while a child writes a snapshot
   // While the snapshot thread encodes the tree, the loop thread keeps serving reads, Raft and the
   // WAL but applies nothing: committed entries wait in apply_backlog_.
   bool encoding_ = false;

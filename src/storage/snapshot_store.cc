@@ -81,19 +81,39 @@ Result<SnapshotFile> SnapshotStore::decode(std::string bytes, const std::string&
 
 Status SnapshotStore::save(const SnapshotFile& snap, int keep) { return save(snap.index, snap.term, snap.payload, keep); }
 
-Status SnapshotStore::save(raft::Index index, raft::Term term, std::string_view payload, int keep) {
+namespace {
+std::string file_name(raft::Index index) {
   char buf[40];
   std::snprintf(buf, sizeof buf, "%020llu.snap", static_cast<unsigned long long>(index));
+  return buf;
+}
+}  // namespace
+
+Status SnapshotStore::save(raft::Index index, raft::Term term, std::string_view payload, int keep) {
+  auto st = write(index, term, payload);
+  if (!st) return st;
+  prune(keep);
+  return Status::Ok();
+}
+
+Status SnapshotStore::write(raft::Index index, raft::Term term, std::string_view payload) {
   std::string header = header_of(index, term, payload.size());
   std::string trailer = trailer_of(header, payload);
-  auto st = write_file_atomic((fs::path(dir_) / buf).string(), {header, payload, trailer}, fsync_);
-  if (!st) return st;
+  return write_file_atomic((fs::path(dir_) / file_name(index)).string(), {header, payload, trailer}, fsync_);
+}
+
+void SnapshotStore::prune(int keep) {
   auto all = list(dir_);
   for (size_t i = 0; i + keep < all.size(); ++i) {
     std::error_code ec;
     fs::remove(all[i].second, ec);
   }
-  return Status::Ok();
+}
+
+size_t SnapshotStore::size_of(raft::Index index) const {
+  std::error_code ec;
+  auto n = fs::file_size(fs::path(dir_) / file_name(index), ec);
+  return ec ? 0 : static_cast<size_t>(n);
 }
 
 Result<std::optional<SnapshotFile>> SnapshotStore::load_latest() {

@@ -25,6 +25,12 @@ class SnapshotStore {
   /// Writes a snapshot and then removes all but the newest `keep` snapshots.
   Status save(const SnapshotFile& snap, int keep = 2);
   Status save(raft::Index index, raft::Term term, std::string_view payload, int keep = 2);
+  /// save() in two steps: write the file (atomically, synced), then remove all but the newest
+  /// `keep`. write() touches nothing but the new file, so a forked child can run it.
+  Status write(raft::Index index, raft::Term term, std::string_view payload);
+  void prune(int keep = 2);
+  /// Size of the snapshot file at `index`, 0 if there is none.
+  size_t size_of(raft::Index index) const;
   /// Newest snapshot that passes its checksum. A damaged newer snapshot is reported in the log
   /// and skipped in favour of an older valid one (the WAL still holds the entries after it only
   /// if segments were not retired, so recovery then checks for a gap and fails loudly).

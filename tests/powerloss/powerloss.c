@@ -39,8 +39,30 @@
 #define MAX_FDS 65536
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static char* fd_path[MAX_FDS];
 static int journal_fd = -1;
+
+/* One operation and its journal records at a time: threads are ordered by `mu`, processes (the
+ * server forks a child that writes snapshots, sharing the journal) by a POSIX lock on the journal,
+ * which belongs to the process and is not inherited. pthread_atfork keeps a child from starting
+ * with `mu` held by a thread it does not have. */
+static void lock(void) {
+  pthread_mutex_lock(&mu);
+  if (journal_fd >= 0) {
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    while (fcntl(journal_fd, F_SETLKW, &fl) < 0 && errno == EINTR) {
+    }
+  }
+}
+static void unlock(void) {
+  if (journal_fd >= 0) {
+    struct flock fl = {.l_type = F_UNLCK, .l_whence = SEEK_SET};
+    fcntl(journal_fd, F_SETLK, &fl);
+  }
+  pthread_mutex_unlock(&mu);
+}
+static void before_fork(void) { pthread_mutex_lock(&mu); }
+static void after_fork(void) { pthread_mutex_unlock(&mu); }
+static char* fd_path[MAX_FDS];
 static char root[PATH_MAX];
 static size_t root_len;
 static int initialized;
@@ -80,6 +102,7 @@ static void init(void) {
       abort();
     }
   }
+  pthread_atfork(before_fork, after_fork, after_fork);
   initialized = 1;
 }
 
@@ -156,7 +179,7 @@ static int do_open(int dirfd, const char* path, int flags, mode_t mode) {
   init();
   char* abs = tracked_path(dirfd, path);
   if (!abs) return dirfd == AT_FDCWD ? real_open(path, flags, mode) : real_openat(dirfd, path, flags, mode);
-  pthread_mutex_lock(&mu);
+  lock();
   struct stat st;
   int existed = stat(abs, &st) == 0;
   if ((flags & O_TRUNC) && existed && (flags & (O_WRONLY | O_RDWR)) && st.st_size > 0) {
@@ -172,7 +195,7 @@ static int do_open(int dirfd, const char* path, int flags, mode_t mode) {
   }
   if (fd >= 0) remember(fd, abs);
   else free(abs);
-  pthread_mutex_unlock(&mu);
+  unlock();
   return fd;
 }
 
@@ -222,12 +245,12 @@ ssize_t write(int fd, const void* buf, size_t n) {
   init();
   const char* path = journal_fd >= 0 ? path_of(fd) : NULL;
   if (!path) return real_write(fd, buf, n);
-  pthread_mutex_lock(&mu);
+  lock();
   int fl = fcntl(fd, F_GETFL);
   off_t off = (fl >= 0 && (fl & O_APPEND)) ? size_of_fd(fd) : lseek(fd, 0, SEEK_CUR);
   journal_write(fd, path, off, n);
   ssize_t r = real_write(fd, buf, n);
-  pthread_mutex_unlock(&mu);
+  unlock();
   return r;
 }
 
@@ -235,10 +258,10 @@ ssize_t pwrite(int fd, const void* buf, size_t n, off_t off) {
   init();
   const char* path = journal_fd >= 0 ? path_of(fd) : NULL;
   if (!path) return real_pwrite(fd, buf, n, off);
-  pthread_mutex_lock(&mu);
+  lock();
   journal_write(fd, path, off, n);
   ssize_t r = real_pwrite(fd, buf, n, off);
-  pthread_mutex_unlock(&mu);
+  unlock();
   return r;
 }
 ssize_t pwrite64(int fd, const void* buf, size_t n, off_t off) { return pwrite(fd, buf, n, off); }
@@ -260,10 +283,10 @@ int ftruncate(int fd, off_t len) {
   init();
   const char* path = journal_fd >= 0 ? path_of(fd) : NULL;
   if (!path) return real_ftruncate(fd, len);
-  pthread_mutex_lock(&mu);
+  lock();
   journal_truncate(fd, path, len);
   int r = real_ftruncate(fd, len);
-  pthread_mutex_unlock(&mu);
+  unlock();
   return r;
 }
 int ftruncate64(int fd, off_t len) { return ftruncate(fd, len); }
@@ -272,14 +295,14 @@ int truncate(const char* p, off_t len) {
   init();
   char* abs = tracked_path(AT_FDCWD, p);
   if (!abs) return real_truncate(p, len);
-  pthread_mutex_lock(&mu);
+  lock();
   int rfd = real_open(abs, O_RDONLY | O_CLOEXEC);
   if (rfd >= 0) {
     journal_truncate(rfd, abs, len);  /* rfd only for the size */
     real_close(rfd);
   }
   int r = real_truncate(p, len);
-  pthread_mutex_unlock(&mu);
+  unlock();
   free(abs);
   return r;
 }
@@ -290,12 +313,12 @@ static int do_sync(int fd, int data_only) {
   const char* path = journal_fd >= 0 ? path_of(fd) : NULL;
   int r = data_only ? real_fdatasync(fd) : real_fsync(fd);
   if (path && r == 0) {
-    pthread_mutex_lock(&mu);
+    lock();
     struct stat st;
     char header[PATH_MAX + 16];
     snprintf(header, sizeof header, "%c\t%s\n", fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) ? 'D' : 'S', path);
     journal(header, path, 0, 0);
-    pthread_mutex_unlock(&mu);
+    unlock();
   }
   return r;
 }
@@ -307,7 +330,7 @@ int rename(const char* from, const char* to) {
   char* a = tracked_path(AT_FDCWD, from);
   char* b = tracked_path(AT_FDCWD, to);
   if (!a && !b) return real_rename(from, to);
-  pthread_mutex_lock(&mu);
+  lock();
   /* The replaced file's content is kept in memory until the rename is known to have happened. */
   struct stat st;
   int existed = b && stat(b, &st) == 0 && S_ISREG(st.st_mode);
@@ -337,7 +360,7 @@ int rename(const char* from, const char* to) {
     journal_raw(header, strlen(header));
     if (len) journal_raw(saved, len);
   }
-  pthread_mutex_unlock(&mu);
+  unlock();
   free(saved);
   free(a);
   free(b);
@@ -347,10 +370,10 @@ int rename(const char* from, const char* to) {
 int close(int fd) {
   init();
   if (fd >= 0 && fd < MAX_FDS && fd_path[fd]) {
-    pthread_mutex_lock(&mu);
+    lock();
     free(fd_path[fd]);
     fd_path[fd] = NULL;
-    pthread_mutex_unlock(&mu);
+    unlock();
   }
   return real_close(fd);
 }
