@@ -389,7 +389,7 @@ def scenario_load(name, nodes, mix, args, opts, with_etcd=False, driver="loadgen
 
 
 def scenario_libzk(nodes, mix, opts, systems):
-    """The issue-style real-client load: opts.c_sessions handles of the official C client, each
+    """The real-client load: opts.c_sessions handles of the official C client, each
     with opts.c_outstanding asynchronous requests in flight, 1000 znodes of 100 B."""
     runs = {s: [] for s, _ in systems}
     base = ["--sessions", str(opts.c_sessions), "--outstanding", str(opts.c_outstanding), "--keys", "1000",
@@ -404,6 +404,40 @@ def scenario_libzk(nodes, mix, opts, systems):
                 print("  %-10s rep %d: %8.0f ops/s  cpu %.1f us/op" % (sname, rep, r["total_ops_per_s"],
                                                                        r["server_cpu_us_per_op"]), flush=True)
     return runs
+
+
+def scenario_snapshot_stall(opts):
+    """The longest write while snapshots are taken of opts.znodes znodes: 8 connections doing sets,
+    one request in flight each, a snapshot every 25 000 entries; snapshots encoded in slices while
+    applies go on (the default) against each in one go (--snapshot-blocking), alternating."""
+    out = {}
+    for rep in range(opts.memory_repeat):
+        for mode, extra in [("slices", []), ("one-go", ["--snapshot-blocking"])]:
+            tmp = Path(tempfile.mkdtemp(prefix="bench-stall-"))
+            node = ConclaveServer(workdir=tmp / "c", extra_args=["--snapshot-entries", "25000"] + extra)
+            try:
+                node.start()
+                system = System("conclave", [node])
+                subprocess.run([str(LOADGEN), "--protocol", "zk", "--hosts", system.hosts(), "--keys", str(opts.znodes),
+                                "--connections", "8", "--prepare-only"], check=True, capture_output=True, timeout=900)
+                log0 = len(node.log_path.read_text())
+                r = loadgen(system, "zk", ["--keys", str(opts.znodes), "--connections", "8", "--outstanding", "1",
+                                           "--mix", "set=100", "--duration", str(max(opts.duration, 10)),
+                                           "--no-prepare"])
+                text = node.log_path.read_text()[log0:]
+                encode = [int(x) for x in re.findall(r"encoded in (\d+) ms", text)]
+                snaps = len(re.findall(r"snapshot at index \d+ written", text))
+                s = r["ops"]["set"]
+                row = {"sets_per_s": s["ops_per_s"], "p999_ms": s["p999_ms"], "max_ms": s["max_ms"],
+                       "snapshots": snaps, "encode_ms": encode}
+                out.setdefault(mode, []).append(row)
+                print("  %-10s rep %d: %d snapshots during the run, set max %.1f ms, p99.9 %.1f ms, %.0f sets/s%s" % (
+                    mode, rep, snaps, s["max_ms"], s["p999_ms"], s["ops_per_s"],
+                    (", encoding took %d-%d ms" % (min(encode), max(encode))) if encode else ""), flush=True)
+            finally:
+                node.stop()
+                shutil.rmtree(tmp, ignore_errors=True)
+    return out
 
 
 def scenario_memory_recovery(opts):
@@ -670,6 +704,9 @@ def main():
     if want("consul-fanout"):
         print("\n== Consul blocking-query fan-out (1 node, %d long-polls on one key)" % opts.blocking, flush=True)
         results["scenarios"]["consul-fanout"] = scenario_consul_fanout(opts)
+    if want("snapshot-stall"):
+        print("\n== longest write while snapshots of %d znodes are taken (1 node)" % opts.znodes, flush=True)
+        results["scenarios"]["snapshot-stall"] = scenario_snapshot_stall(opts)
     if want("memory"):
         print("\n== memory and recovery (%d znodes of 100 B)" % opts.znodes, flush=True)
         results["scenarios"]["memory"] = m = scenario_memory_recovery(opts)

@@ -253,9 +253,9 @@ void report(Stats& s, double secs, const Options& o) {
     std::printf("%-14s %10.0f %9.3f %9.3f %9.3f %9.3f %8llu\n", kOpNames[i], ops, pct(v, 50), pct(v, 90), pct(v, 99),
                 pct(v, 99.9), (unsigned long long)s.errors[i]);
     char buf[400];
-    std::snprintf(buf, sizeof buf, "%s\"%s\":{\"ops_per_s\":%.1f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"errors\":%llu}",
+    std::snprintf(buf, sizeof buf, "%s\"%s\":{\"ops_per_s\":%.1f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f,\"errors\":%llu}",
                   first ? "" : ",", kOpNames[i], ops, pct(v, 50), pct(v, 90), pct(v, 99), pct(v, 99.9),
-                  (unsigned long long)s.errors[i]);
+                  v.empty() ? 0.0 : v.back() / 1000.0, (unsigned long long)s.errors[i]);
     json += buf;
     first = false;
   }

@@ -46,7 +46,7 @@ const Flag kFlags[] = {
     {"min-session-timeout-ms", true, "lower bound for negotiated session timeouts (default 2 * tick)"},
     {"max-session-timeout-ms", true, "upper bound for negotiated session timeouts (default 20 * tick)"},
     {"snapshot-entries", true, "take a snapshot every N applied log entries (default 100000)"},
-    {"snapshot-in-process", false, "encode snapshots in this process while applies wait, instead of in a forked child"},
+    {"snapshot-blocking", false, "encode each snapshot in one go, stopping the node meanwhile (default: in slices while it serves)"},
     {"reap-interval-ms", true, "how often empty containers and expired TTL nodes are removed (default 60000)"},
     {"no-fsync", false, "do not fdatasync the WAL (benchmarks only: acknowledged writes may be lost on power loss)"},
     {"log-level", true, "debug | info | warn | error (default info)"},
@@ -140,7 +140,7 @@ Status apply(AgentOptions& o, const std::map<std::string, std::string>& kv, bool
     else if (name == "snapshot-entries") { auto r = num(1, int64_t(1) << 40); if (!r) return r.error(); n.snapshot_every_entries = uint64_t(*r); }
     else if (name == "reap-interval-ms") { auto r = num(100, int64_t(1) << 40); if (!r) return r.error(); n.reap_interval_ms = *r; }
     else if (name == "no-fsync") n.fsync = v == "false";
-    else if (name == "snapshot-in-process") n.fork_snapshots = v == "false";
+    else if (name == "snapshot-blocking") n.snapshot_blocking = v != "false";
     else if (name == "log-level") {
       if (v != "debug" && v != "info" && v != "warn" && v != "error")
         return make_error(Errc::kInvalid, "--log-level: expected debug|info|warn|error");

@@ -63,6 +63,8 @@ class Reader {
   bool at_end() const { return pos_ == in_.size(); }
   size_t remaining() const { return in_.size() - pos_; }
   size_t position() const { return pos_; }
+  /// The whole span being read (positions index into it).
+  std::string_view span() const { return in_; }
   void fail() { ok_ = false; }
 
   uint8_t u8() {

@@ -141,7 +141,7 @@ Status Node::start() {
   ro.election_ticks = config_.election_ticks;
   ro.fsync = config_.fsync;
   ro.snapshot_every_entries = config_.snapshot_every_entries;
-  ro.fork_snapshots = config_.fork_snapshots;
+  ro.snapshot_slice_nodes = config_.snapshot_blocking ? 0 : ro.snapshot_slice_nodes;
   RaftDriver::Hooks dh;
   dh.apply = [this](const raft::Entry& e) { apply_entry(e); };
   dh.tree_replaced = [this] { on_tree_replaced(); };

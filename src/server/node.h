@@ -52,7 +52,7 @@ struct NodeConfig {
   int election_ticks = 6;                 // election timeout: [6, 12) ticks = 300-600 ms
   bool fsync = true;
   uint64_t snapshot_every_entries = 100000;
-  bool fork_snapshots = true;        // see RaftDriverOptions::fork_snapshots
+  bool snapshot_blocking = false;    // see RaftDriverOptions::snapshot_slice_nodes
   int64_t reap_interval_ms = 60000;  // ZooKeeper's znode.container.checkIntervalMs
   int64_t forward_timeout_ms = 5000;
   int64_t session_relay_ms = 1000;   // how often followers relay session liveness to the leader

@@ -13,12 +13,7 @@ namespace conclave::server {
 namespace fs = std::filesystem;
 
 namespace {
-// Snapshot payload: conf state, then the tree's own encoding.
-void encode_snapshot_payload(const raft::ConfState& conf, const state::DataTree& tree, std::string& out) {
-  Writer w(out);
-  raft::encode_conf_state(conf, w);
-  tree.encode_snapshot(out);
-}
+// Snapshot payload: conf state, then the tree's own encoding (written by snapshot_slice()).
 bool decode_snapshot_payload(std::string_view payload, raft::ConfState* conf, state::DataTree* tree) {
   Reader r(payload);
   if (!raft::decode_conf_state(r, conf)) return false;
@@ -31,7 +26,7 @@ RaftDriver::RaftDriver(net::EventLoop& loop, RaftDriverOptions options, state::D
     : loop_(loop), options_(std::move(options)), tree_(tree), hooks_(std::move(hooks)), seed_(seed) {}
 
 RaftDriver::~RaftDriver() {
-  if (snapshot_child_) snapshot_child_->kill();  // an unfinished snapshot is only a .tmp file
+  writer_.reset();
   if (snapshot_thread_.joinable()) snapshot_thread_.join();
   if (wal_) wal_->close();
 }
@@ -135,7 +130,7 @@ void RaftDriver::drive() {
     } else {
       send_messages(rd.messages);
     }
-    for (const auto& e : rd.committed) apply_or_defer(e);
+    for (const auto& e : rd.committed) apply(e);
     if (hooks_.read_state)
       for (const auto& rs : rd.read_states) hooks_.read_state(rs);
     core_->advance(rd);
@@ -163,7 +158,7 @@ void RaftDriver::step(const raft::Message& m) {
   // A leader's message that moves the commit index is applied at once, not on a later turn of
   // the loop: a client that wrote through the leader may already be reading here.
   if ((m.type == raft::MessageType::kAppend || m.type == raft::MessageType::kHeartbeat) &&
-      core_->commit_index() > applied_index_ && !encoding_) {
+      core_->commit_index() > applied_index_) {
     drive();
     return;
   }
@@ -211,11 +206,6 @@ void RaftDriver::update_role() {
 
 // ---- applying ----
 
-void RaftDriver::apply_or_defer(const raft::Entry& e) {
-  if (encoding_) apply_backlog_.push_back(e);
-  else apply(e);
-}
-
 void RaftDriver::apply(const raft::Entry& e) {
   if (e.index <= applied_index_) return;
   CONCLAVE_ASSERT(e.index == applied_index_ + 1, "entries must be applied in order without gaps");
@@ -226,7 +216,7 @@ void RaftDriver::apply(const raft::Entry& e) {
 // ---- snapshots ----
 
 void RaftDriver::install_snapshot(const raft::Snapshot& s) {
-  wait_for_encoding();
+  cancel_snapshot();  // the writer observes the tree about to be replaced
   raft::ConfState conf;
   state::DataTree fresh;
   if (!s.data || !decode_snapshot_payload(*s.data, &conf, &fresh)) {
@@ -250,27 +240,6 @@ void RaftDriver::maybe_snapshot() {
   if (snapshot_running_ || applied_index_ - snapshot_index_ < options_.snapshot_every_entries) return;
   if (snapshot_thread_.joinable()) snapshot_thread_.join();
   snapshot_running_ = true;
-  if (options_.fork_snapshots) {
-    start_encoding(std::string());
-    return;
-  }
-  // Encoding into fresh memory is mostly page faults. Fault a buffer of the expected size in
-  // first, on the snapshot thread while applies go on; applies wait only for the encoding itself.
-  size_t expect = last_snapshot_bytes_ ? last_snapshot_bytes_ + last_snapshot_bytes_ / 4 : 0;
-  snapshot_thread_ = std::thread([this, expect] {
-    auto buffer = std::make_shared<std::string>();
-    if (expect) {
-      buffer->resize(expect);
-      buffer->clear();  // keeps the capacity, and the pages
-    }
-    loop_.post([this, buffer] { start_encoding(std::move(*buffer)); });
-  });
-}
-
-void RaftDriver::start_encoding(std::string buffer) {
-  if (snapshot_thread_.joinable()) snapshot_thread_.join();  // the thread that prepared `buffer`
-  encoding_ = true;
-  const uint64_t generation = ++encode_generation_;
   raft::SnapshotMeta meta;
   meta.index = applied_index_;
   meta.term = core_->term_at(applied_index_);
@@ -282,67 +251,61 @@ void RaftDriver::start_encoding(std::string buffer) {
   raft::Snapshot meta_only;
   meta_only.meta = meta;
   core_->compact(meta_only);
-  if (options_.fork_snapshots) {
-    encoding_ = false;
-    if (start_child_snapshot(meta)) return;
-    encoding_ = true;
+  snapshot_meta_ = meta;
+  snapshot_started_ = std::chrono::steady_clock::now();
+  writer_ = std::make_unique<state::SnapshotWriter>(tree_);
+  log::info("node", "snapshot at index {} started ({} znodes)", meta.index, tree_.node_count());
+  const uint64_t generation = ++snapshot_generation_;
+  loop_.post([this, generation] { snapshot_slice(generation); });
+}
+
+namespace {
+// Test failpoint: while the file CONCLAVE_FAILPOINT_SNAPSHOT_HOLD names exists, a snapshot in
+// progress encodes nothing more.
+bool snapshot_held() {
+  static const char* path = std::getenv("CONCLAVE_FAILPOINT_SNAPSHOT_HOLD");
+  return path && *path && fs::exists(path);
+}
+}  // namespace
+
+void RaftDriver::snapshot_slice(uint64_t generation) {
+  if (generation != snapshot_generation_ || !writer_) return;  // cancelled by an installed snapshot
+  if (options_.snapshot_slice_nodes == 0) {
+    // Blocking mode: the whole encoding in one go, nothing else runs meanwhile.
+    while (snapshot_held()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    writer_->step(SIZE_MAX);
+  } else if (snapshot_held()) {
+    loop_.after(std::chrono::milliseconds(10), [this, generation] { snapshot_slice(generation); });
+    return;
+  } else if (!writer_->step(options_.snapshot_slice_nodes)) {
+    loop_.post([this, generation] { snapshot_slice(generation); });
+    return;
   }
-  snapshot_thread_ = std::thread([this, meta, generation, buffer = std::move(buffer)]() mutable {
-    // Reads the tree while the loop thread only reads it too (apply is deferred meanwhile).
-    snapshot_failpoint_hold();
-    auto t0 = std::chrono::steady_clock::now();
-    encode_snapshot_payload(meta.conf, tree_, buffer);
-    auto encode_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-    {
-      std::lock_guard<std::mutex> lock(encode_mu_);
-      encode_done_ = true;
-    }
-    encode_cv_.notify_all();
-    loop_.post([this, generation] {
-      if (generation == encode_generation_) finish_encoding();  // else wait_for_encoding did it
-    });
-    auto st = snapshots_->write(meta.index, meta.term, buffer);
-    size_t size = buffer.size();
-    buffer = std::string();
+  // Encoded: the file is written and synced on the snapshot thread.
+  std::vector<std::string> parts;
+  parts.emplace_back();
+  Writer w(parts.back());
+  raft::encode_conf_state(snapshot_meta_.conf, w);
+  for (auto& part : writer_->take_parts()) parts.push_back(std::move(part));
+  uint64_t copied = writer_->copied_on_write();
+  writer_.reset();
+  auto encode_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - snapshot_started_).count();
+  raft::SnapshotMeta meta = snapshot_meta_;
+  snapshot_thread_ = std::thread([this, meta, encode_ms, copied, parts = std::move(parts)]() mutable {
+    auto st = snapshots_->write(meta.index, meta.term, parts);
+    size_t size = 0;
+    for (const auto& p : parts) size += p.size();
+    parts = {};
     // The encoded snapshot (hundreds of MB for millions of znodes) is freed now; hand the pages
     // back to the OS instead of keeping them in malloc's free lists.
     malloc_trim(0);
-    loop_.post([this, st, meta, encode_ms, size] {
-      snapshot_written(st, meta, encode_ms, size, "encoded in-process while applies waited");
-    });
+    loop_.post([this, st, meta, encode_ms, copied, size] { snapshot_written(st, meta, encode_ms, copied, size); });
   });
 }
 
-bool RaftDriver::start_child_snapshot(const raft::SnapshotMeta& meta) {
-  auto t0 = std::chrono::steady_clock::now();
-  auto child = SnapshotChild::start([this, meta] {
-    snapshot_failpoint_hold();
-    std::string buffer;
-    encode_snapshot_payload(meta.conf, tree_, buffer);
-    return bool(snapshots_->write(meta.index, meta.term, buffer));
-  });
-  auto fork_us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
-  if (!child) {
-    log::warn("node", "cannot fork a snapshot process ({}); encoding in-process while applies wait",
-              child.error().message);
-    return false;
-  }
-  snapshot_child_ = *child;
-  log::info("node", "snapshot at index {} started in process {} (fork took {} us)", meta.index,
-            snapshot_child_->pid(), fork_us);
-  snapshot_thread_ = std::thread([this, meta, child = *child, t0] {
-    Status st = child->wait();
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-    loop_.post([this, st, meta, ms] {
-      snapshot_child_.reset();
-      snapshot_written(st, meta, ms, snapshots_->size_of(meta.index), "written by a child process; applies went on");
-    });
-  });
-  return true;
-}
-
-void RaftDriver::snapshot_written(const Status& st, const raft::SnapshotMeta& meta, int64_t encode_ms, size_t size,
-                                  const char* how) {
+void RaftDriver::snapshot_written(const Status& st, const raft::SnapshotMeta& meta, int64_t encode_ms,
+                                  uint64_t copied, size_t size) {
   snapshot_running_ = false;
   if (!st) {
     log::error("node", "snapshot at index {} failed: {}", meta.index, st.error().message);
@@ -350,32 +313,19 @@ void RaftDriver::snapshot_written(const Status& st, const raft::SnapshotMeta& me
   }
   snapshots_->prune();
   snapshot_index_ = std::max(snapshot_index_, meta.index);
-  last_snapshot_bytes_ = size;
   wal_->retire_through(meta.index);
-  log::info("node", "snapshot at index {} written ({} bytes in {} ms; {})", meta.index, size, encode_ms, how);
+  log::info("node", "snapshot at index {} written ({} bytes; encoded in {} ms {}, {} znodes copied on write)",
+            meta.index, size, encode_ms,
+            options_.snapshot_slice_nodes ? "in slices while applies went on" : "in one go while everything waited",
+            copied);
 }
 
-void RaftDriver::wait_for_encoding() {
-  if (!encoding_) return;
-  {
-    std::unique_lock<std::mutex> lock(encode_mu_);
-    encode_cv_.wait(lock, [this] { return encode_done_; });
-  }
-  finish_encoding();
-}
-
-void RaftDriver::finish_encoding() {
-  if (!encoding_) return;
-  {
-    std::lock_guard<std::mutex> lock(encode_mu_);
-    encode_done_ = false;
-  }
-  encoding_ = false;
-  while (!apply_backlog_.empty()) {
-    raft::Entry e = std::move(apply_backlog_.front());
-    apply_backlog_.pop_front();
-    apply(e);
-  }
+void RaftDriver::cancel_snapshot() {
+  if (!writer_) return;
+  writer_.reset();
+  ++snapshot_generation_;
+  snapshot_running_ = false;
+  log::info("node", "snapshot at index {} abandoned: the tree was replaced", snapshot_meta_.index);
 }
 
 }  // namespace conclave::server

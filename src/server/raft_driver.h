@@ -3,21 +3,20 @@
 //   Ready -> hard state + new entries go to the WAL as one group-commit batch (a ticket); the
 //   Ready's messages are held until that ticket is durable ("persist before send") -> committed
 //   entries are handed to `apply` in index order, exactly once each -> snapshots of the tree are
-//   taken every N entries (written by a forked child from its copy-on-write image, so applies go
-//   straight on: see snapshot_child.h; if fork fails, encoded on the snapshot thread while
-//   applies wait) and installed when the leader sends one.
+//   taken every N entries (encoded a slice at a time on the loop thread by a copy-on-write
+//   SnapshotWriter while applies go on, then written and synced on the snapshot thread) and
+//   installed when the leader sends one.
 //
 // Owns the Core, the WAL and the snapshot store. Knows nothing of commands or front-ends: it sees
 // log entries and the tree only as bytes to snapshot. Runs on the event-loop thread; the WAL
 // writer and the snapshot thread report back through loop posts.
 #pragma once
 
-#include <condition_variable>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,7 +24,7 @@
 #include "common/result.h"
 #include "net/event_loop.h"
 #include "raft/core.h"
-#include "server/snapshot_child.h"
+#include "state/snapshot.h"
 #include "state/tree.h"
 #include "storage/snapshot_store.h"
 #include "storage/wal.h"
@@ -39,9 +38,9 @@ struct RaftDriverOptions {
   int election_ticks = 6;
   bool fsync = true;
   uint64_t snapshot_every_entries = 100000;
-  /// Snapshots from a forked child (no apply waits); false encodes them in-process while applies
-  /// wait, as when fork is not possible.
-  bool fork_snapshots = true;
+  /// Znodes encoded per turn of the loop while a snapshot is taken (about 1 ms of work); 0
+  /// encodes each snapshot in one go, stopping everything meanwhile (for comparison).
+  size_t snapshot_slice_nodes = 16384;
 };
 
 class RaftDriver {
@@ -76,8 +75,6 @@ class RaftDriver {
   const raft::Core& core() const { return *core_; }
   storage::Wal& wal() { return *wal_; }
   raft::Index applied_index() const { return applied_index_; }
-  /// Blocks until the snapshot thread has stopped reading the tree (shutdown, tests).
-  void wait_for_encoding();
 
  private:
   struct Held {
@@ -85,15 +82,15 @@ class RaftDriver {
     raft::Index last_index;
     std::vector<raft::Message> messages;
   };
-  void apply_or_defer(const raft::Entry& e);
   void apply(const raft::Entry& e);
-  void start_encoding(std::string buffer);
-  /// Writes the snapshot at `meta` from a forked child; false when fork failed.
-  bool start_child_snapshot(const raft::SnapshotMeta& meta);
+  /// Encodes the next slice of the snapshot in progress; when it is complete, hands the bytes
+  /// to the snapshot thread. `generation` tells a slice of an abandoned snapshot to stop.
+  void snapshot_slice(uint64_t generation);
   /// The snapshot at `meta` is on disk (or failed): prune old files, retire WAL segments.
-  void snapshot_written(const Status& st, const raft::SnapshotMeta& meta, int64_t encode_ms, size_t size,
-                        const char* how);
-  void finish_encoding();
+  void snapshot_written(const Status& st, const raft::SnapshotMeta& meta, int64_t encode_ms, uint64_t copied,
+                        size_t size);
+  /// Abandons a snapshot in progress (its tree is about to be replaced).
+  void cancel_snapshot();
   void install_snapshot(const raft::Snapshot& s);
   void on_ticket_durable(uint64_t ticket);
   void send_messages(std::vector<raft::Message>& messages);
@@ -119,18 +116,12 @@ class RaftDriver {
   bool drive_scheduled_ = false;
   raft::Role last_role_ = raft::Role::kFollower;
 
-  bool snapshot_running_ = false;
-  std::thread snapshot_thread_;
-  std::shared_ptr<SnapshotChild> snapshot_child_;  // while a child writes a snapshot
-  // While the snapshot thread encodes the tree, the loop thread keeps serving reads, Raft and the
-  // WAL but applies nothing: committed entries wait in apply_backlog_.
-  bool encoding_ = false;
-  std::deque<raft::Entry> apply_backlog_;
-  std::mutex encode_mu_;
-  std::condition_variable encode_cv_;
-  bool encode_done_ = false;        // guarded by encode_mu_
-  uint64_t encode_generation_ = 0;  // numbers encodings, so a late "done" cannot end a newer one
-  size_t last_snapshot_bytes_ = 0;
+  bool snapshot_running_ = false;  // from maybe_snapshot() until the file is written
+  std::unique_ptr<state::SnapshotWriter> writer_;  // while encoding
+  raft::SnapshotMeta snapshot_meta_;
+  std::chrono::steady_clock::time_point snapshot_started_;
+  uint64_t snapshot_generation_ = 0;
+  std::thread snapshot_thread_;  // writes and syncs the file
 };
 
 }  // namespace conclave::server

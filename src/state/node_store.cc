@@ -28,11 +28,12 @@ NodeId NodeStore::create(std::string_view path, std::string_view data, bool data
     CONCLAVE_ASSERT(id != kNoNodeId, "node ids exhausted");
     if ((id >> kChunkBits) >= chunks_.size()) chunks_.push_back(std::make_unique<Node[]>(kChunkMask + 1));
   }
-  Node& n = at(id);
+  if (observer_) observer_->created(id);
+  Node& n = slot(id);
   fill(n, path, data, data_null);
   n.parent_ = parent;
   if (parent != kNoNodeId) {
-    Node& p = at(parent);
+    Node& p = slot(parent);
     if (!p.kids_) p.kids_ = std::make_unique<std::vector<NodeId>>();
     n.slot_in_parent_ = static_cast<uint32_t>(p.kids_->size());
     p.kids_->push_back(id);
@@ -45,12 +46,12 @@ void NodeStore::destroy(NodeId id) {
   Node& n = at(id);
   CONCLAVE_ASSERT(n.bytes_ && !n.kids_, "destroy of a free node or of a node with children");
   if (n.parent_ != kNoNodeId) {
-    auto& kids = *at(n.parent_).kids_;
+    auto& kids = *slot(n.parent_).kids_;
     NodeId last = kids.back();
     kids[n.slot_in_parent_] = last;
-    at(last).slot_in_parent_ = n.slot_in_parent_;
+    slot(last).slot_in_parent_ = n.slot_in_parent_;
     kids.pop_back();
-    if (kids.empty()) at(n.parent_).kids_.reset();
+    if (kids.empty()) slot(n.parent_).kids_.reset();
   }
   static_cast<NodeMeta&>(n) = NodeMeta{};
   n.bytes_.reset();

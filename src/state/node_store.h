@@ -66,6 +66,16 @@ class Node : public NodeMeta {
   uint32_t slot_in_parent_ = 0;  // position in the parent's kids_, for O(1) unlinking
 };
 
+/// Told before a znode's stored fields change (data, metadata, or the node going away) and when a
+/// node is created, so that an incremental snapshot can encode a znode as it was before it
+/// changes (state/snapshot.h).
+class NodeObserver {
+ public:
+  virtual ~NodeObserver() = default;
+  virtual void before_change(NodeId id) = 0;
+  virtual void created(NodeId id) = 0;
+};
+
 /// Node records in fixed chunks, with a free list.
 class NodeStore {
  public:
@@ -75,8 +85,15 @@ class NodeStore {
   void destroy(NodeId id);
   void set_data(NodeId id, std::string_view data, bool data_null);
 
-  Node& at(NodeId id) { return chunks_[id >> kChunkBits][id & kChunkMask]; }
+  /// A node for changing: the observer, if any, hears of it first.
+  Node& at(NodeId id) {
+    if (observer_) [[unlikely]]
+      observer_->before_change(id);
+    return slot(id);
+  }
   const Node& at(NodeId id) const { return chunks_[id >> kChunkBits][id & kChunkMask]; }
+  /// At most one observer at a time; nullptr removes it.
+  void set_observer(NodeObserver* o) { observer_ = o; }
   size_t live() const { return live_; }
   /// One past the highest id ever handed out; ids below it may be free (check `in_use`).
   NodeId capacity() const { return next_; }
@@ -87,7 +104,10 @@ class NodeStore {
   static constexpr unsigned kChunkBits = 10;
   static constexpr uint32_t kChunkMask = (1u << kChunkBits) - 1;
   static void fill(Node& n, std::string_view path, std::string_view data, bool data_null);
+  // Unobserved access, for changes to what no snapshot records (child lists, slots).
+  Node& slot(NodeId id) { return chunks_[id >> kChunkBits][id & kChunkMask]; }
 
+  NodeObserver* observer_ = nullptr;
   std::vector<std::unique_ptr<Node[]>> chunks_;
   std::vector<NodeId> free_;
   NodeId next_ = 0;

@@ -129,13 +129,17 @@ class DataTree {
 
   // ---- snapshots ----
   /// The snapshot encoding's version, the first u32 of every encoded snapshot.
-  static constexpr uint32_t kSnapshotFormat = 6;  // 4 and 5 are still read (6 adds the catalog)
+  /// (state/snapshot.h describes it; SnapshotWriter takes one while the tree changes.)
+  static constexpr uint32_t kSnapshotFormat = 7;  // 4-6 are still read (7: znodes by id, any order)
   void encode_snapshot(Bytes& out) const;
   bool decode_snapshot(std::string_view bytes);
   /// Order-independent digest of the whole tree, to compare replicas and snapshots.
   uint64_t digest() const;
 
  private:
+  friend class SnapshotWriter;
+  static bool decode_nodes_by_ordinal(Reader& r, uint32_t nacls, DataTree* fresh, std::vector<NodeId>* owned);
+  static bool decode_nodes_by_id(Reader& r, uint32_t nacls, DataTree* fresh, std::vector<NodeId>* owned);
   struct Undo;
   Code apply_op(const Op& op, const Command& cmd, int64_t zxid, OpResult* result,
                 std::vector<Trigger>* triggers, std::vector<Undo>* undo);

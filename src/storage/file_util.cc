@@ -56,6 +56,10 @@ Status write_file_atomic(const std::string& path, std::string_view data, bool fs
 }
 
 Status write_file_atomic(const std::string& path, std::initializer_list<std::string_view> parts, bool fsync) {
+  return write_file_atomic(path, std::vector<std::string_view>(parts), fsync);
+}
+
+Status write_file_atomic(const std::string& path, const std::vector<std::string_view>& parts, bool fsync) {
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return make_error(Errc::kIo, fmt::format("cannot create {}: {}", tmp, strerror(errno)));

@@ -4,6 +4,7 @@
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
 
@@ -15,4 +16,5 @@ Status fsync_dir(const std::string& dir);
 Status write_file_atomic(const std::string& path, std::string_view data, bool fsync);
 /// The same for a file made of several pieces, written one after the other without joining them.
 Status write_file_atomic(const std::string& path, std::initializer_list<std::string_view> parts, bool fsync);
+Status write_file_atomic(const std::string& path, const std::vector<std::string_view>& parts, bool fsync);
 }  // namespace conclave::storage

@@ -102,6 +102,20 @@ Status SnapshotStore::write(raft::Index index, raft::Term term, std::string_view
   return write_file_atomic((fs::path(dir_) / file_name(index)).string(), {header, payload, trailer}, fsync_);
 }
 
+Status SnapshotStore::write(raft::Index index, raft::Term term, const std::vector<std::string>& payload) {
+  size_t size = 0;
+  for (const auto& p : payload) size += p.size();
+  std::string header = header_of(index, term, size);
+  uint32_t crc = crc32c(header);
+  for (const auto& p : payload) crc = crc32c(p, crc);
+  std::string trailer;
+  Writer(trailer).u32(crc);
+  std::vector<std::string_view> parts{header};
+  for (const auto& p : payload) parts.push_back(p);
+  parts.push_back(trailer);
+  return write_file_atomic((fs::path(dir_) / file_name(index)).string(), parts, fsync_);
+}
+
 void SnapshotStore::prune(int keep) {
   auto all = list(dir_);
   for (size_t i = 0; i + keep < all.size(); ++i) {

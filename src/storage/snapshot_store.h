@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 #include "raft/entry.h"
@@ -28,6 +29,8 @@ class SnapshotStore {
   /// save() in two steps: write the file (atomically, synced), then remove all but the newest
   /// `keep`. write() touches nothing but the new file, so a forked child can run it.
   Status write(raft::Index index, raft::Term term, std::string_view payload);
+  /// The same, with the payload in parts (written in order, never joined in memory).
+  Status write(raft::Index index, raft::Term term, const std::vector<std::string>& payload);
   void prune(int keep = 2);
   /// Size of the snapshot file at `index`, 0 if there is none.
   size_t size_of(raft::Index index) const;

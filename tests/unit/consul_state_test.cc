@@ -3,6 +3,8 @@
 // command encoding (format 3 from one field list, formats 1 and 2 still read) and snapshot formats 6/5/4.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "common/bytes.h"
 #include "state/tree.h"
 
@@ -151,6 +153,64 @@ TEST_F(ConsulStateTest, DeleteTreeIsAStringPrefixAndSparesZooKeeperSystemNodes) 
   EXPECT_NE(tree.find("/zookeeper/config"), nullptr);
 }
 
+
+// Rewrites a format-7 snapshot in format 6: the same bytes but for the znode section, which
+// format 6 lists parent-first, each znode naming its parent by ordinal (a reference encoder of
+// the older format, to show it still loads).
+std::string to_format6(const std::string& v7) {
+  conclave::Reader r(v7);
+  r.u32();
+  r.i64();
+  uint32_t nacls = r.u32();
+  for (uint32_t i = 0; i < nacls; ++i) {
+    uint32_t n = r.u32();
+    for (uint32_t k = 0; k < n; ++k) {
+      r.i32();
+      r.blob();
+      r.blob();
+    }
+  }
+  size_t nodes_at = r.position();
+  uint64_t count = r.u64();
+  struct Rec {
+    uint32_t id, parent;
+    std::string body;  // name to ACL ref
+  };
+  std::vector<Rec> recs;
+  for (uint64_t i = 0; i < count; ++i) {
+    Rec rec;
+    rec.id = r.u32();
+    rec.parent = r.u32();
+    size_t from = r.position();
+    r.blob();
+    r.boolean();
+    r.blob();
+    r.raw(6 * 8 + 3 * 4 + 4);
+    rec.body = v7.substr(from, r.position() - from);
+    recs.push_back(rec);
+  }
+  EXPECT_TRUE(r.ok());
+  std::string out = v7.substr(0, nodes_at);
+  out[3] = 6;
+  conclave::Writer w(out);
+  w.u64(count);
+  uint32_t next = 0;
+  // Pre-order from the root, children found by scanning (the test trees are small).
+  std::function<void(uint32_t, uint32_t)> visit = [&](uint32_t parent_id, uint32_t parent_ordinal) {
+    for (const Rec& rec : recs) {
+      if (rec.parent != parent_id) continue;
+      w.u32(parent_ordinal);
+      w.raw(rec.body);
+      uint32_t mine = next++;
+      visit(rec.id, mine);
+    }
+  };
+  visit(UINT32_MAX, UINT32_MAX);
+  EXPECT_EQ(next, count);
+  out += v7.substr(r.position());
+  return out;
+}
+
 TEST_F(ConsulStateTest, SnapshotKeepsConsulStateAndFormat4StillLoads) {
   SessionId s = consul_session(0x70, 3000);
   ASSERT_EQ(kv1(KvVerb::kLock, "/snap/k", "v", 0, s, 5), Code::kOk);
@@ -175,8 +235,12 @@ TEST_F(ConsulStateTest, SnapshotKeepsConsulStateAndFormat4StillLoads) {
   c.kind = CommandKind::kTxn;
   c.ops = {CreateOp{"/z", "data", false, open_acl_unsafe(), CreateMode::kPersistent, -1}};
   plain.apply(1, c);
-  Bytes v6;
-  plain.encode_snapshot(v6);
+  Bytes v7;
+  plain.encode_snapshot(v7);
+  std::string v6 = to_format6(v7);
+  DataTree from6;
+  ASSERT_TRUE(from6.decode_snapshot(v6));
+  EXPECT_EQ(from6.digest(), plain.digest());
   std::string v5 = v6.substr(0, v6.size() - 24);  // u64 catalog nodes, u64 indexes, u64 mirrored znodes
   v5[3] = 5;
   DataTree from5;

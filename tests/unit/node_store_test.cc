@@ -125,25 +125,29 @@ TEST(NodeStore, TreeSurvivesChurnRollbackAndSnapshotWithReusedIds) {
   EXPECT_EQ(copy.find(victim)->data(), tree.find(victim)->data());
 }
 
-TEST(NodeStore, SnapshotDecodeRejectsAChildBeforeItsParent) {
+TEST(NodeStore, SnapshotDecodeRejectsBadParents) {
   DataTree tree;
   ASSERT_EQ(tree.apply(1, txn({create_op("/a"), create_op("/a/b")}, true)).code, Code::kOk);
   conclave::Bytes snap;
   tree.encode_snapshot(snap);
-  // Every record's parent ordinal must name an earlier record; point one at itself.
   DataTree copy;
   ASSERT_TRUE(copy.decode_snapshot(snap));
-  bool rejected_once = false;
-  for (size_t pos = 0; pos + 4 <= snap.size(); ++pos) {
-    // The u32 ordinal 1 followed by a 1-byte name "b" is the record of /a/b when /a is ordinal 1.
-    if (snap.compare(pos, 9, std::string("\0\0\0\1\0\0\0\1b", 9)) == 0) {
-      conclave::Bytes bad = snap;
-      bad[pos + 3] = 9;
-      EXPECT_FALSE(copy.decode_snapshot(bad));
-      rejected_once = true;
-    }
-  }
-  EXPECT_TRUE(rejected_once);
+  // Records are u32 id, u32 parent id, name...: find /a/b's ("b", a 1-byte name) and /a's.
+  size_t b = snap.find(std::string("\0\0\0\1b", 5));
+  size_t a = snap.find(std::string("\0\0\0\1a", 5));
+  ASSERT_NE(b, std::string::npos);
+  ASSERT_NE(a, std::string::npos);
+  auto id_at = [&](size_t pos) { return conclave::Reader(std::string_view(snap).substr(pos, 4)).u32(); };
+  auto with_parent = [&](size_t rec, uint32_t parent) {
+    conclave::Bytes bad = snap;
+    for (int k = 0; k < 4; ++k) bad[rec - 4 + k] = char(parent >> (24 - 8 * k));
+    return bad;
+  };
+  uint32_t b_id = id_at(b - 8);
+  EXPECT_FALSE(copy.decode_snapshot(with_parent(b, b_id)));   // its own parent
+  EXPECT_FALSE(copy.decode_snapshot(with_parent(b, 999)));    // a parent that is not there
+  EXPECT_FALSE(copy.decode_snapshot(with_parent(a, b_id)));   // a cycle, cut off from the root
+  EXPECT_FALSE(copy.decode_snapshot(with_parent(a, UINT32_MAX)));  // a second root
   EXPECT_NE(copy.find("/a/b"), nullptr);  // a rejected decode leaves the tree as it was
 }
 
