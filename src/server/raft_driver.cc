@@ -27,6 +27,7 @@ RaftDriver::RaftDriver(net::EventLoop& loop, RaftDriverOptions options, state::D
 
 RaftDriver::~RaftDriver() {
   writer_.reset();
+  parts_.reset();
   if (snapshot_thread_.joinable()) snapshot_thread_.join();
   if (wal_) wal_->close();
 }
@@ -240,6 +241,19 @@ void RaftDriver::maybe_snapshot() {
   if (snapshot_running_ || applied_index_ - snapshot_index_ < options_.snapshot_every_entries) return;
   if (snapshot_thread_.joinable()) snapshot_thread_.join();
   snapshot_running_ = true;
+  const uint64_t generation = ++snapshot_generation_;
+  // First the memory: parts for about the size of the last snapshot (or a guess from the tree),
+  // faulted in on a helper thread. The tree is frozen only once they are ready, so the slices
+  // the loop runs copy into resident memory.
+  size_t expect = last_snapshot_bytes_ ? last_snapshot_bytes_ + last_snapshot_bytes_ / 8
+                                       : tree_.approximate_data_size() + tree_.node_count() * 80;
+  parts_ = std::make_unique<SnapshotPartPool>(
+      expect / state::SnapshotWriter::kPartBytes + 1, state::SnapshotWriter::kPartBytes,
+      [this, generation] { loop_.post([this, generation] { begin_snapshot(generation); }); });
+}
+
+void RaftDriver::begin_snapshot(uint64_t generation) {
+  if (generation != snapshot_generation_ || !parts_) return;  // abandoned meanwhile
   raft::SnapshotMeta meta;
   meta.index = applied_index_;
   meta.term = core_->term_at(applied_index_);
@@ -253,10 +267,12 @@ void RaftDriver::maybe_snapshot() {
   core_->compact(meta_only);
   snapshot_meta_ = meta;
   snapshot_started_ = std::chrono::steady_clock::now();
-  writer_ = std::make_unique<state::SnapshotWriter>(tree_);
+  auto t0 = std::chrono::steady_clock::now();
+  writer_ = std::make_unique<state::SnapshotWriter>(tree_);  // the freeze counts as a slice
+  longest_slice_ = std::chrono::steady_clock::now() - t0;
+  writer_->set_part_source([pool = parts_.get()] { return pool->take(); });
   log::info("node", "snapshot at index {} started ({} znodes)", meta.index, tree_.node_count());
-  const uint64_t generation = ++snapshot_generation_;
-  loop_.post([this, generation] { snapshot_slice(generation); });
+  snapshot_slice(generation);
 }
 
 namespace {
@@ -277,9 +293,14 @@ void RaftDriver::snapshot_slice(uint64_t generation) {
   } else if (snapshot_held()) {
     loop_.after(std::chrono::milliseconds(10), [this, generation] { snapshot_slice(generation); });
     return;
-  } else if (!writer_->step(options_.snapshot_slice_nodes)) {
-    loop_.post([this, generation] { snapshot_slice(generation); });
-    return;
+  } else {
+    auto t0 = std::chrono::steady_clock::now();
+    bool done = writer_->step(options_.snapshot_slice_nodes);
+    longest_slice_ = std::max(longest_slice_, std::chrono::steady_clock::now() - t0);
+    if (!done) {
+      loop_.post([this, generation] { snapshot_slice(generation); });
+      return;
+    }
   }
   // Encoded: the file is written and synced on the snapshot thread.
   std::vector<std::string> parts;
@@ -289,10 +310,16 @@ void RaftDriver::snapshot_slice(uint64_t generation) {
   for (auto& part : writer_->take_parts()) parts.push_back(std::move(part));
   uint64_t copied = writer_->copied_on_write();
   writer_.reset();
+  size_t misses = parts_->misses();
+  parts_.reset();
+  auto longest_us = std::chrono::duration_cast<std::chrono::microseconds>(longest_slice_).count();
+  longest_slice_ = {};
   auto encode_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - snapshot_started_).count();
   raft::SnapshotMeta meta = snapshot_meta_;
-  snapshot_thread_ = std::thread([this, meta, encode_ms, copied, parts = std::move(parts)]() mutable {
+  if (misses) log::info("node", "snapshot at index {}: {} parts were not ready in time", meta.index, misses);
+  snapshot_thread_ = std::thread([this, meta, encode_ms, copied, longest_us, parts = std::move(parts)]() mutable {
+    lower_thread_priority();
     auto st = snapshots_->write(meta.index, meta.term, parts);
     size_t size = 0;
     for (const auto& p : parts) size += p.size();
@@ -300,29 +327,37 @@ void RaftDriver::snapshot_slice(uint64_t generation) {
     // The encoded snapshot (hundreds of MB for millions of znodes) is freed now; hand the pages
     // back to the OS instead of keeping them in malloc's free lists.
     malloc_trim(0);
-    loop_.post([this, st, meta, encode_ms, copied, size] { snapshot_written(st, meta, encode_ms, copied, size); });
+    loop_.post([this, st, meta, encode_ms, copied, longest_us, size] {
+      snapshot_written(st, meta, encode_ms, copied, longest_us, size);
+    });
   });
 }
 
 void RaftDriver::snapshot_written(const Status& st, const raft::SnapshotMeta& meta, int64_t encode_ms,
-                                  uint64_t copied, size_t size) {
+                                  uint64_t copied, int64_t longest_slice_us, size_t size) {
   snapshot_running_ = false;
   if (!st) {
     log::error("node", "snapshot at index {} failed: {}", meta.index, st.error().message);
     return;
   }
   snapshots_->prune();
+  last_snapshot_bytes_ = size;
   snapshot_index_ = std::max(snapshot_index_, meta.index);
   wal_->retire_through(meta.index);
-  log::info("node", "snapshot at index {} written ({} bytes; encoded in {} ms {}, {} znodes copied on write)",
-            meta.index, size, encode_ms,
-            options_.snapshot_slice_nodes ? "in slices while applies went on" : "in one go while everything waited",
-            copied);
+  if (options_.snapshot_slice_nodes)
+    log::info("node",
+              "snapshot at index {} written ({} bytes; encoded in {} ms in slices while applies went on, longest "
+              "slice {} us, {} znodes copied on write)",
+              meta.index, size, encode_ms, longest_slice_us, copied);
+  else
+    log::info("node", "snapshot at index {} written ({} bytes; encoded in {} ms in one go while everything waited)",
+              meta.index, size, encode_ms);
 }
 
 void RaftDriver::cancel_snapshot() {
-  if (!writer_) return;
+  if (!writer_ && !parts_) return;
   writer_.reset();
+  parts_.reset();
   ++snapshot_generation_;
   snapshot_running_ = false;
   log::info("node", "snapshot at index {} abandoned: the tree was replaced", snapshot_meta_.index);

@@ -24,6 +24,7 @@
 #include "common/result.h"
 #include "net/event_loop.h"
 #include "raft/core.h"
+#include "server/snapshot_parts.h"
 #include "state/snapshot.h"
 #include "state/tree.h"
 #include "storage/snapshot_store.h"
@@ -40,7 +41,7 @@ struct RaftDriverOptions {
   uint64_t snapshot_every_entries = 100000;
   /// Znodes encoded per turn of the loop while a snapshot is taken (about 1 ms of work); 0
   /// encodes each snapshot in one go, stopping everything meanwhile (for comparison).
-  size_t snapshot_slice_nodes = 16384;
+  size_t snapshot_slice_nodes = 2048;
 };
 
 class RaftDriver {
@@ -86,9 +87,11 @@ class RaftDriver {
   /// Encodes the next slice of the snapshot in progress; when it is complete, hands the bytes
   /// to the snapshot thread. `generation` tells a slice of an abandoned snapshot to stop.
   void snapshot_slice(uint64_t generation);
+  /// Freezes the tree and encodes the first slice, once the parts are ready.
+  void begin_snapshot(uint64_t generation);
   /// The snapshot at `meta` is on disk (or failed): prune old files, retire WAL segments.
   void snapshot_written(const Status& st, const raft::SnapshotMeta& meta, int64_t encode_ms, uint64_t copied,
-                        size_t size);
+                        int64_t longest_slice_us, size_t size);
   /// Abandons a snapshot in progress (its tree is about to be replaced).
   void cancel_snapshot();
   void install_snapshot(const raft::Snapshot& s);
@@ -118,8 +121,11 @@ class RaftDriver {
 
   bool snapshot_running_ = false;  // from maybe_snapshot() until the file is written
   std::unique_ptr<state::SnapshotWriter> writer_;  // while encoding
+  std::unique_ptr<SnapshotPartPool> parts_;        // from maybe_snapshot() until encoded
+  size_t last_snapshot_bytes_ = 0;
   raft::SnapshotMeta snapshot_meta_;
   std::chrono::steady_clock::time_point snapshot_started_;
+  std::chrono::steady_clock::duration longest_slice_{};
   uint64_t snapshot_generation_ = 0;
   std::thread snapshot_thread_;  // writes and syncs the file
 };

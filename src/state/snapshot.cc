@@ -114,8 +114,11 @@ void SnapshotWriter::append(const char* p, size_t n) {
   size_ += n;
   while (n > 0) {
     if (parts_.empty() || parts_.back().size() == parts_.back().capacity()) {
-      parts_.emplace_back();
-      parts_.back().reserve(kPartBytes);
+      // A part from the source, or when it has none ready, a small fresh one: faulting in fresh
+      // memory is what costs, so a miss costs a few pages, not a whole part.
+      parts_.push_back(part_source_ ? part_source_() : std::string());
+      if (parts_.back().capacity() < kSmallPartBytes) parts_.back().reserve(part_source_ ? kSmallPartBytes : kPartBytes);
+      parts_.back().clear();
     }
     std::string& part = parts_.back();
     size_t k = std::min(n, part.capacity() - part.size());

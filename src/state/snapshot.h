@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -40,10 +41,15 @@ class SnapshotWriter final : public NodeObserver {
   SnapshotWriter(const SnapshotWriter&) = delete;
   SnapshotWriter& operator=(const SnapshotWriter&) = delete;
 
+  /// Where empty parts come from (each with capacity kPartBytes; default: fresh allocations).
+  /// Encoding into fresh memory is mostly page faults: a source that hands out parts already
+  /// touched by another thread keeps that cost off the caller of step().
+  void set_part_source(std::function<std::string()> source) { part_source_ = std::move(source); }
+
   /// Encodes up to `max_nodes` more znodes; true once the snapshot is complete.
   bool step(size_t max_nodes);
   bool done() const { return cursor_ >= end_ && finished_; }
-  /// The encoding, in parts of about kPartBytes (complete once done()).
+  /// The encoding, in parts of at most kPartBytes (complete once done()).
   std::vector<std::string> take_parts() { return std::move(parts_); }
   size_t size() const { return size_; }
   /// Znodes encoded ahead of their turn because they were about to change.
@@ -53,6 +59,7 @@ class SnapshotWriter final : public NodeObserver {
   void created(NodeId id) override;
 
   static constexpr size_t kPartBytes = size_t(4) << 20;
+  static constexpr size_t kSmallPartBytes = size_t(256) << 10;  // when the part source has none ready
 
  private:
   SnapshotWriter(const DataTree& tree, NodeStore* observe);
@@ -72,6 +79,7 @@ class SnapshotWriter final : public NodeObserver {
   uint64_t copied_ = 0;
   std::string rest_;  // the non-znode state, encoded at the freeze, appended last
   std::vector<std::string> parts_;
+  std::function<std::string()> part_source_;
   size_t size_ = 0;
   bool finished_ = false;
 };

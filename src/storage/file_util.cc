@@ -59,13 +59,28 @@ Status write_file_atomic(const std::string& path, std::initializer_list<std::str
   return write_file_atomic(path, std::vector<std::string_view>(parts), fsync);
 }
 
-Status write_file_atomic(const std::string& path, const std::vector<std::string_view>& parts, bool fsync) {
+Status write_file_atomic(const std::string& path, const std::vector<std::string_view>& parts, bool fsync,
+                         size_t paced_bytes) {
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return make_error(Errc::kIo, fmt::format("cannot create {}: {}", tmp, strerror(errno)));
   Status st = Status::Ok();
+  off_t written = 0, started = 0, waited = 0;
   for (std::string_view part : parts) {
-    st = write_all(fd, part);
+    while (st && !part.empty()) {
+      size_t n = paced_bytes && fsync ? std::min(part.size(), paced_bytes) : part.size();
+      st = write_all(fd, part.substr(0, n));
+      part.remove_prefix(n);
+      written += static_cast<off_t>(n);
+      if (!st || !paced_bytes || !fsync || written - started < static_cast<off_t>(paced_bytes)) continue;
+      // Start writeback of what was just written; wait for the chunk before it.
+      sync_file_range(fd, started, written - started, SYNC_FILE_RANGE_WRITE);
+      if (started > waited)
+        sync_file_range(fd, waited, started - waited,
+                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+      waited = started;
+      started = written;
+    }
     if (!st) break;
   }
   if (st && fsync && ::fsync(fd) != 0) st = make_error(Errc::kIo, fmt::format("fsync {}: {}", tmp, strerror(errno)));

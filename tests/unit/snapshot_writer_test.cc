@@ -64,8 +64,8 @@ void churn(DataTree& tree, int64_t& idx, std::mt19937& rng) {
       s.session = 100 + idx;
       s.timeout_ms = 4000;
       tree.apply(++idx, s);
-      tree.apply(++idx, txn({create_op(path() + "e" + std::to_string(idx), "eph", CreateMode::kEphemeral)}, false,
-                            100 + idx - 1));
+      std::string eph = path() + "e" + std::to_string(idx);
+      tree.apply(++idx, txn({create_op(eph, "eph", CreateMode::kEphemeral)}, false, s.session));
       break;
     }
     case 6: {
@@ -104,7 +104,10 @@ TEST(SnapshotWriter, IsTheTreeAsItWasAtTheFreeze) {
     EXPECT_EQ(decoded.digest(), at_freeze.digest()) << "seed " << seed;
     EXPECT_EQ(decoded.node_count(), at_freeze.node_count()) << "seed " << seed;
     EXPECT_NE(decoded.digest(), tree.digest()) << "seed " << seed << ": the churn changed nothing";
-    if (seed == 1) EXPECT_GT(copied, 0u) << "no znode was copied on write: the test exercises nothing";
+    if (seed == 1) {
+      EXPECT_GT(copied, 0u) << "no znode was copied on write: the test exercises nothing";
+      EXPECT_GT(at_freeze.ephemeral_count(), 0u) << "no ephemeral at the freeze: sessions are not exercised";
+    }
 
     // Unobserved again: the current tree snapshots and decodes to itself.
     conclave::Bytes now;
@@ -126,7 +129,7 @@ TEST(SnapshotWriter, WritesInFixedParts) {
   }
   auto parts = w.take_parts();
   ASSERT_GE(parts.size(), 3u);
-  for (size_t i = 0; i + 1 < parts.size(); ++i) EXPECT_EQ(parts[i].size(), SnapshotWriter::kPartBytes);
+  for (size_t i = 0; i + 1 < parts.size(); ++i) EXPECT_EQ(parts[i].size(), parts[i].capacity()) << "parts are filled";
   DataTree decoded;
   ASSERT_TRUE(decoded.decode_snapshot(joined(std::move(parts))));
   EXPECT_EQ(decoded.digest(), tree.digest());
