@@ -1,10 +1,10 @@
 """Snapshots taken while clients read and write.
 
-While the snapshot thread encodes the tree, the node keeps serving reads and
-committing writes but defers applying them. With a snapshot every 50 entries,
-four sessions each create znodes and read every one back at once (a session
-must read its own writes, even when the write's apply waited for an
-encoding), and a fifth session only reads. Then the node is killed with
+While a snapshot is encoded (a slice at a time, copy-on-write per znode), the
+node keeps serving reads and applying writes. With a snapshot every 50
+entries, four sessions each create znodes and read every one back at once (a
+session must read its own writes, in the middle of a snapshot too), and a
+fifth session only reads. Then the node is killed with
 SIGKILL mid-load and restarted: every acknowledged create is there with its
 data, and the tree survives a second restart from the snapshots alone.
 """

@@ -41,10 +41,10 @@
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static int journal_fd = -1;
 
-/* One operation and its journal records at a time: threads are ordered by `mu`, processes (the
- * server forks a child that writes snapshots, sharing the journal) by a POSIX lock on the journal,
- * which belongs to the process and is not inherited. pthread_atfork keeps a child from starting
- * with `mu` held by a thread it does not have. */
+/* One operation and its journal records at a time: threads are ordered by `mu`, processes (a
+ * child forked by a traced program shares the journal) by a POSIX lock on the journal, which
+ * belongs to the process and is not inherited. pthread_atfork keeps a child from starting with
+ * `mu` held by a thread it does not have. */
 static void lock(void) {
   pthread_mutex_lock(&mu);
   if (journal_fd >= 0) {
