@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <unordered_map>
 
 #include "common/assert.h"
 #include "common/bytes.h"
@@ -247,86 +248,85 @@ bool DataTree::decode_nodes_by_ordinal(Reader& r, uint32_t nacls, DataTree* fres
   return true;
 }
 
-// Format 7: znodes in any order, each with its id and its parent's. One pass finds the records
-// and their parents, the second creates them parents-first.
+// Format 7: znodes in any order, each with its id and its parent's. One pass in file order: a
+// znode whose parent is already made is made at once (nearly all of them: the writer goes in id
+// order, and a parent is older than its children unless ids were reused); the others wait for
+// their parent, and are made, with their own waiting children, when it is.
 bool DataTree::decode_nodes_by_id(Reader& r, uint32_t nacls, DataTree* fresh, std::vector<NodeId>* owned) {
   uint64_t count = r.u64();
   if (!r.ok() || count == 0 || count > r.remaining() / kNodeFixedBytes) return false;
-  struct Rec {
-    uint32_t id;
-    uint32_t parent;
-    size_t offset;  // of the name's length
+  const uint64_t max_id = count * 16 + 1024;  // ids are dense in any tree that produced them
+  fresh->index_.reserve(count);
+  std::vector<NodeId> made;  // by the snapshot's id
+  made.reserve(count);
+  std::unordered_map<uint32_t, std::vector<size_t>> waiting;  // parent id -> records' offsets
+  uint64_t created = 0;
+  std::string path;
+  // Makes the record at `offset` (its id and parent already read), then whatever waited for it.
+  struct Todo {
+    size_t offset;
+    uint32_t id, parent;
   };
-  std::vector<Rec> recs;
-  recs.reserve(count);
-  uint32_t max_id = 0;
+  std::vector<Todo> todo;  // reused: no allocation per record
+  auto make = [&](size_t offset, uint32_t id, uint32_t parent_id) -> bool {
+    todo.clear();
+    todo.push_back({offset, id, parent_id});
+    while (!todo.empty()) {
+      const Todo t = todo.back();
+      todo.pop_back();
+      const size_t off = t.offset;
+      const uint32_t nid = t.id, pid = t.parent;
+      Reader rr(r.span().substr(off));
+      std::string_view name = rr.blob();
+      bool data_null = rr.boolean();
+      std::string_view data = rr.blob();
+      NodeMeta m = read_meta(rr);
+      if (!rr.ok() || m.acl >= nacls) return false;
+      if (nid >= made.size()) made.resize(nid + 1, kNoNodeId);
+      if (made[nid] != kNoNodeId) return false;  // an id twice
+      NodeId parent = kNoNodeId;
+      if (pid == kNoParent) {
+        if (!name.empty() || created != 0) return false;  // the root, once, before anything else is made
+        path = "/";
+      } else {
+        if (name.empty() || name.find('/') != std::string_view::npos) return false;
+        parent = made[pid];
+        path = child_path(fresh->store_.at(parent).path(), name);
+        if (fresh->index_.find(fresh->store_, path) != kNoNodeId) return false;
+      }
+      made[nid] = fresh->add_node(path, data, data_null, parent, m);
+      ++created;
+      if (m.ephemeral_owner != 0) owned->push_back(made[nid]);
+      if (waiting.empty()) continue;
+      auto it = waiting.find(nid);
+      if (it == waiting.end()) continue;
+      for (size_t child_off : it->second) {
+        Reader ids_of(r.span().substr(child_off - 8, 8));
+        uint32_t cid = ids_of.u32();
+        todo.push_back({child_off, cid, nid});
+      }
+      waiting.erase(it);
+    }
+    return true;
+  };
   for (uint64_t i = 0; i < count; ++i) {
-    Rec rec;
-    rec.id = r.u32();
-    rec.parent = r.u32();
-    rec.offset = r.position();
+    uint32_t id = r.u32();
+    uint32_t parent = r.u32();
+    size_t offset = r.position();
     r.blob();
     r.boolean();
     r.blob();
     r.raw(6 * 8 + 3 * 4 + 4);
-    if (!r.ok() || rec.id == kNoParent || rec.id == rec.parent) return false;
-    max_id = std::max(max_id, rec.id);
-    recs.push_back(rec);
-  }
-  if (max_id >= count * 16 + 1024) return false;  // ids are dense in any tree that produced them
-  std::vector<uint32_t> pos_of(size_t(max_id) + 1, kNoParent);
-  uint32_t root = kNoParent;
-  for (uint32_t i = 0; i < recs.size(); ++i) {
-    if (pos_of[recs[i].id] != kNoParent) return false;  // an id twice
-    pos_of[recs[i].id] = i;
-    if (recs[i].parent == kNoParent) {
-      if (root != kNoParent) return false;  // two roots
-      root = i;
-    }
-  }
-  if (root == kNoParent) return false;
-  // Children of each record, by counting sort on the parent's position.
-  std::vector<uint32_t> first(recs.size() + 1, 0);
-  for (const Rec& rec : recs) {
-    if (rec.parent == kNoParent) continue;
-    if (rec.parent > max_id || pos_of[rec.parent] == kNoParent) return false;  // parent missing
-    ++first[pos_of[rec.parent] + 1];
-  }
-  for (size_t i = 1; i < first.size(); ++i) first[i] += first[i - 1];
-  std::vector<uint32_t> kids(recs.size());
-  {
-    std::vector<uint32_t> fill(first.begin(), first.end() - 1);
-    for (uint32_t i = 0; i < recs.size(); ++i)
-      if (recs[i].parent != kNoParent) kids[fill[pos_of[recs[i].parent]]++] = i;
-  }
-  fresh->index_.reserve(count);
-  std::vector<NodeId> made(recs.size(), kNoNodeId);
-  std::vector<uint32_t> queue{root};
-  queue.reserve(recs.size());
-  std::string path;
-  for (size_t q = 0; q < queue.size(); ++q) {
-    uint32_t i = queue[q];
-    Reader rr(r.span().substr(recs[i].offset));
-    std::string_view name = rr.blob();
-    bool data_null = rr.boolean();
-    std::string_view data = rr.blob();
-    NodeMeta m = read_meta(rr);
-    if (!rr.ok() || m.acl >= nacls) return false;
-    NodeId parent = kNoNodeId;
-    if (i == root) {
-      if (!name.empty()) return false;
-      path = "/";
+    if (!r.ok() || id >= max_id || (parent != kNoParent && parent >= max_id) || id == parent) return false;
+    bool parent_made = parent == kNoParent || (parent < made.size() && made[parent] != kNoNodeId);
+    if (parent == kNoParent && created != 0) return false;  // a second root
+    if (parent_made) {
+      if (!make(offset, id, parent)) return false;
     } else {
-      if (name.empty() || name.find('/') != std::string_view::npos) return false;
-      parent = made[pos_of[recs[i].parent]];
-      path = child_path(fresh->store_.at(parent).path(), name);
-      if (fresh->index_.find(fresh->store_, path) != kNoNodeId) return false;
+      waiting[parent].push_back(offset);
     }
-    made[i] = fresh->add_node(path, data, data_null, parent, m);
-    if (m.ephemeral_owner != 0) owned->push_back(made[i]);
-    for (uint32_t k = first[i]; k < first[i + 1]; ++k) queue.push_back(kids[k]);
   }
-  return queue.size() == recs.size();  // else a cycle cut some records off from the root
+  return created == count;  // else some waited for a parent that never came (missing, or a cycle)
 }
 
 bool DataTree::decode_snapshot(std::string_view bytes) {
