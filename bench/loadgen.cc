@@ -37,6 +37,7 @@
 
 #include "common/bytes.h"
 #include "common/digest.h"
+#include "report.h"
 
 using namespace conclave;
 using Clock = std::chrono::steady_clock;
@@ -231,37 +232,13 @@ struct Stats {
   uint64_t errors[kNumOps] = {};
 };
 
-double pct(std::vector<uint32_t>& v, double p) {
-  if (v.empty()) return 0;
-  size_t i = std::min(v.size() - 1, static_cast<size_t>(p / 100.0 * double(v.size())));
-  return v[i] / 1000.0;
-}
-
 void report(Stats& s, double secs, const Options& o) {
-  std::printf("\n%-14s %10s %9s %9s %9s %9s %8s\n", "op", "ops/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "errors");
-  std::string json = "{\"protocol\":\"" + o.protocol + "\",\"send\":\"" + (o.batched ? "batched" : "per-request") + "\",\"connections\":" + std::to_string(o.connections) +
-                     ",\"outstanding\":" + std::to_string(o.outstanding) + ",\"seconds\":" + std::to_string(secs) +
-                     ",\"ops\":{";
-  uint64_t total = 0;
-  bool first = true;
-  for (int i = 0; i < kNumOps; ++i) {
-    auto& v = s.lat_us[i];
-    if (v.empty() && !s.errors[i]) continue;
-    std::sort(v.begin(), v.end());
-    double ops = double(v.size()) / secs;
-    total += v.size();
-    std::printf("%-14s %10.0f %9.3f %9.3f %9.3f %9.3f %8llu\n", kOpNames[i], ops, pct(v, 50), pct(v, 90), pct(v, 99),
-                pct(v, 99.9), (unsigned long long)s.errors[i]);
-    char buf[400];
-    std::snprintf(buf, sizeof buf, "%s\"%s\":{\"ops_per_s\":%.1f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f,\"errors\":%llu}",
-                  first ? "" : ",", kOpNames[i], ops, pct(v, 50), pct(v, 90), pct(v, 99), pct(v, 99.9),
-                  v.empty() ? 0.0 : v.back() / 1000.0, (unsigned long long)s.errors[i]);
-    json += buf;
-    first = false;
-  }
-  std::printf("%-14s %10.0f\n", "total", double(total) / secs);
-  json += "},\"total_ops_per_s\":" + std::to_string(double(total) / secs) + "}";
-  std::printf("RESULT %s\n", json.c_str());
+  std::vector<bench::OpSamples> ops;
+  for (int i = 0; i < kNumOps; ++i) ops.push_back({kOpNames[i], &s.lat_us[i], s.errors[i]});
+  bench::print_report(ops, secs,
+                      "\"protocol\":\"" + o.protocol + "\",\"send\":\"" + (o.batched ? "batched" : "per-request") +
+                          "\",\"connections\":" + std::to_string(o.connections) +
+                          ",\"outstanding\":" + std::to_string(o.outstanding));
 }
 
 // ---------------- ZooKeeper workload ----------------
@@ -727,9 +704,9 @@ void run_consul_fanout(const Options& o, int server_pid) {
   std::sort(lat.begin(), lat.end());
   double per_query = rss_before > 0 && rss_with > 0 ? double(rss_with - rss_before) * 1024.0 / o.fanout : -1;
   std::printf("fan-out %d blocking queries: woken %zu; wake-up p50 %.1f ms, p99 %.1f ms, max %.1f ms; server memory %.0f B per waiting query\n",
-              o.fanout, lat.size(), pct(lat, 50), pct(lat, 99), lat.empty() ? 0.0 : lat.back() / 1000.0, per_query);
+              o.fanout, lat.size(), bench::percentile_ms(lat, 50), bench::percentile_ms(lat, 99), lat.empty() ? 0.0 : lat.back() / 1000.0, per_query);
   std::printf("RESULT {\"protocol\":\"consul\",\"fanout\":%d,\"woken\":%zu,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"bytes_per_query\":%.0f}\n",
-              o.fanout, lat.size(), pct(lat, 50), pct(lat, 99), lat.empty() ? 0.0 : lat.back() / 1000.0, per_query);
+              o.fanout, lat.size(), bench::percentile_ms(lat, 50), bench::percentile_ms(lat, 99), lat.empty() ? 0.0 : lat.back() / 1000.0, per_query);
   for (int fd : fds) close(fd);
   close(ctl);
   if (lat.size() != fds.size()) die("not every blocking query woke up");

@@ -9,6 +9,8 @@
 //   conclave_zkc_loadgen --hosts 127.0.0.1:2181 --sessions 32 --outstanding 8 --mix get=90,set=10
 #include <zookeeper/zookeeper.h>
 
+#include "report.h"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -112,12 +114,6 @@ void watcher(zhandle_t*, int type, int state, const char*, void* ctx) {
     s->connected = true;
     s->cv.notify_all();
   }
-}
-
-double pct(std::vector<uint32_t>& v, double p) {
-  if (v.empty()) return 0;
-  size_t i = std::min(v.size() - 1, static_cast<size_t>(p / 100.0 * double(v.size())));
-  return v[i] / 1000.0;
 }
 
 void usage() {
@@ -226,30 +222,10 @@ int main(int argc, char** argv) {
       lat[op].insert(lat[op].end(), s->lat_us[op].begin(), s->lat_us[op].end());
       errors[op] += s->errors[op];
     }
-  std::printf("\n%-14s %10s %9s %9s %9s %9s %8s\n", "op", "ops/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "errors");
-  std::string json = "{\"protocol\":\"zk\",\"client\":\"libzookeeper_mt\",\"send\":\"per-request\",\"connections\":" +
-                     std::to_string(o.sessions) + ",\"outstanding\":" + std::to_string(o.outstanding) +
-                     ",\"seconds\":" + std::to_string(secs) + ",\"ops\":{";
-  uint64_t total = 0;
-  bool first = true;
-  for (int op = 0; op < kNumOps; ++op) {
-    auto& v = lat[op];
-    if (v.empty() && !errors[op]) continue;
-    std::sort(v.begin(), v.end());
-    double ops = double(v.size()) / secs;
-    total += v.size();
-    std::printf("%-14s %10.0f %9.3f %9.3f %9.3f %9.3f %8llu\n", kOpNames[op], ops, pct(v, 50), pct(v, 90), pct(v, 99),
-                pct(v, 99.9), (unsigned long long)errors[op]);
-    char buf[400];
-    std::snprintf(buf, sizeof buf,
-                  "%s\"%s\":{\"ops_per_s\":%.1f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"errors\":%llu}",
-                  first ? "" : ",", kOpNames[op], ops, pct(v, 50), pct(v, 90), pct(v, 99), pct(v, 99.9),
-                  (unsigned long long)errors[op]);
-    json += buf;
-    first = false;
-  }
-  std::printf("%-14s %10.0f\n", "total", double(total) / secs);
-  json += "},\"total_ops_per_s\":" + std::to_string(double(total) / secs) + "}";
-  std::printf("RESULT %s\n", json.c_str());
+  std::vector<conclave::bench::OpSamples> ops;
+  for (int op = 0; op < kNumOps; ++op) ops.push_back({kOpNames[op], &lat[op], errors[op]});
+  conclave::bench::print_report(ops, secs,
+                      "\"protocol\":\"zk\",\"client\":\"libzookeeper_mt\",\"send\":\"per-request\",\"connections\":" +
+                          std::to_string(o.sessions) + ",\"outstanding\":" + std::to_string(o.outstanding));
   return 0;
 }

@@ -267,9 +267,8 @@ void RaftDriver::begin_snapshot(uint64_t generation) {
   core_->compact(meta_only);
   snapshot_meta_ = meta;
   snapshot_started_ = std::chrono::steady_clock::now();
-  auto t0 = std::chrono::steady_clock::now();
   writer_ = std::make_unique<state::SnapshotWriter>(tree_);  // the freeze counts as a slice
-  longest_slice_ = std::chrono::steady_clock::now() - t0;
+  longest_slice_ = std::chrono::steady_clock::now() - snapshot_started_;
   writer_->set_part_source([pool = parts_.get()] { return pool->take(); });
   log::info("node", "snapshot at index {} started ({} znodes)", meta.index, tree_.node_count());
   snapshot_slice(generation);
@@ -356,11 +355,11 @@ void RaftDriver::snapshot_written(const Status& st, const raft::SnapshotMeta& me
 
 void RaftDriver::cancel_snapshot() {
   if (!writer_ && !parts_) return;
+  if (writer_) log::info("node", "snapshot at index {} abandoned: the tree was replaced", snapshot_meta_.index);
   writer_.reset();
   parts_.reset();
   ++snapshot_generation_;
   snapshot_running_ = false;
-  log::info("node", "snapshot at index {} abandoned: the tree was replaced", snapshot_meta_.index);
 }
 
 }  // namespace conclave::server

@@ -51,17 +51,28 @@ def wait_for(what, cond, timeout=30):
     raise AssertionError("timed out after %d s waiting for %s" % (timeout, what))
 
 
-def test_writes_are_acknowledged_while_a_snapshot_is_held(tmp_path):
+def start_held(tmp_path, *extra):
+    """A node taking a snapshot every 100 entries, with the hold file in place."""
     hold = tmp_path / "hold"
     hold.write_text("")
-    srv = HeldSnapshotServer(hold, workdir=tmp_path / "node", extra_args=["--snapshot-entries", "100"])
+    srv = HeldSnapshotServer(hold, workdir=tmp_path / "node", extra_args=["--snapshot-entries", "100", *extra])
     srv.start()
+    return hold, srv
+
+
+def fill_until_held(srv, zk):
+    """150 creates under /s: the snapshot starts among them and is held."""
+    zk.ensure_path("/s")
+    for k in range(150):
+        zk.create("/s/a%03d" % k, b"a")
+    wait_for("the snapshot to start", lambda: log_count(srv, r"snapshot at index \d+ started") >= 1)
+
+
+def test_writes_are_acknowledged_while_a_snapshot_is_held(tmp_path):
+    hold, srv = start_held(tmp_path)
     zk = connect(srv.port)
     try:
-        zk.ensure_path("/s")
-        for k in range(150):
-            zk.create("/s/a%03d" % k, b"a")
-        wait_for("the snapshot to start", lambda: log_count(srv, r"snapshot at index \d+ started") >= 1)
+        fill_until_held(srv, zk)
         started = int(re.search(r"snapshot at index (\d+) started", srv.log_path.read_text()).group(1))
         # The snapshot is held: every one of these is still applied and answered, and changes
         # of znodes the snapshot has not encoded yet.
@@ -121,13 +132,9 @@ def test_writes_are_acknowledged_while_a_snapshot_is_held(tmp_path):
         srv.stop()
 
 
-def test_in_process_snapshots_hold_applies(tmp_path):
-    """The check above can fail: the blocking fallback stops applies while encoding."""
-    hold = tmp_path / "hold"
-    hold.write_text("")
-    srv = HeldSnapshotServer(hold, workdir=tmp_path / "node",
-                             extra_args=["--snapshot-entries", "100", "--snapshot-blocking"])
-    srv.start()
+def test_blocking_snapshots_hold_applies(tmp_path):
+    """The check above can fail: --snapshot-blocking stops applies while encoding."""
+    hold, srv = start_held(tmp_path, "--snapshot-blocking")
     zk = connect(srv.port)
     try:
         zk.ensure_path("/s")
@@ -151,16 +158,10 @@ def test_in_process_snapshots_hold_applies(tmp_path):
 
 
 def test_shutdown_does_not_wait_for_a_held_snapshot(tmp_path):
-    hold = tmp_path / "hold"
-    hold.write_text("")
-    srv = HeldSnapshotServer(hold, workdir=tmp_path / "node", extra_args=["--snapshot-entries", "100"])
-    srv.start()
+    _, srv = start_held(tmp_path)
     zk = connect(srv.port)
     try:
-        zk.ensure_path("/s")
-        for k in range(150):
-            zk.create("/s/a%03d" % k, b"a")
-        wait_for("the snapshot to start", lambda: log_count(srv, r"snapshot at index \d+ started") >= 1)
+        fill_until_held(srv, zk)
     finally:
         zk.stop()
         zk.close()
