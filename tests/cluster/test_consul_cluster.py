@@ -83,6 +83,7 @@ class Holds:
     def __init__(self):
         self.lock = threading.Lock()
         self.intervals = []  # (start, end, who)
+        self.lost = []  # Consul contenders whose session was invalidated under them
 
     def add(self, start, end, who):
         with self.lock:
@@ -135,8 +136,8 @@ def zk_contender(hosts, holds, stop, name, key):
     return mine
 
 
-def consul_contender(nodes, holds, stop, name, key):
-    state = {"i": random.randrange(len(nodes))}
+def consul_contender(nodes, holds, stop, name, key, first):
+    state = {"i": first}
 
     def call(method, path, body=None):
         for _ in range(100):
@@ -152,14 +153,20 @@ def consul_contender(nodes, holds, stop, name, key):
 
     sid = None
     while sid is None:
-        status, _, body = call("PUT", "/v1/session/create", b'{"TTL": "10s", "LockDelay": "0s"}')
+        # TTL-only: a session bound to its node's serfHealth (the default) is invalidated, and its
+        # lock released, when that node is killed, which a holder that does not watch its
+        # session cannot notice (Consul's own lock client learns it through its lost channel).
+        status, _, body = call("PUT", "/v1/session/create", b'{"TTL": "10s", "LockDelay": "0s", "NodeChecks": []}')
         if status == 200:
             sid = json.loads(body)["ID"]
     last_renew = time.monotonic()
     try:
         while not stop.is_set():
             if time.monotonic() - last_renew > 2:
-                call("PUT", "/v1/session/renew/" + sid)
+                status, _, _ = call("PUT", "/v1/session/renew/" + sid)
+                if status == 404:
+                    holds.lost.append(name)
+                    return
                 last_renew = time.monotonic()
             status, _, body = call("PUT", "/v1/kv/%s?acquire=%s" % (key, sid), name.encode())
             if status != 200:
@@ -199,16 +206,21 @@ def test_cross_protocol_lock_exclusion_through_a_leader_kill():
         zk_setup.ensure_path("/xlock")
         zk_setup.stop()
         threads = []
+        leader = c.wait_leader()
+        # consul0's session is made on the node about to be killed.
+        first = {0: nodes.index(c.nodes[leader]), 1: random.randrange(len(nodes))}
         for n in range(2):
             threads.append(threading.Thread(target=zk_contender, args=(c.hosts(), holds, stop, "zk%d" % n, "/xlock/k")))
-            threads.append(threading.Thread(target=consul_contender, args=(nodes, holds, stop, "consul%d" % n, "xlock/k")))
+            threads.append(threading.Thread(target=consul_contender,
+                                            args=(nodes, holds, stop, "consul%d" % n, "xlock/k", first[n])))
         for t in threads:
             t.start()
         time.sleep(3)
-        leader = c.wait_leader()
+        assert c.wait_leader() == leader, "the leader changed before the kill"
         c.nodes[leader].kill9()
         c.wait_leader(exclude=leader, among=[i for i in c.nodes if i != leader])
-        time.sleep(3)
+        # Longer than the new leader takes to mark the killed node's serfHealth critical.
+        time.sleep(5)
         c.nodes[leader].start()
         time.sleep(2)
         stop.set()
@@ -219,5 +231,6 @@ def test_cross_protocol_lock_exclusion_through_a_leader_kill():
         assert any(w.startswith("zk") for w in who) and any(w.startswith("consul") for w in who), who
         assert len(holds.intervals) > 20
         assert holds.overlaps() == [], "two holders at once"
+        assert holds.lost == [], "a TTL-only session did not survive its node's kill"
     finally:
         c.stop()
