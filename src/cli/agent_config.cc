@@ -49,6 +49,9 @@ const Flag kFlags[] = {
     {"snapshot-blocking", false, "encode each snapshot in one go, stopping the node meanwhile (default: in slices while it serves)"},
     {"reap-interval-ms", true, "how often empty containers and expired TTL nodes are removed (default 60000)"},
     {"no-fsync", false, "do not fdatasync the WAL (benchmarks only: acknowledged writes may be lost on power loss)"},
+    {"trace-sample", true, "probability that a request the caller did not mark is traced, 0-1 (default 0.01)"},
+    {"trace-rate-limit", true, "most such sampled requests per second (default 100)"},
+    {"trace-max-spans", true, "recent spans kept for the Zipkin read API; oldest dropped first (default 10000)"},
     {"log-level", true, "debug | info | warn | error (default info)"},
     {"help", false, "show this help"},
 };
@@ -94,6 +97,16 @@ Status apply(AgentOptions& o, const std::map<std::string, std::string>& kv, bool
       o.dns_domain = v;
     }
     else if (name == "http-port") { auto r = num(0, 65535); if (!r) return r.error(); n.http_port = uint16_t(*r); }
+    else if (name == "trace-sample" || name == "trace-rate-limit") {
+      char* end = nullptr;
+      double d = std::strtod(v.c_str(), &end);
+      bool prob = name == "trace-sample";
+      if (v.empty() || *end != '\0' || !(d >= 0) || (prob && d > 1) || d > 1e9)
+        return make_error(Errc::kInvalid, "--" + name + (prob ? ": expected a number in [0, 1]" : ": expected a number >= 0") +
+                                              ", got '" + v + "'");
+      (prob ? n.trace.probability : n.trace.max_per_second) = d;
+    }
+    else if (name == "trace-max-spans") { auto r = num(0, 10000000); if (!r) return r.error(); n.trace.max_spans = size_t(*r); }
     else if (name == "node-id") { auto r = num(1, 255); if (!r) return r.error(); n.node_id = *r; }
     else if (name == "raft-port") { auto r = num(0, 65535); if (!r) return r.error(); n.raft_port = uint16_t(*r); }
     else if (name == "raft-tick-ms") { auto r = num(5, 10000); if (!r) return r.error(); n.raft_tick_ms = int(*r); }

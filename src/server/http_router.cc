@@ -1,5 +1,7 @@
 #include "server/http_router.h"
 
+#include <cctype>
+
 namespace conclave::server {
 
 void HttpRouter::exact(const std::string& path, std::set<std::string> methods, Handler handler) {
@@ -32,11 +34,47 @@ void HttpRouter::dispatch(const Route& route, const net::HttpRequest& request, R
   route.handler(request, std::move(respond));
 }
 
-void HttpRouter::handle(const net::HttpRequest& request, Respond respond) {
-  if (auto it = exact_.find(request.path); it != exact_.end()) return dispatch(it->second, request, std::move(respond));
+const std::pair<const std::string, HttpRouter::Route>* HttpRouter::find(const std::string& path) const {
+  if (auto it = exact_.find(path); it != exact_.end()) return &*it;
   // std::greater ordering visits "/v1/kv/" before "/v1/", so the first match is the longest.
-  for (const auto& [p, route] : prefixes_)
-    if (request.path.compare(0, p.size(), p) == 0) return dispatch(route, request, std::move(respond));
+  for (const auto& entry : prefixes_)
+    if (path.compare(0, entry.first.size(), entry.first) == 0) return &entry;
+  return nullptr;
+}
+
+void HttpRouter::set_tracer(trace::Tracer* tracer, std::function<int64_t()> wall_us,
+                            std::function<int64_t()> monotonic_ms) {
+  tracer_ = tracer;
+  wall_us_ = std::move(wall_us);
+  monotonic_ms_ = std::move(monotonic_ms);
+}
+
+HttpRouter::Respond HttpRouter::traced(const net::HttpRequest& request, const std::string* route, Respond respond) {
+  auto in = trace::extract([&](const std::string& name) { return request.header(name); });
+  std::string method = request.method;
+  for (auto& c : method) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto span = tracer_->start(in, method + " " + (route ? *route : std::string("not_found")), trace::Kind::kServer,
+                             wall_us_(), monotonic_ms_());
+  if (!span) return respond;
+  span->tags.emplace_back("http.method", request.method);
+  span->tags.emplace_back("http.path", request.path);
+  if (route) span->tags.emplace_back("http.route", *route);
+  span->remote.ip = request.remote_address;
+  return [this, span = std::move(*span), respond = std::move(respond)](net::HttpResponse r) mutable {
+    span.tags.emplace_back("http.status_code", std::to_string(r.status));
+    if (r.status >= 500) span.tags.emplace_back("error", std::to_string(r.status));
+    r.headers.emplace_back("X-Trace-Id", span.trace_id.hex());
+    r.headers.emplace_back("traceresponse", trace::traceparent(span.trace_id, span.id, true));
+    tracer_->finish(std::move(span), wall_us_());
+    respond(std::move(r));
+  };
+}
+
+void HttpRouter::handle(const net::HttpRequest& request, Respond respond) {
+  const auto* route = find(request.path);
+  if (tracer_ && request.path.compare(0, 8, "/api/v2/") != 0)
+    respond = traced(request, route ? &route->first : nullptr, std::move(respond));
+  if (route) return dispatch(route->second, request, std::move(respond));
   respond(text(404, "Not found: " + request.path));
 }
 

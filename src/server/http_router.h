@@ -4,6 +4,10 @@
 // A route is an exact path or a path prefix (`/v1/kv/` serves every key), with the methods it
 // accepts. Exact routes win over prefixes, longer prefixes over shorter. An unknown path gets
 // 404, a known path with another method 405 with an `Allow` header (Consul's behaviour).
+//
+// With a tracer set, each request (except the Zipkin read API's own) may get a server span named
+// "<method> <route>" ("get /v1/kv/"), continuing the caller's B3 or W3C context; a sampled
+// response carries `X-Trace-Id` and `traceresponse` so the caller can find its trace.
 #pragma once
 
 #include <functional>
@@ -12,6 +16,7 @@
 #include <string>
 
 #include "net/http.h"
+#include "trace/tracer.h"
 
 namespace conclave::server {
 
@@ -26,12 +31,21 @@ class HttpRouter : public net::HttpHandler {
 
   static net::HttpResponse text(int status, std::string body);
 
+  /// Traces requests through `tracer` (which must outlive the router); `wall_us` is the clock of
+  /// span timestamps, `monotonic_ms` the sampler's.
+  void set_tracer(trace::Tracer* tracer, std::function<int64_t()> wall_us, std::function<int64_t()> monotonic_ms);
+
  private:
   struct Route {
     std::set<std::string> methods;
     Handler handler;
   };
   void dispatch(const Route& route, const net::HttpRequest& request, Respond respond);
+  /// The matched route's key (exact path or prefix), or nullptr.
+  const std::pair<const std::string, Route>* find(const std::string& path) const;
+  Respond traced(const net::HttpRequest& request, const std::string* route, Respond respond);
+  trace::Tracer* tracer_ = nullptr;
+  std::function<int64_t()> wall_us_, monotonic_ms_;
   std::map<std::string, Route> exact_;
   std::map<std::string, Route, std::greater<>> prefixes_;  // longest first among shared prefixes
 };

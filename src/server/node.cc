@@ -176,6 +176,17 @@ Status Node::start() {
                                              std::move(mh));
   learn_addresses();
 
+  trace::TracerOptions to = config_.trace;
+  to.ip = config_.bind;
+  to.port = config_.http_port;
+  tracer_ = std::make_unique<trace::Tracer>(std::move(to));
+  router_.set_tracer(
+      tracer_.get(),
+      [] {
+        return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+      },
+      [this] { return monotonic_ms(); });
   register_routes();
   http_ = std::make_unique<net::HttpServer>(router_);
 

@@ -29,6 +29,7 @@
 #include "net/http.h"
 #include "net/peer.h"
 #include "server/http_router.h"
+#include "trace/tracer.h"
 #include "server/membership.h"
 #include "server/proposals.h"
 #include "server/raft_driver.h"
@@ -56,6 +57,7 @@ struct NodeConfig {
   int64_t reap_interval_ms = 60000;  // ZooKeeper's znode.container.checkIntervalMs
   int64_t forward_timeout_ms = 5000;
   int64_t session_relay_ms = 1000;   // how often followers relay session liveness to the leader
+  trace::TracerOptions trace;        // ip and port are filled in from bind and http_port
 };
 
 class Node : public Replica {
@@ -130,6 +132,7 @@ class Node : public Replica {
   // to the front-ends and the HTTP server until the loop is destroyed.
   std::vector<std::shared_ptr<void>> adopted_;
   HttpRouter router_;
+  std::unique_ptr<trace::Tracer> tracer_;
   std::unique_ptr<net::HttpServer> http_;
   net::EventLoop loop_;
   state::DataTree tree_;

@@ -5,6 +5,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "server/node.h"
+#include "trace/zipkin_api.h"
 
 namespace conclave::server {
 namespace {
@@ -16,6 +17,15 @@ net::HttpResponse json_response(const json::value& v) {
 }  // namespace
 
 void Node::register_routes() {
+  // Zipkin's v2 read API over this node's recent spans (trace/zipkin_api.h).
+  router_.prefix("/api/v2/", {"GET"}, [this](const net::HttpRequest& req, net::HttpHandler::Respond respond) {
+    auto a = trace::zipkin_api(tracer_->store(), req.path, req.query, wall_ms());
+    net::HttpResponse r;
+    r.status = a.status;
+    if (a.status != 200) r.content_type = "text/plain; charset=utf-8";
+    r.body = std::move(a.body);
+    respond(std::move(r));
+  });
   router_.exact("/metrics", {"GET"}, [this](const net::HttpRequest&, net::HttpHandler::Respond respond) {
     net::HttpResponse r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";

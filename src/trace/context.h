@@ -1,0 +1,49 @@
+// Trace context as it arrives on a request: B3 (multi-header `X-B3-*` and single `b3`) and W3C
+// Trace Context (`traceparent`; `tracestate` is carried, not interpreted), and as it leaves on a
+// response. Pure parsing: no clocks, no randomness.
+//
+// Precedence when a request carries several: `b3`, then `X-B3-*`, then `traceparent` (Brave's
+// order). A malformed header is ignored, as if absent: the request starts a new trace.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace conclave::trace {
+
+struct TraceId {
+  uint64_t high = 0;  // 0 for a 64-bit id
+  uint64_t low = 0;
+  bool valid() const { return high != 0 || low != 0; }
+  bool operator==(const TraceId&) const = default;
+  auto operator<=>(const TraceId&) const = default;
+  /// 16 or 32 lower-case hex digits (32 when `high` is set), as Zipkin writes it.
+  std::string hex() const;
+  /// 1-32 hex digits (shorter ids are left-padded, as Zipkin reads them).
+  static std::optional<TraceId> parse(std::string_view hex);
+};
+
+std::string span_id_hex(uint64_t id);
+std::optional<uint64_t> parse_span_id(std::string_view hex);
+
+/// What the caller said about sampling.
+enum class Sampling { kUnknown, kDeny, kAccept, kDebug };
+
+struct Incoming {
+  TraceId trace_id;         // invalid: no (usable) context came with the request
+  uint64_t parent_id = 0;   // the caller's span: ours is its child
+  Sampling sampling = Sampling::kUnknown;
+  std::string tracestate;   // W3C vendor state, passed on untouched
+};
+
+/// Reads the context from request headers; `header` returns a header by lower-case name ("" if
+/// absent).
+Incoming extract(const std::function<std::string(const std::string&)>& header);
+
+/// W3C `traceparent` value for a span (version 00).
+std::string traceparent(const TraceId& id, uint64_t span_id, bool sampled);
+
+}  // namespace conclave::trace

@@ -1,0 +1,71 @@
+#include "trace/tracer.h"
+
+#include <algorithm>
+
+namespace conclave::trace {
+
+Tracer::Tracer(TracerOptions options)
+    : options_(std::move(options)), store_(options_.max_spans), rng_(std::random_device{}()),
+      tokens_(options_.max_per_second) {}
+
+uint64_t Tracer::nonzero_random() {
+  uint64_t v;
+  do v = rng_(); while (v == 0);
+  return v;
+}
+
+bool Tracer::decide(Sampling caller, int64_t now_ms) {
+  if (caller == Sampling::kDeny) return false;
+  if (caller == Sampling::kAccept || caller == Sampling::kDebug) return true;
+  if (options_.probability <= 0) return false;
+  if (options_.probability < 1 && std::uniform_real_distribution<double>(0, 1)(rng_) >= options_.probability)
+    return false;
+  // Token bucket: max_per_second decisions, refilled continuously.
+  tokens_ = std::min(options_.max_per_second, tokens_ + (now_ms - tokens_at_ms_) * options_.max_per_second / 1000.0);
+  tokens_at_ms_ = now_ms;
+  if (tokens_ < 1) return false;
+  tokens_ -= 1;
+  return true;
+}
+
+std::optional<Span> Tracer::start(const Incoming& in, std::string name, Kind kind, int64_t now_us, int64_t now_ms) {
+  if (!decide(in.sampling, now_ms)) {
+    ++not_sampled_;
+    return std::nullopt;
+  }
+  ++sampled_;
+  Span s;
+  if (in.trace_id.valid()) {
+    s.trace_id = in.trace_id;
+    s.parent_id = in.parent_id;
+  } else {
+    s.trace_id = TraceId{nonzero_random(), nonzero_random()};
+  }
+  s.id = nonzero_random();
+  s.name = std::move(name);
+  s.kind = kind;
+  s.timestamp_us = now_us;
+  s.debug = in.sampling == Sampling::kDebug;
+  s.local = Endpoint{options_.service_name, options_.ip, options_.port};
+  return s;
+}
+
+Span Tracer::child(const Span& parent, std::string name, Kind kind, int64_t now_us) {
+  Span s;
+  s.trace_id = parent.trace_id;
+  s.parent_id = parent.id;
+  s.id = nonzero_random();
+  s.name = std::move(name);
+  s.kind = kind;
+  s.timestamp_us = now_us;
+  s.debug = parent.debug;
+  s.local = parent.local;
+  return s;
+}
+
+void Tracer::finish(Span span, int64_t end_us) {
+  span.duration_us = std::max<int64_t>(end_us - span.timestamp_us, 1);
+  store_.add(std::move(span));
+}
+
+}  // namespace conclave::trace

@@ -1,0 +1,57 @@
+// The node's tracer: decides which requests are sampled, makes their spans, and keeps finished
+// spans in the SpanStore. Event-loop thread only; times come in as arguments.
+//
+// Sampling: a caller that says sampled (or debug) is always traced, one that says not sampled
+// never is; otherwise a request is sampled with `probability`, at most `max_per_second` such
+// decisions per second (a token bucket), so a burst cannot flood the store.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+
+#include "trace/context.h"
+#include "trace/span.h"
+#include "trace/store.h"
+
+namespace conclave::trace {
+
+struct TracerOptions {
+  double probability = 0.01;
+  double max_per_second = 100;
+  size_t max_spans = 10000;
+  std::string service_name = "conclave";
+  std::string ip;
+  uint16_t port = 0;
+};
+
+class Tracer {
+ public:
+  explicit Tracer(TracerOptions options);
+
+  /// A server span continuing `in` (or starting a trace), or nothing when not sampled.
+  std::optional<Span> start(const Incoming& in, std::string name, Kind kind, int64_t now_us, int64_t now_ms);
+  /// A child of `parent` in the same trace (always sampled: its parent was).
+  Span child(const Span& parent, std::string name, Kind kind, int64_t now_us);
+  void finish(Span span, int64_t end_us);
+
+  SpanStore& store() { return store_; }
+  const TracerOptions& options() const { return options_; }
+  uint64_t sampled() const { return sampled_; }
+  uint64_t not_sampled() const { return not_sampled_; }
+
+ private:
+  bool decide(Sampling caller, int64_t now_ms);
+  uint64_t nonzero_random();
+
+  TracerOptions options_;
+  SpanStore store_;
+  std::mt19937_64 rng_;
+  double tokens_;
+  int64_t tokens_at_ms_ = 0;
+  uint64_t sampled_ = 0;
+  uint64_t not_sampled_ = 0;
+};
+
+}  // namespace conclave::trace
