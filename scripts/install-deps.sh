@@ -17,6 +17,8 @@ PACKAGES=(
   libcurator-discovery-java libcurator-recipes-java openjdk-17-jdk-headless
   # DNS: ldns is the wire codec; dig and dnspython test it
   libldns-dev bind9-dnsutils python3-dnspython
+  # tracing: py_zipkin is an instrumented B3 client (tests/integration/test_tracing.py)
+  python3-py-zipkin
   # fuzzing (tests/fuzz): clang with libFuzzer and the sanitizer runtimes
   clang-14 libclang-rt-14-dev
   # tools used by scripts and tests

@@ -77,6 +77,10 @@ std::string Node::metrics_text() {
   metric("conclave_wal_bytes_total", "counter", "WAL bytes written.", ws.bytes);
   metric("conclave_wal_fsync_seconds_total", "counter", "Time spent in fdatasync.", double(ws.fsync_ns_total) / 1e9);
   metric("conclave_http_connections", "gauge", "Open HTTP connections.", http_->connection_count());
+  metric("conclave_trace_sampled_total", "counter", "Requests traced.", tracer_->sampled());
+  metric("conclave_trace_spans_stored", "gauge", "Spans held for the Zipkin read API.", tracer_->store().size());
+  metric("conclave_trace_spans_dropped_total", "counter", "Spans dropped from the full span store, oldest first.",
+         tracer_->store().dropped());
   for (const auto& source : metrics_sources_) out += source();
   return out;
 }

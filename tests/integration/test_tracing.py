@@ -1,0 +1,183 @@
+"""Tracing of HTTP requests (docs/observability.md): B3 and W3C context continued, sampling
+decisions honoured, spans read back through the node's Zipkin v2 read API.
+
+The instrumented client is py_zipkin (Debian python3-py-zipkin): its client span's ids go out as
+B3 headers, and the node's server span must be that span's child in the same trace."""
+
+import json
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+from py_zipkin import Encoding
+from py_zipkin.transport import BaseTransportHandler
+from py_zipkin.zipkin import zipkin_client_span, zipkin_span
+
+from pyharness.servers import ConclaveServer, HOST
+
+
+class Collect(BaseTransportHandler):
+    def __init__(self):
+        self.spans = []
+
+    def get_max_payload_bytes(self):
+        return None
+
+    def send(self, payload):
+        self.spans.extend(json.loads(payload))
+
+
+def call(srv, method, path, body=None, headers=None):
+    req = urllib.request.Request("http://%s:%d%s" % (HOST, srv.http_port, path), data=body, method=method,
+                                 headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+def trace_of(srv, trace_id):
+    status, _, body = call(srv, "GET", "/api/v2/trace/" + trace_id)
+    assert status == 200, (status, body)
+    return json.loads(body)
+
+
+def metric(srv, name):
+    body = call(srv, "GET", "/metrics")[2].decode()
+    m = re.search(r"^%s (\S+)$" % re.escape(name), body, re.M)
+    assert m, name
+    return float(m.group(1))
+
+
+@pytest.fixture
+def server():
+    # Unmarked requests are never sampled here, so every span comes from a marked request.
+    srv = ConclaveServer(extra_args=["--trace-sample", "0"], name="traced")
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def test_py_zipkin_client_span_is_the_server_spans_parent(server):
+    t = Collect()
+    with zipkin_span(service_name="orders", span_name="checkout", transport_handler=t, sample_rate=100.0,
+                     encoding=Encoding.V2_JSON, use_128bit_trace_id=True):
+        with zipkin_client_span(service_name="orders", span_name="put config") as client:
+            a = client.zipkin_attrs
+            headers = {"X-B3-TraceId": a.trace_id, "X-B3-SpanId": a.span_id, "X-B3-Sampled": "1"}
+            if a.parent_span_id:
+                headers["X-B3-ParentSpanId"] = a.parent_span_id
+            status, rh, body = call(server, "PUT", "/v1/kv/orders/config", b"v1", headers)
+            client_ids = (a.trace_id, a.span_id)
+    assert status == 200 and body == b"true"
+    assert rh["x-trace-id"] == client_ids[0]
+    assert rh["traceresponse"].startswith("00-%s-" % client_ids[0]) and rh["traceresponse"].endswith("-01")
+    spans = trace_of(server, client_ids[0])
+    assert len(spans) == 1
+    s = spans[0]
+    assert s["traceId"] == client_ids[0] and s["parentId"] == client_ids[1]
+    assert s["name"] == "put /v1/kv/" and s["kind"] == "SERVER"
+    assert s["localEndpoint"]["serviceName"] == "conclave" and s["localEndpoint"]["port"] == server.http_port
+    assert s["tags"]["http.method"] == "PUT" and s["tags"]["http.path"] == "/v1/kv/orders/config"
+    assert s["tags"]["http.status_code"] == "200" and s["duration"] >= 1
+    assert rh["traceresponse"] == "00-%s-%s-01" % (s["traceId"], s["id"])
+    # The client's own spans (reported by py_zipkin) and ours form one tree.
+    by_id = {x["id"]: x for x in t.spans}
+    assert s["parentId"] in by_id and by_id[s["parentId"]]["kind"] == "CLIENT"
+    root = by_id[by_id[s["parentId"]]["parentId"]]
+    assert root["name"] == "checkout" and "parentId" not in root
+
+
+def test_sampling_decisions_are_honoured(server):
+    tid = "463ac35c9f6413ad48485a3953bb6124"
+    status, rh, _ = call(server, "GET", "/v1/kv/nothing", headers={
+        "X-B3-TraceId": tid, "X-B3-SpanId": "a2fb4a1d1a96d312", "X-B3-Sampled": "0"})
+    assert status == 404 and "x-trace-id" not in rh
+    assert call(server, "GET", "/api/v2/trace/" + tid)[0] == 404
+    # Unmarked: this node samples nothing (--trace-sample 0).
+    status, rh, _ = call(server, "GET", "/v1/kv/nothing")
+    assert "x-trace-id" not in rh
+    # b3 single header with the debug flag: sampled, and the span says debug.
+    status, rh, _ = call(server, "GET", "/v1/kv/nothing", headers={"b3": "80f198ee56343ba8-e457b5a2e4d86bd1-d"})
+    assert rh["x-trace-id"] == "80f198ee56343ba8"
+    [s] = trace_of(server, "80f198ee56343ba8")
+    assert s["debug"] is True and s["parentId"] == "e457b5a2e4d86bd1"
+    assert s["name"] == "get /v1/kv/" and s["tags"]["http.status_code"] == "404"
+    # A lone sampling flag starts a new trace that is sampled.
+    status, rh, _ = call(server, "GET", "/v1/status/leader", headers={"b3": "1"})
+    [s] = trace_of(server, rh["x-trace-id"])
+    assert "parentId" not in s and len(rh["x-trace-id"]) == 32 and s["name"] == "get /v1/status/leader"
+
+
+def test_w3c_traceparent_and_malformed_headers(server):
+    tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    status, rh, _ = call(server, "PUT", "/v1/kv/w3c", b"x", headers={"traceparent": tp, "tracestate": "vendor=1"})
+    assert status == 200 and rh["x-trace-id"] == "0af7651916cd43dd8448eb211c80319c"
+    [s] = trace_of(server, "0af7651916cd43dd8448eb211c80319c")
+    assert s["parentId"] == "b7ad6b7169203331"
+    # b3 wins over traceparent when both come (Brave's order).
+    status, rh, _ = call(server, "GET", "/v1/kv/w3c", headers={"traceparent": tp, "b3": "00000000000000aa-00000000000000bb-1"})
+    assert rh["x-trace-id"] == "00000000000000aa"
+    # Malformed context: ignored, as if absent (not sampled here), and the request is served.
+    for h in ({"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331"},
+              {"traceparent": "00-00000000000000000000000000000000-b7ad6b7169203331-01"},
+              {"X-B3-TraceId": "xyz", "X-B3-SpanId": "a2fb4a1d1a96d312", "X-B3-Sampled": "1"},
+              {"b3": "80f198ee56343ba8-0000000000000000-1"},
+              {"b3": "not-a-context-at-all"}):
+        status, rh, body = call(server, "GET", "/v1/kv/w3c?raw", headers=h)
+        assert status == 200 and body == b"x" and "x-trace-id" not in rh, h
+
+
+def test_zipkin_read_api(server):
+    ids = []
+    for n in range(3):
+        status, rh, _ = call(server, "PUT", "/v1/kv/api/%d" % n, b"x", headers={"b3": "1"})
+        ids.append(rh["x-trace-id"])
+    call(server, "GET", "/v1/kv/api/0", headers={"b3": "1"})
+    assert json.loads(call(server, "GET", "/api/v2/services")[2]) == ["conclave"]
+    names = json.loads(call(server, "GET", "/api/v2/spans?serviceName=conclave")[2])
+    assert "put /v1/kv/" in names and "get /v1/kv/" in names
+    assert call(server, "GET", "/api/v2/spans")[0] == 400
+    q = urllib.parse.urlencode({"serviceName": "conclave", "spanName": "put /v1/kv/", "limit": "2"})
+    traces = json.loads(call(server, "GET", "/api/v2/traces?" + q)[2])
+    assert [t[0]["traceId"] for t in traces] == [ids[2], ids[1]]  # newest first, limited
+    q = urllib.parse.urlencode({"serviceName": "conclave", "annotationQuery": "http.path=/v1/kv/api/1"})
+    traces = json.loads(call(server, "GET", "/api/v2/traces?" + q)[2])
+    assert [t[0]["traceId"] for t in traces] == [ids[1]]
+    q = urllib.parse.urlencode({"serviceName": "conclave", "minDuration": "60000000"})
+    assert json.loads(call(server, "GET", "/api/v2/traces?" + q)[2]) == []
+    many = json.loads(call(server, "GET", "/api/v2/traceMany?traceIds=%s,%s" % (ids[0], ids[2]))[2])
+    assert sorted(t[0]["traceId"] for t in many) == sorted([ids[0], ids[2]])
+    assert call(server, "GET", "/api/v2/trace/zz")[0] == 400
+    assert call(server, "GET", "/api/v2/trace/00000000000000ff")[0] == 404
+    assert call(server, "GET", "/api/v2/traces?limit=-1")[0] == 400
+    # The read API's own requests are not traced.
+    assert "get /api/v2/" not in json.loads(call(server, "GET", "/api/v2/spans?serviceName=conclave")[2])
+
+
+def test_span_store_is_bounded_and_counts_drops():
+    srv = ConclaveServer(extra_args=["--trace-sample", "1", "--trace-max-spans", "5"], name="bounded")
+    srv.start()
+    try:
+        ids = []
+        for n in range(8):
+            ids.append(call(srv, "GET", "/v1/kv/b%d" % n)[1]["x-trace-id"])  # sampled without being asked
+        assert call(srv, "GET", "/api/v2/trace/" + ids[0])[0] == 404  # oldest dropped first
+        assert call(srv, "GET", "/api/v2/trace/" + ids[-1])[0] == 200
+        assert metric(srv, "conclave_trace_spans_stored") == 5
+        assert metric(srv, "conclave_trace_spans_dropped_total") >= 3
+        assert metric(srv, "conclave_trace_sampled_total") >= 8
+    finally:
+        srv.stop()
+
+
+def test_bad_trace_flags_are_refused():
+    for args in (["--trace-sample", "2"], ["--trace-sample", "x"], ["--trace-rate-limit", "-1"],
+                 ["--trace-max-spans", "-5"]):
+        srv = ConclaveServer(extra_args=args, name="badflags")
+        with pytest.raises(Exception) as e:
+            srv.start()
+        assert "--trace-" in str(e.value), args

@@ -1,0 +1,162 @@
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "trace/context.h"
+#include "trace/store.h"
+#include "trace/tracer.h"
+#include "trace/zipkin_api.h"
+
+using namespace conclave::trace;
+
+namespace {
+Incoming from(std::map<std::string, std::string> h) {
+  return extract([&](const std::string& n) {
+    auto it = h.find(n);
+    return it == h.end() ? std::string() : it->second;
+  });
+}
+}  // namespace
+
+TEST(TraceContext, B3MultiHeader) {
+  auto in = from({{"x-b3-traceid", "463ac35c9f6413ad48485a3953bb6124"}, {"x-b3-spanid", "a2fb4a1d1a96d312"},
+                  {"x-b3-sampled", "1"}});
+  EXPECT_EQ(in.trace_id.hex(), "463ac35c9f6413ad48485a3953bb6124");
+  EXPECT_EQ(in.parent_id, 0xa2fb4a1d1a96d312ull);
+  EXPECT_EQ(in.sampling, Sampling::kAccept);
+  EXPECT_EQ(from({{"x-b3-traceid", "a"}, {"x-b3-spanid", "b"}, {"x-b3-flags", "1"}}).sampling, Sampling::kDebug);
+  EXPECT_EQ(from({{"x-b3-sampled", "0"}}).sampling, Sampling::kDeny);
+  EXPECT_EQ(from({{"x-b3-traceid", "abc"}, {"x-b3-spanid", "1"}}).trace_id.hex(), "0000000000000abc");
+  // A trace id without a span id, or an id that is not hex, is no context.
+  EXPECT_FALSE(from({{"x-b3-traceid", "abc"}, {"x-b3-sampled", "1"}}).trace_id.valid());
+  EXPECT_FALSE(from({{"x-b3-traceid", "xyz"}, {"x-b3-spanid", "1"}}).trace_id.valid());
+  EXPECT_FALSE(from({{"x-b3-traceid", std::string(33, 'a')}, {"x-b3-spanid", "1"}}).trace_id.valid());
+}
+
+TEST(TraceContext, B3SingleHeader) {
+  auto in = from({{"b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1-05e3ac9a4f6e3b90"}});
+  EXPECT_EQ(in.trace_id.hex(), "80f198ee56343ba864fe8b2a57d3eff7");
+  EXPECT_EQ(in.parent_id, 0xe457b5a2e4d86bd1ull);
+  EXPECT_EQ(in.sampling, Sampling::kAccept);
+  EXPECT_EQ(from({{"b3", "0"}}).sampling, Sampling::kDeny);
+  EXPECT_EQ(from({{"b3", "d"}}).sampling, Sampling::kDebug);
+  EXPECT_EQ(from({{"b3", "a-b"}}).sampling, Sampling::kUnknown);
+  EXPECT_TRUE(from({{"b3", "a-b"}}).trace_id.valid());
+  for (const char* bad : {"x", "a", "-", "a-", "a-0", "0-b", "a-b-x", "a-b-1-zz", "a-b-1-0"})
+    EXPECT_FALSE(from({{"b3", bad}}).trace_id.valid()) << bad;
+  // A malformed b3 falls back to the multi headers.
+  EXPECT_EQ(from({{"b3", "zz"}, {"x-b3-sampled", "1"}}).sampling, Sampling::kAccept);
+}
+
+TEST(TraceContext, W3cTraceparent) {
+  auto in = from({{"traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}, {"tracestate", "a=1"}});
+  EXPECT_EQ(in.trace_id.hex(), "0af7651916cd43dd8448eb211c80319c");
+  EXPECT_EQ(in.parent_id, 0xb7ad6b7169203331ull);
+  EXPECT_EQ(in.sampling, Sampling::kAccept);
+  EXPECT_EQ(in.tracestate, "a=1");
+  EXPECT_EQ(from({{"traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"}}).sampling,
+            Sampling::kUnknown);
+  for (const char* bad : {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",
+                          "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+                          "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+                          "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                          "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+                          "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra"})
+    EXPECT_FALSE(from({{"traceparent", bad}}).trace_id.valid()) << bad;
+  // A later version may append fields.
+  EXPECT_TRUE(from({{"traceparent", "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra"}}).trace_id.valid());
+  EXPECT_EQ(traceparent(TraceId{0, 0xab}, 0xcd, true), "00-000000000000000000000000000000ab-00000000000000cd-01");
+}
+
+TEST(Tracer, SamplingHonoursTheCallerThenProbabilityAndRate) {
+  TracerOptions o;
+  o.probability = 1;
+  o.max_per_second = 10;
+  Tracer t(o);
+  int sampled = 0;
+  for (int i = 0; i < 100; ++i) sampled += t.start({}, "x", Kind::kServer, 0, 1000).has_value();
+  EXPECT_EQ(sampled, 10);  // the bucket's worth in one millisecond
+  EXPECT_TRUE(t.start({}, "x", Kind::kServer, 0, 1500).has_value());  // refilled
+  Incoming yes;
+  yes.sampling = Sampling::kAccept;
+  for (int i = 0; i < 50; ++i) EXPECT_TRUE(t.start(yes, "x", Kind::kServer, 0, 1500).has_value());
+  Incoming no;
+  no.sampling = Sampling::kDeny;
+  EXPECT_FALSE(t.start(no, "x", Kind::kServer, 0, 5000).has_value());
+  TracerOptions off;
+  off.probability = 0;
+  Tracer t0(off);
+  EXPECT_FALSE(t0.start({}, "x", Kind::kServer, 0, 0).has_value());
+  Incoming debug;
+  debug.sampling = Sampling::kDebug;
+  auto s = t0.start(debug, "x", Kind::kServer, 7, 0);
+  ASSERT_TRUE(s);
+  EXPECT_TRUE(s->debug);
+  EXPECT_EQ(s->trace_id.high != 0, true);  // new traces get 128-bit ids
+  auto c = t0.child(*s, "y", Kind::kClient, 9);
+  EXPECT_EQ(c.trace_id, s->trace_id);
+  EXPECT_EQ(c.parent_id, s->id);
+}
+
+TEST(SpanStore, BoundedOldestFirstAndQueries) {
+  SpanStore st(3);
+  for (uint64_t i = 1; i <= 5; ++i) {
+    Span s;
+    s.trace_id = TraceId{0, i % 2 ? 100 : 200};  // two traces
+    s.id = i;
+    s.name = i == 5 ? "last" : "op";
+    s.timestamp_us = static_cast<int64_t>(i) * 1000;
+    s.duration_us = static_cast<int64_t>(i);
+    s.local.service_name = "conclave";
+    st.add(s);
+  }
+  EXPECT_EQ(st.size(), 3u);
+  EXPECT_EQ(st.dropped(), 2u);
+  auto t100 = st.trace(TraceId{0, 100});
+  ASSERT_EQ(t100.size(), 2u);  // spans 3 and 5 (1 was dropped)
+  EXPECT_EQ(t100[0].id, 3u);
+  EXPECT_EQ(t100[1].id, 5u);
+  EXPECT_EQ(st.trace(TraceId{0, 200}).size(), 1u);
+  TraceQuery q;
+  q.span_name = "last";
+  auto found = st.traces(q);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].size(), 2u);  // the whole trace, not just the matching span
+  q = {};
+  q.min_duration_us = 5;
+  EXPECT_EQ(st.traces(q).size(), 1u);
+  q = {};
+  q.end_ts_ms = 4;
+  q.lookback_ms = 1;  // only span 4 (at 4 ms) is inside (3 ms, 4 ms]
+  ASSERT_EQ(st.traces(q).size(), 1u);
+  EXPECT_EQ(st.traces(q)[0][0].trace_id, (TraceId{0, 200}));
+  EXPECT_EQ(st.span_names("conclave"), (std::vector<std::string>{"last", "op"}));
+  SpanStore none(0);
+  none.add(Span{});
+  EXPECT_EQ(none.size(), 0u);
+  EXPECT_EQ(none.dropped(), 1u);
+}
+
+TEST(ZipkinApi, AnswersAndRefusals) {
+  SpanStore st(10);
+  Span s;
+  s.trace_id = TraceId{1, 2};
+  s.id = 3;
+  s.name = "get /v1/kv/";
+  s.local.service_name = "conclave";
+  s.tags = {{"http.status_code", "200"}};
+  st.add(s);
+  EXPECT_EQ(zipkin_api(st, "/api/v2/services", {}, 0).body, R"(["conclave"])");
+  auto t = zipkin_api(st, "/api/v2/trace/00000000000000010000000000000002", {}, 0);
+  EXPECT_EQ(t.status, 200);
+  EXPECT_NE(t.body.find(R"("traceId":"00000000000000010000000000000002")"), std::string::npos);
+  EXPECT_NE(t.body.find(R"("id":"0000000000000003")"), std::string::npos);
+  EXPECT_EQ(zipkin_api(st, "/api/v2/trace/0000000000000002", {}, 0).status, 200);  // low half matches
+  EXPECT_EQ(zipkin_api(st, "/api/v2/trace/99", {}, 0).status, 404);
+  EXPECT_EQ(zipkin_api(st, "/api/v2/trace/", {}, 0).status, 400);
+  EXPECT_EQ(zipkin_api(st, "/api/v2/nothing", {}, 0).status, 404);
+  EXPECT_EQ(zipkin_api(st, "/api/v2/traces", {{"annotationQuery", "http.status_code=200"}}, 1).body.substr(0, 2), "[[");
+  EXPECT_EQ(zipkin_api(st, "/api/v2/traces", {{"annotationQuery", "http.status_code=500"}}, 1).body, "[]");
+  EXPECT_EQ(zipkin_api(st, "/api/v2/traces", {{"limit", "x"}}, 1).status, 400);
+  EXPECT_EQ(zipkin_api(st, "/api/v2/traceMany", {{"traceIds", "2,zz"}}, 1).status, 400);
+}
