@@ -40,6 +40,11 @@ int64_t Node::wall_ms() {
       .count();
 }
 
+int64_t Node::wall_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 int64_t Node::monotonic_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
@@ -182,11 +187,7 @@ Status Node::start() {
   tracer_ = std::make_unique<trace::Tracer>(std::move(to));
   router_.set_tracer(
       tracer_.get(),
-      [] {
-        return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-            .count();
-      },
-      [this] { return monotonic_ms(); });
+      [this] { return wall_us(); }, [this] { return monotonic_ms(); });
   register_routes();
   http_ = std::make_unique<net::HttpServer>(router_);
 

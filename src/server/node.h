@@ -97,6 +97,8 @@ class Node : public Replica {
   void read_index(std::function<void(bool)> done) override;
   void subscribe(ApplyObserver* observer) override { observers_.push_back(observer); }
   int64_t wall_ms() override;
+  int64_t wall_us() override;
+  trace::Tracer* tracer() override { return tracer_.get(); }
   int64_t monotonic_ms() override;
   state::SessionId next_session_id() override;
   std::string random_bytes(size_t n) override;

@@ -24,6 +24,10 @@
 #include "state/command.h"
 #include "state/tree.h"
 
+namespace conclave::trace {
+class Tracer;
+}
+
 namespace conclave::server {
 
 /// Where a request came from and how it is traced, carried with its command.
@@ -116,7 +120,11 @@ class Replica {
   virtual void subscribe(ApplyObserver* observer) {}
 
   virtual int64_t wall_ms() = 0;
+  /// Wall time in microseconds (span timestamps).
+  virtual int64_t wall_us() { return wall_ms() * 1000; }
   virtual int64_t monotonic_ms() = 0;
+  /// The node's tracer (trace/tracer.h), or nullptr when requests are not traced.
+  virtual trace::Tracer* tracer() { return nullptr; }
   virtual state::SessionId next_session_id() = 0;
   virtual std::string random_bytes(size_t n) = 0;
   virtual ReplicaInfo info() = 0;

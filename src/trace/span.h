@@ -1,4 +1,5 @@
-// A span in Zipkin v2's model, and its Zipkin v2 JSON form.
+// A span in Zipkin v2's model (its JSON form is in trace/zipkin_json.h, so that front-ends can hold
+// spans without the JSON library's headers).
 #pragma once
 
 #include <cstdint>
@@ -6,7 +7,6 @@
 #include <utility>
 #include <vector>
 
-#include "common/json.h"
 #include "trace/context.h"
 
 namespace conclave::trace {
@@ -34,8 +34,5 @@ struct Span {
   std::vector<std::pair<int64_t, std::string>> annotations;  // (epoch µs, value)
   std::vector<std::pair<std::string, std::string>> tags;
 };
-
-/// One span as a Zipkin v2 JSON object (the shape POST /api/v2/spans takes and the read API returns).
-json::object to_zipkin_json(const Span& s);
 
 }  // namespace conclave::trace

@@ -1,5 +1,7 @@
 #include "trace/zipkin_api.h"
 
+#include "trace/zipkin_json.h"
+
 #include <charconv>
 
 namespace conclave::trace {

@@ -1,11 +1,13 @@
 #include "zk/connection.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include "common/digest.h"
 #include "common/log.h"
 #include "state/acl.h"
 #include "state/path.h"
+#include "trace/tracer.h"
 #include "zk/protocol.h"
 #include "zk/reconfig.h"
 #include "zk/sasl.h"
@@ -273,6 +275,12 @@ bool Connection::handle_request(std::string_view frame) {
   std::string_view body = r.rest();
   server_.touch_session(session_id_);
   if (type >= 0 && type < 128) server_.mutable_counters().requests_by_op[type]++;
+  // The request's span goes into the slot enqueue() makes for it; one that made none is dropped.
+  current_span_ = start_span(xid, type, body);
+  struct DropUnclaimed {
+    std::unique_ptr<trace::Span>& span;
+    ~DropUnclaimed() { span.reset(); }
+  } drop_unclaimed{current_span_};
 
   if (type == op::kAuth) {
     handle_auth(xid, body);
@@ -459,6 +467,7 @@ Connection::Pending* Connection::enqueue(int32_t xid, int32_t type, std::string 
   p.type = type;
   p.body = std::move(body);
   p.start_ms = server_.backend().monotonic_ms();
+  p.span = std::move(current_span_);
   queue_.push_back(std::move(p));
   // list::push_back keeps the addresses of existing elements; pop_front only invalidates the
   // popped element, and a slot is popped only once done. So the pointer stays valid while the
@@ -514,6 +523,7 @@ void Connection::flush() {
       stats_.sum_latency_ms += lat;
       stats_.responses++;
     }
+    if (p.span) finish_span(p, p.reply);
     Bytes reply = std::move(p.reply);
     queue_.pop_front();
     if (!reply.empty()) send(std::move(reply));
@@ -827,6 +837,62 @@ Bytes Connection::execute_read(const Pending& p) {
   return out;
 }
 
+namespace {
+
+// Ops whose request record starts with the znode path.
+bool path_first(int32_t type) {
+  switch (type) {
+    case op::kCreate: case op::kDelete: case op::kExists: case op::kGetData: case op::kSetData: case op::kGetAcl:
+    case op::kSetAcl: case op::kGetChildren: case op::kSync: case op::kGetChildren2: case op::kCheck:
+    case op::kCreate2: case op::kCheckWatches: case op::kRemoveWatches: case op::kCreateContainer:
+    case op::kDeleteContainer: case op::kCreateTtl: case op::kGetEphemerals: case op::kGetAllChildrenNumber:
+    case op::kAddWatch:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<trace::Span> Connection::start_span(int32_t xid, int32_t type, std::string_view body) {
+  trace::Tracer* tracer = server_.backend().tracer();
+  if (!tracer || type == op::kPing || type == op::kAuth || type == op::kSasl) return nullptr;
+  std::string name = op_name(type);
+  std::string lower = name;
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto s = tracer->start(joined_, lower, trace::Kind::kServer, server_.backend().wall_us(),
+                         server_.backend().monotonic_ms());
+  if (!s) return nullptr;
+  s->tags.emplace_back("zk.op", name);
+  s->tags.emplace_back("zk.xid", std::to_string(xid));
+  s->tags.emplace_back("zk.session", fmt::format("0x{:x}", static_cast<uint64_t>(session_id_)));
+  if (path_first(type)) {
+    Reader r(body);
+    std::string_view path = r.blob();
+    if (r.ok()) s->tags.emplace_back("zk.path", std::string(path));
+  }
+  s->remote.ip = stream_.remote_address();
+  s->local.port = 0;  // the endpoint's port is the HTTP API's; this request came on the ZooKeeper port
+  return std::make_unique<trace::Span>(std::move(*s));
+}
+
+void Connection::finish_span(Pending& p, const Bytes& reply) {
+  // The reply header: length, xid, zxid, err.
+  if (reply.size() >= 20) {
+    Reader r(std::string_view(reinterpret_cast<const char*>(reply.data()) + 8, 12));
+    int64_t zxid = r.i64();
+    int32_t err = r.i32();
+    p.span->tags.emplace_back("zk.zxid", fmt::format("0x{:x}", static_cast<uint64_t>(zxid)));
+    p.span->tags.emplace_back("zk.err", std::to_string(err));
+    // System errors (ZooKeeper's -1..-99: connection loss, timeouts, marshalling) mark a failure;
+    // API errors (NoNode, BadVersion ...) are answers.
+    if (err < 0 && err > -100) p.span->tags.emplace_back("error", std::to_string(err));
+  }
+  server_.backend().tracer()->finish(std::move(*p.span), server_.backend().wall_us());
+  p.span.reset();
+}
+
 void Connection::handle_auth(int32_t xid, std::string_view body) {
   Reader r(body);
   r.i32();  // type, unused
@@ -854,6 +920,15 @@ void Connection::handle_auth(int32_t xid, std::string_view body) {
     // IPAuthenticationProvider authenticates the connection's own address, whatever was sent.
     state::Id ip{"ip", stream_.remote_address()};
     if (std::find(auth_.begin(), auth_.end(), ip) == auth_.end()) auth_.push_back(ip);
+    begin_reply(reply, xid, 0, 0);
+    finish_frame(reply, 0);
+    send(std::move(reply));
+    return;
+  }
+  if (scheme == "b3" || scheme == "traceparent") {
+    // Not an identity: the session's later requests join this trace context (an empty or
+    // malformed value leaves it). docs/observability.md, "Tracing ZooKeeper requests".
+    joined_ = trace::extract([&](const std::string& name) { return name == scheme ? auth : std::string(); });
     begin_reply(reply, xid, 0, 0);
     finish_frame(reply, 0);
     send(std::move(reply));

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <list>
+#include <memory>
 #include <functional>
 #include <string>
 #include <vector>
@@ -12,6 +13,8 @@
 #include "net/stream.h"
 #include "state/command.h"
 #include "state/types.h"
+#include "trace/context.h"
+#include "trace/span.h"
 
 namespace conclave::zk {
 
@@ -68,6 +71,7 @@ class Connection : public net::StreamHandler {
     std::string body;  // read requests: their record, executed when they reach the head
     Bytes reply;
     int64_t start_ms = 0;
+    std::unique_ptr<trace::Span> span;  // when this request is traced
   };
 
   bool handle_frame(std::string_view frame);
@@ -75,6 +79,9 @@ class Connection : public net::StreamHandler {
   void finish_connect(state::SessionId id, int32_t timeout, const std::string& password, bool ok,
                       bool with_read_only);
   bool handle_request(std::string_view frame);
+  /// A span for this request when it is traced (sampled, or the session joined a sampled trace).
+  std::unique_ptr<trace::Span> start_span(int32_t xid, int32_t type, std::string_view body);
+  void finish_span(Pending& p, const Bytes& reply);
   void handle_auth(int32_t xid, std::string_view body);
   void handle_sasl(int32_t xid, std::string_view body);
   void handle_reconfig(int32_t xid, std::string_view body);
@@ -105,6 +112,9 @@ class Connection : public net::StreamHandler {
   friend class ZkServer;
   int32_t timeout_ms_ = 0;
   std::vector<state::Id> auth_;
+  // The trace this session's requests join (addauth "b3" or "traceparent"); see docs/observability.md.
+  trace::Incoming joined_;
+  std::unique_ptr<trace::Span> current_span_;  // the request being handled; enqueue() takes it
   // A list, not a deque: an idle connection then holds no queue memory at all (a deque allocates
   // its first block up front), and slot addresses stay stable either way.
   std::list<Pending> queue_;

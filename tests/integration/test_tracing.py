@@ -181,3 +181,46 @@ def test_bad_trace_flags_are_refused():
         with pytest.raises(Exception) as e:
             srv.start()
         assert "--trace-" in str(e.value), args
+
+
+def test_zookeeper_session_joins_a_trace_through_addauth(server):
+    from kazoo.client import KazooClient
+    zk = KazooClient(hosts="%s:%d" % (HOST, server.port), timeout=10)
+    zk.start(timeout=15)
+    try:
+        zk.create("/untraced", b"x")  # this node samples nothing unmarked
+        t = Collect()
+        with zipkin_span(service_name="kafka", span_name="elect", transport_handler=t, sample_rate=100.0,
+                         encoding=Encoding.V2_JSON, use_128bit_trace_id=True) as root:
+            a = root.zipkin_attrs
+            zk.add_auth("b3", "%s-%s-1" % (a.trace_id, a.span_id))
+            zk.create("/traced", b"v")
+            zk.get("/traced")
+            zk.exists("/missing")
+            trace_id, parent = a.trace_id, a.span_id
+        zk.add_auth("b3", "")  # leaves the trace
+        zk.set("/traced", b"w")
+        spans = trace_of(server, trace_id)
+        assert [s["name"] for s in spans] == ["create", "getdata", "exists"]
+        for s in spans:
+            assert s["parentId"] == parent and s["kind"] == "SERVER"
+            assert s["tags"]["zk.session"] == "0x%x" % zk.client_id[0]
+        create, get, exists = spans
+        assert create["tags"]["zk.op"] == "create" and create["tags"]["zk.path"] == "/traced"
+        assert create["tags"]["zk.err"] == "0" and int(create["tags"]["zk.zxid"], 16) == zk.get("/traced")[1].czxid
+        assert get["tags"]["zk.op"] == "getData"
+        assert exists["tags"]["zk.path"] == "/missing" and exists["tags"]["zk.err"] == "-101" and "error" not in exists["tags"]
+        assert int(create["tags"]["zk.xid"]) < int(get["tags"]["zk.xid"]) < int(exists["tags"]["zk.xid"])
+        # The b3 scheme is not an identity.
+        assert metric(server, "conclave_trace_sampled_total") == 3
+        # W3C form; a not-sampled context turns tracing off for the session.
+        zk.add_auth("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+        zk.get_children("/")
+        [s] = trace_of(server, "0af7651916cd43dd8448eb211c80319c")
+        assert s["name"] == "getchildren2" or s["name"] == "getchildren", s["name"]
+        zk.add_auth("b3", "0")
+        zk.get("/traced")
+        assert metric(server, "conclave_trace_sampled_total") == 4
+    finally:
+        zk.stop()
+        zk.close()

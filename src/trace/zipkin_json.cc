@@ -1,4 +1,4 @@
-#include "trace/span.h"
+#include "trace/zipkin_json.h"
 
 namespace conclave::trace {
 namespace {
