@@ -19,6 +19,9 @@ for pure in raft state; do
   check "$pure" 'boost/|asio|thread>|mutex>|condition_variable>|future>|chrono>|ctime>|time\.h|fstream>|filesystem>|cstdio>|sys/|unistd\.h|fcntl\.h|netinet/|sys/socket|net/|storage/|server/|zk/|consul/|dns/' \
     "Asio, threads, clocks, files or outer modules"
 done
+# trace/ is told the time and owns no sockets or threads, so spans and the store are unit-tested as data.
+check trace 'boost/|asio|thread>|mutex>|chrono>|ctime>|time\.h|fstream>|filesystem>|sys/|unistd\.h|net/|storage/|state/|raft/|server/|zk/|consul/|dns/' \
+  "Asio, threads, clocks, files or other modules"
 check zk 'consul/|dns/|server/node|server/raft_driver|server/proposals|raft/|storage/' "the Consul front-end or the node's internals"
 check server 'zk/|consul/|dns/' "a front-end (the agent in cli/ wires them)"
 check consul 'zk/|dns/|server/node|server/raft_driver|server/proposals|raft/|storage/|boost/asio|net/event_loop|net/udp' "another front-end, the node's internals or sockets"
