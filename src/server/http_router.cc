@@ -1,7 +1,5 @@
 #include "server/http_router.h"
 
-#include <cctype>
-
 namespace conclave::server {
 
 void HttpRouter::exact(const std::string& path, std::set<std::string> methods, Handler handler) {
@@ -50,12 +48,12 @@ void HttpRouter::set_tracer(trace::Tracer* tracer, std::function<int64_t()> wall
 }
 
 HttpRouter::Respond HttpRouter::traced(const net::HttpRequest& request, const std::string* route, Respond respond) {
-  auto in = trace::extract([&](const std::string& name) { return request.header(name); });
-  std::string method = request.method;
-  for (auto& c : method) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  auto span = tracer_->start(in, method + " " + (route ? *route : std::string("not_found")), trace::Kind::kServer,
-                             wall_us_(), monotonic_ms_());
+  auto span = tracer_->start(trace::extract([&](const std::string& name) { return request.header(name); }),
+                             monotonic_ms_());
   if (!span) return respond;
+  span->name = trace::lower_case(request.method + " " + (route ? *route : std::string("not_found")));
+  span->kind = trace::Kind::kServer;
+  span->timestamp_us = wall_us_();
   span->tags.emplace_back("http.method", request.method);
   span->tags.emplace_back("http.path", request.path);
   if (route) span->tags.emplace_back("http.route", *route);

@@ -29,13 +29,13 @@
 #include "net/http.h"
 #include "net/peer.h"
 #include "server/http_router.h"
-#include "trace/tracer.h"
 #include "server/membership.h"
 #include "server/proposals.h"
 #include "server/raft_driver.h"
 #include "server/replica.h"
 #include "server/session_tracker.h"
 #include "state/tree.h"
+#include "trace/tracer.h"
 
 namespace conclave::server {
 

@@ -19,6 +19,13 @@ struct Endpoint {
   uint16_t port = 0;
 };
 
+/// Zipkin stores span names in lower case.
+inline std::string lower_case(std::string s) {
+  for (auto& c : s)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return s;
+}
+
 struct Span {
   TraceId trace_id;
   uint64_t id = 0;

@@ -28,7 +28,7 @@ bool Tracer::decide(Sampling caller, int64_t now_ms) {
   return true;
 }
 
-std::optional<Span> Tracer::start(const Incoming& in, std::string name, Kind kind, int64_t now_us, int64_t now_ms) {
+std::optional<Span> Tracer::start(const Incoming& in, int64_t now_ms) {
   if (!decide(in.sampling, now_ms)) {
     ++not_sampled_;
     return std::nullopt;
@@ -42,9 +42,6 @@ std::optional<Span> Tracer::start(const Incoming& in, std::string name, Kind kin
     s.trace_id = TraceId{nonzero_random(), nonzero_random()};
   }
   s.id = nonzero_random();
-  s.name = std::move(name);
-  s.kind = kind;
-  s.timestamp_us = now_us;
   s.debug = in.sampling == Sampling::kDebug;
   s.local = Endpoint{options_.service_name, options_.ip, options_.port};
   return s;

@@ -30,8 +30,10 @@ class Tracer {
  public:
   explicit Tracer(TracerOptions options);
 
-  /// A server span continuing `in` (or starting a trace), or nothing when not sampled.
-  std::optional<Span> start(const Incoming& in, std::string name, Kind kind, int64_t now_us, int64_t now_ms);
+  /// Decides whether a request is traced: a span continuing `in` (or starting a trace), with its
+  /// ids, debug flag and local endpoint, or nothing when not sampled. The caller names the span
+  /// and stamps its start, so an unsampled request costs no name and no wall-clock read.
+  std::optional<Span> start(const Incoming& in, int64_t now_ms);
   /// A child of `parent` in the same trace (always sampled: its parent was).
   Span child(const Span& parent, std::string name, Kind kind, int64_t now_us);
   void finish(Span span, int64_t end_us);

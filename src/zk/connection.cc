@@ -1,7 +1,6 @@
 #include "zk/connection.h"
 
 #include <algorithm>
-#include <cctype>
 
 #include "common/digest.h"
 #include "common/log.h"
@@ -858,12 +857,12 @@ bool path_first(int32_t type) {
 std::unique_ptr<trace::Span> Connection::start_span(int32_t xid, int32_t type, std::string_view body) {
   trace::Tracer* tracer = server_.backend().tracer();
   if (!tracer || type == op::kPing || type == op::kAuth || type == op::kSasl) return nullptr;
-  std::string name = op_name(type);
-  std::string lower = name;
-  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  auto s = tracer->start(joined_, lower, trace::Kind::kServer, server_.backend().wall_us(),
-                         server_.backend().monotonic_ms());
+  auto s = tracer->start(joined_, server_.backend().monotonic_ms());
   if (!s) return nullptr;
+  std::string name = op_name(type);
+  s->name = trace::lower_case(name);
+  s->kind = trace::Kind::kServer;
+  s->timestamp_us = server_.backend().wall_us();
   s->tags.emplace_back("zk.op", name);
   s->tags.emplace_back("zk.xid", std::to_string(xid));
   s->tags.emplace_back("zk.session", fmt::format("0x{:x}", static_cast<uint64_t>(session_id_)));

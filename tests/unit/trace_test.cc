@@ -74,22 +74,22 @@ TEST(Tracer, SamplingHonoursTheCallerThenProbabilityAndRate) {
   o.max_per_second = 10;
   Tracer t(o);
   int sampled = 0;
-  for (int i = 0; i < 100; ++i) sampled += t.start({}, "x", Kind::kServer, 0, 1000).has_value();
+  for (int i = 0; i < 100; ++i) sampled += t.start({}, 1000).has_value();
   EXPECT_EQ(sampled, 10);  // the bucket's worth in one millisecond
-  EXPECT_TRUE(t.start({}, "x", Kind::kServer, 0, 1500).has_value());  // refilled
+  EXPECT_TRUE(t.start({}, 1500).has_value());  // refilled
   Incoming yes;
   yes.sampling = Sampling::kAccept;
-  for (int i = 0; i < 50; ++i) EXPECT_TRUE(t.start(yes, "x", Kind::kServer, 0, 1500).has_value());
+  for (int i = 0; i < 50; ++i) EXPECT_TRUE(t.start(yes, 1500).has_value());
   Incoming no;
   no.sampling = Sampling::kDeny;
-  EXPECT_FALSE(t.start(no, "x", Kind::kServer, 0, 5000).has_value());
+  EXPECT_FALSE(t.start(no, 5000).has_value());
   TracerOptions off;
   off.probability = 0;
   Tracer t0(off);
-  EXPECT_FALSE(t0.start({}, "x", Kind::kServer, 0, 0).has_value());
+  EXPECT_FALSE(t0.start({}, 0).has_value());
   Incoming debug;
   debug.sampling = Sampling::kDebug;
-  auto s = t0.start(debug, "x", Kind::kServer, 7, 0);
+  auto s = t0.start(debug, 0);
   ASSERT_TRUE(s);
   EXPECT_TRUE(s->debug);
   EXPECT_EQ(s->trace_id.high != 0, true);  // new traces get 128-bit ids
