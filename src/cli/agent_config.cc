@@ -52,6 +52,10 @@ const Flag kFlags[] = {
     {"trace-sample", true, "probability that a request the caller did not mark is traced, 0-1 (default 0.01)"},
     {"trace-rate-limit", true, "most such sampled requests per second (default 100)"},
     {"trace-max-spans", true, "recent spans kept for the Zipkin read API; oldest dropped first (default 10000)"},
+    {"trace-zipkin-url", true, "send finished spans to this Zipkin collector (http://host:9411/api/v2/spans)"},
+    {"trace-otlp-url", true, "send finished spans as OTLP/HTTP JSON (http://host:4318/v1/traces)"},
+    {"trace-export-queue", true, "spans waiting per collector; newer ones are dropped, counted, when full (default 4096)"},
+    {"trace-export-timeout-ms", true, "an export POST not answered by then fails, counted (default 5000)"},
     {"log-level", true, "debug | info | warn | error (default info)"},
     {"help", false, "show this help"},
 };
@@ -107,6 +111,14 @@ Status apply(AgentOptions& o, const std::map<std::string, std::string>& kv, bool
       (prob ? n.trace.probability : n.trace.max_per_second) = d;
     }
     else if (name == "trace-max-spans") { auto r = num(0, 10000000); if (!r) return r.error(); n.trace.max_spans = size_t(*r); }
+    else if (name == "trace-zipkin-url" || name == "trace-otlp-url") {
+      if (v.rfind("http://", 0) != 0 || v.size() <= 7)
+        return make_error(Errc::kInvalid, "--" + name + ": expected an http:// URL, got '" + v + "'");
+      n.trace_export.targets.push_back(
+          {name == "trace-zipkin-url" ? trace::ExportFormat::kZipkinV2 : trace::ExportFormat::kOtlpJson, v});
+    }
+    else if (name == "trace-export-queue") { auto r = num(1, 10000000); if (!r) return r.error(); n.trace_export.queue.max_queue = size_t(*r); }
+    else if (name == "trace-export-timeout-ms") { auto r = num(10, 600000); if (!r) return r.error(); n.trace_export.timeout_ms = *r; }
     else if (name == "node-id") { auto r = num(1, 255); if (!r) return r.error(); n.node_id = *r; }
     else if (name == "raft-port") { auto r = num(0, 65535); if (!r) return r.error(); n.raft_port = uint16_t(*r); }
     else if (name == "raft-tick-ms") { auto r = num(5, 10000); if (!r) return r.error(); n.raft_tick_ms = int(*r); }

@@ -185,6 +185,11 @@ Status Node::start() {
   to.ip = config_.bind;
   to.port = config_.http_port;
   tracer_ = std::make_unique<trace::Tracer>(std::move(to));
+  if (!config_.trace_export.targets.empty()) {
+    export_prober_ = net::make_prober(loop_);
+    exporter_ = std::make_unique<SpanExporter>(config_.trace_export, *export_prober_);
+    tracer_->set_sink([e = exporter_.get()](const trace::Span& s) { e->add(s); });
+  }
   router_.set_tracer(
       tracer_.get(),
       [this] { return wall_us(); }, [this] { return monotonic_ms(); });
@@ -228,6 +233,7 @@ Status Node::start() {
   loop_.every(std::chrono::milliseconds(100), [this] { expire_sessions(); });
   loop_.every(std::chrono::milliseconds(std::max<int64_t>(100, config_.reap_interval_ms)), [this] { reap(); });
   loop_.every(std::chrono::milliseconds(1000), [this] { http_->tick(monotonic_ms()); });
+  if (exporter_) loop_.every(std::chrono::milliseconds(100), [this] { exporter_->tick(monotonic_ms()); });
   return Status::Ok();
 }
 

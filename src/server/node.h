@@ -35,6 +35,7 @@
 #include "server/replica.h"
 #include "server/session_tracker.h"
 #include "state/tree.h"
+#include "server/span_export.h"
 #include "trace/tracer.h"
 
 namespace conclave::server {
@@ -58,6 +59,7 @@ struct NodeConfig {
   int64_t forward_timeout_ms = 5000;
   int64_t session_relay_ms = 1000;   // how often followers relay session liveness to the leader
   trace::TracerOptions trace;        // ip and port are filled in from bind and http_port
+  SpanExportOptions trace_export;    // collectors that finished spans are sent to (none by default)
 };
 
 class Node : public Replica {
@@ -136,6 +138,8 @@ class Node : public Replica {
   HttpRouter router_;
   std::unique_ptr<trace::Tracer> tracer_;
   std::unique_ptr<net::HttpServer> http_;
+  std::unique_ptr<net::Prober> export_prober_;  // before the loop, so in-flight POSTs never outlive it
+  std::unique_ptr<SpanExporter> exporter_;
   net::EventLoop loop_;
   state::DataTree tree_;
   std::unique_ptr<RaftDriver> driver_;

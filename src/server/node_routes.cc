@@ -81,6 +81,7 @@ std::string Node::metrics_text() {
   metric("conclave_trace_spans_stored", "gauge", "Spans held for the Zipkin read API.", tracer_->store().size());
   metric("conclave_trace_spans_dropped_total", "counter", "Spans dropped from the full span store, oldest first.",
          tracer_->store().dropped());
+  if (exporter_) out += exporter_->metrics_text();
   for (const auto& source : metrics_sources_) out += source();
   return out;
 }

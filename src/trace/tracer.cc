@@ -62,6 +62,7 @@ Span Tracer::child(const Span& parent, std::string name, Kind kind, int64_t now_
 
 void Tracer::finish(Span span, int64_t end_us) {
   span.duration_us = std::max<int64_t>(end_us - span.timestamp_us, 1);
+  if (sink_) sink_(span);
   store_.add(std::move(span));
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <random>
 #include <string>
@@ -37,6 +38,8 @@ class Tracer {
   /// A child of `parent` in the same trace (always sampled: its parent was).
   Span child(const Span& parent, std::string name, Kind kind, int64_t now_us);
   void finish(Span span, int64_t end_us);
+  /// Called with every finished span before it is stored (the exporter's queue).
+  void set_sink(std::function<void(const Span&)> sink) { sink_ = std::move(sink); }
 
   SpanStore& store() { return store_; }
   const TracerOptions& options() const { return options_; }
@@ -49,6 +52,7 @@ class Tracer {
 
   TracerOptions options_;
   SpanStore store_;
+  std::function<void(const Span&)> sink_;
   std::mt19937_64 rng_;
   double tokens_;
   int64_t tokens_at_ms_ = 0;

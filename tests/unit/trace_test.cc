@@ -2,7 +2,9 @@
 
 #include <map>
 
+#include "common/json.h"
 #include "trace/context.h"
+#include "trace/export.h"
 #include "trace/store.h"
 #include "trace/tracer.h"
 #include "trace/zipkin_api.h"
@@ -159,4 +161,60 @@ TEST(ZipkinApi, AnswersAndRefusals) {
   EXPECT_EQ(zipkin_api(st, "/api/v2/traces", {{"annotationQuery", "http.status_code=500"}}, 1).body, "[]");
   EXPECT_EQ(zipkin_api(st, "/api/v2/traces", {{"limit", "x"}}, 1).status, 400);
   EXPECT_EQ(zipkin_api(st, "/api/v2/traceMany", {{"traceIds", "2,zz"}}, 1).status, 400);
+}
+
+TEST(ExportQueue, BoundedBatchedOneInFlight) {
+  ExportOptions o;
+  o.max_queue = 5;
+  o.max_batch = 3;
+  o.flush_ms = 1000;
+  ExportQueue q(o);
+  Span s;
+  EXPECT_FALSE(q.take(0));  // nothing queued
+  for (int i = 0; i < 7; ++i) q.push(s);
+  EXPECT_EQ(q.queued(), 5u);
+  EXPECT_EQ(q.dropped(), 2u);  // the newest, once full
+  auto b = q.take(10);         // a full batch goes at once
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->size(), 3u);
+  EXPECT_FALSE(q.take(5000));  // one in flight at a time
+  q.done(false, 3);
+  EXPECT_EQ(q.failed(), 3u);
+  EXPECT_FALSE(q.take(20));  // two left: a partial batch waits for flush_ms
+  b = q.take(1010);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->size(), 2u);
+  q.done(true, 2);
+  EXPECT_EQ(q.sent(), 2u);
+  EXPECT_EQ(q.queued(), 0u);
+}
+
+TEST(ExportFormats, ZipkinArrayAndOtlpJson) {
+  Span s;
+  s.trace_id = *TraceId::parse("abc");
+  s.id = 0x10;
+  s.parent_id = 0x20;
+  s.name = "get";
+  s.kind = Kind::kServer;
+  s.timestamp_us = 1000;
+  s.duration_us = 25;
+  s.local.service_name = "conclave";
+  s.tags = {{"zk.op", "getData"}, {"error", "-4"}};
+  s.annotations = {{1010, "ws"}};
+  auto z = conclave::json::parse(zipkin_v2_body({s, s})).as_array();
+  ASSERT_EQ(z.size(), 2u);
+  EXPECT_EQ(z[0].at("traceId").as_string(), "0000000000000abc");
+  auto o = conclave::json::parse(otlp_json_body({s}));
+  const auto& rs = o.at("resourceSpans").as_array().at(0);
+  EXPECT_EQ(rs.at("resource").at("attributes").as_array().at(0).at("value").at("stringValue").as_string(), "conclave");
+  const auto& span = rs.at("scopeSpans").as_array().at(0).at("spans").as_array().at(0);
+  EXPECT_EQ(span.at("traceId").as_string(), "00000000000000000000000000000abc");  // 16 bytes in OTLP
+  EXPECT_EQ(span.at("spanId").as_string(), "0000000000000010");
+  EXPECT_EQ(span.at("parentSpanId").as_string(), "0000000000000020");
+  EXPECT_EQ(span.at("kind").as_int64(), 2);
+  EXPECT_EQ(span.at("startTimeUnixNano").as_string(), "1000000");
+  EXPECT_EQ(span.at("endTimeUnixNano").as_string(), "1025000");
+  EXPECT_EQ(span.at("events").as_array().at(0).at("name").as_string(), "ws");
+  EXPECT_EQ(span.at("status").at("code").as_int64(), 2);  // the error tag
+  EXPECT_EQ(span.at("status").at("message").as_string(), "-4");
 }
