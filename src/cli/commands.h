@@ -4,6 +4,8 @@
 #pragma once
 
 #include <map>
+
+#include "common/json.h"
 #include <string>
 #include <vector>
 
@@ -18,6 +20,17 @@ struct CommandOpts {
 };
 CommandOpts parse_command_opts(const std::vector<std::string>& in);
 
+/// Helpers the subcommands share (cli/registry.cc).
+/// Prints "Error MSG" to stderr and returns 1, as Consul's CLI does.
+int fail(const std::string& msg);
+/// GETs `path` from the node and parses the JSON reply; false with `error` set otherwise.
+bool get_json(const CommandOpts& o, const std::string& path, json::value* out, std::string* error,
+              std::string* index = nullptr, int timeout_ms = 10000);
+/// A JSON scalar as text ("" for null).
+std::string str(const json::value& v);
+/// Columns padded to their widest cell, two spaces apart (Consul's columnize).
+void print_table(const std::vector<std::vector<std::string>>& rows);
+
 /// `conclave kv get|put|delete|export|import` (args after "kv").
 int run_kv(std::vector<std::string> args);
 /// `conclave lock [options] PREFIX CHILD...` (args after "lock").
@@ -30,5 +43,7 @@ int run_services(std::vector<std::string> args);
 int run_members(std::vector<std::string> args);
 /// `conclave watch -type=... [CMD...]`.
 int run_watch(std::vector<std::string> args);
+/// `conclave trace ID` (a trace as a timeline) and `conclave trace -recent` (the slowest recent traces).
+int run_trace(std::vector<std::string> args);
 
 }  // namespace conclave::cli

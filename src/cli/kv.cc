@@ -48,7 +48,7 @@ bool read_data(const std::string& arg, std::string* out) {
   return true;
 }
 
-int fail(const std::string& msg) {
+int kv_fail(const std::string& msg) {
   std::fprintf(stderr, "Error! %s\n", msg.c_str());
   return 1;
 }
@@ -59,22 +59,22 @@ Result<HttpReply> call(const Opts& o, const std::string& method, const std::stri
 
 int kv_get(const Opts& o) {
   if (o.args.size() != 1 && !(o.args.empty() && (o.flags.count("recurse") || o.flags.count("keys"))))
-    return fail("Missing KEY argument");
+    return kv_fail("Missing KEY argument");
   std::string key = o.args.empty() ? "" : o.args[0];
   bool recurse = o.flags.count("recurse"), keys = o.flags.count("keys"), detailed = o.flags.count("detailed");
   std::string q = recurse ? "?recurse" : keys ? "?keys" : "";
   if (keys && o.flags.count("separator")) q += "&separator=" + url_path_escape(o.flags.at("separator"));
   else if (keys) q += "&separator=/";
   auto r = call(o, "GET", "/v1/kv/" + url_path_escape(key) + q);
-  if (!r) return fail("Error querying Conclave agent: " + r.error().message);
+  if (!r) return kv_fail("Error querying Conclave agent: " + r.error().message);
   if (r->status == 404) {
     if (recurse || keys) return 0;
-    return fail("No key exists at: " + key);
+    return kv_fail("No key exists at: " + key);
   }
-  if (r->status != 200) return fail("Error querying Conclave agent: " + r->body);
+  if (r->status != 200) return kv_fail("Error querying Conclave agent: " + r->body);
   boost::system::error_code ec;
   json::value v = json::parse(r->body, ec);
-  if (ec || !v.is_array()) return fail("malformed reply from the agent");
+  if (ec || !v.is_array()) return kv_fail("malformed reply from the agent");
   for (const auto& e : v.as_array()) {
     if (keys) {
       std::printf("%s\n", std::string(e.as_string()).c_str());
@@ -103,29 +103,29 @@ int kv_get(const Opts& o) {
 }
 
 int kv_put(const Opts& o) {
-  if (o.args.empty()) return fail("Missing KEY argument");
-  if (o.args.size() > 2) return fail("Too many arguments (expected 1 or 2, got " + std::to_string(o.args.size()) + ")");
+  if (o.args.empty()) return kv_fail("Missing KEY argument");
+  if (o.args.size() > 2) return kv_fail("Too many arguments (expected 1 or 2, got " + std::to_string(o.args.size()) + ")");
   std::string key = o.args[0], data;
-  if (o.args.size() == 2 && !read_data(o.args[1], &data)) return fail("Failed to read file: " + o.args[1].substr(1));
+  if (o.args.size() == 2 && !read_data(o.args[1], &data)) return kv_fail("Failed to read file: " + o.args[1].substr(1));
   std::string q;
   auto add = [&](const std::string& kv) { q += (q.empty() ? "?" : "&") + kv; };
   if (o.flags.count("flags")) add("flags=" + o.flags.at("flags"));
   bool cas = o.flags.count("cas"), acquire = o.flags.count("acquire"), release = o.flags.count("release");
   if (cas) {
-    if (!o.flags.count("modify-index")) return fail("Must specify -modify-index with -cas!");
+    if (!o.flags.count("modify-index")) return kv_fail("Must specify -modify-index with -cas!");
     add("cas=" + o.flags.at("modify-index"));
   }
-  if ((acquire || release) && !o.flags.count("session")) return fail("Missing -session flag");
+  if ((acquire || release) && !o.flags.count("session")) return kv_fail("Missing -session flag");
   if (acquire) add("acquire=" + o.flags.at("session"));
   if (release) add("release=" + o.flags.at("session"));
   auto r = call(o, "PUT", "/v1/kv/" + url_path_escape(key) + q, data);
-  if (!r) return fail("Error! Failed writing data: " + r.error().message);
-  if (r->status != 200) return fail("Failed writing data: " + r->body);
+  if (!r) return kv_fail("Error! Failed writing data: " + r.error().message);
+  if (r->status != 200) return kv_fail("Failed writing data: " + r->body);
   if (r->body.rfind("true", 0) != 0) {
-    if (cas) return fail("Did not write to " + key + ": CAS failed");
-    if (acquire) return fail("Failed writing data: lock acquisition failed");
-    if (release) return fail("Failed writing data: lock release failed");
-    return fail("Failed writing data");
+    if (cas) return kv_fail("Did not write to " + key + ": CAS failed");
+    if (acquire) return kv_fail("Failed writing data: lock acquisition failed");
+    if (release) return kv_fail("Failed writing data: lock release failed");
+    return kv_fail("Failed writing data");
   }
   if (acquire) std::printf("Success! Lock acquired on: %s\n", key.c_str());
   else if (release) std::printf("Success! Lock released on: %s\n", key.c_str());
@@ -135,18 +135,18 @@ int kv_put(const Opts& o) {
 
 int kv_delete(const Opts& o) {
   bool recurse = o.flags.count("recurse"), cas = o.flags.count("cas");
-  if (o.args.empty() && !recurse) return fail("Missing KEY argument");
+  if (o.args.empty() && !recurse) return kv_fail("Missing KEY argument");
   std::string key = o.args.empty() ? "" : o.args[0];
   std::string q = recurse ? "?recurse" : "";
   if (cas) {
-    if (recurse) return fail("Cannot specify both -cas and -recurse!");
-    if (!o.flags.count("modify-index")) return fail("Must specify -modify-index with -cas!");
+    if (recurse) return kv_fail("Cannot specify both -cas and -recurse!");
+    if (!o.flags.count("modify-index")) return kv_fail("Must specify -modify-index with -cas!");
     q = "?cas=" + o.flags.at("modify-index");
   }
   auto r = call(o, "DELETE", "/v1/kv/" + url_path_escape(key) + q);
-  if (!r) return fail("Error deleting key " + key + ": " + r.error().message);
-  if (r->status != 200) return fail("Error deleting key " + key + ": " + r->body);
-  if (r->body.rfind("true", 0) != 0) return fail("Did not delete key " + key + ": CAS failed");
+  if (!r) return kv_fail("Error deleting key " + key + ": " + r.error().message);
+  if (r->status != 200) return kv_fail("Error deleting key " + key + ": " + r->body);
+  if (r->body.rfind("true", 0) != 0) return kv_fail("Did not delete key " + key + ": CAS failed");
   if (recurse) std::printf("Success! Deleted keys with prefix: %s\n", key.c_str());
   else std::printf("Success! Deleted key: %s\n", key.c_str());
   return 0;
@@ -155,12 +155,12 @@ int kv_delete(const Opts& o) {
 int kv_export(const Opts& o) {
   std::string prefix = o.args.empty() ? "" : o.args[0];
   auto r = call(o, "GET", "/v1/kv/" + url_path_escape(prefix) + "?recurse");
-  if (!r) return fail("Error querying Conclave agent: " + r.error().message);
+  if (!r) return kv_fail("Error querying Conclave agent: " + r.error().message);
   json::array out;
   if (r->status == 200) {
     boost::system::error_code ec;
     json::value v = json::parse(r->body, ec);
-    if (ec || !v.is_array()) return fail("malformed reply from the agent");
+    if (ec || !v.is_array()) return kv_fail("malformed reply from the agent");
     for (const auto& e : v.as_array()) {
       const auto& eo = e.as_object();
       out.push_back(json::object{{"key", eo.at("Key")},
@@ -168,7 +168,7 @@ int kv_export(const Opts& o) {
                                  {"value", eo.at("Value").is_null() ? json::value("") : eo.at("Value")}});
     }
   } else if (r->status != 404) {
-    return fail("Error querying Conclave agent: " + r->body);
+    return kv_fail("Error querying Conclave agent: " + r->body);
   }
   // Consul prints the array indented by tabs; one entry per block.
   std::string s = "[";
@@ -186,24 +186,24 @@ int kv_export(const Opts& o) {
 int kv_import(const Opts& o) {
   std::string data;
   if (o.args.empty()) {
-    if (isatty(STDIN_FILENO)) return fail("Missing DATA argument");
+    if (isatty(STDIN_FILENO)) return kv_fail("Missing DATA argument");
     read_data("-", &data);
   } else if (!read_data(o.args[0], &data)) {
-    return fail("Failed to read file: " + o.args[0].substr(1));
+    return kv_fail("Failed to read file: " + o.args[0].substr(1));
   }
   boost::system::error_code ec;
   json::value v = json::parse(data, ec);
-  if (ec || !v.is_array()) return fail("Cannot unmarshal data: expected a JSON array of {key, flags, value}");
+  if (ec || !v.is_array()) return kv_fail("Cannot unmarshal data: expected a JSON array of {key, flags, value}");
   for (const auto& e : v.as_array()) {
     const auto* eo = e.if_object();
     if (!eo || !eo->contains("key") || !eo->at("key").is_string())
-      return fail("Cannot unmarshal data: every entry needs a string \"key\"");
+      return kv_fail("Cannot unmarshal data: every entry needs a string \"key\"");
     std::string key(eo->at("key").as_string()), value;
     if (eo->contains("value") && eo->at("value").is_string() && !base64_decode(eo->at("value").as_string(), &value))
-      return fail("Cannot base 64 decode value for key " + key);
+      return kv_fail("Cannot base 64 decode value for key " + key);
     uint64_t flags = eo->contains("flags") && eo->at("flags").is_number() ? eo->at("flags").to_number<uint64_t>() : 0;
     auto r = call(o, "PUT", "/v1/kv/" + url_path_escape(key) + "?flags=" + std::to_string(flags), value);
-    if (!r || r->status != 200) return fail("Error! Failed writing data for key " + key + ": " + (r ? r->body : r.error().message));
+    if (!r || r->status != 200) return kv_fail("Error! Failed writing data for key " + key + ": " + (r ? r->body : r.error().message));
     std::printf("Imported: %s\n", key.c_str());
   }
   return 0;

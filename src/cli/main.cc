@@ -32,6 +32,7 @@ const char* kUsage =
     "  services  register and deregister services: `conclave services register FILE.json`\n"
     "  members   list the cluster's members and their health\n"
     "  watch     run a handler whenever a view changes: `conclave watch -type=key -key=K CMD`\n"
+    "  trace     a trace as a timeline: `conclave trace ID`; the slowest recent ones: `conclave trace -recent`\n"
     "  operator  cluster membership: `conclave operator raft --help`\n"
     "  version   print the Conclave version and the ZooKeeper version it speaks\n";
 
@@ -209,6 +210,7 @@ int main(int argc, char** argv) {
   if (cmd == "services") return cli::run_services(args);
   if (cmd == "members") return cli::run_members(args);
   if (cmd == "watch") return cli::run_watch(args);
+  if (cmd == "trace") return cli::run_trace(args);
   if (cmd == "version") {
     if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
       std::puts("Usage: conclave version\n\nPrints the Conclave version and the ZooKeeper protocol version it speaks.");

@@ -40,15 +40,13 @@ CommandOpts parse_command_opts(const std::vector<std::string>& in) {
   return o;
 }
 
-namespace {
-
 int fail(const std::string& msg) {
   std::fprintf(stderr, "Error %s\n", msg.c_str());
   return 1;
 }
 
 bool get_json(const CommandOpts& o, const std::string& path, json::value* out, std::string* error,
-              std::string* index = nullptr, int timeout_ms = 10000) {
+              std::string* index, int timeout_ms) {
   auto r = http_call(o.addr, "GET", path, timeout_ms);
   if (!r) {
     *error = "querying the agent: " + r.error().message;
@@ -92,6 +90,8 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
     std::printf("%s\n", line.c_str());
   }
 }
+
+namespace {
 
 const char* kCatalogUsage =
     "Usage: conclave catalog <subcommand> [options]\n\n"

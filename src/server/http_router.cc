@@ -47,7 +47,8 @@ void HttpRouter::set_tracer(trace::Tracer* tracer, std::function<int64_t()> wall
   monotonic_ms_ = std::move(monotonic_ms);
 }
 
-HttpRouter::Respond HttpRouter::traced(const net::HttpRequest& request, const std::string* route, Respond respond) {
+HttpRouter::Respond HttpRouter::traced(const net::HttpRequest& request, const std::string* route, Respond respond,
+                                       std::optional<trace::Parent>* active) {
   auto span = tracer_->start(trace::extract([&](const std::string& name) { return request.header(name); }),
                              monotonic_ms_());
   if (!span) return respond;
@@ -58,6 +59,7 @@ HttpRouter::Respond HttpRouter::traced(const net::HttpRequest& request, const st
   span->tags.emplace_back("http.path", request.path);
   if (route) span->tags.emplace_back("http.route", *route);
   span->remote.ip = request.remote_address;
+  *active = trace::parent_of(*span);
   return [this, span = std::move(*span), respond = std::move(respond)](net::HttpResponse r) mutable {
     span.tags.emplace_back("http.status_code", std::to_string(r.status));
     if (r.status >= 500) span.tags.emplace_back("error", std::to_string(r.status));
@@ -70,9 +72,19 @@ HttpRouter::Respond HttpRouter::traced(const net::HttpRequest& request, const st
 
 void HttpRouter::handle(const net::HttpRequest& request, Respond respond) {
   const auto* route = find(request.path);
+  std::optional<trace::Parent> active;
   if (tracer_ && request.path.compare(0, 8, "/api/v2/") != 0)
-    respond = traced(request, route ? &route->first : nullptr, std::move(respond));
-  if (route) return dispatch(route->second, request, std::move(respond));
+    respond = traced(request, route ? &route->first : nullptr, std::move(respond), &active);
+  if (route) {
+    if (!active) return dispatch(route->second, request, std::move(respond));
+    // What the handler starts before it returns (a proposal, a forward) joins the request's span.
+    tracer_->set_active(active);
+    struct Clear {
+      trace::Tracer* t;
+      ~Clear() { t->set_active(std::nullopt); }
+    } clear{tracer_};
+    return dispatch(route->second, request, std::move(respond));
+  }
   respond(text(404, "Not found: " + request.path));
 }
 

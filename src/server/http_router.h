@@ -43,7 +43,8 @@ class HttpRouter : public net::HttpHandler {
   void dispatch(const Route& route, const net::HttpRequest& request, Respond respond);
   /// The matched route's key (exact path or prefix), or nullptr.
   const std::pair<const std::string, Route>* find(const std::string& path) const;
-  Respond traced(const net::HttpRequest& request, const std::string* route, Respond respond);
+  Respond traced(const net::HttpRequest& request, const std::string* route, Respond respond,
+                 std::optional<trace::Parent>* active);
   trace::Tracer* tracer_ = nullptr;
   std::function<int64_t()> wall_us_, monotonic_ms_;
   std::map<std::string, Route> exact_;

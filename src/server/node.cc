@@ -152,6 +152,10 @@ Status Node::start() {
   dh.tree_replaced = [this] { on_tree_replaced(); };
   dh.role_changed = [this](raft::Role o, raft::Role n) { on_role_changed(o, n); };
   dh.read_state = [this](const raft::ReadState& rs) { on_read_state(rs.context, rs.index); };
+  dh.wall_us = [this] { return wall_us(); };
+  dh.entries_durable = [this](uint64_t ticket, raft::Index first, raft::Index last, int64_t submitted_us) {
+    if (proposals_) proposals_->entries_durable(ticket, first, last, submitted_us);
+  };
   bool clustered = config_.peers.size() > 1 || config_.learner;
   if (clustered)
     dh.send = [this](const raft::Message& m) {
@@ -163,7 +167,18 @@ Status Node::start() {
   auto st = driver_->recover();
   if (!st) return st;
 
+  trace::TracerOptions to = config_.trace;
+  to.ip = config_.bind;
+  to.port = config_.http_port;
+  tracer_ = std::make_unique<trace::Tracer>(std::move(to));
+  if (!config_.trace_export.targets.empty()) {
+    export_prober_ = net::make_prober(loop_);
+    exporter_ = std::make_unique<SpanExporter>(config_.trace_export, *export_prober_);
+    tracer_->set_sink([e = exporter_.get()](const trace::Span& s) { e->add(s); });
+  }
   Proposals::Hooks ph;
+  ph.tracer = tracer_.get();
+  ph.wall_us = [this] { return wall_us(); };
   if (clustered) ph.send = [this](uint64_t to, std::string payload) { peers_->send(to, std::move(payload)); };
   ph.wall_ms = [this] { return wall_ms(); };
   ph.monotonic_ms = [this] { return monotonic_ms(); };
@@ -181,15 +196,6 @@ Status Node::start() {
                                              std::move(mh));
   learn_addresses();
 
-  trace::TracerOptions to = config_.trace;
-  to.ip = config_.bind;
-  to.port = config_.http_port;
-  tracer_ = std::make_unique<trace::Tracer>(std::move(to));
-  if (!config_.trace_export.targets.empty()) {
-    export_prober_ = net::make_prober(loop_);
-    exporter_ = std::make_unique<SpanExporter>(config_.trace_export, *export_prober_);
-    tracer_->set_sink([e = exporter_.get()](const trace::Span& s) { e->add(s); });
-  }
   router_.set_tracer(
       tracer_.get(),
       [this] { return wall_us(); }, [this] { return monotonic_ms(); });
@@ -288,8 +294,17 @@ void Node::apply_entry(const raft::Entry& e) {
       log::error("node", "committed entry {} holds an undecodable command; stopping", e.index);
       std::abort();
     }
+    // A traced proposal's entry gets an "apply" span here: the tree, then the watches and
+    // blocking queries it wakes (on_applied).
+    const trace::Span* parent = proposals_ ? proposals_->span_of(cmd.origin) : nullptr;
+    int64_t apply_us = parent ? wall_us() : 0;
     state::ApplyResult r = tree_.apply(static_cast<int64_t>(e.index), cmd);
     for (auto* o : observers_) o->on_applied(cmd, r);
+    if (parent) {
+      auto span = tracer_->child(*parent, "apply", trace::Kind::kUnset, apply_us);
+      span.tags.emplace_back("raft.index", std::to_string(e.index));
+      tracer_->finish(std::move(span), wall_us());
+    }
     proposals_->complete(cmd.origin, r);
   }
   // Recovery applies the WAL before the parts below exist.
@@ -413,6 +428,10 @@ void Node::on_peer_message(uint64_t from, std::string payload) {
     }
     case Proposals::kForward:
       proposals_->on_forward(from, body);
+      driver_->schedule_drive();
+      break;
+    case Proposals::kForwardTraced:
+      proposals_->on_forward_traced(from, body);
       driver_->schedule_drive();
       break;
     case Proposals::kForwardAck:

@@ -38,18 +38,43 @@ void Proposals::propose(state::Command cmd, Done done) {
     r.code = state::Code::kConnectionLoss;
     if (done) done(r);
   };
+  const auto* parent = hooks_.tracer ? &hooks_.tracer->active() : nullptr;
+  bool traced = parent && parent->has_value();
   if (core.role() == raft::Role::kLeader) {
+    int64_t start_us = traced ? hooks_.wall_us() : 0;
     raft::Index idx = append(cmd);
     if (!idx) return unknown();
-    pending_[origin] = Pending{std::move(done), idx, 0, 0};
+    auto& p = pending_[origin] = Pending{std::move(done), idx, 0, 0, std::nullopt};
     by_index_[idx] = origin;
+    if (traced) {
+      p.span = hooks_.tracer->child(**parent, "raft propose", trace::Kind::kUnset, start_us);
+      p.span->tags.emplace_back("raft.index", std::to_string(idx));
+      p.span->tags.emplace_back("raft.term", std::to_string(core.term()));
+      await_wal(idx, *p.span);
+    }
     return;
   }
   uint64_t leader = core.leader();
   if (leader == 0 || !hooks_.send) return unknown();
-  pending_[origin] = Pending{std::move(done), 0, hooks_.monotonic_ms() + forward_timeout_ms_, leader};
-  std::string payload(1, static_cast<char>(kForward));
+  auto& p = pending_[origin] =
+      Pending{std::move(done), 0, hooks_.monotonic_ms() + forward_timeout_ms_, leader, std::nullopt};
+  if (traced) {
+    p.span = hooks_.tracer->child(**parent, "forward", trace::Kind::kClient, hooks_.wall_us());
+    p.span->remote.service_name = p.span->local.service_name;
+    p.span->tags.emplace_back("raft.leader", std::to_string(leader));
+  }
+  forward(origin, cmd, leader, p.span ? &*p.span : nullptr);
+}
+
+void Proposals::forward(uint64_t origin, const state::Command& cmd, uint64_t leader, const trace::Span* span) {
+  std::string payload(1, static_cast<char>(span ? kForwardTraced : kForward));
   Writer w(payload);
+  if (span) {
+    w.u64(span->trace_id.high);
+    w.u64(span->trace_id.low);
+    w.u64(span->id);
+    w.u8(span->debug ? 1 : 0);
+  }
   w.u64(origin);
   Bytes bytes;
   state::encode_command(cmd, bytes);
@@ -57,12 +82,9 @@ void Proposals::propose(state::Command cmd, Done done) {
   hooks_.send(leader, std::move(payload));
 }
 
-void Proposals::on_forward(uint64_t from, std::string_view body) {
-  Reader r(body);
-  uint64_t origin = r.u64();
-  std::string_view bytes = r.rest();
+raft::Index Proposals::accept_forward(uint64_t from, uint64_t origin, std::string_view bytes) {
   raft::Index index = 0;
-  if (r.ok() && driver_.core().role() == raft::Role::kLeader) {
+  if (driver_.core().role() == raft::Role::kLeader) {
     state::Command c;
     if (state::decode_command(bytes, &c) && c.origin == origin) index = append(c);
   }
@@ -71,6 +93,74 @@ void Proposals::on_forward(uint64_t from, std::string_view body) {
   w.u64(origin);
   w.u64(index);
   if (hooks_.send) hooks_.send(from, std::move(ack));
+  return index;
+}
+
+void Proposals::on_forward(uint64_t from, std::string_view body) {
+  Reader r(body);
+  uint64_t origin = r.u64();
+  std::string_view bytes = r.rest();
+  if (r.ok()) accept_forward(from, origin, bytes);
+}
+
+void Proposals::on_forward_traced(uint64_t from, std::string_view body) {
+  Reader r(body);
+  trace::Parent parent;
+  parent.trace_id.high = r.u64();
+  parent.trace_id.low = r.u64();
+  parent.span_id = r.u64();
+  parent.debug = (r.u8() & 1) != 0;
+  uint64_t origin = r.u64();
+  std::string_view bytes = r.rest();
+  if (!r.ok()) return;
+  int64_t start_us = hooks_.tracer ? hooks_.wall_us() : 0;
+  raft::Index index = accept_forward(from, origin, bytes);
+  // A span only for what was appended, and only as many as the tracer could have sampled.
+  constexpr size_t kMaxLeaderSpans = 4096;
+  if (!hooks_.tracer || index == 0 || !parent.trace_id.valid() || leader_spans_.size() >= kMaxLeaderSpans) return;
+  auto span = hooks_.tracer->child(parent, "raft propose", trace::Kind::kServer, start_us);
+  span.remote.service_name = span.local.service_name;
+  span.tags.emplace_back("raft.index", std::to_string(index));
+  span.tags.emplace_back("raft.term", std::to_string(driver_.core().term()));
+  span.tags.emplace_back("raft.forwarded_by", std::to_string(from));
+  await_wal(index, span);
+  leader_spans_[origin] = LeaderSpan{std::move(span), index};
+}
+
+const trace::Span* Proposals::span_of(uint64_t origin) const {
+  if (auto it = pending_.find(origin); it != pending_.end() && it->second.span) return &*it->second.span;
+  if (auto it = leader_spans_.find(origin); it != leader_spans_.end()) return &it->second.span;
+  return nullptr;
+}
+
+void Proposals::await_wal(raft::Index index, const trace::Span& span) {
+  constexpr size_t kMaxAwaiting = 4096;
+  if (awaiting_wal_.size() >= kMaxAwaiting) awaiting_wal_.erase(awaiting_wal_.begin());
+  awaiting_wal_.emplace(index, trace::parent_of(span));
+}
+
+void Proposals::entries_durable(uint64_t ticket, raft::Index first, raft::Index last, int64_t submitted_us) {
+  if (!hooks_.tracer || awaiting_wal_.empty()) return;
+  // Indexes below `first` were in batches durable before (or truncated): no span for them.
+  awaiting_wal_.erase(awaiting_wal_.begin(), awaiting_wal_.lower_bound(first));
+  auto end = awaiting_wal_.upper_bound(last);
+  if (awaiting_wal_.begin() == end) return;
+  int64_t now = hooks_.wall_us();
+  for (auto it = awaiting_wal_.begin(); it != end; ++it) {
+    auto span = hooks_.tracer->child(it->second, "wal fsync", trace::Kind::kUnset, submitted_us);
+    span.tags.emplace_back("wal.batch", std::to_string(ticket));
+    span.tags.emplace_back("wal.entries", std::to_string(last - first + 1));
+    span.tags.emplace_back("raft.index", std::to_string(it->first));
+    hooks_.tracer->finish(std::move(span), now);
+  }
+  awaiting_wal_.erase(awaiting_wal_.begin(), end);
+}
+
+void Proposals::finish_span(trace::Span& span, raft::Index index, const state::ApplyResult* r, const char* why) {
+  if (index && span.kind == trace::Kind::kClient) span.tags.emplace_back("raft.index", std::to_string(index));
+  if (r) span.tags.emplace_back("result", std::to_string(static_cast<int>(r->code)));
+  if (why) span.tags.emplace_back("error", why);
+  hooks_.tracer->finish(std::move(span), hooks_.wall_us());
 }
 
 void Proposals::on_forward_ack(std::string_view body) {
@@ -85,13 +175,21 @@ void Proposals::on_forward_ack(std::string_view body) {
   else {
     it->second.index = index;
     by_index_[index] = origin;
+    if (it->second.span) await_wal(index, *it->second.span);
   }
 }
 
 void Proposals::complete(uint64_t origin, const state::ApplyResult& r) {
+  if (!leader_spans_.empty()) {
+    if (auto ls = leader_spans_.find(origin); ls != leader_spans_.end()) {
+      finish_span(ls->second.span, ls->second.index, &r, nullptr);
+      leader_spans_.erase(ls);
+    }
+  }
   auto it = pending_.find(origin);
   if (it == pending_.end()) return;
   Done done = std::move(it->second.done);
+  if (it->second.span) finish_span(*it->second.span, it->second.index, &r, nullptr);
   pending_.erase(it);
   if (done) done(r);
 }
@@ -104,12 +202,22 @@ void Proposals::applied_through(raft::Index index) {
     by_index_.erase(by_index_.begin());
     fail(origin, "lost in a leader change");  // no-op when it was answered already
   }
+  // Forwarded proposals whose entries were applied with someone else's: their spans end here.
+  for (auto it = leader_spans_.begin(); it != leader_spans_.end();) {
+    if (it->second.index > index) {
+      ++it;
+      continue;
+    }
+    finish_span(it->second.span, it->second.index, nullptr, "lost in a leader change");
+    it = leader_spans_.erase(it);
+  }
 }
 
 void Proposals::fail(uint64_t origin, const char* why) {
   auto it = pending_.find(origin);
   if (it == pending_.end()) return;
   Done done = std::move(it->second.done);
+  if (it->second.span) finish_span(*it->second.span, it->second.index, nullptr, why);
   pending_.erase(it);
   log::debug("node", "proposal {:x} failed: {}", origin, why);
   state::ApplyResult r;

@@ -8,18 +8,26 @@
 //   leader refused or never acknowledged, or that was pending when this node lost leadership, is
 //   answered with Code::kConnectionLoss (ZooKeeper's "outcome unknown"; clients retry).
 //
+// Tracing: a proposal made while a traced request is active (trace::Tracer::active()) gets a span,
+// a child of the request's: "raft propose" on the leader (append -> applied here), or a CLIENT span
+// "forward" on a follower (forward -> applied here). A traced forward carries the context, and the
+// leader makes its own "raft propose" span as the forward's child, so one write's trace shows
+// both nodes. The context travels in the peer message only, never in the log entry.
+//
 // Event-loop thread only.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
 #include "raft/types.h"
 #include "server/raft_driver.h"
 #include "state/command.h"
+#include "trace/tracer.h"
 
 namespace conclave::server {
 
@@ -31,16 +39,27 @@ class Proposals {
     std::function<void(uint64_t to, std::string payload)> send;
     std::function<int64_t()> wall_ms;
     std::function<int64_t()> monotonic_ms;
+    trace::Tracer* tracer = nullptr;  // spans for proposals made by traced requests
+    std::function<int64_t()> wall_us;
   };
   // Peer payload kinds this part owns (first byte of a peer message).
   static constexpr uint8_t kForward = 2;     // u64 origin, command bytes
   static constexpr uint8_t kForwardAck = 3;  // u64 origin, u64 index (0: refused, not the leader)
+  // u64 trace high, u64 trace low, u64 parent span id, u8 flags (1: debug), then as kForward.
+  static constexpr uint8_t kForwardTraced = 9;
 
   Proposals(RaftDriver& driver, uint64_t node_id, int64_t forward_timeout_ms, Hooks hooks);
 
   void propose(state::Command cmd, Done done);
   /// A peer forwarded a command (we may be the leader).
   void on_forward(uint64_t from, std::string_view body);
+  void on_forward_traced(uint64_t from, std::string_view body);
+  /// The span of the traced proposal `origin` on this node (nullptr when it has none): the node
+  /// makes its "apply" span a child of it.
+  const trace::Span* span_of(uint64_t origin) const;
+  /// Entries [first, last] became durable here in WAL batch `ticket`: each traced proposal among
+  /// them gets a "wal fsync" child span (one per proposal, tagged with the shared batch id).
+  void entries_durable(uint64_t ticket, raft::Index first, raft::Index last, int64_t submitted_us);
   void on_forward_ack(std::string_view body);
   /// The entry at `index` carrying `origin` was applied with result `r`.
   void complete(uint64_t origin, const state::ApplyResult& r);
@@ -58,8 +77,17 @@ class Proposals {
     raft::Index index = 0;  // known log index (0: forwarded, not yet acknowledged by the leader)
     int64_t deadline_ms = 0;
     uint64_t forwarded_to = 0;
+    std::optional<trace::Span> span;
+  };
+  /// A forwarded proposal's span on the leader, finished when its entry is applied here.
+  struct LeaderSpan {
+    trace::Span span;
+    raft::Index index = 0;
   };
   void fail(uint64_t origin, const char* why);
+  void forward(uint64_t origin, const state::Command& cmd, uint64_t leader, const trace::Span* span);
+  raft::Index accept_forward(uint64_t from, uint64_t origin, std::string_view bytes);
+  void finish_span(trace::Span& span, raft::Index index, const state::ApplyResult* r, const char* why);
   /// On the leader: stamps the leader's time and appends. Returns the index, or 0.
   raft::Index append(state::Command& cmd);
 
@@ -69,6 +97,12 @@ class Proposals {
   Hooks hooks_;
   std::unordered_map<uint64_t, Pending> pending_;  // by command origin
   std::map<raft::Index, uint64_t> by_index_;       // known log index -> origin (may hold stale origins)
+  std::unordered_map<uint64_t, LeaderSpan> leader_spans_;  // by origin, bounded
+  // Traced proposals' log indexes whose WAL batch is not durable yet, with the span that becomes
+  // the "wal fsync" span's parent. Kept apart from the spans: a leader may commit and apply an
+  // entry (a quorum of followers has it) before its own fsync of it completes.
+  std::multimap<raft::Index, trace::Parent> awaiting_wal_;  // bounded
+  void await_wal(raft::Index index, const trace::Span& span);
   uint64_t seq_ = 0;
 };
 

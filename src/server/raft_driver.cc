@@ -123,7 +123,13 @@ void RaftDriver::drive() {
       if (term_change) term_ticket_ = ticket;
       if (!rd.entries.empty()) submitted_last_index_ = rd.entries.back().index;
       if (truncate_from) submitted_last_index_ = std::max(submitted_last_index_, truncate_from - 1);
-      held_.push_back({ticket, submitted_last_index_, std::move(rd.messages)});
+      Held h{ticket, submitted_last_index_, std::move(rd.messages)};
+      if (!rd.entries.empty() && hooks_.entries_durable) {
+        h.first_new = rd.entries.front().index;
+        h.last_new = rd.entries.back().index;
+        h.submitted_us = hooks_.wall_us();
+      }
+      held_.push_back(std::move(h));
     } else if (!held_.empty()) {
       // Keep message order behind earlier batches that are not durable yet.
       auto& back = held_.back();
@@ -171,6 +177,9 @@ void RaftDriver::on_ticket_durable(uint64_t ticket) {
   raft::Index durable = 0;
   while (!held_.empty() && held_.front().ticket <= durable_ticket_) {
     durable = held_.front().last_index;
+    if (held_.front().first_new)
+      hooks_.entries_durable(held_.front().ticket, held_.front().first_new, held_.front().last_new,
+                             held_.front().submitted_us);
     send_messages(held_.front().messages);
     held_.pop_front();
   }

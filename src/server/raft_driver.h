@@ -57,6 +57,10 @@ class RaftDriver {
     std::function<void(const raft::Message&)> send;
     /// A ReadIndex request (Core::read_index) was confirmed by a quorum.
     std::function<void(const raft::ReadState&)> read_state;
+    /// Entries [first, last] became durable in WAL batch `ticket`, submitted at `submitted_us`
+    /// (wall_us below): the "wal fsync" spans of traced proposals. Optional.
+    std::function<void(uint64_t ticket, raft::Index first, raft::Index last, int64_t submitted_us)> entries_durable;
+    std::function<int64_t()> wall_us;
   };
 
   RaftDriver(net::EventLoop& loop, RaftDriverOptions options, state::DataTree& tree, Hooks hooks, uint64_t seed);
@@ -82,6 +86,9 @@ class RaftDriver {
     uint64_t ticket;
     raft::Index last_index;
     std::vector<raft::Message> messages;
+    raft::Index first_new = 0;  // the batch's entries (0: none)
+    raft::Index last_new = 0;
+    int64_t submitted_us = 0;
   };
   void apply(const raft::Entry& e);
   /// Encodes the next slice of the snapshot in progress; when it is complete, hands the bytes

@@ -48,15 +48,21 @@ std::optional<Span> Tracer::start(const Incoming& in, int64_t now_ms) {
 }
 
 Span Tracer::child(const Span& parent, std::string name, Kind kind, int64_t now_us) {
+  Span s = child(parent_of(parent), std::move(name), kind, now_us);
+  s.local = parent.local;
+  return s;
+}
+
+Span Tracer::child(const Parent& parent, std::string name, Kind kind, int64_t now_us) {
   Span s;
   s.trace_id = parent.trace_id;
-  s.parent_id = parent.id;
+  s.parent_id = parent.span_id;
   s.id = nonzero_random();
   s.name = std::move(name);
   s.kind = kind;
   s.timestamp_us = now_us;
   s.debug = parent.debug;
-  s.local = parent.local;
+  s.local = Endpoint{options_.service_name, options_.ip, options_.port};
   return s;
 }
 

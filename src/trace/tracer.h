@@ -27,6 +27,15 @@ struct TracerOptions {
   uint16_t port = 0;
 };
 
+/// What a child needs of its parent: the trace, the parent's id and whether it is a debug trace.
+/// Small enough to copy into a proposal or a peer message.
+struct Parent {
+  TraceId trace_id;
+  uint64_t span_id = 0;
+  bool debug = false;
+};
+inline Parent parent_of(const Span& s) { return Parent{s.trace_id, s.id, s.debug}; }
+
 class Tracer {
  public:
   explicit Tracer(TracerOptions options);
@@ -37,6 +46,12 @@ class Tracer {
   std::optional<Span> start(const Incoming& in, int64_t now_ms);
   /// A child of `parent` in the same trace (always sampled: its parent was).
   Span child(const Span& parent, std::string name, Kind kind, int64_t now_us);
+  Span child(const Parent& parent, std::string name, Kind kind, int64_t now_us);
+
+  /// The span of the request a front-end is handling right now: set around its synchronous
+  /// dispatch, so that work the request starts (a proposal) becomes that span's child.
+  void set_active(std::optional<Parent> p) { active_ = p; }
+  const std::optional<Parent>& active() const { return active_; }
   void finish(Span span, int64_t end_us);
   /// Called with every finished span before it is stored (the exporter's queue).
   void set_sink(std::function<void(const Span&)> sink) { sink_ = std::move(sink); }
@@ -53,6 +68,7 @@ class Tracer {
   TracerOptions options_;
   SpanStore store_;
   std::function<void(const Span&)> sink_;
+  std::optional<Parent> active_;
   std::mt19937_64 rng_;
   double tokens_;
   int64_t tokens_at_ms_ = 0;

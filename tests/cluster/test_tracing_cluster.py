@@ -1,0 +1,123 @@
+"""One write's trace across a 3-node cluster (docs/observability.md, "Through the cluster"): a write
+sent to a follower is a SERVER span there, with a CLIENT "forward" span to the leader; the leader's
+"raft propose" span is that forward's child and holds the leader's "wal fsync" and "apply"; the
+follower's own "apply" of the entry is a child of the forward. Each node keeps its own spans; the test
+reads both nodes' Zipkin read APIs and checks they form one trace. Through the HTTP API (B3 header)
+and through the ZooKeeper protocol (a kazoo session joined with `addauth b3`)."""
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from kazoo.client import KazooClient
+
+from cluster import Cluster
+
+
+def http(node, method, path, body=None, headers=None):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (node.http_port, path), data=body, method=method,
+                                 headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def spans_of(node, trace_id, names, timeout=10.0):
+    """The node's spans of the trace, once every name in `names` is among them (bounded wait)."""
+    deadline = time.monotonic() + timeout
+    spans = []
+    while time.monotonic() < deadline:
+        status, body = http(node, "GET", "/api/v2/trace/" + trace_id)
+        spans = json.loads(body) if status == 200 else []
+        if set(names) <= {s["name"] for s in spans}:
+            return spans
+        time.sleep(0.05)
+    pytest.fail("node has spans %s of trace %s, expected %s" % (sorted(s["name"] for s in spans), trace_id, names))
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = Cluster(3, extra_args=["--trace-sample", "0"]).start()
+    yield c
+    c.stop()
+
+
+def only(spans, name, parent):
+    """The one span named `name` whose parent is `parent`."""
+    found = [s for s in spans if s["name"] == name and s.get("parentId") == parent]
+    assert len(found) == 1, "expected one %r under %s, got %s" % (name, parent, spans)
+    return found[0]
+
+
+def check_one_trace(c, leader, follower, trace_id, server_name, client_parent):
+    on_follower = spans_of(c.nodes[follower], trace_id, [server_name, "forward", "apply"])
+    on_leader = spans_of(c.nodes[leader], trace_id, ["raft propose", "wal fsync", "apply"])
+    server = only(on_follower, server_name, client_parent)
+    assert server["kind"] == "SERVER"
+    forward = only(on_follower, "forward", server["id"])
+    assert forward["kind"] == "CLIENT" and forward["tags"]["raft.leader"] == str(leader)
+    follower_apply = only(on_follower, "apply", forward["id"])
+
+    propose = only(on_leader, "raft propose", forward["id"])  # the leader's span is the forward's child
+    assert propose["kind"] == "SERVER" and propose["tags"]["raft.forwarded_by"] == str(follower)
+    index = propose["tags"]["raft.index"]
+    assert forward["tags"]["raft.index"] == index
+    wal, leader_apply = only(on_leader, "wal fsync", propose["id"]), only(on_leader, "apply", propose["id"])
+    assert wal["tags"]["raft.index"] == leader_apply["tags"]["raft.index"] == follower_apply["tags"]["raft.index"] == index
+    assert int(wal["tags"]["wal.entries"]) >= 1
+    # One host's clock: the forward starts before the leader's span. (Either node may apply first:
+    # the leader sends the new commit index before it applies.)
+    assert forward["timestamp"] <= propose["timestamp"]
+
+
+def test_an_http_write_through_a_follower_is_one_trace_over_both_nodes(cluster):
+    c = cluster
+    leader = c.wait_leader()
+    follower = next(i for i in c.nodes if i != leader)
+    trace_id, parent = os.urandom(16).hex(), os.urandom(8).hex()
+    status, body = http(c.nodes[follower], "PUT", "/v1/kv/traced/key", b"v", {"b3": "%s-%s-1" % (trace_id, parent)})
+    assert status == 200 and body == b"true"
+    check_one_trace(c, leader, follower, trace_id, "put /v1/kv/", parent)
+    # The third node neither served the request nor led: it has none of the trace's spans.
+    other = next(i for i in c.nodes if i not in (leader, follower))
+    assert http(c.nodes[other], "GET", "/api/v2/trace/" + trace_id)[0] == 404
+
+
+def test_a_zookeeper_write_through_a_follower_is_one_trace_over_both_nodes(cluster):
+    c = cluster
+    leader = c.wait_leader()
+    follower = next(i for i in c.nodes if i != leader)
+    trace_id, parent = os.urandom(16).hex(), os.urandom(8).hex()
+    zk = KazooClient(hosts=c.nodes[follower].hosts, timeout=10)
+    zk.start(timeout=15)
+    try:
+        zk.add_auth("b3", "%s-%s-1" % (trace_id, parent))
+        zk.create("/traced-zk", b"v")
+    finally:
+        zk.stop()
+        zk.close()
+    check_one_trace(c, leader, follower, trace_id, "create", parent)
+
+
+def test_a_write_on_the_leader_has_its_raft_stages(cluster):
+    c = cluster
+    leader = c.wait_leader()
+    trace_id, parent = os.urandom(16).hex(), os.urandom(8).hex()
+    status, _ = http(c.nodes[leader], "PUT", "/v1/kv/traced/leader", b"v", {"b3": "%s-%s-1" % (trace_id, parent)})
+    assert status == 200
+    spans = spans_of(c.nodes[leader], trace_id, ["put /v1/kv/", "raft propose", "wal fsync", "apply"])
+    assert "forward" not in [s["name"] for s in spans]
+    server = only(spans, "put /v1/kv/", parent)
+    propose = only(spans, "raft propose", server["id"])
+    only(spans, "wal fsync", propose["id"])
+    only(spans, "apply", propose["id"])
+    # Reads propose nothing: a traced GET is one span.
+    status, _ = http(c.nodes[leader], "GET", "/v1/kv/traced/leader", None, {"b3": "%s-%s-1" % (trace_id, parent)})
+    assert status == 200
+    names = [s["name"] for s in json.loads(http(c.nodes[leader], "GET", "/api/v2/trace/" + trace_id)[1])]
+    assert names.count("get /v1/kv/") == 1 and names.count("raft propose") == 1
