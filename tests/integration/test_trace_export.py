@@ -134,25 +134,33 @@ def test_zipkin_and_otlp_collectors_receive_the_same_spans(collector):
     try:
         puts = [traced_put(srv, "export/k%d" % i) for i in range(3)]
         ids = {t for t, _ in puts}
-        wait_for("the Zipkin collector to get all three spans",
+        wait_for("the Zipkin collector to get all three traces",
                  lambda: ids <= {s["traceId"] for s in collector.zipkin_spans()})
-        wait_for("the OTLP collector to get all three spans",
+        wait_for("the OTLP collector to get all three traces",
                  lambda: ids <= {s["traceId"] for _, s in collector.otlp_spans()})
         # Unmarked requests are not sampled here: nothing else was exported.
         assert {s["traceId"] for s in collector.zipkin_spans()} == ids
 
+        # Each write is four spans (the request, raft propose, wal fsync, apply); wait for all.
+        wait_for("every span at both collectors",
+                 lambda: len(collector.zipkin_spans()) == 12 and len(collector.otlp_spans()) == 12)
         stored = {}
         for trace_id, _ in puts:
             status, body = call(srv, "GET", "/api/v2/trace/" + trace_id)
             assert status == 200
-            (span,) = json.loads(body)
-            stored[trace_id] = span
+            for span in json.loads(body):
+                stored[span["id"]] = span
+        assert len(stored) == 12
         for s in collector.zipkin_spans():
-            assert s == stored[s["traceId"]], "the exported span differs from the stored one"
+            assert s == stored[s["id"]], "the exported span differs from the stored one"
 
         parents = dict(puts)
+        assert sorted(s["spanId"] for _, s in collector.otlp_spans()) == sorted(stored)
         for resource, s in collector.otlp_spans():
-            z = stored[s["traceId"]]
+            z = stored[s["spanId"]]
+            if s["kind"] != 2:
+                assert s["kind"] == 1 and s["parentSpanId"] == z["parentId"]  # SPAN_KIND_INTERNAL
+                continue
             assert resource == {"service.name": "conclave"}
             assert re.fullmatch(r"[0-9a-f]{32}", s["traceId"]) and s["spanId"] == z["id"]
             assert s["parentSpanId"] == parents[s["traceId"]]
@@ -163,8 +171,8 @@ def test_zipkin_and_otlp_collectors_receive_the_same_spans(collector):
             assert attrs["http.method"] == "PUT" and attrs["http.status_code"] == "200"
             assert "status" not in s
 
-        wait_for("the sent counters", lambda: metric(srv, "conclave_trace_export_sent_total", "zipkin") == 3
-                 and metric(srv, "conclave_trace_export_sent_total", "otlp") == 3)
+        wait_for("the sent counters", lambda: metric(srv, "conclave_trace_export_sent_total", "zipkin") == 12
+                 and metric(srv, "conclave_trace_export_sent_total", "otlp") == 12)
         for target in ("zipkin", "otlp"):
             assert metric(srv, "conclave_trace_export_dropped_total", target) == 0
             assert metric(srv, "conclave_trace_export_failed_total", target) == 0

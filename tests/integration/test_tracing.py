@@ -76,8 +76,11 @@ def test_py_zipkin_client_span_is_the_server_spans_parent(server):
     assert rh["x-trace-id"] == client_ids[0]
     assert rh["traceresponse"].startswith("00-%s-" % client_ids[0]) and rh["traceresponse"].endswith("-01")
     spans = trace_of(server, client_ids[0])
-    assert len(spans) == 1
-    s = spans[0]
+    (s,) = [x for x in spans if x.get("kind") == "SERVER"]
+    # Under it, the write's stages on this node (a lone leader): propose, its WAL batch, apply.
+    (propose,) = [x for x in spans if x.get("parentId") == s["id"]]
+    assert propose["name"] == "raft propose"
+    assert sorted(x["name"] for x in spans if x.get("parentId") == propose["id"]) == ["apply", "wal fsync"]
     assert s["traceId"] == client_ids[0] and s["parentId"] == client_ids[1]
     assert s["name"] == "put /v1/kv/" and s["kind"] == "SERVER"
     assert s["localEndpoint"]["serviceName"] == "conclave" and s["localEndpoint"]["port"] == server.http_port
@@ -116,7 +119,7 @@ def test_w3c_traceparent_and_malformed_headers(server):
     tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     status, rh, _ = call(server, "PUT", "/v1/kv/w3c", b"x", headers={"traceparent": tp, "tracestate": "vendor=1"})
     assert status == 200 and rh["x-trace-id"] == "0af7651916cd43dd8448eb211c80319c"
-    [s] = trace_of(server, "0af7651916cd43dd8448eb211c80319c")
+    [s] = [x for x in trace_of(server, "0af7651916cd43dd8448eb211c80319c") if x.get("kind") == "SERVER"]
     assert s["parentId"] == "b7ad6b7169203331"
     # b3 wins over traceparent when both come (Brave's order).
     status, rh, _ = call(server, "GET", "/v1/kv/w3c", headers={"traceparent": tp, "b3": "00000000000000aa-00000000000000bb-1"})
@@ -200,8 +203,12 @@ def test_zookeeper_session_joins_a_trace_through_addauth(server):
             trace_id, parent = a.trace_id, a.span_id
         zk.add_auth("b3", "")  # leaves the trace
         zk.set("/traced", b"w")
-        spans = trace_of(server, trace_id)
+        all_spans = trace_of(server, trace_id)
+        spans = [s for s in all_spans if s.get("kind") == "SERVER"]
         assert [s["name"] for s in spans] == ["create", "getdata", "exists"]
+        # Only the write proposed anything.
+        assert [s["name"] for s in all_spans if s.get("parentId") == spans[0]["id"]] == ["raft propose"]
+        assert not [s for s in all_spans if s.get("parentId") in (spans[1]["id"], spans[2]["id"])]
         for s in spans:
             assert s["parentId"] == parent and s["kind"] == "SERVER"
             assert s["tags"]["zk.session"] == "0x%x" % zk.client_id[0]
@@ -224,3 +231,41 @@ def test_zookeeper_session_joins_a_trace_through_addauth(server):
     finally:
         zk.stop()
         zk.close()
+
+
+def test_conclave_trace_prints_a_timeline_and_the_slowest_recent_traces(server):
+    import subprocess
+    from pyharness.servers import resolve_conclave_bin
+
+    def cli(*args):
+        return subprocess.run([str(resolve_conclave_bin()), "trace", "-http-addr=%s:%d" % (HOST, server.http_port), *args],
+                              capture_output=True, text=True, timeout=20)
+
+    tid = "5af7651916cd43dd8448eb211c80319c"
+    status, _, _ = call(server, "PUT", "/v1/kv/cli/k", b"v", {"b3": tid + "-b7ad6b7169203331-1"})
+    assert status == 200
+    out = cli(tid)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("Trace %s: 4 spans on 1 service, " % tid)
+    rows = [l for l in lines[3:] if l.strip()]
+    # Indented by depth under the request's span, each with its bar in the trace's extent.
+    assert [r.split("|")[-1].split(" [")[0] for r in rows] == [
+        "  put /v1/kv/", "    raft propose", "      wal fsync", "      apply"]
+    assert "http.status_code=200" in rows[0] and "raft.index=" in rows[1]
+    assert all(r.count("|") == 2 and len(r.split("|")[1]) == 30 for r in rows)
+
+    call(server, "GET", "/v1/kv/cli/k", headers={"b3": "00000000000000ab-00000000000000cd-1"})
+    out = cli("-recent", "-limit=5")
+    assert out.returncode == 0, out.stderr
+    table = out.stdout.splitlines()
+    assert table[0].split() == ["Trace", "ID", "Duration", "Spans", "Root", "Started"]
+    ids = [l.split()[0] for l in table[1:]]
+    assert tid in ids and "00000000000000ab" in ids
+    durations = [float(l.split()[1]) for l in table[1:]]
+    assert durations == sorted(durations, reverse=True)
+
+    missing = cli("0123456789abcdef")
+    assert missing.returncode == 1 and "no trace 0123456789abcdef" in missing.stderr
+    bad = cli("not-hex")
+    assert bad.returncode == 1 and "is not a trace id" in bad.stderr
