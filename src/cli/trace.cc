@@ -14,14 +14,15 @@ namespace conclave::cli {
 namespace {
 
 const char* kTraceUsage =
-    "Usage: conclave trace [-http-addr=HOST:PORT] TRACE_ID\n"
+    "Usage: conclave trace [-http-addr=HOST:PORT | -nodes=HOST:PORT,...] TRACE_ID\n"
     "       conclave trace -recent [-limit=N] [-lookback=MS] [-service=NAME] [-http-addr=HOST:PORT]\n\n"
     "Prints one trace kept by the node as an indented timeline (each span's start offset, duration, a bar\n"
     "of where it falls in the trace, its name, service, kind and tags), or with -recent the slowest\n"
-    "recent traces (default: 10 of those in the last hour).\n";
+    "recent traces (default: 10 of those in the last hour). Each node keeps the spans it made: -nodes\n"
+    "reads the trace from several nodes' HTTP APIs and prints them as one timeline.\n";
 
 struct SpanView {
-  std::string id, parent, name, service, kind;
+  std::string id, parent, name, service, kind, endpoint;
   int64_t start = 0, duration = 0;
   std::vector<std::pair<std::string, std::string>> tags;
 };
@@ -34,8 +35,12 @@ SpanView view(const json::value& v) {
   s.parent = text("parentId");
   s.name = text("name");
   s.kind = text("kind");
-  if (o.contains("localEndpoint") && o.at("localEndpoint").as_object().contains("serviceName"))
-    s.service = str(o.at("localEndpoint").at("serviceName"));
+  if (o.contains("localEndpoint")) {
+    const auto& e = o.at("localEndpoint").as_object();
+    if (e.contains("serviceName")) s.service = str(e.at("serviceName"));
+    std::string ip = e.contains("ipv4") ? str(e.at("ipv4")) : e.contains("ipv6") ? "[" + str(e.at("ipv6")) + "]" : "";
+    s.endpoint = ip + (e.contains("port") ? ":" + str(e.at("port")) : "");
+  }
   if (o.contains("timestamp")) s.start = o.at("timestamp").to_number<int64_t>();
   if (o.contains("duration")) s.duration = o.at("duration").to_number<int64_t>();
   if (o.contains("tags"))
@@ -84,8 +89,12 @@ constexpr int kBar = 30;
 void print_timeline(const std::string& id, const std::vector<SpanView>& spans) {
   auto [first, last] = extent(spans);
   int64_t total = std::max<int64_t>(last - first, 1);
-  std::set<std::string> services;
-  for (const auto& s : spans) services.insert(s.service);
+  std::set<std::string> services, endpoints;
+  for (const auto& s : spans) {
+    services.insert(s.service);
+    endpoints.insert(s.endpoint);
+  }
+  bool many_nodes = endpoints.size() > 1;  // then each span says which node made it
   std::printf("Trace %s: %zu span%s on %zu service%s, %s, started %s\n\n", id.c_str(), spans.size(),
               spans.size() == 1 ? "" : "s", services.size(), services.size() == 1 ? "" : "s", millis(total).c_str(),
               utc(first).c_str());
@@ -118,7 +127,9 @@ void print_timeline(const std::string& id, const std::vector<SpanView>& spans) {
     from = std::min(from, kBar - 1);
     len = std::min(len, kBar - from);
     std::string bar = "|" + std::string(from, ' ') + std::string(len, '=') + std::string(kBar - from - len, ' ') + "|";
-    std::string line = std::string(depth * 2, ' ') + s->name + " [" + s->service + (s->kind.empty() ? "" : " " + s->kind) + "]";
+    std::string line = std::string(depth * 2, ' ') + s->name + " [" + s->service +
+                       (many_nodes && !s->endpoint.empty() ? " " + s->endpoint : "") +
+                       (s->kind.empty() ? "" : " " + s->kind) + "]";
     for (const auto& [k, v] : s->tags) line += " " + k + "=" + v;
     std::printf("%12s %12s  %s  %s\n", ("+" + millis(s->start - first)).c_str(), millis(s->duration).c_str(), bar.c_str(),
                 line.c_str());
@@ -179,15 +190,34 @@ int run_trace(std::vector<std::string> args) {
   const std::string& id = o.args[0];
   if (id.empty() || id.size() > 32 || id.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
     return fail("'" + id + "' is not a trace id (1-32 hex digits)");
-  auto r = http_call(o.addr, "GET", "/api/v2/trace/" + id, 10000);
-  if (!r) return fail("querying the agent: " + r.error().message);
-  if (r->status == 404) return fail("no trace " + id + " on this node (it was not sampled, or is no longer kept)");
-  if (r->status != 200) return fail("querying the agent: " + std::to_string(r->status) + " " + r->body);
-  boost::system::error_code ec;
-  auto v = json::parse(r->body, ec);
-  if (ec || !v.is_array()) return fail("malformed reply from the agent");
+  std::vector<std::string> nodes;
+  if (o.flags.count("nodes")) {
+    std::string list = o.flags.at("nodes");
+    for (size_t at = 0; at <= list.size();) {
+      size_t comma = std::min(list.find(',', at), list.size());
+      std::string a = list.substr(at, comma - at);
+      if (a.rfind("http://", 0) == 0) a = a.substr(7);
+      if (!a.empty()) nodes.push_back(a);
+      at = comma + 1;
+    }
+    if (nodes.empty()) return fail("-nodes: expected HOST:PORT,...");
+  } else {
+    nodes.push_back(o.addr);
+  }
   std::vector<SpanView> spans;
-  for (const auto& s : v.as_array()) spans.push_back(view(s));
+  for (const auto& node : nodes) {
+    auto r = http_call(node, "GET", "/api/v2/trace/" + id, 10000);
+    if (!r) return fail("querying " + node + ": " + r.error().message);
+    if (r->status == 404) continue;
+    if (r->status != 200) return fail("querying " + node + ": " + std::to_string(r->status) + " " + r->body);
+    boost::system::error_code ec;
+    auto v = json::parse(r->body, ec);
+    if (ec || !v.is_array()) return fail("malformed reply from " + node);
+    for (const auto& s : v.as_array()) spans.push_back(view(s));
+  }
+  if (spans.empty())
+    return fail("no trace " + id + (nodes.size() > 1 ? " on these nodes" : " on this node") +
+                " (it was not sampled, or is no longer kept)");
   print_timeline(id, spans);
   return 0;
 }

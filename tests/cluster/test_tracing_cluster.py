@@ -11,8 +11,11 @@ import time
 import urllib.error
 import urllib.request
 
+import subprocess
+
 import pytest
 from kazoo.client import KazooClient
+from pyharness.servers import resolve_conclave_bin
 
 from cluster import Cluster
 
@@ -86,6 +89,19 @@ def test_an_http_write_through_a_follower_is_one_trace_over_both_nodes(cluster):
     # The third node neither served the request nor led: it has none of the trace's spans.
     other = next(i for i in c.nodes if i not in (leader, follower))
     assert http(c.nodes[other], "GET", "/api/v2/trace/" + trace_id)[0] == 404
+    # `conclave trace -nodes=...` draws the spans of all nodes as one tree.
+    nodes = ",".join("127.0.0.1:%d" % c.nodes[i].http_port for i in sorted(c.nodes))
+    out = subprocess.run([str(resolve_conclave_bin()), "trace", "-nodes=" + nodes, trace_id],
+                         capture_output=True, text=True, timeout=20)
+    assert out.returncode == 0, out.stderr
+    rows = [l.split("|")[-1] for l in out.stdout.splitlines()[3:] if l.strip()]
+    names = [r.split(" [")[0] for r in rows]
+    assert names[:3] == ["  put /v1/kv/", "    forward", "      raft propose"], out.stdout
+    # Under the leader's span its fsync and apply; under the forward the follower's apply (and its
+    # fsync when the follower learned the index before the entry was durable).
+    assert names.count("        apply") == names.count("        wal fsync") == names.count("      apply") == 1
+    assert set(names[3:]) <= {"        apply", "        wal fsync", "      apply", "      wal fsync"}
+    assert ":%d SERVER]" % c.nodes[leader].http_port in rows[2]  # each span names the node that made it
 
 
 def test_a_zookeeper_write_through_a_follower_is_one_trace_over_both_nodes(cluster):
