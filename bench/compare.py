@@ -120,9 +120,9 @@ class System:
         return None
 
 
-def start_conclave(n, tmp, heap_mb=None):
+def start_conclave(n, tmp, heap_mb=None, extra_args=()):
     if n == 1:
-        node = ConclaveServer(workdir=tmp / "conclave-1")
+        node = ConclaveServer(workdir=tmp / "conclave-1", extra_args=list(extra_args))
         node.start()
         return System("conclave", [node])
     raft = {i: free_port() for i in range(1, n + 1)}
@@ -580,6 +580,57 @@ def scenario_consul_kv(opts):
     return runs
 
 
+TRACE_VARIANTS = [
+    ("off", ["--trace-sample", "0"]),
+    ("default", []),  # --trace-sample 0.01, at most 100 sampled requests per second
+    ("all", ["--trace-sample", "1", "--trace-rate-limit", "1000000000"]),
+]
+
+
+def scenario_trace_cost(opts):
+    """What tracing costs the requests of real clients: one node, the official C client (libzk,
+    opts.c_sessions sessions x opts.c_outstanding in flight) and keep-alive HTTP (Consul KV, one
+    request per connection in flight), with tracing off, at the default sampling and at 100 %
+    (every request a span; every write four: request, raft propose, wal fsync, apply). The
+    variants alternate within each repetition so that the machine's drift hits all alike."""
+    runs = {}
+    zk = ["--sessions", str(opts.c_sessions), "--outstanding", str(opts.c_outstanding), "--keys", "1000",
+          "--value-size", "100"]
+    http = ["--connections", str(opts.http_connections), "--outstanding", "1", "--keys", str(opts.keys),
+            "--value-size", "100", "--prefix", "/tcost"]
+    for rep in range(opts.repeat):
+        for variant, args in TRACE_VARIANTS:
+            with running("conclave", lambda t: start_conclave(1, t, extra_args=args), "tcost") as system:
+                hosts = "%s:%d" % (HOST, system.nodes[0].http_port)
+                for client, mix in (("libzk", "get=100"), ("libzk", "set=100"), ("http", "get=100"), ("http", "set=100")):
+                    base = (zk if client == "libzk" else http) + ["--mix", mix]
+                    kw = {"driver": "libzk"} if client == "libzk" else {"hosts": hosts}
+                    protocol = "zk" if client == "libzk" else "consul"
+                    if opts.warmup > 0:
+                        loadgen(system, protocol, base + ["--duration", str(opts.warmup)], **kw)
+                    r = loadgen(system, protocol, base + ["--duration", str(opts.duration), "--no-prepare"], **kw)
+                    key = "%s %s %s" % (client, mix.split("=")[0], variant)
+                    runs.setdefault(key, []).append(r)
+                    print("  %-20s rep %d: %8.0f ops/s  cpu %.1f us/op" % (key, rep, r["total_ops_per_s"],
+                                                                          r["server_cpu_us_per_op"]), flush=True)
+    print("\ntrace-cost (1 node; median ops/s and server CPU per op; change against tracing off)")
+    for client in ("libzk", "http"):
+        for op in ("get", "set"):
+            off = runs.get("%s %s off" % (client, op))
+            if not off:
+                continue
+            off_ops = med([r["total_ops_per_s"] for r in off])
+            off_cpu = med([r["server_cpu_us_per_op"] for r in off])
+            cells = ["off %.0f/s %.1f us" % (off_ops, off_cpu)]
+            for variant in ("default", "all"):
+                rs = runs["%s %s %s" % (client, op, variant)]
+                ops, cpu = med([r["total_ops_per_s"] for r in rs]), med([r["server_cpu_us_per_op"] for r in rs])
+                cells.append("%s %.0f/s (%+.1f%%) %.1f us (%+.1f%%)" % (
+                    variant, ops, 100 * (ops / off_ops - 1), cpu, 100 * (cpu / off_cpu - 1)))
+            print("  %-5s %-3s  %s" % (client, op, " | ".join(cells)))
+    return runs
+
+
 def scenario_consul_fanout(opts):
     """N blocking queries on one key held by one node; one PUT wakes them all."""
     out = []
@@ -708,6 +759,9 @@ def main():
     if want("consul-kv"):
         print("\n== Consul KV over HTTP vs etcd's gateway and the ZooKeeper protocol (1 node)", flush=True)
         results["scenarios"]["consul-kv"] = scenario_consul_kv(opts)
+    if want("trace-cost"):
+        print("\n== the cost of tracing: off, default sampling, every request (1 node)", flush=True)
+        results["scenarios"]["trace-cost"] = scenario_trace_cost(opts)
     if want("consul-fanout"):
         print("\n== Consul blocking-query fan-out (1 node, %d long-polls on one key)" % opts.blocking, flush=True)
         results["scenarios"]["consul-fanout"] = scenario_consul_fanout(opts)

@@ -19,6 +19,8 @@ PACKAGES=(
   libldns-dev bind9-dnsutils python3-dnspython
   # tracing: py_zipkin is an instrumented B3 client (tests/integration/test_tracing.py)
   python3-py-zipkin
+  # metrics: Prometheus scrapes a cluster and promtool lints the exposition (tests/cluster/test_metrics_cluster.py)
+  prometheus
   # fuzzing (tests/fuzz): clang with libFuzzer and the sanitizer runtimes
   clang-14 libclang-rt-14-dev
   # tools used by scripts and tests

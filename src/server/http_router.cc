@@ -32,10 +32,10 @@ void HttpRouter::dispatch(const Route& route, const net::HttpRequest& request, R
   route.handler(request, std::move(respond));
 }
 
-const std::pair<const std::string, HttpRouter::Route>* HttpRouter::find(const std::string& path) const {
+std::pair<const std::string, HttpRouter::Route>* HttpRouter::find(const std::string& path) {
   if (auto it = exact_.find(path); it != exact_.end()) return &*it;
   // std::greater ordering visits "/v1/kv/" before "/v1/", so the first match is the longest.
-  for (const auto& entry : prefixes_)
+  for (auto& entry : prefixes_)
     if (path.compare(0, entry.first.size(), entry.first) == 0) return &entry;
   return nullptr;
 }
@@ -71,7 +71,17 @@ HttpRouter::Respond HttpRouter::traced(const net::HttpRequest& request, const st
 }
 
 void HttpRouter::handle(const net::HttpRequest& request, Respond respond) {
-  const auto* route = find(request.path);
+  auto* route = find(request.path);
+  if (route && monotonic_us_) {
+    // Only the route's own methods get a label of their own: a client picks the method string.
+    static const std::string kOther = "other";
+    bool known = route->second.methods.count(request.method) || request.method == "HEAD";
+    LatencyHistogram* h = &route->second.latency_by_method[known ? request.method : kOther];
+    respond = [this, h, start = monotonic_us_(), respond = std::move(respond)](net::HttpResponse r) mutable {
+      h->observe_us(monotonic_us_() - start);
+      respond(std::move(r));
+    };
+  }
   std::optional<trace::Parent> active;
   if (tracer_ && request.path.compare(0, 8, "/api/v2/") != 0)
     respond = traced(request, route ? &route->first : nullptr, std::move(respond), &active);
@@ -86,6 +96,21 @@ void HttpRouter::handle(const net::HttpRequest& request, Respond respond) {
     return dispatch(route->second, request, std::move(respond));
   }
   respond(text(404, "Not found: " + request.path));
+}
+
+std::string HttpRouter::metrics_text() const {
+  std::string out =
+      "# HELP conclave_http_request_duration_seconds HTTP request latency, from routing to the response (a blocking "
+      "query's includes its wait), by method and route.\n# TYPE conclave_http_request_duration_seconds histogram\n";
+  auto add = [&](const std::string& route, const Route& r) {
+    for (const auto& [method, h] : r.latency_by_method)
+      if (h.count())
+        out += h.text("conclave_http_request_duration_seconds",
+                      "method=\"" + method + "\",route=\"" + route + "\"");
+  };
+  for (const auto& [route, r] : exact_) add(route, r);
+  for (const auto& [route, r] : prefixes_) add(route, r);
+  return out;
 }
 
 }  // namespace conclave::server

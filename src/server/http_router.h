@@ -15,6 +15,7 @@
 #include <set>
 #include <string>
 
+#include "common/histogram.h"
 #include "net/http.h"
 #include "trace/tracer.h"
 
@@ -34,19 +35,25 @@ class HttpRouter : public net::HttpHandler {
   /// Traces requests through `tracer` (which must outlive the router); `wall_us` is the clock of
   /// span timestamps, `monotonic_ms` the sampler's.
   void set_tracer(trace::Tracer* tracer, std::function<int64_t()> wall_us, std::function<int64_t()> monotonic_ms);
+  /// Measures each routed request (handler called -> response given) on this clock, by route and
+  /// method; without one nothing is measured.
+  void set_latency_clock(std::function<int64_t()> monotonic_us) { monotonic_us_ = std::move(monotonic_us); }
+  /// `conclave_http_request_duration_seconds{method,route}`, Prometheus histogram lines.
+  std::string metrics_text() const;
 
  private:
   struct Route {
     std::set<std::string> methods;
     Handler handler;
+    std::map<std::string, LatencyHistogram> latency_by_method;  // nodes are stable: respond keeps a pointer
   };
   void dispatch(const Route& route, const net::HttpRequest& request, Respond respond);
   /// The matched route's key (exact path or prefix), or nullptr.
-  const std::pair<const std::string, Route>* find(const std::string& path) const;
+  std::pair<const std::string, Route>* find(const std::string& path);
   Respond traced(const net::HttpRequest& request, const std::string* route, Respond respond,
                  std::optional<trace::Parent>* active);
   trace::Tracer* tracer_ = nullptr;
-  std::function<int64_t()> wall_us_, monotonic_ms_;
+  std::function<int64_t()> wall_us_, monotonic_ms_, monotonic_us_;
   std::map<std::string, Route> exact_;
   std::map<std::string, Route, std::greater<>> prefixes_;  // longest first among shared prefixes
 };

@@ -50,6 +50,11 @@ int64_t Node::monotonic_ms() {
       .count();
 }
 
+int64_t Node::monotonic_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 state::SessionId Node::next_session_id() {
   if (next_session_ == 0) {
     // ZooKeeper's SessionTrackerImpl.initializeNextSessionId: time in the middle bits, the
@@ -196,6 +201,7 @@ Status Node::start() {
                                              std::move(mh));
   learn_addresses();
 
+  router_.set_latency_clock([this] { return monotonic_us(); });
   router_.set_tracer(
       tracer_.get(),
       [this] { return wall_us(); }, [this] { return monotonic_ms(); });

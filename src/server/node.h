@@ -102,6 +102,7 @@ class Node : public Replica {
   int64_t wall_us() override;
   trace::Tracer* tracer() override { return tracer_.get(); }
   int64_t monotonic_ms() override;
+  int64_t monotonic_us() override;
   state::SessionId next_session_id() override;
   std::string random_bytes(size_t n) override;
   ReplicaInfo info() override;

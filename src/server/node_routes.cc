@@ -67,7 +67,7 @@ std::string Node::metrics_text() {
   metric("conclave_applied_index", "gauge", "Highest log index applied to the state machine.", driver_->applied_index());
   metric("conclave_state_digest", "gauge", "Digest of the replicated tree (equal on nodes at the same applied index).",
          tree_.digest() & 0xFFFFFFFFFFFFull);
-  metric("conclave_znode_count", "gauge", "Number of znodes in the tree.", tree_.node_count());
+  metric("conclave_znodes", "gauge", "Number of znodes in the tree.", tree_.node_count());
   metric("conclave_sessions", "gauge", "Open sessions.", tree_.sessions().size());
   metric("conclave_ephemerals", "gauge", "Ephemeral znodes.", tree_.ephemeral_count());
   metric("conclave_peer_malformed_frames_total", "counter", "Peer connections dropped for malformed frames.",
@@ -82,6 +82,7 @@ std::string Node::metrics_text() {
   metric("conclave_trace_spans_dropped_total", "counter", "Spans dropped from the full span store, oldest first.",
          tracer_->store().dropped());
   if (exporter_) out += exporter_->metrics_text();
+  out += router_.metrics_text();
   for (const auto& source : metrics_sources_) out += source();
   return out;
 }

@@ -123,6 +123,8 @@ class Replica {
   /// Wall time in microseconds (span timestamps).
   virtual int64_t wall_us() { return wall_ms() * 1000; }
   virtual int64_t monotonic_ms() = 0;
+  /// Monotonic time in microseconds (request latencies).
+  virtual int64_t monotonic_us() { return monotonic_ms() * 1000; }
   /// The node's tracer (trace/tracer.h), or nullptr when requests are not traced.
   virtual trace::Tracer* tracer() { return nullptr; }
   virtual state::SessionId next_session_id() = 0;

@@ -472,7 +472,7 @@ Connection::Pending* Connection::enqueue(int32_t xid, int32_t type, std::string 
   p.xid = xid;
   p.type = type;
   p.body = std::move(body);
-  p.start_ms = server_.backend().monotonic_ms();
+  p.start_us = server_.backend().monotonic_us();
   p.span = std::move(current_span_);
   queue_.push_back(std::move(p));
   // list::push_back keeps the addresses of existing elements; pop_front only invalidates the
@@ -511,15 +511,17 @@ void Connection::flush() {
     if (!p.done) break;
     bool close_after = p.close_after;
     auto& ctr = server_.mutable_counters();
+    const int64_t lat_us = std::max<int64_t>(0, server_.backend().monotonic_us() - p.start_us);
     if (p.type != op::kPing) {
-      auto lat = static_cast<uint64_t>(std::max<int64_t>(0, server_.backend().monotonic_ms() - p.start_ms));
+      auto lat = static_cast<uint64_t>(lat_us / 1000);
+      ctr.latency_by_op[p.type].observe_us(lat_us);
       ctr.latency_count++;
       ctr.latency_sum_ms += lat;
       ctr.latency_min_ms = std::min(ctr.latency_min_ms, lat);
       ctr.latency_max_ms = std::max(ctr.latency_max_ms, lat);
     }
     {
-      int64_t lat = std::max<int64_t>(0, server_.backend().monotonic_ms() - p.start_ms);
+      int64_t lat = lat_us / 1000;
       stats_.last_op = short_op_name(p.type);
       if (p.xid >= 0) stats_.last_cxid = p.xid;
       stats_.last_response_ms = server_.backend().wall_ms();

@@ -70,7 +70,7 @@ class Connection : public net::StreamHandler {
     bool close_after = false;
     std::string body;  // read requests: their record, executed when they reach the head
     Bytes reply;
-    int64_t start_ms = 0;
+    int64_t start_us = 0;  // monotonic
     std::unique_ptr<trace::Span> span;  // when this request is traced
   };
 

@@ -42,6 +42,10 @@ std::string ZkServer::metrics_text() const {
   out += "# HELP conclave_zk_requests_total ZooKeeper requests by op.\n# TYPE conclave_zk_requests_total counter\n";
   for (int op = 0; op < 128; ++op)
     if (c.requests_by_op[op]) out += fmt::format("conclave_zk_requests_total{{op=\"{}\"}} {}\n", op_name(op), c.requests_by_op[op]);
+  out += "# HELP conclave_zk_request_duration_seconds ZooKeeper request latency, from the request read to its reply "
+         "queued (in session order), by op.\n# TYPE conclave_zk_request_duration_seconds histogram\n";
+  for (const auto& [op, h] : c.latency_by_op)
+    out += h.text("conclave_zk_request_duration_seconds", fmt::format("op=\"{}\"", op_name(op)));
   return out;
 }
 

@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/histogram.h"
 #include "net/stream.h"
 #include "state/watches.h"
 #include "zk/backend.h"
@@ -50,6 +51,7 @@ struct ZkCounters {
   uint64_t rejected_connections = 0;
   uint64_t connections_total = 0;
   uint64_t requests_by_op[128] = {};
+  std::map<int32_t, LatencyHistogram> latency_by_op;  // request read -> reply queued, by op (not ping)
   uint64_t latency_count = 0;
   uint64_t latency_sum_ms = 0;
   uint64_t latency_min_ms = UINT64_MAX;
