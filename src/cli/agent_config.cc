@@ -57,6 +57,7 @@ const Flag kFlags[] = {
     {"trace-export-queue", true, "spans waiting per collector; newer ones are dropped, counted, when full (default 4096)"},
     {"trace-export-timeout-ms", true, "an export POST not answered by then fails, counted (default 5000)"},
     {"log-level", true, "debug | info | warn | error (default info)"},
+    {"log-format", true, "text | json (default text); lines written while serving a traced request carry its ids"},
     {"help", false, "show this help"},
 };
 
@@ -166,6 +167,10 @@ Status apply(AgentOptions& o, const std::map<std::string, std::string>& kv, bool
     else if (name == "reap-interval-ms") { auto r = num(100, int64_t(1) << 40); if (!r) return r.error(); n.reap_interval_ms = *r; }
     else if (name == "no-fsync") n.fsync = v == "false";
     else if (name == "snapshot-blocking") n.snapshot_blocking = v != "false";
+    else if (name == "log-format") {
+      if (v != "text" && v != "json") return make_error(Errc::kInvalid, "--log-format: expected text|json");
+      o.log_format = v;
+    }
     else if (name == "log-level") {
       if (v != "debug" && v != "info" && v != "warn" && v != "error")
         return make_error(Errc::kInvalid, "--log-level: expected debug|info|warn|error");

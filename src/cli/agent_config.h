@@ -21,6 +21,7 @@ struct AgentOptions {
   bool dev = false;
   bool help = false;
   std::string log_level = "info";
+  std::string log_format = "text";
 };
 
 /// Parses `conclave agent` arguments (argv after the subcommand).

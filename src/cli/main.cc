@@ -47,6 +47,7 @@ int run_agent(const std::vector<std::string>& args) {
     return 0;
   }
   auto& opts = *parsed;
+  log::set_format(opts.log_format == "json" ? log::Format::kJson : log::Format::kText);
   log::set_level(opts.log_level == "debug" ? log::Level::kDebug
                  : opts.log_level == "warn" ? log::Level::kWarn
                  : opts.log_level == "error" ? log::Level::kError

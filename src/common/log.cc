@@ -6,12 +6,33 @@
 #include <cstdlib>
 #include <ctime>
 #include <mutex>
+#include <string>
 
 #include "common/assert.h"
 
 namespace conclave::log {
 namespace {
 std::atomic<Level> g_level{Level::kInfo};
+std::atomic<Format> g_format{Format::kText};
+thread_local std::string t_trace_id;
+thread_local std::string t_span_id;
+
+void json_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  out += '"';
+}
 std::mutex g_mu;
 const char* name(Level l) {
   switch (l) {
@@ -25,7 +46,20 @@ const char* name(Level l) {
 }  // namespace
 
 void set_level(Level level) { g_level = level; }
+void set_format(Format format) { g_format = format; }
+
+void set_trace(std::string_view trace_id, std::string_view span_id) {
+  t_trace_id.assign(trace_id);
+  t_span_id.assign(span_id);
+}
 Level level() { return g_level.load(std::memory_order_relaxed); }
+
+ScopedTrace::ScopedTrace(std::string_view trace_id, std::string_view span_id)
+    : prev_trace_(t_trace_id), prev_span_(t_span_id) {
+  set_trace(trace_id, span_id);
+}
+
+ScopedTrace::~ScopedTrace() { set_trace(prev_trace_, prev_span_); }
 
 void write(Level level, std::string_view component, std::string_view message) {
   auto now = std::chrono::system_clock::now();
@@ -35,9 +69,34 @@ void write(Level level, std::string_view component, std::string_view message) {
   gmtime_r(&secs, &tm);
   char ts[32];
   std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+  char stamp[40];
+  std::snprintf(stamp, sizeof stamp, "%s.%03dZ", ts, int(ms % 1000));
+  std::string line;
+  if (g_format.load(std::memory_order_relaxed) == Format::kJson) {
+    line = "{\"ts\":\"";
+    line += stamp;
+    line += "\",\"level\":\"";
+    line += name(level);
+    line += "\",\"component\":";
+    json_string(line, component);
+    line += ",\"msg\":";
+    json_string(line, message);
+    if (!t_trace_id.empty()) {
+      line += ",\"trace_id\":\"" + t_trace_id + "\",\"span_id\":\"" + t_span_id + "\"";
+    }
+    line += "}\n";
+  } else {
+    char head[80];
+    std::snprintf(head, sizeof head, "%s %-5s [", stamp, name(level));
+    line = head;
+    line.append(component);
+    line += "] ";
+    if (!t_trace_id.empty()) line += "[conclave," + t_trace_id + "," + t_span_id + "] ";
+    line.append(message);
+    line += '\n';
+  }
   std::lock_guard lock(g_mu);
-  std::fprintf(stderr, "%s.%03dZ %-5s [%.*s] %.*s\n", ts, int(ms % 1000), name(level),
-               int(component.size()), component.data(), int(message.size()), message.data());
+  std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);
 }
 

@@ -1,9 +1,15 @@
-// Structured-ish logging: one line per event, level, component, optional trace/span ids.
-// Thread-safe; writes to stderr. Kept tiny so that every module can include it cheaply.
+// Logging: one line per event on stderr, with its level and component, as text
+//   2026-12-02T14:05:24.061Z INFO  [node] message
+// or as JSON (`set_format(Format::kJson)`), one object per line:
+//   {"ts":"2026-12-02T14:05:24.061Z","level":"INFO","component":"node","msg":"message"}
+// A line written while a traced request is being served carries its ids: Sleuth's
+// `[conclave,traceId,spanId]` after the component in text, "trace_id"/"span_id" in JSON, so logs
+// and traces join. Thread-safe. Kept tiny so that every module can include it cheaply.
 #pragma once
 
 #include <fmt/format.h>
 
+#include <string>
 #include <string_view>
 
 namespace conclave::log {
@@ -12,6 +18,23 @@ enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 
 void set_level(Level level);
 Level level();
+
+enum class Format { kText, kJson };
+void set_format(Format format);
+
+/// The trace ids of the request this thread is serving now ("" to clear); set by the tracer.
+void set_trace(std::string_view trace_id, std::string_view span_id);
+/// Sets this thread's trace ids for a scope and puts the previous ones back after it.
+class ScopedTrace {
+ public:
+  ScopedTrace(std::string_view trace_id, std::string_view span_id);
+  ~ScopedTrace();
+  ScopedTrace(const ScopedTrace&) = delete;
+  ScopedTrace& operator=(const ScopedTrace&) = delete;
+
+ private:
+  std::string prev_trace_, prev_span_;
+};
 void write(Level level, std::string_view component, std::string_view message);
 
 template <typename... Args>

@@ -1,5 +1,7 @@
 #include "server/http_router.h"
 
+#include "common/log.h"
+
 namespace conclave::server {
 
 void HttpRouter::exact(const std::string& path, std::set<std::string> methods, Handler handler) {
@@ -65,6 +67,8 @@ HttpRouter::Respond HttpRouter::traced(const net::HttpRequest& request, const st
     if (r.status >= 500) span.tags.emplace_back("error", std::to_string(r.status));
     r.headers.emplace_back("X-Trace-Id", span.trace_id.hex());
     r.headers.emplace_back("traceresponse", trace::traceparent(span.trace_id, span.id, true));
+    // What is logged while the response goes out (the request-finished line) names the span.
+    log::ScopedTrace ids(span.trace_id.hex(), trace::span_id_hex(span.id));
     tracer_->finish(std::move(span), wall_us_());
     respond(std::move(r));
   };
@@ -77,10 +81,21 @@ void HttpRouter::handle(const net::HttpRequest& request, Respond respond) {
     static const std::string kOther = "other";
     bool known = route->second.methods.count(request.method) || request.method == "HEAD";
     LatencyHistogram* h = &route->second.latency_by_method[known ? request.method : kOther];
-    respond = [this, h, start = monotonic_us_(), respond = std::move(respond)](net::HttpResponse r) mutable {
-      h->observe_us(monotonic_us_() - start);
-      respond(std::move(r));
-    };
+    if (log::level() <= log::Level::kDebug) {
+      // Consul's agent logs the same line at debug level ("Request finished").
+      respond = [this, h, start = monotonic_us_(), what = request.method + " " + request.path,
+                 from = request.remote_address, respond = std::move(respond)](net::HttpResponse r) mutable {
+        int64_t us = monotonic_us_() - start;
+        h->observe_us(us);
+        log::debug("http", "request finished: {} from={} status={} latency={}us", what, from, r.status, us);
+        respond(std::move(r));
+      };
+    } else {
+      respond = [this, h, start = monotonic_us_(), respond = std::move(respond)](net::HttpResponse r) mutable {
+        h->observe_us(monotonic_us_() - start);
+        respond(std::move(r));
+      };
+    }
   }
   std::optional<trace::Parent> active;
   if (tracer_ && request.path.compare(0, 8, "/api/v2/") != 0)

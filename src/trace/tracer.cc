@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/log.h"
+
 namespace conclave::trace {
 
 Tracer::Tracer(TracerOptions options)
@@ -64,6 +66,12 @@ Span Tracer::child(const Parent& parent, std::string name, Kind kind, int64_t no
   s.debug = parent.debug;
   s.local = Endpoint{options_.service_name, options_.ip, options_.port};
   return s;
+}
+
+void Tracer::set_active(std::optional<Parent> p) {
+  if (p) log::set_trace(p->trace_id.hex(), span_id_hex(p->span_id));
+  else if (active_) log::set_trace("", "");
+  active_ = p;
 }
 
 void Tracer::finish(Span span, int64_t end_us) {

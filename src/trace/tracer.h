@@ -50,7 +50,8 @@ class Tracer {
 
   /// The span of the request a front-end is handling right now: set around its synchronous
   /// dispatch, so that work the request starts (a proposal) becomes that span's child.
-  void set_active(std::optional<Parent> p) { active_ = p; }
+  /// Log lines written meanwhile carry the span's ids (common/log.h).
+  void set_active(std::optional<Parent> p);
   const std::optional<Parent>& active() const { return active_; }
   void finish(Span span, int64_t end_us);
   /// Called with every finished span before it is stored (the exporter's queue).

@@ -269,3 +269,36 @@ def test_conclave_trace_prints_a_timeline_and_the_slowest_recent_traces(server):
     assert missing.returncode == 1 and "no trace 0123456789abcdef" in missing.stderr
     bad = cli("not-hex")
     assert bad.returncode == 1 and "is not a trace id" in bad.stderr
+
+
+def test_log_lines_carry_the_requests_trace_ids():
+    """Lines written while a traced request is served name its trace and span: Sleuth's
+    [service,traceId,spanId] in text, trace_id/span_id in JSON (docs/observability.md, "Logs")."""
+    for fmt in ("json", "text"):
+        srv = ConclaveServer(extra_args=["--trace-sample", "0", "--log-level", "debug", "--log-format", fmt],
+                             name="logs-" + fmt)
+        srv.start()
+        try:
+            tid = ("a1" if fmt == "json" else "b2") * 16
+            status, rh, _ = call(srv, "PUT", "/v1/kv/logged", b"v", {"b3": tid + "-00000000000000c3-1"})
+            assert status == 200
+            span_id = rh["traceresponse"].split("-")[2]
+            call(srv, "GET", "/v1/kv/logged")  # not traced
+        finally:
+            srv.stop()
+        lines = [l for l in srv.log_tail(400).splitlines() if "request finished" in l]
+        put = [l for l in lines if "PUT /v1/kv/logged" in l]
+        get = [l for l in lines if "GET /v1/kv/logged" in l]
+        assert len(put) == 1 and len(get) == 1, lines
+        if fmt == "json":
+            rec = json.loads(put[0][put[0].index("{"):])
+            assert rec["level"] == "DEBUG" and rec["component"] == "http" and "status=200" in rec["msg"]
+            assert (rec["trace_id"], rec["span_id"]) == (tid, span_id)
+            assert "trace_id" not in json.loads(get[0][get[0].index("{"):])
+            # Every line the node wrote is one JSON object.
+            for l in srv.log_tail(400).splitlines():
+                if l.startswith("{"):
+                    json.loads(l)
+        else:
+            assert "[http] [conclave,%s,%s] request finished: PUT /v1/kv/logged" % (tid, span_id) in put[0]
+            assert "[conclave," not in get[0]
