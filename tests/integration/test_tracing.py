@@ -302,3 +302,31 @@ def test_log_lines_carry_the_requests_trace_ids():
         else:
             assert "[http] [conclave,%s,%s] request finished: PUT /v1/kv/logged" % (tid, span_id) in put[0]
             assert "[conclave," not in get[0]
+
+
+def test_npm_opentelemetry_and_zipkin_js_clients_are_the_server_spans_parents(server):
+    """OpenTelemetry JS (W3C traceparent) and zipkin-js (B3) from npm, pinned by
+    tests/consul/npm/package-lock.json (scripts/test.sh runs `npm ci` there)."""
+    import subprocess
+    from pathlib import Path
+    npm_dir = Path(__file__).resolve().parents[1] / "consul" / "npm"
+    assert (npm_dir / "node_modules" / "@opentelemetry" / "core").is_dir() and (npm_dir / "node_modules" / "zipkin").is_dir(), \
+        "npm clients missing: run (cd tests/consul/npm && npm ci)"
+    r = subprocess.run(["node", str(npm_dir / "tracing_client_test.js"), "%s:%d" % (HOST, server.http_port)],
+                       capture_output=True, text=True, timeout=60, cwd=str(npm_dir))
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+
+    otel = out["otel"]
+    assert otel["sent"]["traceparent"] == "00-%s-%s-01" % (otel["traceId"], otel["spanId"])
+    assert otel["status"] == 200 and otel["finished"] == 1
+    spans = trace_of(server, otel["traceId"])
+    (s,) = [x for x in spans if x.get("kind") == "SERVER"]
+    assert s["parentId"] == otel["spanId"] and s["name"] == "put /v1/kv/"
+    assert otel["traceresponse"] == "00-%s-%s-01" % (otel["traceId"], s["id"])
+
+    z = out["zipkin"]
+    assert z["sent"]["X-B3-TraceId"] == z["traceId"] and z["sent"]["X-B3-Sampled"] == "1"
+    assert z["status"] == 404 and z["xTraceId"] == z["traceId"]  # the key does not exist: still traced
+    (s,) = trace_of(server, z["traceId"])
+    assert s["parentId"] == z["spanId"] and s["name"] == "get /v1/kv/" and s["tags"]["http.status_code"] == "404"
