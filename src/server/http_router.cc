@@ -101,13 +101,8 @@ void HttpRouter::handle(const net::HttpRequest& request, Respond respond) {
   if (tracer_ && request.path.compare(0, 8, "/api/v2/") != 0)
     respond = traced(request, route ? &route->first : nullptr, std::move(respond), &active);
   if (route) {
-    if (!active) return dispatch(route->second, request, std::move(respond));
     // What the handler starts before it returns (a proposal, a forward) joins the request's span.
-    tracer_->set_active(active);
-    struct Clear {
-      trace::Tracer* t;
-      ~Clear() { t->set_active(std::nullopt); }
-    } clear{tracer_};
+    trace::ActiveScope scope(tracer_, active);
     return dispatch(route->second, request, std::move(respond));
   }
   respond(text(404, "Not found: " + request.path));

@@ -77,4 +77,21 @@ class Tracer {
   uint64_t not_sampled_ = 0;
 };
 
+/// Makes `parent` the tracer's active span for a scope (nothing when either is absent), and
+/// clears it after: what a front-end wraps around the synchronous dispatch of a traced request.
+class ActiveScope {
+ public:
+  ActiveScope(Tracer* tracer, std::optional<Parent> parent) : tracer_(parent ? tracer : nullptr) {
+    if (tracer_) tracer_->set_active(parent);
+  }
+  ~ActiveScope() {
+    if (tracer_) tracer_->set_active(std::nullopt);
+  }
+  ActiveScope(const ActiveScope&) = delete;
+  ActiveScope& operator=(const ActiveScope&) = delete;
+
+ private:
+  Tracer* tracer_;
+};
+
 }  // namespace conclave::trace

@@ -277,16 +277,12 @@ bool Connection::handle_request(std::string_view frame) {
   // The request's span goes into the slot enqueue() makes for it; one that made none is dropped.
   // While the request is dispatched, what it starts (a proposal, a forward) joins its span.
   current_span_ = start_span(xid, type, body);
-  trace::Tracer* tracer = current_span_ ? server_.backend().tracer() : nullptr;
-  if (tracer) tracer->set_active(trace::parent_of(*current_span_));
   struct DropUnclaimed {
     std::unique_ptr<trace::Span>& span;
-    trace::Tracer* tracer;
-    ~DropUnclaimed() {
-      span.reset();
-      if (tracer) tracer->set_active(std::nullopt);
-    }
-  } drop_unclaimed{current_span_, tracer};
+    ~DropUnclaimed() { span.reset(); }
+  } drop_unclaimed{current_span_};
+  trace::ActiveScope scope(server_.backend().tracer(),
+                           current_span_ ? std::optional(trace::parent_of(*current_span_)) : std::nullopt);
 
   if (type == op::kAuth) {
     handle_auth(xid, body);
