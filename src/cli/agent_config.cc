@@ -26,6 +26,7 @@ const Flag kFlags[] = {
     {"bind", true, "address to listen on (default 127.0.0.1)"},
     {"zk-port", true, "ZooKeeper client port (default 2181; 0 picks a free port)"},
     {"http-port", true, "HTTP API port: Consul API, /metrics (default 8500; 0 picks a free port)"},
+    {"io-threads", true, "threads for the sockets of client connections (ZooKeeper, HTTP); 0: the one loop thread does it all (default 0)"},
     {"dns-port", true, "DNS port, UDP and TCP (default 8600; 0 picks a free port; -1 turns DNS off)"},
     {"dns-domain", true, "the DNS domain answered (default consul)"},
     {"config", true, "config file with `name = value` lines using these flag names"},
@@ -101,6 +102,7 @@ Status apply(AgentOptions& o, const std::map<std::string, std::string>& kv, bool
         return make_error(Errc::kInvalid, "--dns-domain: expected a domain name");
       o.dns_domain = v;
     }
+    else if (name == "io-threads") { auto r = num(0, 64); if (!r) return r.error(); n.io_threads = int(*r); }
     else if (name == "http-port") { auto r = num(0, 65535); if (!r) return r.error(); n.http_port = uint16_t(*r); }
     else if (name == "trace-sample" || name == "trace-rate-limit") {
       char* end = nullptr;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "net/io_threads_asio.h"
 
 namespace conclave::net {
 namespace asio = boost::asio;
@@ -260,21 +261,23 @@ class AsioStream : public Stream, public std::enable_shared_from_this<AsioStream
 }  // namespace
 
 struct TcpListener::Impl {
-  Impl(asio::io_context& io, Acceptor& acc, size_t rb) : acceptor(io), target(acc), read_buffer(rb) {}
+  Impl(asio::io_context& io, Acceptor& acc, size_t rb, IoThreads* pool)
+      : acceptor(io), target(acc), read_buffer(rb), io_threads(pool) {}
   tcp::acceptor acceptor;
   Acceptor& target;
   size_t read_buffer;
+  IoThreads* io_threads;
   bool closed = false;
 
   void accept_next() {
+    if (io_threads) {
+      accept_next_threaded();
+      return;
+    }
     acceptor.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
       if (closed) return;
       if (ec) {
-        if (ec == asio::error::operation_aborted) return;
-        log::warn("net", "accept failed: {}", ec.message());
-        // Out of descriptors and similar: back off briefly instead of spinning.
-        auto timer = std::make_shared<asio::steady_timer>(acceptor.get_executor(), std::chrono::milliseconds(50));
-        timer->async_wait([this, timer](const boost::system::error_code&) { accept_next(); });
+        accept_failed(ec);
         return;
       }
       auto stream = std::make_shared<AsioStream>(std::move(socket), read_buffer);
@@ -284,11 +287,34 @@ struct TcpListener::Impl {
       accept_next();
     });
   }
+
+  // Accepts straight onto an I/O thread's context; the handler is still made here.
+  void accept_next_threaded() {
+    int thread = io_threads_detail::pick(*io_threads);
+    acceptor.async_accept(io_threads_detail::context(*io_threads, thread),
+                          [this, thread](const boost::system::error_code& ec, tcp::socket socket) {
+                            if (closed) return;
+                            if (ec) {
+                              accept_failed(ec);
+                              return;
+                            }
+                            io_threads_detail::adopt(*io_threads, thread, std::move(socket), target, read_buffer);
+                            accept_next();
+                          });
+  }
+
+  // Out of descriptors and similar: back off briefly instead of spinning.
+  void accept_failed(const boost::system::error_code& ec) {
+    if (ec == asio::error::operation_aborted) return;
+    log::warn("net", "accept failed: {}", ec.message());
+    auto timer = std::make_shared<asio::steady_timer>(acceptor.get_executor(), std::chrono::milliseconds(50));
+    timer->async_wait([this, timer](const boost::system::error_code&) { accept_next(); });
+  }
 };
 
 Result<std::unique_ptr<TcpListener>> TcpListener::listen(EventLoop& loop, const ListenerOptions& options,
                                                          Acceptor& acceptor) {
-  auto impl = std::make_unique<Impl>(loop.impl().io, acceptor, options.read_buffer_bytes);
+  auto impl = std::make_unique<Impl>(loop.impl().io, acceptor, options.read_buffer_bytes, options.io_threads);
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(options.host, ec);
   if (ec) return make_error(Errc::kInvalid, "invalid bind address '" + options.host + "': " + ec.message());

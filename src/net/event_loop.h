@@ -14,6 +14,8 @@
 
 namespace conclave::net {
 
+class IoThreads;
+
 class EventLoop {
  public:
   EventLoop();
@@ -45,6 +47,9 @@ struct ListenerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 0;  // 0 picks a free port
   size_t read_buffer_bytes = 64 * 1024;
+  /// When set, accepted connections do their socket work on these threads (net/io_threads.h);
+  /// their handlers still run on the loop thread.
+  IoThreads* io_threads = nullptr;
 };
 
 class TcpListener {

@@ -32,6 +32,7 @@ Node::~Node() {
   stop();
   listeners_.clear();
   http_listener_.reset();
+  io_threads_.reset();
   driver_.reset();
 }
 
@@ -227,7 +228,9 @@ Status Node::start() {
     addresses_.emplace(static_cast<uint64_t>(config_.node_id), config_.bind + ":" + std::to_string(raft_port_));
   }
 
+  if (config_.io_threads > 0) io_threads_ = std::make_unique<net::IoThreads>(loop_, config_.io_threads);
   net::ListenerOptions ho;
+  ho.io_threads = io_threads_.get();
   ho.host = config_.bind;
   ho.port = config_.http_port;
   auto hl = net::TcpListener::listen(loop_, ho, *http_);
@@ -253,6 +256,7 @@ Result<uint16_t> Node::listen(uint16_t port, net::Acceptor& acceptor) {
   net::ListenerOptions o;
   o.host = config_.bind;
   o.port = port;
+  o.io_threads = io_threads_.get();
   auto l = net::TcpListener::listen(loop_, o, acceptor);
   if (!l) return l.error();
   uint16_t bound = (*l)->port();

@@ -27,6 +27,7 @@
 
 #include "net/event_loop.h"
 #include "net/http.h"
+#include "net/io_threads.h"
 #include "net/peer.h"
 #include "server/http_router.h"
 #include "server/membership.h"
@@ -58,6 +59,7 @@ struct NodeConfig {
   int64_t reap_interval_ms = 60000;  // ZooKeeper's znode.container.checkIntervalMs
   int64_t forward_timeout_ms = 5000;
   int64_t session_relay_ms = 1000;   // how often followers relay session liveness to the leader
+  int io_threads = 0;                // threads for client sockets (net/io_threads.h); 0: the loop does it
   trace::TracerOptions trace;        // ip and port are filled in from bind and http_port
   SpanExportOptions trace_export;    // collectors that finished spans are sent to (none by default)
 };
@@ -151,6 +153,7 @@ class Node : public Replica {
   std::vector<std::function<std::string()>> metrics_sources_;
   std::vector<std::unique_ptr<net::TcpListener>> listeners_;
   std::unique_ptr<net::TcpListener> http_listener_;
+  std::unique_ptr<net::IoThreads> io_threads_;  // destroyed in ~Node, before the front-ends' state
   std::unique_ptr<net::PeerTransport> peers_;
   std::string client_address_;
   uint16_t http_port_ = 0;

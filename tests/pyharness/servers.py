@@ -402,6 +402,10 @@ class ConclaveServer(BaseServer):
             cmd += ["--zk-super-digest", self.super_digest]
         if self.sasl_users_file:
             cmd += ["--zk-sasl-users", self.sasl_users_file]
+        # CONCLAVE_TEST_IO_THREADS=N runs every server of a suite with N I/O threads.
+        io_threads = os.environ.get("CONCLAVE_TEST_IO_THREADS")
+        if io_threads and "--io-threads" not in [str(a) for a in self.extra_args]:
+            cmd += ["--io-threads", io_threads]
         return cmd + self.extra_args
 
     def after_ready(self, deadline):
