@@ -49,6 +49,29 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def thread_cpu_seconds(pid):
+    """CPU seconds per thread of a process, summed by role: "loop" (the main thread), "io" (the
+    conclave-io-N threads) and "other" (WAL writer, snapshots, ...)."""
+    out = {"loop": 0.0, "io": 0.0, "other": 0.0}
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        secs = (int(fields[11]) + int(fields[12])) / tick
+        role = "loop" if int(tid) == pid else "io" if comm.startswith("conclave-io") else "other"
+        out[role] += secs
+    return out
+
+
 def rss_bytes(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -631,6 +654,56 @@ def scenario_trace_cost(opts):
     return runs
 
 
+IO_THREAD_VARIANTS = [0, 1, 2]
+
+
+def scenario_io_threads(opts):
+    """Throughput and server CPU per operation with 0 (the loop thread does the socket work), 1
+    and 2 I/O threads, one node, with the cheap client (conclave_loadgen, one write per request,
+    opts.connections x opts.outstanding) and the official C client; and 1x1 round trips, where a
+    hand-off between threads is pure added latency. Variants alternate within each repetition."""
+    runs = {}
+    cheap = ["--connections", str(opts.connections), "--outstanding", str(opts.outstanding), "--keys", str(opts.keys),
+             "--value-size", "100"]
+    one = ["--connections", "1", "--outstanding", "1", "--keys", "1000", "--value-size", "100"]
+    libzk = ["--sessions", str(opts.c_sessions), "--outstanding", str(opts.c_outstanding), "--keys", "1000",
+             "--value-size", "100"]
+    loads = [("loadgen", cheap, "get=100"), ("loadgen", cheap, "set=100"), ("libzk", libzk, "get=100"),
+             ("1x1", one, "get=100"), ("1x1", one, "set=100")]
+    for rep in range(opts.repeat):
+        for n in IO_THREAD_VARIANTS:
+            args = ["--io-threads", str(n)]
+            with running("conclave", lambda t: start_conclave(1, t, extra_args=args), "iot") as system:
+                for client, base, mix in loads:
+                    kw = {"driver": "libzk"} if client == "libzk" else {}
+                    base = base + ["--mix", mix]
+                    if opts.warmup > 0:
+                        loadgen(system, "zk", base + ["--duration", str(opts.warmup)], **kw)
+                    t0 = thread_cpu_seconds(system.nodes[0].pid)
+                    r = loadgen(system, "zk", base + ["--duration", str(opts.duration), "--no-prepare"], **kw)
+                    t1 = thread_cpu_seconds(system.nodes[0].pid)
+                    total = r["total_ops_per_s"] * r["seconds"]
+                    r["thread_cpu_us_per_op"] = {k: (t1[k] - t0[k]) * 1e6 / max(total, 1) for k in t0}
+                    key = "%s %s io=%d" % (client, mix.split("=")[0], n)
+                    runs.setdefault(key, []).append(r)
+                    op = list(r["ops"].values())[0]
+                    tc = r["thread_cpu_us_per_op"]
+                    print("  %-18s rep %d: %8.0f ops/s  p50 %.3f ms  p99 %.2f ms  cpu %.1f us/op "
+                          "(loop %.1f, io %.1f, other %.1f)" % (
+                              key, rep, r["total_ops_per_s"], op["p50_ms"], op["p99_ms"], r["server_cpu_us_per_op"],
+                              tc["loop"], tc["io"], tc["other"]), flush=True)
+    print("\nio-threads (1 node; medians: ops/s, p50, server CPU per op, of it the loop thread's)")
+    for client, _, mix in loads:
+        cells = []
+        for n in IO_THREAD_VARIANTS:
+            rs = runs["%s %s io=%d" % (client, mix.split("=")[0], n)]
+            cells.append("io=%d %.0f/s p50 %.3f ms %.1f us (loop %.1f)" % (
+                n, med([r["total_ops_per_s"] for r in rs]), med([list(r["ops"].values())[0]["p50_ms"] for r in rs]),
+                med([r["server_cpu_us_per_op"] for r in rs]), med([r["thread_cpu_us_per_op"]["loop"] for r in rs])))
+        print("  %-7s %-3s  %s" % (client, mix.split("=")[0], " | ".join(cells)))
+    return runs
+
+
 def scenario_consul_fanout(opts):
     """N blocking queries on one key held by one node; one PUT wakes them all."""
     out = []
@@ -762,6 +835,9 @@ def main():
     if want("trace-cost"):
         print("\n== the cost of tracing: off, default sampling, every request (1 node)", flush=True)
         results["scenarios"]["trace-cost"] = scenario_trace_cost(opts)
+    if want("io-threads"):
+        print("\n== I/O threads: 0, 1, 2 (1 node)", flush=True)
+        results["scenarios"]["io-threads"] = scenario_io_threads(opts)
     if want("consul-fanout"):
         print("\n== Consul blocking-query fan-out (1 node, %d long-polls on one key)" % opts.blocking, flush=True)
         results["scenarios"]["consul-fanout"] = scenario_consul_fanout(opts)

@@ -2,6 +2,8 @@
 
 #include <boost/asio.hpp>
 
+#include <pthread.h>
+
 #include <atomic>
 #include <mutex>
 #include <string>
@@ -378,7 +380,10 @@ IoThreads::IoThreads(EventLoop& loop, int threads) : impl_(std::make_unique<Impl
   for (int i = 0; i < std::max(1, threads); ++i) {
     auto w = std::make_unique<Worker>(*impl_);
     Worker* raw = w.get();
-    w->thread = std::thread([raw] { raw->io.run(); });
+    w->thread = std::thread([raw, i] {
+      pthread_setname_np(pthread_self(), ("conclave-io-" + std::to_string(i)).c_str());
+      raw->io.run();
+    });
     impl_->workers.push_back(std::move(w));
   }
 }

@@ -107,6 +107,10 @@ class Cluster:
                 peers.append("%d=%s:%d" % (j, HOST, port))
             args = ["--node-id", str(i), "--raft-port", str(self.raft_ports[i]), "--peers", ",".join(peers),
                     "--tick-ms", "1000"] + list(extra_args)
+            # The last node serves its clients through I/O threads (net/io_threads.h), the others
+            # from the loop thread, so that every cluster test and fault run covers both.
+            if i == n and n > 1 and "--io-threads" not in [str(a) for a in extra_args]:
+                args += ["--io-threads", "2"]
             self.nodes[i] = ConclaveServer(extra_args=args, name="node%d" % i)
 
     def start(self):
