@@ -704,6 +704,31 @@ def scenario_io_threads(opts):
     return runs
 
 
+def scenario_idle_sessions(opts):
+    """opts.idle_sessions idle sessions held on one node, each pinging every 10 s as client
+    libraries do (timeout 30 s), while 4 connections x 1 request do gets: server memory per idle
+    session and the active requests' latency."""
+    runs = {}
+    n = opts.idle_sessions
+    for rep in range(opts.repeat):
+        for sname, starter in [("conclave", lambda t: start_conclave(1, t)), ("zookeeper", lambda t: start_zookeeper(1, t))]:
+            with running(sname, starter, "idle") as system:
+                subprocess.run([str(LOADGEN), "--protocol", "zk", "--hosts", system.hosts(), "--keys", "1000",
+                                "--prepare-only"], check=True, capture_output=True, timeout=120)
+                args = ["--connections", "4", "--outstanding", "1", "--keys", "1000", "--value-size", "100",
+                        "--mix", "get=100", "--no-prepare", "--idle-sessions", str(n),
+                        "--server-pid", str(system.pids[0]), "--duration", str(max(opts.duration, 35))]
+                r = loadgen(system, "zk", args, timeout=900)
+                runs.setdefault(sname, []).append(r)
+                op = r["ops"]["get"]
+                print("  %-10s rep %d: %d idle sessions, %d pings; %.0f B per idle session (%.0f B at the end); "
+                      "active gets %.0f/s p50 %.3f ms p99 %.2f ms max %.1f ms errors %d" % (
+                          sname, rep, r["idle_sessions"], r["idle_pings"], r["idle_bytes_per_session"],
+                          r["idle_bytes_per_session_end"], r["total_ops_per_s"], op["p50_ms"], op["p99_ms"],
+                          op["max_ms"], op["errors"]), flush=True)
+    return runs
+
+
 def scenario_consul_fanout(opts):
     """N blocking queries on one key held by one node; one PUT wakes them all."""
     out = []
@@ -768,6 +793,7 @@ def main():
     ap.add_argument("--blocking", type=int, default=10000)
     ap.add_argument("--c-sessions", type=int, default=32, help="C-client handles in the libzk-* scenarios")
     ap.add_argument("--c-outstanding", type=int, default=8)
+    ap.add_argument("--idle-sessions", type=int, default=15000)
     opts = ap.parse_args()
     if opts.quick:
         opts.repeat, opts.duration, opts.znodes, opts.failover_repeat, opts.warmup = 1, 3, 100000, 1, 1
@@ -838,6 +864,9 @@ def main():
     if want("io-threads"):
         print("\n== I/O threads: 0, 1, 2 (1 node)", flush=True)
         results["scenarios"]["io-threads"] = scenario_io_threads(opts)
+    if want("idle-sessions"):
+        print("\n== %d idle sessions with their pings (1 node)" % opts.idle_sessions, flush=True)
+        results["scenarios"]["idle-sessions"] = scenario_idle_sessions(opts)
     if want("consul-fanout"):
         print("\n== Consul blocking-query fan-out (1 node, %d long-polls on one key)" % opts.blocking, flush=True)
         results["scenarios"]["consul-fanout"] = scenario_consul_fanout(opts)

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -232,20 +233,24 @@ struct Stats {
   uint64_t errors[kNumOps] = {};
 };
 
-void report(Stats& s, double secs, const Options& o) {
+long rss_kb(int pid);
+
+void report(Stats& s, double secs, const Options& o, const std::string& extra = "") {
   std::vector<bench::OpSamples> ops;
   for (int i = 0; i < kNumOps; ++i) ops.push_back({kOpNames[i], &s.lat_us[i], s.errors[i]});
   bench::print_report(ops, secs,
                       "\"protocol\":\"" + o.protocol + "\",\"send\":\"" + (o.batched ? "batched" : "per-request") +
                           "\",\"connections\":" + std::to_string(o.connections) +
-                          ",\"outstanding\":" + std::to_string(o.outstanding));
+                          ",\"outstanding\":" + std::to_string(o.outstanding) + extra);
 }
 
 // ---------------- ZooKeeper workload ----------------
 
 void run_zk(const Options& o) {
-  // Idle sessions: connected and established, then left alone for the whole run.
+  // Idle sessions: connected and established, then left alone for the whole run but for their
+  // pings, which a thread sends as client libraries do (every third of the 30 s session timeout).
   std::vector<ZkConn> idle(static_cast<size_t>(o.idle_sessions));
+  long rss_before_idle = o.server_pid ? rss_kb(o.server_pid) : -1;
   if (o.idle_sessions > 0) {
     auto t0 = Clock::now();
     for (size_t i = 0; i < idle.size(); ++i) {
@@ -255,6 +260,30 @@ void run_zk(const Options& o) {
     std::printf("opened %d idle sessions in %.2f s\n", o.idle_sessions,
                 std::chrono::duration<double>(Clock::now() - t0).count());
   }
+  long rss_idle = o.server_pid && !idle.empty() ? rss_kb(o.server_pid) : -1;
+  std::atomic<bool> stop_pings{false};
+  uint64_t pings_sent = 0;
+  std::thread pinger([&] {
+    if (idle.empty()) return;
+    std::string ping = frame(std::string("\xff\xff\xff\xfe\x00\x00\x00\x0b", 8));
+    auto period = std::chrono::seconds(10);
+    auto start = Clock::now();
+    size_t next = 0;
+    char scratch[4096];
+    while (!stop_pings.load()) {
+      // Session i pings at start + i * period / N + k * period.
+      auto now = Clock::now();
+      auto due = static_cast<size_t>(std::chrono::duration<double>(now - start) / period * double(idle.size()));
+      for (; next < due && !stop_pings.load(); ++next) {
+        auto& c = idle[next % idle.size()];
+        write_all(c.fd, ping);
+        ++pings_sent;
+        while (recv(c.fd, scratch, sizeof scratch, MSG_DONTWAIT) > 0) {
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
   std::vector<ZkConn> conns(static_cast<size_t>(o.connections));
   for (size_t i = 0; i < conns.size(); ++i) {
     conns[i].fd = dial(o.hosts[i % o.hosts.size()]);
@@ -284,7 +313,11 @@ void run_zk(const Options& o) {
     std::printf("prepared %d keys of %d bytes and %d wide children in %.2f s\n", o.keys, o.value_size, o.wide_children, secs);
     for (auto& c : conns) c.next_xid = 1;
   }
-  if (o.prepare_only) return;
+  if (o.prepare_only) {
+    stop_pings.store(true);
+    pinger.join();
+    return;
+  }
 
   std::vector<int> table;
   for (const auto& [name, weight] : o.mix) {
@@ -369,7 +402,20 @@ void run_zk(const Options& o) {
     }
   }
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-  report(stats, secs, o);
+  std::string extra;
+  if (!idle.empty()) {
+    long rss_end = o.server_pid ? rss_kb(o.server_pid) : -1;
+    auto per = [&](long kb) { return rss_before_idle > 0 && kb > 0 ? double(kb - rss_before_idle) * 1024.0 / double(idle.size()) : -1.0; };
+    std::printf("%zu idle sessions, %llu pings sent; server memory per idle session %.0f B once opened, %.0f B at the end "
+                "(with the active load's)\n",
+                idle.size(), static_cast<unsigned long long>(pings_sent), per(rss_idle), per(rss_end));
+    extra = ",\"idle_sessions\":" + std::to_string(idle.size()) + ",\"idle_pings\":" + std::to_string(pings_sent) +
+            ",\"idle_bytes_per_session\":" + std::to_string(per(rss_idle)) +
+            ",\"idle_bytes_per_session_end\":" + std::to_string(per(rss_end));
+  }
+  stop_pings.store(true);
+  pinger.join();
+  report(stats, secs, o, extra);
 }
 
 // ---------------- watch fan-out ----------------
