@@ -18,7 +18,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 if [ -z "$mode" ]; then echo "usage: scripts/fuzz.sh --runs N | --minutes M [target...]"; exit 2; fi
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_http fuzz_consul fuzz_zk fuzz_codecs fuzz_dns fuzz_storage fuzz_trace)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_http fuzz_consul fuzz_zk fuzz_codecs fuzz_dns fuzz_storage fuzz_trace fuzz_peer)
 cmake --preset fuzz >/dev/null
 ninja -C build/fuzz "${targets[@]}"
 mkdir -p build/fuzz/crashes

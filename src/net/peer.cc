@@ -7,114 +7,55 @@
 
 #include "common/bytes.h"
 #include "common/log.h"
+#include "net/peer_frames.h"
 
 namespace conclave::net {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-namespace {
-constexpr uint8_t kHello = 1;
-constexpr uint8_t kData = 2;
-constexpr uint8_t kChunk = 3;  // u64 stream id, u32 total length, bytes; the last chunk completes it
-constexpr uint32_t kMagic = 0x434E434C;  // "CNCL"
-}  // namespace
-
 struct PeerTransport::Impl {
-  struct Conn : std::enable_shared_from_this<Conn> {
-    Conn(Impl& t, tcp::socket s) : owner(t), socket(std::move(s)) {}
+  struct Conn : std::enable_shared_from_this<Conn>, peer_frames::FrameReader::Sink {
+    Conn(Impl& t, tcp::socket s, uint64_t dialled = 0)
+        : owner(t), socket(std::move(s)), peer(dialled), reader(t.options.max_frame_bytes, dialled) {}
     Impl& owner;
     tcp::socket socket;
     uint64_t peer = 0;  // 0 until the hello arrives (inbound)
-    std::string inbuf;
+    peer_frames::FrameReader reader;
     std::vector<char> rbuf = std::vector<char>(64 * 1024);
     std::deque<std::string> queue;
     size_t queued_bytes = 0;
     bool writing = false;
     bool closed = false;
-    std::map<uint64_t, std::string> partial;  // chunked streams being reassembled
 
     void start_read() {
       socket.async_read_some(asio::buffer(rbuf), [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
         if (self->closed) return;
         if (ec) return self->fail("read: " + ec.message(), false);
-        self->inbuf.append(self->rbuf.data(), n);
-        if (!self->parse()) return;
+        auto out = self->reader.feed(std::string_view(self->rbuf.data(), n), *self);
+        if (out == peer_frames::FrameReader::Outcome::kMalformed) return self->fail(self->reader.error(), true);
+        if (out == peer_frames::FrameReader::Outcome::kStopped || self->closed) return;
         self->start_read();
       });
     }
 
-    bool parse() {
-      size_t pos = 0;
-      while (inbuf.size() - pos >= 5) {
-        Reader r(std::string_view(inbuf).substr(pos, 4));
-        uint32_t len = r.u32();
-        if (len == 0 || len > owner.options.max_frame_bytes) {
-          fail("frame length " + std::to_string(len) + " out of bounds", true);
-          return false;
-        }
-        if (inbuf.size() - pos - 4 < len) break;
-        std::string_view frame(inbuf.data() + pos + 4, len);
-        pos += 4 + len;
-        if (!handle(frame)) return false;
-      }
-      inbuf.erase(0, pos);
-      return true;
+    bool hello(uint64_t id) override {
+      if (!owner.options.peers.count(id) || id == owner.options.self) return false;
+      peer = id;
+      owner.adopt(shared_from_this());
+      return !closed;
     }
 
-    bool handle(std::string_view frame) {
-      uint8_t kind = static_cast<uint8_t>(frame[0]);
-      std::string_view body = frame.substr(1);
-      if (kind == kHello) {
-        Reader r(body);
-        uint32_t magic = r.u32();
-        uint64_t id = r.u64();
-        if (!r.ok() || magic != kMagic || peer != 0 || !owner.options.peers.count(id) || id == owner.options.self) {
-          fail("bad hello", true);
-          return false;
-        }
-        peer = id;
-        owner.adopt(shared_from_this());
-        return true;
-      }
-      if (peer == 0) {
-        fail("data before hello", true);
-        return false;
-      }
-      if (kind == kData) {
-        owner.on_message(peer, std::string(body));
-        return !closed;
-      }
-      if (kind == kChunk) {
-        Reader r(body);
-        uint64_t stream = r.u64();
-        uint32_t total = r.u32();
-        std::string_view bytes = r.rest();
-        auto& buf = partial[stream];
-        if (!r.ok() || total > (1u << 30) || buf.size() + bytes.size() > total || partial.size() > 4) {
-          fail("bad chunk", true);
-          return false;
-        }
-        buf.append(bytes.data(), bytes.size());
-        if (buf.size() == total) {
-          std::string whole = std::move(buf);
-          partial.erase(stream);
-          owner.on_message(peer, std::move(whole));
-        }
-        return !closed;
-      }
-      fail("unknown frame kind " + std::to_string(kind), true);
-      return false;
+    bool message(std::string payload) override {
+      owner.on_message(peer, std::move(payload));
+      return !closed;
     }
 
-    void send_frame(uint8_t kind, std::string_view body) {
+    void send_frames(std::vector<std::string> frames) {
       if (closed) return;
-      std::string f;
-      Writer w(f);
-      w.u32(static_cast<uint32_t>(body.size() + 1));
-      w.u8(kind);
-      w.raw(body);
-      queued_bytes += f.size();
-      queue.push_back(std::move(f));
+      for (auto& f : frames) {
+        queued_bytes += f.size();
+        queue.push_back(std::move(f));
+      }
       if (!writing) write();
     }
 
@@ -241,13 +182,8 @@ struct PeerTransport::Impl {
       }
       boost::system::error_code e2;
       sock->set_option(tcp::no_delay(true), e2);
-      auto c = std::make_shared<Conn>(*this, std::move(*sock));
-      c->peer = id;
-      std::string hello;
-      Writer w(hello);
-      w.u32(kMagic);
-      w.u64(options.self);
-      c->send_frame(kHello, hello);
+      auto c = std::make_shared<Conn>(*this, std::move(*sock), id);
+      c->send_frames({peer_frames::hello(options.self)});
       adopt(c);
       c->start_read();
       log::info("peer", "connected to peer {} at {}", id, options.peers[id]);
@@ -259,19 +195,7 @@ struct PeerTransport::Impl {
     if (it == conns.end()) return;
     auto& c = *it->second;
     if (c.queued_bytes + payload.size() > options.max_queued_bytes) return;  // slow peer: drop
-    if (payload.size() + 1 <= options.chunk_bytes) {
-      c.send_frame(kData, payload);
-      return;
-    }
-    uint64_t stream = next_stream++;
-    for (size_t off = 0; off < payload.size(); off += options.chunk_bytes) {
-      std::string body;
-      Writer w(body);
-      w.u64(stream);
-      w.u32(static_cast<uint32_t>(payload.size()));
-      w.raw(std::string_view(payload).substr(off, options.chunk_bytes));
-      c.send_frame(kChunk, body);
-    }
+    c.send_frames(peer_frames::message(payload, options.chunk_bytes, next_stream++));
   }
 };
 

@@ -4,6 +4,7 @@
 
 #include "common/bytes.h"
 #include "common/log.h"
+#include "server/forward_codec.h"
 
 namespace conclave::server {
 
@@ -68,17 +69,13 @@ void Proposals::propose(state::Command cmd, Done done) {
 
 void Proposals::forward(uint64_t origin, const state::Command& cmd, uint64_t leader, const trace::Span* span) {
   std::string payload(1, static_cast<char>(span ? kForwardTraced : kForward));
-  Writer w(payload);
-  if (span) {
-    w.u64(span->trace_id.high);
-    w.u64(span->trace_id.low);
-    w.u64(span->id);
-    w.u8(span->debug ? 1 : 0);
-  }
-  w.u64(origin);
   Bytes bytes;
   state::encode_command(cmd, bytes);
-  w.raw(bytes);
+  ForwardBody f;
+  if (span) f.parent = trace::parent_of(*span);
+  f.origin = origin;
+  f.command = bytes;
+  encode_forward(f, payload);
   hooks_.send(leader, std::move(payload));
 }
 
@@ -97,22 +94,16 @@ raft::Index Proposals::accept_forward(uint64_t from, uint64_t origin, std::strin
 }
 
 void Proposals::on_forward(uint64_t from, std::string_view body) {
-  Reader r(body);
-  uint64_t origin = r.u64();
-  std::string_view bytes = r.rest();
-  if (r.ok()) accept_forward(from, origin, bytes);
+  ForwardBody f;
+  if (decode_forward(false, body, &f)) accept_forward(from, f.origin, f.command);
 }
 
 void Proposals::on_forward_traced(uint64_t from, std::string_view body) {
-  Reader r(body);
-  trace::Parent parent;
-  parent.trace_id.high = r.u64();
-  parent.trace_id.low = r.u64();
-  parent.span_id = r.u64();
-  parent.debug = (r.u8() & 1) != 0;
-  uint64_t origin = r.u64();
-  std::string_view bytes = r.rest();
-  if (!r.ok()) return;
+  ForwardBody f;
+  if (!decode_forward(true, body, &f)) return;
+  const trace::Parent& parent = *f.parent;
+  uint64_t origin = f.origin;
+  std::string_view bytes = f.command;
   int64_t start_us = hooks_.tracer ? hooks_.wall_us() : 0;
   raft::Index index = accept_forward(from, origin, bytes);
   // A span only for what was appended, and only as many as the tracer could have sampled.
