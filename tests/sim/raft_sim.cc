@@ -100,6 +100,9 @@ struct Options {
   uint64_t seed = 1;
   int ticks = 400;
   bool verbose = false;
+  // A planted driver bug, for the mutation tests only: vote grants leave at once instead of with
+  // the batch that makes the vote durable (a node that crashes then may vote again in that term).
+  bool bug_votes_before_fsync = false;
 };
 
 class Sim {
@@ -262,6 +265,16 @@ class Sim {
         }
         rd.messages = std::move(held);
       }
+      bool granted = false;
+      for (const auto& m : rd.messages) granted = granted || (m.type == MessageType::kVoteResp && !m.reject);
+      if (opt_.bug_votes_before_fsync) {
+        std::vector<Message> held;
+        for (auto& m : rd.messages) {
+          if (m.type == MessageType::kVoteResp && !m.reject) deliver_later(m);
+          else held.push_back(std::move(m));
+        }
+        rd.messages = std::move(held);
+      }
       if (rd.hard_state || !rd.entries.empty() || truncate_all) {
         Batch b;
         b.hs = rd.hard_state;
@@ -282,6 +295,12 @@ class Sim {
       for (auto& e : rd.committed) apply(n, e);
       n.core->advance(rd);
       check_leader(n);
+      // A dedicated fault: power lost right after granting a vote, before the vote is durable.
+      // The grant must be lost with it; a node that voted and forgot could vote again in that term.
+      if (!healed_ && crash_p_ > 0 && granted && !n.pending.empty() && rng_.chance(0.2)) {
+        crash(n);
+        return;
+      }
       if (rng_.chance(sync_p_ >= 1.0 ? 1.0 : 0.0)) sync(n, n.pending.size());
     }
   }
@@ -646,8 +665,12 @@ int main(int argc, char** argv) {
     else if (a == "--seed") { first = val(); count = 1; single = true; }
     else if (a == "--ticks") o.ticks = static_cast<int>(val());
     else if (a == "--verbose") o.verbose = true;
+    else if (a == "--bug" && i + 1 < argc && std::string(argv[i + 1]) == "votes-before-fsync") {
+      o.bug_votes_before_fsync = true;
+      ++i;
+    }
     else {
-      std::fprintf(stderr, "usage: %s [--seeds N] [--first-seed S] [--seed S] [--ticks T] [--verbose]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--seeds N] [--first-seed S] [--seed S] [--ticks T] [--verbose] [--bug votes-before-fsync]\n", argv[0]);
       return 2;
     }
   }
