@@ -154,7 +154,11 @@ Status Node::start() {
   ro.snapshot_every_entries = config_.snapshot_every_entries;
   ro.snapshot_slice_nodes = config_.snapshot_blocking ? 0 : ro.snapshot_slice_nodes;
   RaftDriver::Hooks dh;
-  dh.apply = [this](const raft::Entry& e) { apply_entry(e); };
+  dh.apply = [this](const raft::Entry& e) {
+    int64_t start = monotonic_us();
+    apply_entry(e);
+    apply_latency_.observe_us(monotonic_us() - start);
+  };
   dh.tree_replaced = [this] { on_tree_replaced(); };
   dh.role_changed = [this](raft::Role o, raft::Role n) { on_role_changed(o, n); };
   dh.read_state = [this](const raft::ReadState& rs) { on_read_state(rs.context, rs.index); };

@@ -153,7 +153,8 @@ class Node : public Replica {
   std::vector<std::function<std::string()>> metrics_sources_;
   std::vector<std::unique_ptr<net::TcpListener>> listeners_;
   std::unique_ptr<net::TcpListener> http_listener_;
-  std::unique_ptr<net::IoThreads> io_threads_;  // destroyed in ~Node, before the front-ends' state
+  std::unique_ptr<net::IoThreads> io_threads_;
+  LatencyHistogram apply_latency_;  // per committed entry, Node::apply_entry  // destroyed in ~Node, before the front-ends' state
   std::unique_ptr<net::PeerTransport> peers_;
   std::string client_address_;
   uint16_t http_port_ = 0;

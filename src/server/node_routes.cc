@@ -72,6 +72,27 @@ std::string Node::metrics_text() {
   metric("conclave_ephemerals", "gauge", "Ephemeral znodes.", tree_.ephemeral_count());
   metric("conclave_peer_malformed_frames_total", "counter", "Peer connections dropped for malformed frames.",
          peers_ ? peers_->malformed_frames() : 0);
+  const auto& ds = driver_->stats();
+  metric("conclave_raft_apply_lag", "gauge", "Committed entries not yet applied.",
+         core.commit_index() > driver_->applied_index() ? core.commit_index() - driver_->applied_index() : 0);
+  metric("conclave_raft_elections_total", "counter", "Elections this node started (became a candidate).", ds.elections);
+  metric("conclave_raft_became_leader_total", "counter", "Times this node became the leader.", ds.became_leader);
+  out += "# HELP conclave_wal_write_duration_seconds A batch of log entries from its submission to the WAL until durable (write and fdatasync, queueing included).\n"
+         "# TYPE conclave_wal_write_duration_seconds histogram\n";
+  out += ds.wal_write.text("conclave_wal_write_duration_seconds", "");
+  out += "# HELP conclave_raft_apply_duration_seconds Applying one committed entry to the tree, its watches and blocking queries included.\n"
+         "# TYPE conclave_raft_apply_duration_seconds histogram\n";
+  out += apply_latency_.text("conclave_raft_apply_duration_seconds", "");
+  metric("conclave_snapshots_written_total", "counter", "Snapshots this node wrote.", ds.snapshots_written);
+  metric("conclave_snapshot_failures_total", "counter", "Snapshots that failed to be written.", ds.snapshots_failed);
+  metric("conclave_snapshots_installed_total", "counter", "Snapshots received from the leader and installed.",
+         ds.snapshots_installed);
+  metric("conclave_snapshot_last_bytes", "gauge", "Size of the last snapshot written.", ds.last_snapshot_bytes);
+  metric("conclave_snapshot_last_encode_seconds", "gauge", "Time to encode the last snapshot written.",
+         double(ds.last_snapshot_encode_ms) / 1e3);
+  metric("conclave_snapshot_last_longest_slice_seconds", "gauge",
+         "Longest slice of encoding the last snapshot took from the loop (the longest a request waited for it).",
+         double(ds.last_snapshot_longest_slice_us) / 1e6);
   metric("conclave_wal_fsyncs_total", "counter", "WAL group commits (fdatasync calls).", ws.fsyncs);
   metric("conclave_wal_records_total", "counter", "WAL records written.", ws.records);
   metric("conclave_wal_bytes_total", "counter", "WAL bytes written.", ws.bytes);

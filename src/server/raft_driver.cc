@@ -124,10 +124,10 @@ void RaftDriver::drive() {
       if (!rd.entries.empty()) submitted_last_index_ = rd.entries.back().index;
       if (truncate_from) submitted_last_index_ = std::max(submitted_last_index_, truncate_from - 1);
       Held h{ticket, submitted_last_index_, std::move(rd.messages)};
-      if (!rd.entries.empty() && hooks_.entries_durable) {
+      if (!rd.entries.empty()) {
         h.first_new = rd.entries.front().index;
         h.last_new = rd.entries.back().index;
-        h.submitted_us = hooks_.wall_us();
+        h.submitted_us = hooks_.wall_us ? hooks_.wall_us() : 0;
       }
       held_.push_back(std::move(h));
     } else if (!held_.empty()) {
@@ -177,9 +177,12 @@ void RaftDriver::on_ticket_durable(uint64_t ticket) {
   raft::Index durable = 0;
   while (!held_.empty() && held_.front().ticket <= durable_ticket_) {
     durable = held_.front().last_index;
-    if (held_.front().first_new)
-      hooks_.entries_durable(held_.front().ticket, held_.front().first_new, held_.front().last_new,
-                             held_.front().submitted_us);
+    if (held_.front().first_new) {
+      if (hooks_.wall_us) stats_.wal_write.observe_us(hooks_.wall_us() - held_.front().submitted_us);
+      if (hooks_.entries_durable)
+        hooks_.entries_durable(held_.front().ticket, held_.front().first_new, held_.front().last_new,
+                               held_.front().submitted_us);
+    }
     send_messages(held_.front().messages);
     held_.pop_front();
   }
@@ -211,6 +214,8 @@ void RaftDriver::update_role() {
   log::info("node", "now {} in term {} (leader {})", raft::role_name(role), core_->term(), core_->leader());
   raft::Role old = last_role_;
   last_role_ = role;
+  if (role == raft::Role::kCandidate) ++stats_.elections;
+  if (role == raft::Role::kLeader) ++stats_.became_leader;
   if (hooks_.role_changed) hooks_.role_changed(old, role);
 }
 
@@ -242,6 +247,7 @@ void RaftDriver::install_snapshot(const raft::Snapshot& s) {
     std::abort();
   }
   snapshot_index_ = s.meta.index;
+  ++stats_.snapshots_installed;
   log::info("node", "installed snapshot at index {} from the leader ({} znodes)", s.meta.index, tree_.node_count());
   if (hooks_.tree_replaced) hooks_.tree_replaced();
 }
@@ -346,8 +352,13 @@ void RaftDriver::snapshot_written(const Status& st, const raft::SnapshotMeta& me
   snapshot_running_ = false;
   if (!st) {
     log::error("node", "snapshot at index {} failed: {}", meta.index, st.error().message);
+    ++stats_.snapshots_failed;
     return;
   }
+  ++stats_.snapshots_written;
+  stats_.last_snapshot_bytes = size;
+  stats_.last_snapshot_encode_ms = encode_ms;
+  stats_.last_snapshot_longest_slice_us = longest_slice_us;
   snapshots_->prune();
   last_snapshot_bytes_ = size;
   snapshot_index_ = std::max(snapshot_index_, meta.index);

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/histogram.h"
 #include "common/result.h"
 #include "net/event_loop.h"
 #include "raft/core.h"
@@ -81,6 +82,20 @@ class RaftDriver {
   storage::Wal& wal() { return *wal_; }
   raft::Index applied_index() const { return applied_index_; }
 
+  /// What /metrics reports of the driver (loop thread only).
+  struct Stats {
+    LatencyHistogram wal_write;  // a batch with entries: submitted to the WAL until durable
+    uint64_t elections = 0;      // times this node became a candidate
+    uint64_t became_leader = 0;
+    uint64_t snapshots_written = 0;
+    uint64_t snapshots_failed = 0;
+    uint64_t snapshots_installed = 0;  // received from the leader
+    uint64_t last_snapshot_bytes = 0;
+    int64_t last_snapshot_encode_ms = 0;
+    int64_t last_snapshot_longest_slice_us = 0;
+  };
+  const Stats& stats() const { return stats_; }
+
  private:
   struct Held {
     uint64_t ticket;
@@ -130,6 +145,7 @@ class RaftDriver {
   std::unique_ptr<state::SnapshotWriter> writer_;  // while encoding
   std::unique_ptr<SnapshotPartPool> parts_;        // from maybe_snapshot() until encoded
   size_t last_snapshot_bytes_ = 0;
+  Stats stats_;
   raft::SnapshotMeta snapshot_meta_;
   std::chrono::steady_clock::time_point snapshot_started_;
   std::chrono::steady_clock::duration longest_slice_{};

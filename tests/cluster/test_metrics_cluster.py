@@ -65,6 +65,19 @@ def test_promtool_accepts_every_nodes_exposition(cluster):
         if i == leader:
             m = re.search(r'^conclave_zk_request_duration_seconds_count\{op="create"\} (\d+)$', text, re.M)
             assert m and int(m.group(1)) >= 5
+        # Raft on every node: its WAL wrote the entries, it applied them, it knows of the election.
+        def value(name):
+            m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
+            assert m, "node %d has no %s" % (i, name)
+            return float(m.group(1))
+        assert value("conclave_wal_write_duration_seconds_count") >= 1, i
+        assert value("conclave_raft_apply_duration_seconds_count") >= 8, i
+        assert value("conclave_raft_apply_lag") >= 0
+        if i == leader:
+            assert value("conclave_raft_became_leader_total") >= 1, i
+    texts = [get("http://%s:%d/metrics" % (HOST, n.http_port)) for n in cluster.nodes.values()]
+    elections = sum(float(re.search(r"^conclave_raft_elections_total (\S+)$", t, re.M).group(1)) for t in texts)
+    assert elections >= 1, "no node counted the election that made the leader"
 
 
 def test_prometheus_scrapes_the_cluster(cluster, tmp_path):
