@@ -12,6 +12,10 @@ order, all present on every node at the end), and compare-and-set registers. Eac
   - Consul clients (HTTP, one node each): read = GET ?consistent; write = PUT; cas = a read, then
     PUT ?cas=<ModifyIndex read>.
 Written values are unique, so both conditional writes are compare-and-sets on the value read.
+A counter (znode /ctr, Consul key `ctr`: one value) is incremented the optimistic way through both
+protocols (read it, write the next value at the version or ModifyIndex read): no two acknowledged
+increments may have read the same value (a lost update), and the final value lies between the
+acknowledged increments and those plus the unanswered ones.
 Outcomes: ok (acknowledged, with its result), fail (certainly not applied: refused before it was
 sent, or a definite error), info (timeout, lost connection, 5xx: may or may not have happened).
 
@@ -51,6 +55,8 @@ from cluster import Cluster  # noqa: E402
 import linearizability  # noqa: E402
 
 INITIAL = "init"
+COUNTER_ZNODE = "/ctr"  # the same value as the Consul key COUNTER_KEY
+COUNTER_KEY = "ctr"
 
 
 class History:
@@ -114,6 +120,23 @@ class ZkProcess(threading.Thread):
             self.h.finish(op, "info")
             return None, None
 
+    def increment(self):
+        """Curator's optimistic increment of the shared counter: read it with its version, write
+        the next value at that version."""
+        try:
+            data, st = self.zk.get_async(COUNTER_ZNODE).get(timeout=3)
+        except Exception:
+            return
+        current = int(data.decode())
+        op = self.h.invoke(self.name, "ctr", "incr", current + 1, current)
+        try:
+            self.zk.set_async(COUNTER_ZNODE, str(current + 1).encode(), version=st.version).get(timeout=3)
+            self.h.finish(op, "ok", True)
+        except BadVersionError:
+            self.h.finish(op, "ok", False)
+        except Exception:
+            self.h.finish(op, "info")
+
     def run(self):
         self.connect()
         while not self.stop_ev.is_set():
@@ -123,9 +146,12 @@ class ZkProcess(threading.Thread):
                     self.connect()
                 continue
             key = self.rng.choice(self.keys)
-            f = self.rng.choice(["read", "write", "cas", "cas", "append"])
+            f = self.rng.choice(["read", "write", "cas", "cas", "append", "incr"])
             if f == "read":
                 self.read(key)
+                continue
+            if f == "incr":
+                self.increment()
                 continue
             self.n += 1
             value = "%s-%d" % (self.name, self.n)
@@ -197,13 +223,33 @@ class ConsulProcess(threading.Thread):
             self.classify(op, e, False)
             return None, None
 
+    def increment(self):
+        """The same counter through the Consul API: a consistent read, then ?cas= at its ModifyIndex."""
+        try:
+            _, body = self.call("GET", "/v1/kv/%s?consistent" % COUNTER_KEY)
+            entry = json.loads(body)[0]
+            current = int(base64.b64decode(entry["Value"] or "").decode())
+        except Exception:
+            time.sleep(0.05)
+            return
+        op = self.h.invoke(self.name, "ctr", "incr", current + 1, current)
+        try:
+            _, body = self.call("PUT", "/v1/kv/%s?cas=%d" % (COUNTER_KEY, entry["ModifyIndex"]), str(current + 1).encode())
+            self.h.finish(op, "ok", body.strip() == b"true")
+        except Exception as e:
+            self.classify(op, e, True)
+            time.sleep(0.05)
+
     def run(self):
         while not self.stop_ev.is_set():
             key = self.rng.choice(self.keys)
-            f = self.rng.choice(["read", "write", "cas", "cas"])
+            f = self.rng.choice(["read", "write", "cas", "cas", "incr"])
             if f == "read":
                 if self.read(key)[0] is None:
                     time.sleep(0.05)
+                continue
+            if f == "incr":
+                self.increment()
                 continue
             self.n += 1
             value = "%s-%d" % (self.name, self.n)
@@ -398,6 +444,30 @@ def check_ephemerals(procs, nodes, timeout=20.0):
         time.sleep(0.5)  # expiry of given-up sessions takes up to their timeout
 
 
+def check_counter(ops, final):
+    """Problems with the shared counter's history (empty: none). Every acknowledged increment read
+    a value no other acknowledged increment read (else one update was lost), and the final value is
+    at least the acknowledged increments and at most those plus the unanswered ones."""
+    incs = [o for o in ops if o["f"] == "incr"]
+    done = [o for o in incs if o["type"] == "ok" and o["result"] is True]
+    maybe = [o for o in incs if o["type"] == "info"]
+    problems = []
+    by_from = {}
+    for o in sorted(done, key=lambda o: o["invoke"]):
+        if o["expect"] in by_from:
+            a = by_from[o["expect"]]
+            problems.append("lost update: %s and %s both incremented %d (invoked %.3f and %.3f, completed %.3f and "
+                            "%.3f)" % (a["process"], o["process"], o["expect"], a["invoke"], o["invoke"],
+                                       a["complete"], o["complete"]))
+        by_from[o["expect"]] = o
+    if final is None:
+        problems.append("the final value of the counter could not be read")
+    elif not len(done) <= final <= len(done) + len(maybe):
+        problems.append("final value %d outside [%d acknowledged, %d with the unanswered]" % (
+            final, len(done), len(done) + len(maybe)))
+    return problems
+
+
 def check_history(ops, keys):
     """{key: (linearizable, explanation, counts)}"""
     out = {}
@@ -417,6 +487,7 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, o
     c = Cluster(nodes, proxied=True).start()
     history, faults = History(), []
     present_by_node = {}
+    counter_final = None
     session_problems = ["the run ended before sessions were checked"]
     try:
         setup = KazooClient(hosts=c.hosts(), timeout=10.0)
@@ -429,6 +500,8 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, o
                 setup.create("/reg/" + k, INITIAL.encode())
             except KazooException:
                 setup.set("/reg/" + k, INITIAL.encode())
+        setup.ensure_path(COUNTER_ZNODE)
+        setup.set(COUNTER_ZNODE, b"0")
         setup.stop()
         setup.close()
         stop = threading.Event()
@@ -458,6 +531,8 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, o
         final.connect()
         for k in key_names:
             final.read(k)
+        final.zk.sync(COUNTER_ZNODE)
+        counter_final = int(final.zk.get(COUNTER_ZNODE)[0].decode())
         # Every node's view of the appends, once it has caught up (sync through it).
         present_by_node = {}
         for i, node in c.nodes.items():
@@ -505,11 +580,15 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, o
                                                               sum(1 for e in faults if e["fault"] != "healed"), out))
     for node, status in crashes:
         log("node %d CRASHED (exit status %s) during the run (see faults.jsonl for its log)" % (node, status))
+    counter_problems = check_counter(history.ops, counter_final)
+    n_incs = sum(1 for o in history.ops if o["f"] == "incr" and o["type"] == "ok" and o["result"] is True)
+    log("counter: %d acknowledged increments (both protocols), final value %s; %s" % (
+        n_incs, counter_final, "; ".join(counter_problems) or "no lost update, final value within bounds"))
     n_sessions = sum(len(p.sessions) for p in zk_procs)
     log("sessions: %d tracked, %s" % (n_sessions, "; ".join(session_problems) or
                                        "live ones' ephemerals on every node, given-up ones' gone everywhere"))
-    return (all(ok for ok, _, _ in results.values()) and not crashes and not append_problems and not session_problems,
-            results, out)
+    return (all(ok for ok, _, _ in results.values()) and not crashes and not append_problems and not session_problems
+            and not counter_problems, results, out)
 
 
 def main():

@@ -45,6 +45,19 @@ def test_append_checker_rejects_what_it_must():
     assert runner.check_appends(ops, dict(present, **{"n-0000000009": "zz"}))  # never created
 
 
+def test_counter_checker_rejects_what_it_must():
+    def inc(proc, frm, t0, t1, kind="ok", result=True):
+        return {"process": proc, "key": "ctr", "f": "incr", "expect": frm, "value": frm + 1, "type": kind,
+                "result": result, "invoke": t0, "complete": t1}
+    good = [inc("a", 0, 0, 1), inc("b", 1, 2, 3), inc("c", 1, 2, 3.5, result=False), inc("d", 2, 4, 9, kind="info")]
+    assert runner.check_counter(good, 2) == []
+    assert runner.check_counter(good, 3) == []  # the unanswered one took effect
+    assert runner.check_counter(good, 1)  # an acknowledged increment lost
+    assert runner.check_counter(good, 4)  # more increments than were attempted
+    assert runner.check_counter(good + [inc("e", 1, 5, 6)], 3)  # two acknowledged increments of 1: lost update
+    assert runner.check_counter(good, None)
+
+
 def test_short_fault_run_is_linearizable(tmp_path):
     lines = []
     good, results, out = runner.run(seed=7, seconds=20, nodes=3, keys=3, out=tmp_path, log=lines.append)
@@ -56,6 +69,8 @@ def test_short_fault_run_is_linearizable(tmp_path):
     assert len(acked) >= 50, "too few acknowledged writes to mean anything: %d" % len(acked)
     assert {o["process"][:2] for o in acked} == {"zk", "co"}, "both protocols must have written"
     assert sum(1 for o in acked if o["f"] == "append") >= 20, "too few acknowledged appends"
+    incs = [o for o in acked if o["f"] == "incr" and o["result"] is True]
+    assert {o["process"][:2] for o in incs} == {"zk", "co"}, "both protocols must have incremented the counter"
     assert good, "\n".join(lines)
     # The same history with one acknowledged read altered is rejected: the check can fail.
     key = max(results, key=lambda k: results[k][2]["ok"])
