@@ -183,7 +183,7 @@ Status Node::start() {
   tracer_ = std::make_unique<trace::Tracer>(std::move(to));
   if (!config_.trace_export.targets.empty()) {
     export_prober_ = net::make_prober(loop_);
-    exporter_ = std::make_unique<SpanExporter>(config_.trace_export, *export_prober_);
+    exporter_ = std::make_unique<SpanExporter>(config_.trace_export, *export_prober_, [this] { return wall_us(); });
     tracer_->set_sink([e = exporter_.get()](const trace::Span& s) { e->add(s); });
   }
   Proposals::Hooks ph;

@@ -1,5 +1,6 @@
 #include "server/proposals.h"
 
+#include <optional>
 #include <vector>
 
 #include "common/bytes.h"
@@ -208,7 +209,12 @@ void Proposals::fail(uint64_t origin, const char* why) {
   auto it = pending_.find(origin);
   if (it == pending_.end()) return;
   Done done = std::move(it->second.done);
-  if (it->second.span) finish_span(*it->second.span, it->second.index, nullptr, why);
+  // The failure is logged, and answered, under the trace of the request that proposed it.
+  std::optional<log::ScopedTrace> ids;
+  if (it->second.span) {
+    ids.emplace(it->second.span->trace_id.hex(), trace::span_id_hex(it->second.span->id));
+    finish_span(*it->second.span, it->second.index, nullptr, why);
+  }
   pending_.erase(it);
   log::debug("node", "proposal {:x} failed: {}", origin, why);
   state::ApplyResult r;

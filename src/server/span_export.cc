@@ -4,8 +4,8 @@
 
 namespace conclave::server {
 
-SpanExporter::SpanExporter(SpanExportOptions options, net::Prober& prober)
-    : options_(std::move(options)), prober_(prober) {
+SpanExporter::SpanExporter(SpanExportOptions options, net::Prober& prober, std::function<int64_t()> wall_us)
+    : options_(std::move(options)), prober_(prober), wall_us_(std::move(wall_us)) {
   for (const auto& t : options_.targets) {
     auto target = std::unique_ptr<Target>(new Target{t, trace::ExportQueue(options_.queue),
                                                      t.format == trace::ExportFormat::kZipkinV2 ? "zipkin" : "otlp"});
@@ -29,10 +29,18 @@ void SpanExporter::tick(int64_t now_ms) {
     post.body = t->config.format == trace::ExportFormat::kZipkinV2 ? trace::zipkin_v2_body(*batch)
                                                                    : trace::otlp_json_body(*batch);
     size_t n = batch->size();
+    std::vector<int64_t> ends;
+    ends.reserve(n);
+    for (const auto& s : *batch) ends.push_back(s.timestamp_us + s.duration_us);
     Target* target = t.get();
-    prober_.http(std::move(post), [alive = alive_, target, n](net::ProbeResult r) {
+    prober_.http(std::move(post), [this, alive = alive_, target, n, ends = std::move(ends)](net::ProbeResult r) {
       if (!*alive) return;
-      target->queue.done(r.connected && r.http_status >= 200 && r.http_status < 300, n);
+      bool ok = r.connected && r.http_status >= 200 && r.http_status < 300;
+      target->queue.done(ok, n);
+      if (ok && wall_us_) {
+        int64_t now = wall_us_();
+        for (int64_t end : ends) target->delay.observe_us(now - end);
+      }
     });
   }
 }
@@ -53,6 +61,10 @@ std::string SpanExporter::metrics_text() const {
          [](const trace::ExportQueue& q) { return q.failed(); });
   family("conclave_trace_export_queued", "gauge", "Spans waiting to be exported.",
          [](const trace::ExportQueue& q) { return q.queued(); });
+  out += "# HELP conclave_trace_export_delay_seconds From a span's end until its collector accepted it.\n"
+         "# TYPE conclave_trace_export_delay_seconds histogram\n";
+  for (const auto& t : targets_)
+    out += t->delay.text("conclave_trace_export_delay_seconds", fmt::format("target=\"{}\"", t->label));
   return out;
 }
 

@@ -5,10 +5,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "common/histogram.h"
 #include "net/probe.h"
 #include "trace/export.h"
 
@@ -27,12 +29,13 @@ struct SpanExportOptions {
 
 class SpanExporter {
  public:
-  SpanExporter(SpanExportOptions options, net::Prober& prober);
+  /// `wall_us` is the clock spans are stamped with (the export delay is measured against it).
+  SpanExporter(SpanExportOptions options, net::Prober& prober, std::function<int64_t()> wall_us);
 
   void add(const trace::Span& span);
   /// Sends what is due; call it often (the node does every 100 ms).
   void tick(int64_t now_ms);
-  /// Prometheus lines for every target (sent, dropped, failed, queued).
+  /// Prometheus lines for every target (sent, dropped, failed, queued, export delay).
   std::string metrics_text() const;
 
  private:
@@ -40,9 +43,11 @@ class SpanExporter {
     ExportTarget config;
     trace::ExportQueue queue;
     std::string label;  // "zipkin" / "otlp"
+    LatencyHistogram delay;  // a span's end until its collector accepted it
   };
   SpanExportOptions options_;
   net::Prober& prober_;
+  std::function<int64_t()> wall_us_;
   std::vector<std::unique_ptr<Target>> targets_;
   // Probe callbacks may outlive the exporter; they hold this and do nothing once it is false.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -176,6 +176,9 @@ def test_zipkin_and_otlp_collectors_receive_the_same_spans(collector):
         for target in ("zipkin", "otlp"):
             assert metric(srv, "conclave_trace_export_dropped_total", target) == 0
             assert metric(srv, "conclave_trace_export_failed_total", target) == 0
+            # Every accepted span's delay (end -> accepted) is in the histogram, within its bounds.
+            assert metric(srv, "conclave_trace_export_delay_seconds_count", target) == 12
+            assert 0 <= metric(srv, "conclave_trace_export_delay_seconds_sum", target) < 12 * 30
     finally:
         srv.stop()
 
