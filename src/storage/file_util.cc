@@ -1,6 +1,7 @@
 #include "storage/file_util.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,7 +18,19 @@ Result<std::string> read_file(const std::string& path) {
   if (fd < 0) return make_error(Errc::kIo, fmt::format("cannot open {}: {}", path, strerror(errno)));
   struct stat sb{};
   ::fstat(fd, &sb);
-  std::string out(static_cast<size_t>(sb.st_size), '\0');
+  std::string out;
+  size_t size = static_cast<size_t>(sb.st_size);
+  out.reserve(size);
+  // A large file (a snapshot of many znodes) is read into memory the process has not touched yet:
+  // ask for huge pages, so that it faults in 2 MiB at a time instead of 4 KiB (on a VM a page fault
+  // costs microseconds; 45,000 of them were a fifth of a 1M-znode restart).
+  constexpr size_t kHuge = size_t(2) << 20;
+  if (size >= 2 * kHuge) {
+    auto begin = (reinterpret_cast<uintptr_t>(out.data()) + kHuge - 1) & ~(kHuge - 1);
+    auto end = (reinterpret_cast<uintptr_t>(out.data()) + size) & ~(kHuge - 1);
+    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+  }
+  out.resize(size);
   size_t got = 0;
   while (got < out.size()) {
     ssize_t n = ::read(fd, out.data() + got, out.size() - got);
