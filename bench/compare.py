@@ -473,12 +473,18 @@ def scenario_snapshot_stall(opts):
 def scenario_memory_recovery(opts):
     """RSS growth per znode after loading opts.znodes znodes of 100 B, then the time from a restart
     (SIGTERM, start) to the first established session; repeated, systems alternating."""
-    out = {"conclave": [], "zookeeper": []}
+    out = {"conclave": [], "conclave-no-hugepages": [], "zookeeper": []}
     systems = [("conclave", lambda t: start_conclave(1, t)),
+               ("conclave-no-hugepages", lambda t: start_conclave(1, t)),
                ("zookeeper", lambda t: start_zookeeper(1, t, heap_mb=4096))]
     for rep in range(opts.memory_repeat):
         for sname, starter in systems:
-            with running(sname, starter, "mem") as system:
+            # The same binary with its heap in normal pages (CONCLAVE_MALLOC_HUGEPAGES=0), for the comparison.
+            if sname == "conclave-no-hugepages":
+                os.environ["CONCLAVE_MALLOC_HUGEPAGES"] = "0"
+            else:
+                os.environ.pop("CONCLAVE_MALLOC_HUGEPAGES", None)
+            with running(sname.split("-")[0], starter, "mem") as system:
                 base_rss = system.rss()
                 subprocess.run([str(LOADGEN), "--hosts", system.hosts(), "--connections", "8", "--keys",
                                 str(opts.znodes), "--wide-children", "0", "--value-size", "100", "--prepare-only"],
@@ -496,6 +502,7 @@ def scenario_memory_recovery(opts):
                                    "bytes_per_znode": (rss - base_rss) / opts.znodes, "recovery_s": recovery})
                 print("  %-10s rep %d: %d znodes: RSS %.0f MiB (%.0f B/znode), restart to ready %.2f s" % (
                     sname, rep, opts.znodes, rss / 2**20, (rss - base_rss) / opts.znodes, recovery), flush=True)
+    os.environ.pop("CONCLAVE_MALLOC_HUGEPAGES", None)
     return out
 
 
