@@ -859,24 +859,20 @@ def main():
                                                                          r["ops"]["watch_fanout"]["p99_ms"]), flush=True)
         results["scenarios"]["fanout"] = runs
         summarize("fanout", runs)
-    if want("follower-reads"):
-        print("\n== reads through a follower right after a create acknowledged by the leader (3 nodes)", flush=True)
-        results["scenarios"]["follower-reads"] = scenario_follower_reads(opts)
-    if want("consul-kv"):
-        print("\n== Consul KV over HTTP vs etcd's gateway and the ZooKeeper protocol (1 node)", flush=True)
-        results["scenarios"]["consul-kv"] = scenario_consul_kv(opts)
-    if want("trace-cost"):
-        print("\n== the cost of tracing: off, default sampling, every request (1 node)", flush=True)
-        results["scenarios"]["trace-cost"] = scenario_trace_cost(opts)
-    if want("io-threads"):
-        print("\n== I/O threads: 0, 1, 2 (1 node)", flush=True)
-        results["scenarios"]["io-threads"] = scenario_io_threads(opts)
-    if want("idle-sessions"):
-        print("\n== %d idle sessions with their pings (1 node)" % opts.idle_sessions, flush=True)
-        results["scenarios"]["idle-sessions"] = scenario_idle_sessions(opts)
-    if want("consul-fanout"):
-        print("\n== Consul blocking-query fan-out (1 node, %d long-polls on one key)" % opts.blocking, flush=True)
-        results["scenarios"]["consul-fanout"] = scenario_consul_fanout(opts)
+    # Scenarios that print their own results: (name, heading, function).
+    for name, heading, fn in [
+        ("follower-reads", "reads through a follower right after a create acknowledged by the leader (3 nodes)",
+         scenario_follower_reads),
+        ("consul-kv", "Consul KV over HTTP vs etcd's gateway and the ZooKeeper protocol (1 node)", scenario_consul_kv),
+        ("trace-cost", "the cost of tracing: off, default sampling, every request (1 node)", scenario_trace_cost),
+        ("io-threads", "I/O threads: 0, 1, 2 (1 node)", scenario_io_threads),
+        ("idle-sessions", "%d idle sessions with their pings (1 node)" % opts.idle_sessions, scenario_idle_sessions),
+        ("consul-fanout", "Consul blocking-query fan-out (1 node, %d long-polls on one key)" % opts.blocking,
+         scenario_consul_fanout),
+    ]:
+        if want(name):
+            print("\n== " + heading, flush=True)
+            results["scenarios"][name] = fn(opts)
     if want("snapshot-stall"):
         print("\n== longest write while snapshots of %d znodes are taken (1 node)" % opts.znodes, flush=True)
         results["scenarios"]["snapshot-stall"] = scenario_snapshot_stall(opts)

@@ -50,13 +50,16 @@ struct PeerTransport::Impl {
       return !closed;
     }
 
-    void send_frames(std::vector<std::string> frames) {
-      if (closed) return;
-      for (auto& f : frames) {
-        queued_bytes += f.size();
-        queue.push_back(std::move(f));
+    /// Queues `frames` (emptied) for sending.
+    void send_frames(std::vector<std::string>& frames) {
+      if (!closed) {
+        for (auto& f : frames) {
+          queued_bytes += f.size();
+          queue.push_back(std::move(f));
+        }
+        if (!writing) write();
       }
-      if (!writing) write();
+      frames.clear();
     }
 
     void write() {
@@ -110,6 +113,7 @@ struct PeerTransport::Impl {
   std::map<uint64_t, int> backoff_ms;
   std::set<uint64_t> dialing;
   uint64_t next_stream = 1;
+  std::vector<std::string> frames;  // send()'s frames of one message, reused (loop thread only)
   uint64_t malformed = 0;
   bool stopped = false;
 
@@ -183,7 +187,8 @@ struct PeerTransport::Impl {
       boost::system::error_code e2;
       sock->set_option(tcp::no_delay(true), e2);
       auto c = std::make_shared<Conn>(*this, std::move(*sock), id);
-      c->send_frames({peer_frames::hello(options.self)});
+      std::vector<std::string> hello{peer_frames::hello(options.self)};
+      c->send_frames(hello);
       adopt(c);
       c->start_read();
       log::info("peer", "connected to peer {} at {}", id, options.peers[id]);
@@ -195,7 +200,8 @@ struct PeerTransport::Impl {
     if (it == conns.end()) return;
     auto& c = *it->second;
     if (c.queued_bytes + payload.size() > options.max_queued_bytes) return;  // slow peer: drop
-    c.send_frames(peer_frames::message(payload, options.chunk_bytes, next_stream++));
+    peer_frames::message(payload, options.chunk_bytes, next_stream++, frames);
+    c.send_frames(frames);
   }
 };
 

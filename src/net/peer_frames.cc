@@ -6,6 +6,7 @@ namespace conclave::net::peer_frames {
 
 std::string frame(uint8_t kind, std::string_view body) {
   std::string f;
+  f.reserve(body.size() + 5);
   Writer w(f);
   w.u32(static_cast<uint32_t>(body.size() + 1));
   w.u8(kind);
@@ -21,11 +22,10 @@ std::string hello(uint64_t self) {
   return frame(kHello, body);
 }
 
-std::vector<std::string> message(std::string_view payload, uint32_t chunk_bytes, uint64_t stream) {
-  std::vector<std::string> out;
+void message(std::string_view payload, uint32_t chunk_bytes, uint64_t stream, std::vector<std::string>& out) {
   if (payload.size() + 1 <= chunk_bytes) {
     out.push_back(frame(kData, payload));
-    return out;
+    return;
   }
   for (size_t off = 0; off < payload.size(); off += chunk_bytes) {
     std::string body;
@@ -35,7 +35,6 @@ std::vector<std::string> message(std::string_view payload, uint32_t chunk_bytes,
     w.raw(payload.substr(off, chunk_bytes));
     out.push_back(frame(kChunk, body));
   }
-  return out;
 }
 
 FrameReader::Outcome FrameReader::malformed(std::string why) {

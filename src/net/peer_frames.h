@@ -29,9 +29,9 @@ constexpr size_t kMaxOpenStreams = 4;
 /// One frame of `kind` with `body`, length prefix included.
 std::string frame(uint8_t kind, std::string_view body);
 std::string hello(uint64_t self);
-/// The frames that carry `payload`: one data frame when it fits in `chunk_bytes`, else chunks of
-/// stream `stream` (a number unique per sender connection).
-std::vector<std::string> message(std::string_view payload, uint32_t chunk_bytes, uint64_t stream);
+/// Appends to `out` the frames that carry `payload`: one data frame when it fits in `chunk_bytes`,
+/// else chunks of stream `stream` (a number unique per sender connection).
+void message(std::string_view payload, uint32_t chunk_bytes, uint64_t stream, std::vector<std::string>& out);
 
 class FrameReader {
  public:

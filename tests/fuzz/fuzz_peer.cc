@@ -90,8 +90,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint32_t chunk = 1 + data[1] % 48;
   std::string wire = net::peer_frames::hello(3);
   uint64_t stream = 1;
-  for (const auto& p : sent)
-    for (auto& f : net::peer_frames::message(p, chunk, stream++)) wire += f;
+  std::vector<std::string> frames;
+  for (const auto& p : sent) {
+    net::peer_frames::message(p, chunk, stream++, frames);
+    for (auto& f : frames) wire += f;
+    frames.clear();
+  }
   FrameReader reader(4096);
   NodeSink sink;
   size_t pos = 0;

@@ -39,7 +39,9 @@ TEST(PeerFrames, MessagesSurviveAnySplitAndChunking) {
     uint64_t stream = 1;
     for (size_t n : {1, 15, 16, 17, 99, 100, 101, 1000, 3001}) {
       sent.push_back(payload(n, static_cast<int>(n)));
-      for (auto& f : message(sent.back(), chunk, stream++)) wire += f;
+      std::vector<std::string> frames;
+      message(sent.back(), chunk, stream++, frames);
+      for (auto& f : frames) wire += f;
     }
     FrameReader reader(1 << 20);
     Collect sink;
@@ -57,7 +59,9 @@ TEST(PeerFrames, MessagesSurviveAnySplitAndChunking) {
 
 TEST(PeerFrames, ChunksOfInterleavedStreams) {
   std::string a = payload(50, 1), b = payload(70, 2);
-  auto fa = message(a, 20, 1), fb = message(b, 20, 2);
+  std::vector<std::string> fa, fb;
+  message(a, 20, 1, fa);
+  message(b, 20, 2, fb);
   std::string wire;
   for (size_t i = 0; i < std::max(fa.size(), fb.size()); ++i) {
     if (i < fa.size()) wire += fa[i];
