@@ -38,8 +38,11 @@ echo "$a"
 if [ "$a" != "$b" ]; then echo "simulation is not deterministic: '$a' vs '$b'"; exit 1; fi
 case "$a" in *" 0 failed;"*) ;; *) exit 1 ;; esac
 
-step "raft: mutation tests (the simulation must catch each bug planted in a copy of the core)"
-# ctest knows the current mutants (tests/CMakeLists.txt) and passes each only if the simulation fails.
+step "raft: scenario scripts (tests/sim/scenarios: commands and the Readys they must produce)"
+build/release/tests/conclave_raft_scenarios tests/sim/scenarios/*.txt
+
+step "raft: mutation tests (the simulation or the scenarios must catch each bug planted in a copy of the core)"
+# ctest knows the current mutants (tests/CMakeLists.txt) and passes each only if one of them fails.
 ctest --test-dir build/release -R '^raft_mutant_' --output-on-failure
 
 step "fuzz targets: a short fixed number of inputs each (long mode: scripts/fuzz.sh --minutes 15)"

@@ -5,8 +5,8 @@
 // Nodes are driven as server::RaftDriver drives them: each Ready's writes become a WAL batch that
 // is made durable later (several batches may be in flight), its messages are held until then,
 // committed entries are applied and advance() is called at once, and persisted() comes when a
-// batch's fsync completes, interleaved with message deliveries. A crash loses every batch not yet
-// durable, and the messages held with them. After every step the checkers assert:
+// batch's fsync completes, interleaved with message deliveries. Some seeds send one entry per
+// append. A crash loses every batch not yet durable, and the messages held with them. After every step the checkers assert:
 //   * election safety   — at most one leader per term;
 //   * log matching / state-machine safety — every node applies the same entry at each index;
 //   * leader completeness — a new leader holds every entry any node has applied;
@@ -122,6 +122,9 @@ class Sim {
     // Crashed nodes come back after a while, or at once (a reboot within an election timeout).
     restart_p_ = rng_.chance(0.5) ? 0.05 : 0.5;
     send_early_ = rng_.chance(0.5);
+    // One entry per append in some seeds: a new leader's noop then travels apart from the older
+    // entries before it, so an acknowledgement can cover an old-term entry and not the noop.
+    max_entries_ = rng_.chance(0.3) ? 1 : 8;
     if (opt_.verbose)
       std::printf("seed=%" PRIu64 " nodes=%d drop=%.2f dup=%.2f max_delay=%" PRIu64 " crash=%.3f partition=%.2f "
                   "snapshot=%.2f confchange=%d\n",
@@ -159,7 +162,7 @@ class Sim {
     c.election_ticks = 10;
     c.heartbeat_ticks = 1;
     c.max_inflight = 4;
-    c.max_entries_per_append = 8;
+    c.max_entries_per_append = max_entries_;
     return c;
   }
 
@@ -574,8 +577,11 @@ class Sim {
           process(*l);
         }
       }
-      for (const auto& p : probes)
-        if (all_applied(p)) return;
+      // Done once a probe is on every member, and so is everything acknowledged (a later probe may
+      // have been acknowledged by the leader while a slow follower still catches up).
+      bool probe_everywhere = false;
+      for (const auto& p : probes) probe_everywhere = probe_everywhere || all_applied(p);
+      if (probe_everywhere && all_acknowledged_applied()) return;
     }
     fail("liveness: no leader committed a proposal on all members within 400 ticks of healing\n" + dump());
   }
@@ -611,6 +617,13 @@ class Sim {
     return true;
   }
 
+  bool all_acknowledged_applied() {
+    for (const auto& [p, idx] : acknowledged_)
+      for (auto& n : nodes_)
+        if (n->up && member(n->id) && n->applied.size() < idx) return false;
+    return true;
+  }
+
   bool member(NodeId id) {
     SimNode* l = leader();
     return l ? l->core->conf().contains(id) : id <= NodeId(n_);
@@ -636,6 +649,7 @@ class Sim {
   uint64_t max_delay_ = 1;
   bool conf_change_ = false;
   bool send_early_ = false;  // leaders send appends before their own batch is durable
+  size_t max_entries_ = 8;   // entries per append message
   bool spare_started_ = false;
   bool healed_ = false;
   uint64_t now_ = 0;

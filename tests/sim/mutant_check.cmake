@@ -1,0 +1,21 @@
+# Runs the seeded simulation and the scenario scripts, both built on one mutated Raft core, and
+# fails only if neither notices the mutation. Prints what caught it.
+#   -DSIM=<simulation binary> -DSCENARIOS=<scenario runner> -DFILES=<scenario files, ;-separated>
+execute_process(COMMAND ${SIM} --seeds 3000 RESULT_VARIABLE sim_rc OUTPUT_VARIABLE sim_out ERROR_VARIABLE sim_err)
+execute_process(COMMAND ${SCENARIOS} ${FILES} RESULT_VARIABLE scen_rc OUTPUT_VARIABLE scen_out ERROR_VARIABLE scen_err)
+set(caught "")
+if(NOT sim_rc EQUAL 0)
+  string(REGEX MATCH "FAIL[^\n]*" first "${sim_out}")
+  string(REGEX MATCH "[0-9]+ seeds from [^\n]*" summary "${sim_out}")
+  message("caught by the simulation: ${summary} (first: ${first}) [${sim_rc}]")
+  set(caught "yes")
+endif()
+if(NOT scen_rc EQUAL 0)
+  string(REGEX MATCH "[^\n]*\\.txt:[0-9]+: [^\n]*" where "${scen_out}")
+  string(REGEX MATCH "VIOLATION[^\n]*" violation "${scen_out}")
+  message("caught by the scenarios: first difference at ${where}; first invariant broken: ${violation} [${scen_rc}]")
+  set(caught "yes")
+endif()
+if(NOT caught)
+  message(FATAL_ERROR "the mutant survived: 3000 simulation seeds and every scenario passed")
+endif()
