@@ -510,6 +510,11 @@ void Core::handle_append_response(const Message& m) {
   if (advanced && maybe_commit()) broadcast_append(true);
   else
     while (send_append(m.from, false)) {}
+  // A follower that acknowledged after the commit index moved past what it was told (it was
+  // probing when the leader broadcast the new commit) learns it now, not at the next heartbeat
+  // (etcd-io/raft's CanBumpCommit).
+  if (pr.state == Progress::State::kReplicate && std::min(committed_, pr.match) > pr.commit_sent)
+    send_append(m.from, true);
   if (m.from == transferee_ && pr.match == last_index()) {
     Message t;
     t.type = MessageType::kTimeoutNow;
@@ -555,6 +560,7 @@ bool Core::send_append(NodeId to, bool send_if_empty) {
   }
   if (m.entries.empty() && !send_if_empty) return false;
   Index last_sent = prev + m.entries.size();
+  pr.commit_sent = std::max(pr.commit_sent, std::min(committed_, last_sent));
   if (pr.state == Progress::State::kReplicate) {
     pr.next = last_sent + 1;  // optimistic: pipeline the next batch right away
     pr.inflight.push_back(last_sent);
@@ -570,6 +576,7 @@ void Core::send_heartbeat(NodeId to, uint64_t context) {
   m.type = MessageType::kHeartbeat;
   m.to = to;
   m.commit = std::min(progress_[to].match, committed_);
+  progress_[to].commit_sent = std::max(progress_[to].commit_sent, m.commit);
   m.context = context;
   send(std::move(m));
 }

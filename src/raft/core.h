@@ -89,6 +89,7 @@ class Core {
     int snapshot_elapsed = 0;
     Index match_at_heartbeat = 0;
     bool recent_active = false;
+    Index commit_sent = 0;        // the highest commit index this follower was told it can reach
   };
   struct PendingRead {
     Index index;
