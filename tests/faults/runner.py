@@ -16,6 +16,10 @@ A counter (znode /ctr, Consul key `ctr`: one value) is incremented the optimisti
 protocols (read it, write the next value at the version or ModifyIndex read): no two acknowledged
 increments may have read the same value (a lost update), and the final value lies between the
 acknowledged increments and those plus the unanswered ones.
+Locks: two Consul contenders (sessions with a TTL and a lock delay, `?acquire=` on the key `lock`)
+make fenced writes while they hold it, each a txn that checks their session holds the lock, reads
+the lock's entry and sets `fenced`; ordered by the index of their write, the lock indexes they ran
+under never decrease and each belongs to one session (never two holders of one acquisition).
 Outcomes: ok (acknowledged, with its result), fail (certainly not applied: refused before it was
 sent, or a definite error), info (timeout, lost connection, 5xx: may or may not have happened).
 
@@ -275,6 +279,124 @@ class ConsulProcess(threading.Thread):
                 time.sleep(0.05)
 
 
+class LockProcess(threading.Thread):
+    """A Consul lock contender (one node): a session with a TTL and a lock delay, `?acquire=` on the
+    key `lock`, and while it holds the lock, fenced writes: one txn that checks the session still
+    holds the lock, reads the lock's entry and sets `fenced`. The txn's results give the lock index
+    it ran under and the index of the write, so the checker can order the fenced writes."""
+
+    def __init__(self, name, node, history, stop, rng):
+        super().__init__(daemon=True, name=name)
+        self.node, self.h, self.stop_ev, self.rng = node, history, stop, rng
+        self.n = 0
+
+    def call(self, method, path, body=None):
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.node.http_port, path), data=body, method=method)
+        with urllib.request.urlopen(req, timeout=3) as r:
+            return r.status, r.read()
+
+    def finish_error(self, op, exc):
+        reason = getattr(exc, "reason", None)
+        definite = isinstance(reason, ConnectionRefusedError) or isinstance(exc, ConnectionRefusedError) or (
+            isinstance(exc, urllib.error.HTTPError) and exc.code < 500)
+        self.h.finish(op, "fail" if definite else "info")
+
+    def fenced_write(self, sid):
+        self.n += 1
+        value = "%s-%d" % (self.name, self.n)
+        ops = [{"KV": {"Verb": "check-session", "Key": "lock", "Session": sid}},
+               {"KV": {"Verb": "get", "Key": "lock"}},
+               {"KV": {"Verb": "set", "Key": "fenced", "Value": base64.b64encode(value.encode()).decode()}}]
+        op = self.h.invoke(self.name, "lock", "fenced", value, sid)
+        try:
+            _, body = self.call("PUT", "/v1/txn", json.dumps(ops).encode())
+            results = json.loads(body)["Results"]
+            lock, write = results[1]["KV"], results[2]["KV"]
+            self.h.finish(op, "ok", {"session": lock.get("Session"), "lock_index": lock["LockIndex"],
+                                     "modify_index": write["ModifyIndex"]})
+            return True
+        except urllib.error.HTTPError as e:
+            # 409: rolled back, the session no longer holds the lock.
+            self.h.finish(op, "fail" if e.code == 409 else ("fail" if e.code < 500 else "info"))
+            return False
+        except Exception as e:
+            self.finish_error(op, e)
+            return False
+
+    def run(self):
+        sid = None
+        while not self.stop_ev.is_set():
+            if sid is None:
+                try:
+                    _, body = self.call("PUT", "/v1/session/create",
+                                        json.dumps({"TTL": "15s", "LockDelay": "1s", "Name": self.name}).encode())
+                    sid = json.loads(body)["ID"]
+                except Exception:
+                    time.sleep(0.1)
+                    continue
+            op = self.h.invoke(self.name, "lock", "acquire", None, sid)
+            try:
+                _, body = self.call("PUT", "/v1/kv/lock?acquire=" + sid, self.name.encode())
+                held = body.strip() == b"true"
+                self.h.finish(op, "ok", held)
+            except Exception as e:
+                self.finish_error(op, e)
+                held = False
+            if held:
+                for _ in range(self.rng.randint(1, 3)):
+                    if not self.fenced_write(sid):
+                        break
+                    time.sleep(self.rng.uniform(0, 0.03))
+                op = self.h.invoke(self.name, "lock", "release", None, sid)
+                try:
+                    _, body = self.call("PUT", "/v1/kv/lock?release=" + sid)
+                    self.h.finish(op, "ok", body.strip() == b"true")
+                except Exception as e:
+                    self.finish_error(op, e)
+            else:
+                time.sleep(0.05)
+            try:
+                if self.rng.random() < 0.1:
+                    self.call("PUT", "/v1/session/destroy/" + sid)
+                    sid = None
+                else:
+                    _, body = self.call("PUT", "/v1/session/renew/" + sid)
+                    if not json.loads(body):
+                        sid = None
+            except urllib.error.HTTPError as e:
+                if e.code == 404:
+                    sid = None  # invalidated (TTL expired while a fault lasted)
+                time.sleep(0.05)
+            except Exception:
+                time.sleep(0.05)
+
+
+def check_locks(ops):
+    """Problems with the Consul lock's fenced writes (empty: none). Ordered by the index of their
+    write, fenced writes run under lock indexes that never decrease, and each lock index (one
+    acquisition) belongs to one session: two holders at once would break one or the other."""
+    fenced = sorted((o for o in ops if o["f"] == "fenced" and o["type"] == "ok"),
+                    key=lambda o: o["result"]["modify_index"])
+    problems = []
+    owner = {}
+    last = None
+    for o in fenced:
+        r = o["result"]
+        if r["session"] != o["expect"]:
+            problems.append("%s's fenced write %s ran while session %s held the lock, not its own %s" % (
+                o["process"], o["value"], r["session"], o["expect"]))
+        prev = owner.setdefault(r["lock_index"], (o["expect"], o))
+        if prev[0] != o["expect"]:
+            problems.append("two holders of lock index %d: sessions %s (%s) and %s (%s)" % (
+                r["lock_index"], prev[0], prev[1]["value"], o["expect"], o["value"]))
+        if last is not None and r["lock_index"] < last["result"]["lock_index"]:
+            problems.append("fenced write %s at index %d ran under lock index %d, after %s at index %d under %d" % (
+                o["value"], r["modify_index"], r["lock_index"], last["value"], last["result"]["modify_index"],
+                last["result"]["lock_index"]))
+        last = o
+    return problems
+
+
 class Nemesis(threading.Thread):
     """One fault at a time from a seeded schedule, each healed before the next."""
 
@@ -479,7 +601,7 @@ def check_history(ops, keys):
     return out
 
 
-def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, out=None, log=print):
+def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, lockers=2, out=None, log=print):
     rng = random.Random(seed)
     out = Path(out or tempfile.mkdtemp(prefix="conclave-faults-"))
     out.mkdir(parents=True, exist_ok=True)
@@ -513,6 +635,8 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, o
         ids = sorted(c.nodes)
         procs += [ConsulProcess("consul%d" % i, c.nodes[ids[i % len(ids)]], key_names, history, stop,
                                 random.Random(rng.random())) for i in range(consul_clients)]
+        procs += [LockProcess("locker%d" % i, c.nodes[ids[(i + 1) % len(ids)]], history, stop,
+                              random.Random(rng.random())) for i in range(lockers)]
         nemesis = Nemesis(c, random.Random(rng.random()), stop, faults)
         for p in procs:
             p.start()
@@ -584,11 +708,17 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, o
     n_incs = sum(1 for o in history.ops if o["f"] == "incr" and o["type"] == "ok" and o["result"] is True)
     log("counter: %d acknowledged increments (both protocols), final value %s; %s" % (
         n_incs, counter_final, "; ".join(counter_problems) or "no lost update, final value within bounds"))
+    lock_problems = check_locks(history.ops)
+    fenced = [o for o in history.ops if o["f"] == "fenced" and o["type"] == "ok"]
+    log("lock: %d acquisitions, %d fenced writes by %d sessions; %s" % (
+        sum(1 for o in history.ops if o["f"] == "acquire" and o["type"] == "ok" and o["result"] is True),
+        len(fenced), len({o["expect"] for o in fenced}),
+        "; ".join(lock_problems) or "one holder per lock index, lock indexes in write order"))
     n_sessions = sum(len(p.sessions) for p in zk_procs)
     log("sessions: %d tracked, %s" % (n_sessions, "; ".join(session_problems) or
                                        "live ones' ephemerals on every node, given-up ones' gone everywhere"))
     return (all(ok for ok, _, _ in results.values()) and not crashes and not append_problems and not session_problems
-            and not counter_problems, results, out)
+            and not counter_problems and not lock_problems, results, out)
 
 
 def main():
