@@ -61,6 +61,8 @@ import linearizability  # noqa: E402
 INITIAL = "init"
 COUNTER_ZNODE = "/ctr"  # the same value as the Consul key COUNTER_KEY
 COUNTER_KEY = "ctr"
+ZK_LOCK = "/zklock"      # kazoo Lock recipe; fenced writes go to ZK_FENCED
+ZK_FENCED = "/zkfenced"
 
 
 class History:
@@ -371,11 +373,75 @@ class LockProcess(threading.Thread):
                 time.sleep(0.05)
 
 
-def check_locks(ops):
+class ZkLockProcess(threading.Thread):
+    """A kazoo `Lock` contender on `/zklock` (any node). While it holds the lock it makes fenced
+    writes: a transaction that checks its lock znode still exists and sets `/zkfenced`. The lock
+    znode's sequence number is the fencing token (one per acquisition) and the write's mzxid orders
+    the writes, so `check_locks` applies as to the Consul lock."""
+
+    def __init__(self, name, hosts, history, stop, rng):
+        super().__init__(daemon=True, name=name)
+        self.hosts, self.h, self.stop_ev, self.rng = hosts, history, stop, rng
+        self.n = 0
+
+    def run(self):
+        zk = KazooClient(hosts=self.hosts, timeout=4.0,
+                         connection_retry={"max_tries": -1, "delay": 0.05, "max_delay": 0.5})
+        try:
+            zk.start(timeout=15)
+        except Exception:
+            return
+        lock = zk.Lock(ZK_LOCK, self.name)
+        try:
+            while not self.stop_ev.is_set():
+                op = self.h.invoke(self.name, "zklock", "acquire")
+                try:
+                    held = lock.acquire(timeout=3)
+                    self.h.finish(op, "ok", held)
+                except Exception:
+                    self.h.finish(op, "info")
+                    held = False
+                    time.sleep(0.1)
+                if not held:
+                    continue
+                node = lock.node
+                token = int(node[-10:])
+                for _ in range(self.rng.randint(1, 3)):
+                    self.n += 1
+                    value = "%s-%d" % (self.name, self.n)
+                    op = self.h.invoke(self.name, "zklock", "fenced", value, node)
+                    try:
+                        t = zk.transaction()
+                        t.check(ZK_LOCK + "/" + node, 0)
+                        t.set_data(ZK_FENCED, value.encode())
+                        results = t.commit()
+                        if isinstance(results[1], Exception):
+                            self.h.finish(op, "fail")
+                            break
+                        self.h.finish(op, "ok", {"session": node, "lock_index": token,
+                                                 "modify_index": results[1].mzxid})
+                    except Exception:
+                        self.h.finish(op, "info")
+                        break
+                    time.sleep(self.rng.uniform(0, 0.03))
+                op = self.h.invoke(self.name, "zklock", "release")
+                try:
+                    self.h.finish(op, "ok", lock.release())
+                except Exception:
+                    self.h.finish(op, "info")
+        finally:
+            try:
+                zk.stop()
+                zk.close()
+            except Exception:
+                pass
+
+
+def check_locks(ops, key="lock"):
     """Problems with the Consul lock's fenced writes (empty: none). Ordered by the index of their
     write, fenced writes run under lock indexes that never decrease, and each lock index (one
     acquisition) belongs to one session: two holders at once would break one or the other."""
-    fenced = sorted((o for o in ops if o["f"] == "fenced" and o["type"] == "ok"),
+    fenced = sorted((o for o in ops if o["key"] == key and o["f"] == "fenced" and o["type"] == "ok"),
                     key=lambda o: o["result"]["modify_index"])
     problems = []
     owner = {}
@@ -622,6 +688,8 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
                 setup.create("/reg/" + k, INITIAL.encode())
             except KazooException:
                 setup.set("/reg/" + k, INITIAL.encode())
+        setup.ensure_path(ZK_LOCK)
+        setup.ensure_path(ZK_FENCED)
         setup.ensure_path(COUNTER_ZNODE)
         setup.set(COUNTER_ZNODE, b"0")
         setup.stop()
@@ -637,6 +705,8 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
                                 random.Random(rng.random())) for i in range(consul_clients)]
         procs += [LockProcess("locker%d" % i, c.nodes[ids[(i + 1) % len(ids)]], history, stop,
                               random.Random(rng.random())) for i in range(lockers)]
+        procs += [ZkLockProcess("zklocker%d" % i, c.hosts(), history, stop, random.Random(rng.random()))
+                  for i in range(lockers)]
         nemesis = Nemesis(c, random.Random(rng.random()), stop, faults)
         for p in procs:
             p.start()
@@ -708,12 +778,16 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
     n_incs = sum(1 for o in history.ops if o["f"] == "incr" and o["type"] == "ok" and o["result"] is True)
     log("counter: %d acknowledged increments (both protocols), final value %s; %s" % (
         n_incs, counter_final, "; ".join(counter_problems) or "no lost update, final value within bounds"))
-    lock_problems = check_locks(history.ops)
-    fenced = [o for o in history.ops if o["f"] == "fenced" and o["type"] == "ok"]
-    log("lock: %d acquisitions, %d fenced writes by %d sessions; %s" % (
-        sum(1 for o in history.ops if o["f"] == "acquire" and o["type"] == "ok" and o["result"] is True),
-        len(fenced), len({o["expect"] for o in fenced}),
-        "; ".join(lock_problems) or "one holder per lock index, lock indexes in write order"))
+    lock_problems = []
+    for key, what in (("lock", "Consul lock"), ("zklock", "kazoo lock")):
+        problems = check_locks(history.ops, key)
+        lock_problems += problems
+        fenced = [o for o in history.ops if o["key"] == key and o["f"] == "fenced" and o["type"] == "ok"]
+        log("%s: %d acquisitions, %d fenced writes by %d holders; %s" % (
+            what, sum(1 for o in history.ops if o["key"] == key and o["f"] == "acquire" and o["type"] == "ok"
+                      and o["result"] is True),
+            len(fenced), len({o["expect"] for o in fenced}),
+            "; ".join(problems) or "one holder per fencing token, tokens in write order"))
     n_sessions = sum(len(p.sessions) for p in zk_procs)
     log("sessions: %d tracked, %s" % (n_sessions, "; ".join(session_problems) or
                                        "live ones' ephemerals on every node, given-up ones' gone everywhere"))
