@@ -89,7 +89,7 @@ std::string fmt_msg(const Message& m) {
     case MessageType::kPreVote:
     case MessageType::kVote:
       s += " last=" + at(m.log_term, m.index);
-      if (m.context) s += " transfer";
+      if (m.context) s += " force";  // skips the peers' leader lease: a transfer, or after a won pre-vote
       break;
     case MessageType::kPreVoteResp:
     case MessageType::kVoteResp:
