@@ -20,6 +20,9 @@ Locks: two Consul contenders (sessions with a TTL and a lock delay, `?acquire=` 
 make fenced writes while they hold it, each a txn that checks their session holds the lock, reads
 the lock's entry and sets `fenced`; ordered by the index of their write, the lock indexes they ran
 under never decrease and each belongs to one session (never two holders of one acquisition).
+Watches: two kazoo clients watch `/reg/k0` as applications do (read with a data watch, wait for the
+event, read again; never polling). Within a session the zxids they read never go back, and after
+the faults every watcher is notified of one last write and reads it.
 Outcomes: ok (acknowledged, with its result), fail (certainly not applied: refused before it was
 sent, or a definite error), info (timeout, lost connection, 5xx: may or may not have happened).
 
@@ -437,6 +440,68 @@ class ZkLockProcess(threading.Thread):
                 pass
 
 
+class ZkWatchProcess(threading.Thread):
+    """A kazoo client watching one register znode the way applications do: read it with a data
+    watch, wait for the event, read it again (which sets the next watch). It never polls: a lost
+    notification leaves it behind for good. Runs until `done` is set, after the final write."""
+
+    def __init__(self, name, hosts, path, done):
+        super().__init__(daemon=True, name=name)
+        self.hosts, self.path, self.done = hosts, path, done
+        self.observed = []  # (session id, mzxid, version), in the order read
+        self.fired = threading.Event()
+        self.zk = None
+
+    def on_event(self, event):
+        self.fired.set()
+
+    def on_state(self, state):
+        if state == "LOST":
+            self.fired.set()  # the session's watches died with it: read again in the new one
+
+    def run(self):
+        self.zk = KazooClient(hosts=self.hosts, timeout=4.0,
+                              connection_retry={"max_tries": -1, "delay": 0.05, "max_delay": 0.5})
+        self.zk.add_listener(self.on_state)
+        try:
+            self.zk.start(timeout=15)
+        except Exception:
+            return
+        self.fired.set()
+        while not self.done.is_set():
+            if not self.fired.wait(0.2):
+                continue
+            self.fired.clear()
+            try:
+                _, st = self.zk.get(self.path, watch=self.on_event)
+                self.observed.append((self.zk.client_id[0], st.mzxid, st.version))
+            except Exception:
+                self.fired.set()  # not read, so no watch set: try again
+                time.sleep(0.1)
+        try:
+            self.zk.stop()
+            self.zk.close()
+        except Exception:
+            pass
+
+
+def check_watches(watchers, final_mzxid):
+    """Problems with the watchers (empty: none): within a session the zxids read never go back, and
+    every watcher was notified of the final write and read it."""
+    problems = []
+    for w in watchers:
+        last = {}
+        for sid, mzxid, version in w.observed:
+            if mzxid < last.get(sid, 0):
+                problems.append("%s read mzxid %x after %x in session %x" % (w.name, mzxid, last[sid], sid))
+            last[sid] = max(last.get(sid, 0), mzxid)
+        seen = max((m for _, m, _ in w.observed), default=0)
+        if final_mzxid is None or seen < final_mzxid:
+            problems.append("%s was not notified of the final write (last read mzxid %x, final %s)" % (
+                w.name, seen, "unknown" if final_mzxid is None else "%x" % final_mzxid))
+    return problems
+
+
 def check_locks(ops, key="lock"):
     """Problems with the Consul lock's fenced writes (empty: none). Ordered by the index of their
     write, fenced writes run under lock indexes that never decrease, and each lock index (one
@@ -667,7 +732,8 @@ def check_history(ops, keys):
     return out
 
 
-def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, lockers=2, out=None, log=print):
+def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, lockers=2, watchers_n=2, out=None,
+        log=print):
     rng = random.Random(seed)
     out = Path(out or tempfile.mkdtemp(prefix="conclave-faults-"))
     out.mkdir(parents=True, exist_ok=True)
@@ -677,6 +743,8 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
     present_by_node = {}
     counter_final = None
     session_problems = ["the run ended before sessions were checked"]
+    watch_problems = ["the run ended before watches were checked"]
+    watchers = []
     try:
         setup = KazooClient(hosts=c.hosts(), timeout=10.0)
         setup.start(timeout=15)
@@ -707,6 +775,11 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
                               random.Random(rng.random())) for i in range(lockers)]
         procs += [ZkLockProcess("zklocker%d" % i, c.hosts(), history, stop, random.Random(rng.random()))
                   for i in range(lockers)]
+        watchers_done = threading.Event()
+        watchers = [ZkWatchProcess("watcher%d" % i, c.hosts(), "/reg/" + key_names[0], watchers_done)
+                    for i in range(watchers_n)]
+        for w in watchers:
+            w.start()
         nemesis = Nemesis(c, random.Random(rng.random()), stop, faults)
         for p in procs:
             p.start()
@@ -725,6 +798,18 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
         final.connect()
         for k in key_names:
             final.read(k)
+        # A last write to the watched znode: every watcher must be notified of it and read it.
+        op = history.invoke("final", key_names[0], "write", "final-watch")
+        final_mzxid = final.zk.set("/reg/" + key_names[0], b"final-watch").mzxid
+        history.finish(op, "ok")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not all(
+                max((m for _, m, _ in w.observed), default=0) >= final_mzxid for w in watchers):
+            time.sleep(0.1)
+        watchers_done.set()
+        for w in watchers:
+            w.join(10)
+        watch_problems = check_watches(watchers, final_mzxid)
         final.zk.sync(COUNTER_ZNODE)
         counter_final = int(final.zk.get(COUNTER_ZNODE)[0].decode())
         # Every node's view of the appends, once it has caught up (sync through it).
@@ -788,11 +873,14 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
                       and o["result"] is True),
             len(fenced), len({o["expect"] for o in fenced}),
             "; ".join(problems) or "one holder per fencing token, tokens in write order"))
+    log("watches: %d watchers, %d reads on notification; %s" % (
+        len(watchers), sum(len(w.observed) for w in watchers),
+        "; ".join(watch_problems) or "zxids never went back within a session, every watcher saw the final write"))
     n_sessions = sum(len(p.sessions) for p in zk_procs)
     log("sessions: %d tracked, %s" % (n_sessions, "; ".join(session_problems) or
                                        "live ones' ephemerals on every node, given-up ones' gone everywhere"))
     return (all(ok for ok, _, _ in results.values()) and not crashes and not append_problems and not session_problems
-            and not counter_problems and not lock_problems, results, out)
+            and not counter_problems and not lock_problems and not watch_problems, results, out)
 
 
 def main():

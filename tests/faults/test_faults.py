@@ -75,6 +75,16 @@ def test_lock_checker_rejects_what_it_must():
     assert runner.check_locks(good + [bad])
 
 
+def test_watch_checker_rejects_what_it_must():
+    from types import SimpleNamespace
+    good = SimpleNamespace(name="w", observed=[(1, 5, 0), (1, 9, 1), (2, 7, 1), (2, 12, 2)])
+    assert runner.check_watches([good], 12) == []
+    # A read that went back within a session (a reconnect to a server behind what it had seen).
+    assert runner.check_watches([SimpleNamespace(name="w", observed=[(1, 9, 1), (1, 5, 0), (1, 12, 2)])], 12)
+    # A watcher that never heard of the final write.
+    assert runner.check_watches([good], 13)
+
+
 def test_short_fault_run_is_linearizable(tmp_path):
     lines = []
     good, results, out = runner.run(seed=7, seconds=20, nodes=3, keys=3, out=tmp_path, log=lines.append)
