@@ -163,6 +163,7 @@ Status Node::start() {
   dh.role_changed = [this](raft::Role o, raft::Role n) { on_role_changed(o, n); };
   dh.read_state = [this](const raft::ReadState& rs) { on_read_state(rs.context, rs.index); };
   dh.wall_us = [this] { return wall_us(); };
+  dh.monotonic_us = [this] { return monotonic_us(); };
   dh.entries_durable = [this](uint64_t ticket, raft::Index first, raft::Index last, int64_t submitted_us) {
     if (proposals_) proposals_->entries_durable(ticket, first, last, submitted_us);
   };

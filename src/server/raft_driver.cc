@@ -128,6 +128,7 @@ void RaftDriver::drive() {
         h.first_new = rd.entries.front().index;
         h.last_new = rd.entries.back().index;
         h.submitted_us = hooks_.wall_us ? hooks_.wall_us() : 0;
+        h.submitted_mono_us = hooks_.monotonic_us ? hooks_.monotonic_us() : 0;
       }
       held_.push_back(std::move(h));
     } else if (!held_.empty()) {
@@ -178,7 +179,8 @@ void RaftDriver::on_ticket_durable(uint64_t ticket) {
   while (!held_.empty() && held_.front().ticket <= durable_ticket_) {
     durable = held_.front().last_index;
     if (held_.front().first_new) {
-      if (hooks_.wall_us) stats_.wal_write.observe_us(hooks_.wall_us() - held_.front().submitted_us);
+      if (hooks_.monotonic_us)
+        stats_.wal_write.observe_us(hooks_.monotonic_us() - held_.front().submitted_mono_us);
       if (hooks_.entries_durable)
         hooks_.entries_durable(held_.front().ticket, held_.front().first_new, held_.front().last_new,
                                held_.front().submitted_us);

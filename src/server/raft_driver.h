@@ -62,6 +62,8 @@ class RaftDriver {
     /// (wall_us below): the "wal fsync" spans of traced proposals. Optional.
     std::function<void(uint64_t ticket, raft::Index first, raft::Index last, int64_t submitted_us)> entries_durable;
     std::function<int64_t()> wall_us;
+    /// A monotonic clock for the WAL write histogram (wall time can step). Optional.
+    std::function<int64_t()> monotonic_us;
   };
 
   RaftDriver(net::EventLoop& loop, RaftDriverOptions options, state::DataTree& tree, Hooks hooks, uint64_t seed);
@@ -103,7 +105,8 @@ class RaftDriver {
     std::vector<raft::Message> messages;
     raft::Index first_new = 0;  // the batch's entries (0: none)
     raft::Index last_new = 0;
-    int64_t submitted_us = 0;
+    int64_t submitted_us = 0;       // wall clock, for spans
+    int64_t submitted_mono_us = 0;  // monotonic, for the WAL write histogram
   };
   void apply(const raft::Entry& e);
   /// Encodes the next slice of the snapshot in progress; when it is complete, hands the bytes
