@@ -1,6 +1,7 @@
 #include "consul/registry_json.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "consul/params.h"
 
@@ -32,12 +33,17 @@ bool get_bool(const json::object& o, std::string_view name, bool* out, ParseErro
   return get_scalar(o, name, out, err, "a boolean", &json::value::is_bool, [](const json::value& v) { return v.as_bool(); });
 }
 
+// A double that is a whole number within int64's range (casting any other is undefined).
+bool whole_int64(double d) {
+  return d >= -9223372036854775808.0 && d < 9223372036854775808.0 && d == std::trunc(d);
+}
+
 bool get_int(const json::object& o, std::string_view name, int64_t* out, ParseError* err) {
   const json::value* v = field(o, name);
   if (!v || v->is_null()) return true;
   if (v->is_int64()) *out = v->as_int64();
   else if (v->is_uint64() && v->as_uint64() <= INT64_MAX) *out = static_cast<int64_t>(v->as_uint64());
-  else if (v->is_double() && v->as_double() == static_cast<double>(static_cast<int64_t>(v->as_double())))
+  else if (v->is_double() && whole_int64(v->as_double()))
     *out = static_cast<int64_t>(v->as_double());
   else {
     *err = "Request decode failed: " + std::string(name) + " must be an integer";

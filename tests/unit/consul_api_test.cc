@@ -4,6 +4,8 @@
 #include "consul/blocking.h"
 #include "consul/key_path.h"
 #include "consul/params.h"
+#include "consul/registry_json.h"
+#include "common/json.h"
 
 using namespace conclave::consul;
 
@@ -70,4 +72,26 @@ TEST(ConsulBlocking, WakesByPrefixAndTimesOut) {
   q.changed("/k");
   EXPECT_EQ(wakes, 3);
   EXPECT_EQ(q.size(), 0u);
+}
+
+// Found by fuzz_consul: a Port of 8.04e90 was cast to int64, which is undefined behaviour. A number
+// outside int64's range is refused like any other non-integer; a whole number written as a double
+// is still an integer.
+TEST(ConsulRegistryJson, RefusesIntegersOutOfRange) {
+  for (const char* body : {R"({"Name":"web","Port":8.04444e90})", R"({"Name":"web","Port":-1e19})",
+                           R"({"Name":"web","Port":9223372036854775808.0})", R"({"Name":"web","Port":80.5})"}) {
+    conclave::json::error_code ec;
+    conclave::json::value v = conclave::json::parse(body, ec);
+    ASSERT_FALSE(ec) << body;
+    conclave::state::ServiceSpec s;
+    std::vector<conclave::state::CheckSpec> checks;
+    EXPECT_NE(parse_service_registration(v.as_object(), &s, &checks).find("Port must be an integer"), std::string::npos)
+        << body;
+  }
+  conclave::json::error_code ec;
+  conclave::json::value v = conclave::json::parse(R"({"Name":"web","Port":8080.0})", ec);
+  conclave::state::ServiceSpec s;
+  std::vector<conclave::state::CheckSpec> checks;
+  EXPECT_EQ(parse_service_registration(v.as_object(), &s, &checks), "");
+  EXPECT_EQ(s.port, 8080);
 }
