@@ -255,10 +255,27 @@ bool DataTree::decode_nodes_by_ordinal(Reader& r, uint32_t nacls, DataTree* fres
 bool DataTree::decode_nodes_by_id(Reader& r, uint32_t nacls, DataTree* fresh, std::vector<NodeId>* owned) {
   uint64_t count = r.u64();
   if (!r.ok() || count == 0 || count > r.remaining() / kNodeFixedBytes) return false;
-  const uint64_t max_id = count * 16 + 1024;  // ids are dense in any tree that produced them
   fresh->index_.reserve(count);
-  std::vector<NodeId> made;  // by the snapshot's id
-  made.reserve(count);
+  // The snapshot's id -> the new tree's id. Ids are mostly dense (the store reuses freed ones), so
+  // a vector holds those up to a bound the input's size justifies; the survivors of a mass delete
+  // keep their high ids, and those go to a map, so no input can make the table outgrow it.
+  const uint64_t dense_bound = count * 16 + 1024;
+  std::vector<NodeId> dense;
+  dense.reserve(count);
+  std::unordered_map<uint32_t, NodeId> sparse;
+  auto made_of = [&](uint32_t id) -> NodeId {
+    if (id < dense_bound) return id < dense.size() ? dense[id] : kNoNodeId;
+    auto it = sparse.find(id);
+    return it == sparse.end() ? kNoNodeId : it->second;
+  };
+  auto set_made = [&](uint32_t id, NodeId v) {
+    if (id >= dense_bound) {
+      sparse[id] = v;
+      return;
+    }
+    if (id >= dense.size()) dense.resize(id + 1, kNoNodeId);
+    dense[id] = v;
+  };
   std::unordered_map<uint32_t, std::vector<size_t>> waiting;  // parent id -> records' offsets
   uint64_t created = 0;
   std::string path;
@@ -282,21 +299,21 @@ bool DataTree::decode_nodes_by_id(Reader& r, uint32_t nacls, DataTree* fresh, st
       std::string_view data = rr.blob();
       NodeMeta m = read_meta(rr);
       if (!rr.ok() || m.acl >= nacls) return false;
-      if (nid >= made.size()) made.resize(nid + 1, kNoNodeId);
-      if (made[nid] != kNoNodeId) return false;  // an id twice
+      if (made_of(nid) != kNoNodeId) return false;  // an id twice
       NodeId parent = kNoNodeId;
       if (pid == kNoParent) {
         if (!name.empty() || created != 0) return false;  // the root, once, before anything else is made
         path = "/";
       } else {
         if (name.empty() || name.find('/') != std::string_view::npos) return false;
-        parent = made[pid];
+        parent = made_of(pid);
         path = child_path(fresh->store_.at(parent).path(), name);
         if (fresh->index_.find(fresh->store_, path) != kNoNodeId) return false;
       }
-      made[nid] = fresh->add_node(path, data, data_null, parent, m);
+      const NodeId made = fresh->add_node(path, data, data_null, parent, m);
+      set_made(nid, made);
       ++created;
-      if (m.ephemeral_owner != 0) owned->push_back(made[nid]);
+      if (m.ephemeral_owner != 0) owned->push_back(made);
       if (waiting.empty()) continue;
       auto it = waiting.find(nid);
       if (it == waiting.end()) continue;
@@ -317,8 +334,8 @@ bool DataTree::decode_nodes_by_id(Reader& r, uint32_t nacls, DataTree* fresh, st
     r.boolean();
     r.blob();
     r.raw(6 * 8 + 3 * 4 + 4);
-    if (!r.ok() || id >= max_id || (parent != kNoParent && parent >= max_id) || id == parent) return false;
-    bool parent_made = parent == kNoParent || (parent < made.size() && made[parent] != kNoNodeId);
+    if (!r.ok() || id == kNoParent || id == parent) return false;
+    bool parent_made = parent == kNoParent || made_of(parent) != kNoNodeId;
     if (parent == kNoParent && created != 0) return false;  // a second root
     if (parent_made) {
       if (!make(offset, id, parent)) return false;

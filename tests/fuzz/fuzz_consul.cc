@@ -1,7 +1,8 @@
-// The Consul API front-end end to end, without sockets: an HTTP request (method, path, query,
-// body) taken from the input is routed to the API on an in-memory replica that applies proposals
-// at once. Every request gets exactly one response, a 5xx only where Consul gives one, and the
-// tree stays consistent (its snapshot round-trips).
+// The Consul API front-end end to end, without sockets: each input is a sequence of HTTP requests
+// (method, path, query, body), separated by 0x1e bytes, routed to the API on a fresh in-memory
+// replica that applies proposals at once. Every request gets exactly one response, and after each
+// one the tree stays consistent (its snapshot round-trips). A fresh replica per input keeps every
+// finding replayable from its one input file.
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -56,31 +57,20 @@ const char* kPaths[] = {"/v1/kv/", "/v1/txn", "/v1/session/create", "/v1/session
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  // State carries over between inputs, as on a node, and starts afresh every 4096 inputs so that
-  // memory stays bounded on long runs.
-  static std::unique_ptr<MemoryReplica> replica;
-  static std::unique_ptr<server::HttpRouter> router;
-  static std::unique_ptr<consul::ConsulApi> api;
-  static uint64_t inputs = 0;
-  if (inputs++ % 4096 == 0) {
-    api.reset();
-    router = std::make_unique<server::HttpRouter>();
-    replica = std::make_unique<MemoryReplica>();
-    api = std::make_unique<consul::ConsulApi>(*replica, *router);
-    replica->subscribe(api.get());
-  }
-  if (size < 3) return 0;
-  net::HttpRequest req;
-  req.method = kMethods[data[0] % 4];
-  std::string rest(reinterpret_cast<const char*>(data) + 2, size - 2);
-  // Input layout after two selector bytes: path suffix '\n' query '\n' body.
+namespace {
+
+// One request from `rec`: two selector bytes (method, path prefix), then path suffix '\n' query
+// '\n' body.
+bool parse_request(std::string_view rec, net::HttpRequest& req) {
+  if (rec.size() < 3) return false;
+  req.method = kMethods[static_cast<uint8_t>(rec[0]) % 4];
+  std::string rest(rec.substr(2));
   auto nl1 = rest.find('\n');
   auto nl2 = nl1 == std::string::npos ? std::string::npos : rest.find('\n', nl1 + 1);
   std::string suffix = rest.substr(0, nl1);
   std::string query = nl1 == std::string::npos ? "" : rest.substr(nl1 + 1, nl2 == std::string::npos ? std::string::npos : nl2 - nl1 - 1);
   req.body = nl2 == std::string::npos ? "" : rest.substr(nl2 + 1);
-  req.path = std::string(kPaths[data[1] % std::size(kPaths)]) + suffix;
+  req.path = std::string(kPaths[static_cast<uint8_t>(rec[1]) % std::size(kPaths)]) + suffix;
   for (size_t start = 0; start <= query.size();) {
     auto amp = query.find('&', start);
     std::string kv = query.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
@@ -90,18 +80,37 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     start = amp + 1;
   }
   req.query.erase("index");  // a blocking query would wait for a change no input makes
-  int responses = 0;
-  router->handle(req, [&](net::HttpResponse r) {
-    ++responses;
-    CONCLAVE_ASSERT(r.status >= 200 && r.status < 600, "a real status");
-  });
-  api->tick();  // check results are answered once their batch (proposed on the tick) applies
-  CONCLAVE_ASSERT(responses == 1, "every request is answered once, by the next tick");
-  if (replica->index_ % 64 == 0) {
+  return true;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+  MemoryReplica replica;
+  server::HttpRouter router;
+  consul::ConsulApi api(replica, router);
+  replica.subscribe(&api);
+  int requests = 0;
+  for (size_t start = 0; start < input.size() && requests < 64;) {
+    size_t end = input.find('\x1e', start);
+    if (end == std::string_view::npos) end = input.size();
+    net::HttpRequest req;
+    const bool parsed = parse_request(input.substr(start, end - start), req);
+    start = end + 1;
+    if (!parsed) continue;
+    ++requests;
+    int responses = 0;
+    router.handle(req, [&](net::HttpResponse r) {
+      ++responses;
+      CONCLAVE_ASSERT(r.status >= 200 && r.status < 600, "a real status");
+    });
+    api.tick();  // check results are answered once their batch (proposed on the tick) applies
+    CONCLAVE_ASSERT(responses == 1, "every request is answered once, by the next tick");
     Bytes snap;
-    replica->tree_.encode_snapshot(snap);
+    replica.tree_.encode_snapshot(snap);
     state::DataTree copy;
-    CONCLAVE_ASSERT(copy.decode_snapshot(snap) && copy.digest() == replica->tree_.digest(), "tree stays consistent");
+    CONCLAVE_ASSERT(copy.decode_snapshot(snap) && copy.digest() == replica.tree_.digest(), "tree stays consistent");
   }
   return 0;
 }
