@@ -241,7 +241,12 @@ Status Wal::open_new_segment(raft::Index first_index) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return make_error(Errc::kIo, fmt::format("cannot open {}: {}", path, strerror(errno)));
   if (fd_ >= 0) {
-    if (options_.fsync) ::fdatasync(fd_);
+    // The old segment may end in records written without a sync (commit-only hard states).
+    if (options_.fsync && ::fdatasync(fd_) != 0) {
+      int err = errno;
+      ::close(fd);
+      return make_error(Errc::kIo, fmt::format("fdatasync before rotating to {}: {}", path, strerror(err)));
+    }
     ::close(fd_);
   }
   fd_ = fd;

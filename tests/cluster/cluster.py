@@ -1,10 +1,16 @@
 """Real-process Conclave clusters on loopback, with a fault-injecting TCP proxy between peers.
 
 Peer connections are dialled by the lower node id, so node i reaches node j > i through
-proxy (i, j) when a proxy is requested; cutting a proxy partitions that pair.
+proxy (i, j) when a proxy is requested; cutting a proxy partitions that pair, stalling one of its
+directions makes a one-way partition.
+
+With fsync_faults=True every node runs under tests/faults/fsyncfault.c, steered by
+`Cluster.set_disk(i, "delay 50" | "fail" | "")`.
 """
 
+import os
 import re
+from pathlib import Path
 import select
 import socket
 import threading
@@ -25,6 +31,7 @@ class Proxy:
         self.listen.listen(16)
         self.port = self.listen.getsockname()[1]
         self.blocked = False
+        self.stalled = set()  # "dialer" and/or "target": that side's bytes are held, not forwarded
         self.pairs = []
         self.lock = threading.Lock()
         self.stopped = False
@@ -52,7 +59,10 @@ class Proxy:
         socks = [a, b]
         try:
             while not self.blocked and not self.stopped:
-                r, _, _ = select.select(socks, [], [], 0.2)
+                # A stalled side is not read: its bytes wait in the kernel, and once its buffers
+                # fill the sender blocks, as over a link that drops one direction's packets.
+                live = [s for s, side in ((a, "dialer"), (b, "target")) if side not in self.stalled]
+                r, _, _ = select.select(live, [], [], 0.2)
                 for s in r:
                     data = s.recv(65536)
                     if not data:
@@ -79,8 +89,13 @@ class Proxy:
                         pass
             self.pairs = []
 
+    def stall(self, side):
+        """Holds the bytes sent by one side ("dialer": the lower id, "target": the higher)."""
+        self.stalled.add(side)
+
     def heal(self):
         self.blocked = False
+        self.stalled = set()
 
     def close(self):
         self.stopped = True
@@ -88,8 +103,11 @@ class Proxy:
         self.listen.close()
 
 
+FSYNC_FAULT_SO = Path(__file__).resolve().parents[2] / "build" / "release" / "tests" / "libconclave_fsyncfault.so"
+
+
 class Cluster:
-    def __init__(self, n, proxied=False, extra_args=()):
+    def __init__(self, n, proxied=False, extra_args=(), fsync_faults=False):
         self.n = n
         self.raft_ports = {i: free_port() for i in range(1, n + 1)}
         self.proxies = {}
@@ -112,6 +130,23 @@ class Cluster:
             if i == n and n > 1 and "--io-threads" not in [str(a) for a in extra_args]:
                 args += ["--io-threads", "2"]
             self.nodes[i] = ConclaveServer(extra_args=args, name="node%d" % i)
+        self.disk_controls = {}
+        if fsync_faults:
+            so = Path(os.environ.get("CONCLAVE_FSYNCFAULT_SO", FSYNC_FAULT_SO))
+            if not so.exists():
+                raise AssertionError("%s is missing: the test build makes it (tests/CMakeLists.txt)" % so)
+            for i, node in self.nodes.items():
+                control = Path(node.workdir) / "fsync-fault"
+                control.write_text("")
+                self.disk_controls[i] = control
+                extra = {"LD_PRELOAD": str(so), "FSYNC_FAULT_CONTROL": str(control)}
+                node.env = lambda extra=extra: {**os.environ, **extra}
+
+    def set_disk(self, i, fault):
+        """Node i's disk from now on: "" (healthy), "delay <ms>" per sync, or "fail" (EIO)."""
+        tmp = self.disk_controls[i].with_suffix(".tmp")
+        tmp.write_text(fault)
+        tmp.replace(self.disk_controls[i])
 
     def start(self):
         for node in self.nodes.values():

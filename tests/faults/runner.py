@@ -2,6 +2,7 @@
 from a seeded schedule, every operation recorded, and the history checked for linearizability.
 
     /usr/bin/python3 tests/faults/runner.py [--seed N] [--seconds S] [--nodes 3|5] [--out DIR]
+    /usr/bin/python3 tests/faults/runner.py --seeds 1-200 --seconds 10 --out DIR   (a batch)
 
 Workloads: sessions (every ZooKeeper client session creates an ephemeral; at the end a session
 still held has it on every node, one given up has lost it everywhere), unique append (ZooKeeper sequential znodes under /seq: distinct numbers in real-time
@@ -28,9 +29,11 @@ sent, or a definite error), info (timeout, lost connection, 5xx: may or may not 
 
 Faults (seeded, one at a time, each healed before the next): kill -9 of a node (often the leader)
 and its restart, SIGSTOP/SIGCONT, a leadership transfer, a partition of one node from the others
-(majority/minority),
-a partial partition (the peer links one node dials, to higher ids: it still reaches lower ids). At the end everything is healed and every key
-is read once more.
+(majority/minority), a partial partition (the peer links one node dials, to higher ids: it still
+reaches lower ids), a one-way partition (one direction of all of a node's links held), a slow disk
+(every fsync of one node delayed 20-400 ms) and a failing disk (fsync returns EIO: the node must
+stop, and is restarted on a healthy disk); the disk faults go through tests/faults/fsyncfault.c.
+At the end everything is healed and every key is read once more.
 
 History: <out>/history.jsonl (one operation per line: process, key, f, value, expect, type, result,
 invoke, complete in monotonic seconds, wall clock); faults in <out>/faults.jsonl. Exit status 0
@@ -570,7 +573,8 @@ class Nemesis(threading.Thread):
     def run(self):
         while not self.stop_ev.wait(self.rng.uniform(1.0, 2.5)):
             self.check_alive()
-            kind = self.rng.choice(["kill", "pause", "partition", "partial", "transfer"])
+            kind = self.rng.choice(["kill", "pause", "partition", "partial", "transfer", "oneway", "slow-disk",
+                                    "disk-fail"])
             node = self.pick_node()
             hold = self.rng.uniform(1.0, 3.0)
             self.record(kind, node=node, hold=round(hold, 2))
@@ -590,6 +594,36 @@ class Nemesis(threading.Thread):
                 self.stop_ev.wait(hold)
                 for p in self.c.proxies.values():
                     p.heal()
+            elif kind == "oneway":
+                # One direction of every link of this node is held: either it hears the others
+                # but cannot reach them, or they hear it but it cannot hear them.
+                outbound = self.rng.random() < 0.5
+                self.log[-1]["direction"] = "outbound" if outbound else "inbound"
+                for (a, b), p in self.c.proxies.items():
+                    if node in (a, b):
+                        p.stall("dialer" if (node == a) == outbound else "target")
+                self.stop_ev.wait(hold)
+                for p in self.c.proxies.values():
+                    p.heal()
+            elif kind == "slow-disk":
+                ms = self.rng.choice([20, 100, 400])
+                self.log[-1]["delay_ms"] = ms
+                self.c.set_disk(node, "delay %d" % ms)
+                self.stop_ev.wait(hold)
+                self.c.set_disk(node, "")
+            elif kind == "disk-fail":
+                # fsync fails with EIO: the node must stop (fail-stop) rather than acknowledge;
+                # it is expected to exit, and comes back on a healthy disk.
+                self.killed.add(node)
+                self.c.set_disk(node, "fail")
+                self.stop_ev.wait(hold)
+                self.c.set_disk(node, "")
+                if self.c.nodes[node].is_running():
+                    self.killed.discard(node)
+                    self.log[-1]["outcome"] = "still running (no sync while failing)"
+                else:
+                    self.log[-1]["outcome"] = "stopped, exit status %s" % self.c.nodes[node].proc.returncode
+                    self.restart(node)
             elif kind == "transfer":
                 # Leadership handed to another voter (Raft §3.10) while the load runs.
                 leader = self.c.leader()
@@ -615,6 +649,8 @@ class Nemesis(threading.Thread):
         self.heal_all()
 
     def heal_all(self):
+        for i in self.c.nodes:
+            self.c.set_disk(i, "")
         self.check_alive()
         for p in self.c.proxies.values():
             p.heal()
@@ -738,7 +774,7 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
     out = Path(out or tempfile.mkdtemp(prefix="conclave-faults-"))
     out.mkdir(parents=True, exist_ok=True)
     key_names = ["k%d" % i for i in range(keys)]
-    c = Cluster(nodes, proxied=True).start()
+    c = Cluster(nodes, proxied=True, fsync_faults=True).start()
     history, faults = History(), []
     present_by_node = {}
     counter_final = None
@@ -883,14 +919,53 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
             and not counter_problems and not lock_problems and not watch_problems, results, out)
 
 
+def run_many(first, last, seconds, nodes, keys, out):
+    """Seeds first..last one after another; one summary line per seed in <out>/summary.txt (the
+    failing ones keep their histories in <out>/seed-N). Returns the failing seeds."""
+    out = Path(out or tempfile.mkdtemp(prefix="conclave-faults-batch-"))
+    out.mkdir(parents=True, exist_ok=True)
+    failed = []
+    with open(out / "summary.txt", "a") as summary:
+        for seed in range(first, last + 1):
+            lines = []
+            t0 = time.monotonic()
+            try:
+                ok, _, where = run(seed=seed, seconds=seconds, nodes=nodes, keys=keys, out=out / ("seed-%d" % seed),
+                                   log=lines.append)
+            except Exception as e:  # a run that could not finish is a failure, with its reason
+                ok, where = False, out / ("seed-%d" % seed)
+                lines.append("run aborted: %r" % e)
+            faults = sorted({json.loads(l)["fault"] for l in open(where / "faults.jsonl")} - {"healed"}) \
+                if (where / "faults.jsonl").exists() else []
+            line = "seed %d: %s in %.0f s; faults %s; %s" % (seed, "ok" if ok else "FAILED", time.monotonic() - t0,
+                                                             ",".join(faults), lines[-1] if lines else "")
+            summary.write(line + "\n")
+            summary.flush()
+            print(line, flush=True)
+            if ok:
+                import shutil
+                shutil.rmtree(where, ignore_errors=True)
+            else:
+                failed.append(seed)
+                (where / "log.txt").write_text("\n".join(lines) + "\n")
+    print("%d seeds, %d failed%s; summary in %s" % (last - first + 1, len(failed),
+                                                    (": " + " ".join(map(str, failed))) if failed else "",
+                                                    out / "summary.txt"), flush=True)
+    return failed
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seed", type=int, default=int(time.time()) % 100000)
+    ap.add_argument("--seeds", help="A-B: run seeds A..B one after another (a batch), summary in --out")
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--nodes", type=int, default=3, choices=[3, 5])
     ap.add_argument("--keys", type=int, default=3)
     ap.add_argument("--out")
     a = ap.parse_args()
+    if a.seeds:
+        first, last = (int(x) for x in a.seeds.split("-"))
+        sys.exit(1 if run_many(first, last, a.seconds, a.nodes, a.keys, a.out) else 0)
     ok, _, _ = run(seed=a.seed, seconds=a.seconds, nodes=a.nodes, keys=a.keys, out=a.out)
     sys.exit(0 if ok else 1)
 

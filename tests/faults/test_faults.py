@@ -3,6 +3,7 @@ linearizability checker shown to reject what it must."""
 
 import copy
 import json
+import time
 
 import linearizability
 import runner
@@ -137,3 +138,84 @@ def test_session_checker_rejects_what_it_must(tmp_path):
         zk.stop()
         zk.close()
         srv.stop()
+
+
+def test_one_way_stall_holds_one_direction_only():
+    import socket
+    from cluster import Proxy
+    from pyharness.servers import HOST
+    srv = socket.socket()
+    srv.bind((HOST, 0))
+    srv.listen(1)
+    proxy = Proxy(srv.getsockname()[1])
+    try:
+        dialer = socket.create_connection((HOST, proxy.port), timeout=5)
+        target, _ = srv.accept()
+        target.settimeout(5)
+        proxy.stall("dialer")
+        dialer.sendall(b"held")
+        target.sendall(b"passes")
+        assert dialer.recv(16) == b"passes"
+        target.settimeout(0.5)
+        try:
+            got = target.recv(16)
+        except socket.timeout:
+            got = None
+        assert got is None, "the stalled direction delivered %r" % got
+        proxy.heal()
+        target.settimeout(5)
+        assert target.recv(16) == b"held"  # held, not lost: delivered once healed
+    finally:
+        proxy.close()
+        srv.close()
+
+
+def test_failing_fsync_stops_the_node_before_it_acknowledges(tmp_path):
+    """Under tests/faults/fsyncfault.c: a slow disk slows syncs down, a failing one stops the node
+    (fail-stop: no acknowledgement without durability), and after a restart on a healthy disk
+    every acknowledged write is there."""
+    from kazoo.client import KazooClient
+    from kazoo.exceptions import KazooException
+    from kazoo.handlers.threading import KazooTimeoutError
+    from cluster import Cluster
+    c = Cluster(1, fsync_faults=True).start()
+    node = c.nodes[1]
+    zk = KazooClient(hosts=node.hosts, timeout=10.0, connection_retry=None, command_retry=None)
+    zk.start(timeout=15)
+    try:
+        zk.create("/before", b"x")
+        before = c.metrics(1)
+        c.set_disk(1, "delay 100")
+        time.sleep(0.1)  # the shim reads its control file at most every 20 ms
+        for k in range(3):
+            zk.create("/slow%d" % k, b"x")
+        after = c.metrics(1)
+        syncs = after["conclave_wal_fsyncs_total"] - before["conclave_wal_fsyncs_total"]
+        spent = after["conclave_wal_fsync_seconds_total"] - before["conclave_wal_fsync_seconds_total"]
+        assert syncs >= 3 and spent >= 0.1 * syncs * 0.99, (syncs, spent)
+        c.set_disk(1, "fail")
+        time.sleep(0.1)
+        acknowledged = True
+        try:
+            zk.create_async("/during", b"x").get(timeout=5)
+        except (KazooException, KazooTimeoutError):
+            acknowledged = False
+        assert not acknowledged, "a write was acknowledged while fsync failed"
+        deadline = time.monotonic() + 10
+        while node.is_running() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not node.is_running(), "the node kept running on a disk whose fsync fails"
+        c.set_disk(1, "")
+        node.start()
+        zk2 = KazooClient(hosts=node.hosts, timeout=10.0)
+        zk2.start(timeout=15)
+        try:
+            for p in ["/before", "/slow0", "/slow1", "/slow2"]:
+                assert zk2.exists(p), p + " was acknowledged and is gone"
+        finally:
+            zk2.stop()
+            zk2.close()
+    finally:
+        zk.stop()
+        zk.close()
+        c.stop()
