@@ -22,8 +22,10 @@ make fenced writes while they hold it, each a txn that checks their session hold
 the lock's entry and sets `fenced`; ordered by the index of their write, the lock indexes they ran
 under never decrease and each belongs to one session (never two holders of one acquisition).
 Watches: two kazoo clients watch `/reg/k0` as applications do (read with a data watch, wait for the
-event, read again; never polling). Within a session the zxids they read never go back, and after
-the faults every watcher is notified of one last write and reads it.
+event, read again; never polling), and two Consul blocking queries (one per node) wait on `reg/k0`
+the way consul-template does. Within a kazoo session the zxids read never go back, the
+ModifyIndex a blocking query reads never goes back, and after the faults every watcher of either
+kind is notified of one last write and reads it.
 Outcomes: ok (acknowledged, with its result), fail (certainly not applied: refused before it was
 sent, or a definite error), info (timeout, lost connection, 5xx: may or may not have happened).
 
@@ -488,6 +490,54 @@ class ZkWatchProcess(threading.Thread):
             pass
 
 
+class ConsulWatchProcess(threading.Thread):
+    """A Consul blocking query on one key through one node, as consul-template and `consul watch`
+    do: GET ?index=<last X-Consul-Index>&wait=, then again with the index it returned (reset to 0
+    if it goes back, as Consul's docs ask). It never polls faster than the server answers: a lost
+    wake-up leaves it waiting out `wait` each time and, at the end, not having seen the final write."""
+
+    def __init__(self, name, node, key, done):
+        super().__init__(daemon=True, name=name)
+        self.node, self.key, self.done = node, key, done
+        self.observed = []  # (X-Consul-Index, ModifyIndex, value), in the order read
+        self.index_went_back = 0
+
+    def run(self):
+        index = 0
+        while not self.done.is_set():
+            url = "http://127.0.0.1:%d/v1/kv/%s?index=%d&wait=2s" % (self.node.http_port, self.key, index)
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    header = int(r.headers.get("X-Consul-Index", "0"))
+                    entry = json.loads(r.read())[0]
+            except Exception:
+                time.sleep(0.1)
+                continue
+            value = base64.b64decode(entry["Value"] or "").decode()
+            self.observed.append((header, entry["ModifyIndex"], value))
+            if header < index:
+                self.index_went_back += 1
+                index = 0
+            else:
+                index = header
+
+
+def check_consul_watches(watchers, final_value):
+    """Problems with the blocking-query watchers (empty: none): the ModifyIndex each one read never
+    goes back, and each one read the final write."""
+    problems = []
+    for w in watchers:
+        last = 0
+        for header, modify, value in w.observed:
+            if modify < last:
+                problems.append("%s read ModifyIndex %d after %d (X-Consul-Index %d)" % (w.name, modify, last, header))
+            last = max(last, modify)
+        if not any(value == final_value for _, _, value in w.observed):
+            problems.append("%s never read the final write %r (last read: %s)" % (
+                w.name, final_value, w.observed[-1] if w.observed else "nothing"))
+    return problems
+
+
 def check_watches(watchers, final_mzxid):
     """Problems with the watchers (empty: none): within a session the zxids read never go back, and
     every watcher was notified of the final write and read it."""
@@ -780,7 +830,7 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
     counter_final = None
     session_problems = ["the run ended before sessions were checked"]
     watch_problems = ["the run ended before watches were checked"]
-    watchers = []
+    watchers, consul_watchers = [], []
     try:
         setup = KazooClient(hosts=c.hosts(), timeout=10.0)
         setup.start(timeout=15)
@@ -814,7 +864,9 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
         watchers_done = threading.Event()
         watchers = [ZkWatchProcess("watcher%d" % i, c.hosts(), "/reg/" + key_names[0], watchers_done)
                     for i in range(watchers_n)]
-        for w in watchers:
+        consul_watchers = [ConsulWatchProcess("blocking%d" % i, c.nodes[ids[i % len(ids)]], "reg/" + key_names[0],
+                                              watchers_done) for i in range(watchers_n)]
+        for w in watchers + consul_watchers:
             w.start()
         nemesis = Nemesis(c, random.Random(rng.random()), stop, faults)
         for p in procs:
@@ -839,13 +891,14 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
         final_mzxid = final.zk.set("/reg/" + key_names[0], b"final-watch").mzxid
         history.finish(op, "ok")
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not all(
-                max((m for _, m, _ in w.observed), default=0) >= final_mzxid for w in watchers):
+        while time.monotonic() < deadline and not (
+                all(max((m for _, m, _ in w.observed), default=0) >= final_mzxid for w in watchers)
+                and all(any(v == "final-watch" for _, _, v in w.observed) for w in consul_watchers)):
             time.sleep(0.1)
         watchers_done.set()
-        for w in watchers:
+        for w in watchers + consul_watchers:
             w.join(10)
-        watch_problems = check_watches(watchers, final_mzxid)
+        watch_problems = check_watches(watchers, final_mzxid) + check_consul_watches(consul_watchers, "final-watch")
         final.zk.sync(COUNTER_ZNODE)
         counter_final = int(final.zk.get(COUNTER_ZNODE)[0].decode())
         # Every node's view of the appends, once it has caught up (sync through it).
@@ -909,8 +962,10 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
                       and o["result"] is True),
             len(fenced), len({o["expect"] for o in fenced}),
             "; ".join(problems) or "one holder per fencing token, tokens in write order"))
-    log("watches: %d watchers, %d reads on notification; %s" % (
-        len(watchers), sum(len(w.observed) for w in watchers),
+    log("watches: %d kazoo watchers, %d reads on notification; %d blocking queries, %d answers (index went back %d "
+        "times); %s" % (
+        len(watchers), sum(len(w.observed) for w in watchers), len(consul_watchers),
+        sum(len(w.observed) for w in consul_watchers), sum(w.index_went_back for w in consul_watchers),
         "; ".join(watch_problems) or "zxids never went back within a session, every watcher saw the final write"))
     n_sessions = sum(len(p.sessions) for p in zk_procs)
     log("sessions: %d tracked, %s" % (n_sessions, "; ".join(session_problems) or

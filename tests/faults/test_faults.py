@@ -84,6 +84,12 @@ def test_watch_checker_rejects_what_it_must():
     assert runner.check_watches([SimpleNamespace(name="w", observed=[(1, 9, 1), (1, 5, 0), (1, 12, 2)])], 12)
     # A watcher that never heard of the final write.
     assert runner.check_watches([good], 13)
+    # Blocking queries: ModifyIndex going back, and a watcher that never read the final write.
+    blocking = SimpleNamespace(name="b", observed=[(5, 5, "a"), (9, 9, "b"), (9, 9, "b"), (12, 12, "final")])
+    assert runner.check_consul_watches([blocking], "final") == []
+    assert runner.check_consul_watches([SimpleNamespace(name="b", observed=[(9, 9, "b"), (12, 5, "a"),
+                                                                             (14, 14, "final")])], "final")
+    assert runner.check_consul_watches([blocking], "later")
 
 
 def test_short_fault_run_is_linearizable(tmp_path):
