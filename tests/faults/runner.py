@@ -33,8 +33,10 @@ Faults (seeded, one at a time, each healed before the next): kill -9 of a node (
 and its restart, SIGSTOP/SIGCONT, a leadership transfer, a partition of one node from the others
 (majority/minority), a partial partition (the peer links one node dials, to higher ids: it still
 reaches lower ids), a one-way partition (one direction of all of a node's links held), a slow disk
-(every fsync of one node delayed 20-400 ms) and a failing disk (fsync returns EIO: the node must
-stop, and is restarted on a healthy disk); the disk faults go through tests/faults/fsyncfault.c.
+(every fsync of one node delayed 20-400 ms), a failing disk (fsync returns EIO: the node must
+stop, and is restarted on a healthy disk; both through tests/faults/fsyncfault.c), and a
+membership change: an extra node (outside the proxy mesh) leaves the voters or joins them again
+with the log it kept; it ends the run a voter, and its state is checked with the others'.
 At the end everything is healed and every key is read once more.
 
 History: <out>/history.jsonl (one operation per line: process, key, f, value, expect, type, result,
@@ -64,6 +66,7 @@ from kazoo.client import KazooClient  # noqa: E402
 from kazoo.exceptions import BadVersionError, KazooException, NoNodeError  # noqa: E402
 
 from cluster import Cluster  # noqa: E402
+from pyharness.servers import HOST, ConclaveServer, free_port  # noqa: E402
 import linearizability  # noqa: E402
 
 INITIAL = "init"
@@ -581,12 +584,65 @@ def check_locks(ops, key="lock"):
     return problems
 
 
+class Member:
+    """An extra node, outside the proxy mesh (the others reach it at its own port, which a
+    membership change announces), that the "member" fault removes from and adds back to the
+    voters. It starts as a learner and is made a voter before the load starts."""
+
+    def __init__(self, cluster):
+        self.id = cluster.n + 1
+        self.raft_port = free_port()
+        peers = ",".join("%d=%s:%d" % (i, HOST, cluster.raft_ports[i]) for i in sorted(cluster.nodes))
+        self.node = ConclaveServer(extra_args=["--node-id", str(self.id), "--raft-port", str(self.raft_port),
+                                               "--peers", peers, "--learner", "--tick-ms", "1000"],
+                                   name="node%d" % self.id)
+        self.voter = False
+        self.changes = []  # (change, outcome)
+
+    def change(self, via, voter):
+        if voter:
+            path = "/v1/operator/raft/peer?id=%d&address=%s:%d&voter=true" % (self.id, HOST, self.raft_port)
+            method = "PUT"
+        else:
+            path, method = "/v1/operator/raft/peer?id=%d" % self.id, "DELETE"
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (via.http_port, path), data=b"", method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                r.read()
+            self.voter = voter
+            return "done"
+        except urllib.error.HTTPError as e:
+            return "refused %d: %s" % (e.code, e.read().decode(errors="replace").strip()[:120])
+        except Exception as e:  # a timeout: the change may or may not have been made
+            return "unknown: %s" % e
+
+    def toggle(self, via):
+        what = "remove" if self.voter else "add voter"
+        outcome = self.change(via, not self.voter)
+        if outcome.startswith("unknown"):
+            self.voter = None  # find out below
+        if self.voter is None:
+            self.voter = self.is_voter(via)
+        self.changes.append((what, outcome))
+        return what, outcome
+
+    def is_voter(self, via):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/v1/operator/raft/configuration" % via.http_port,
+                                        timeout=5) as r:
+                servers = json.loads(r.read())["Servers"]
+            return any(s["ID"] == str(self.id) and s["Voter"] for s in servers)
+        except Exception:
+            return False
+
+
 class Nemesis(threading.Thread):
     """One fault at a time from a seeded schedule, each healed before the next."""
 
-    def __init__(self, cluster, rng, stop, log):
+    def __init__(self, cluster, rng, stop, log, member=None):
         super().__init__(daemon=True, name="nemesis")
         self.c, self.rng, self.stop_ev, self.log = cluster, rng, stop, log
+        self.member = member  # the node whose membership the "member" fault changes (Member)
         self.killed = set()  # nodes down because we killed them
         self.crashes = []    # (node, exit status) of nodes that died on their own
 
@@ -624,7 +680,7 @@ class Nemesis(threading.Thread):
         while not self.stop_ev.wait(self.rng.uniform(1.0, 2.5)):
             self.check_alive()
             kind = self.rng.choice(["kill", "pause", "partition", "partial", "transfer", "oneway", "slow-disk",
-                                    "disk-fail"])
+                                    "disk-fail"] + (["member"] if self.member else []))
             node = self.pick_node()
             hold = self.rng.uniform(1.0, 3.0)
             self.record(kind, node=node, hold=round(hold, 2))
@@ -674,6 +730,13 @@ class Nemesis(threading.Thread):
                 else:
                     self.log[-1]["outcome"] = "stopped, exit status %s" % self.c.nodes[node].proc.returncode
                     self.restart(node)
+            elif kind == "member":
+                # A membership change while the load runs: the extra node leaves the voters, or
+                # joins them again with the log it kept while it was out. Sent to any node (a
+                # follower forwards it); refused when no quorum of the new set is reachable.
+                via = self.c.nodes[node]
+                self.log[-1]["change"], self.log[-1]["outcome"] = self.member.toggle(via)
+                self.stop_ev.wait(hold)
             elif kind == "transfer":
                 # Leadership handed to another voter (Raft §3.10) while the load runs.
                 leader = self.c.leader()
@@ -819,12 +882,13 @@ def check_history(ops, keys):
 
 
 def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, lockers=2, watchers_n=2, out=None,
-        log=print):
+        log=print, membership=True):
     rng = random.Random(seed)
     out = Path(out or tempfile.mkdtemp(prefix="conclave-faults-"))
     out.mkdir(parents=True, exist_ok=True)
     key_names = ["k%d" % i for i in range(keys)]
     c = Cluster(nodes, proxied=True, fsync_faults=True).start()
+    member = Member(c) if membership else None
     history, faults = History(), []
     present_by_node = {}
     counter_final = None
@@ -848,6 +912,14 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
         setup.set(COUNTER_ZNODE, b"0")
         setup.stop()
         setup.close()
+        if member:
+            member.node.start(wait=False)
+            deadline = time.monotonic() + 30
+            while member.change(c.nodes[c.wait_leader()], True) != "done":
+                if time.monotonic() > deadline:
+                    raise AssertionError("node %d could not join the voters" % member.id)
+                time.sleep(0.5)
+            member.node.wait_ready()
         stop = threading.Event()
         zk_procs = [ZkProcess("zk%d" % i, c.hosts(), key_names, history, stop, random.Random(rng.random()))
                     for i in range(zk_clients)]
@@ -868,7 +940,7 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
                                               watchers_done) for i in range(watchers_n)]
         for w in watchers + consul_watchers:
             w.start()
-        nemesis = Nemesis(c, random.Random(rng.random()), stop, faults)
+        nemesis = Nemesis(c, random.Random(rng.random()), stop, faults, member)
         for p in procs:
             p.start()
         nemesis.start()
@@ -882,6 +954,17 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
         for node in c.nodes.values():
             node.wait_ready()
         c.wait_leader()
+        checked = dict(c.nodes)  # the nodes whose state is checked at the end
+        if member:
+            # The extra node ends as a voter, with the log it kept while it was out: it must hold
+            # everything the others do.
+            deadline = time.monotonic() + 30
+            while not member.is_voter(c.nodes[c.wait_leader()]):
+                member.change(c.nodes[c.wait_leader()], True)
+                if time.monotonic() > deadline:
+                    raise AssertionError("node %d could not rejoin the voters at the end" % member.id)
+                time.sleep(0.5)
+            checked[member.id] = member.node
         final = ZkProcess("final", c.hosts(), key_names, history, threading.Event(), random.Random(0))
         final.connect()
         for k in key_names:
@@ -903,7 +986,7 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
         counter_final = int(final.zk.get(COUNTER_ZNODE)[0].decode())
         # Every node's view of the appends, once it has caught up (sync through it).
         present_by_node = {}
-        for i, node in c.nodes.items():
+        for i, node in checked.items():
             z = KazooClient(hosts=node.hosts, timeout=10.0)
             z.start(timeout=20)
             z.sync("/seq")
@@ -916,7 +999,7 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and not all(p.zk is None or p.zk.connected for p in zk_procs):
             time.sleep(0.1)
-        session_problems = check_ephemerals(zk_procs, c.nodes)
+        session_problems = check_ephemerals(zk_procs, checked)
         for p in zk_procs:
             if p.zk is not None:
                 try:
@@ -927,6 +1010,8 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
         nemesis.check_alive()  # anything that died after the faults ended
     finally:
         c.stop()
+        if member and member.node.is_running():
+            member.node.stop()
     with open(out / "history.jsonl", "w") as f:
         for op in sorted(history.ops, key=lambda o: o["invoke"]):
             f.write(json.dumps(op) + "\n")
@@ -967,6 +1052,9 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
         len(watchers), sum(len(w.observed) for w in watchers), len(consul_watchers),
         sum(len(w.observed) for w in consul_watchers), sum(w.index_went_back for w in consul_watchers),
         "; ".join(watch_problems) or "zxids never went back within a session, every watcher saw the final write"))
+    if member:
+        log("membership: node %d changed %d times (%s); ended a voter holding what the others hold" % (
+            member.id, len(member.changes), ", ".join("%s: %s" % c for c in member.changes) or "no change drawn"))
     n_sessions = sum(len(p.sessions) for p in zk_procs)
     log("sessions: %d tracked, %s" % (n_sessions, "; ".join(session_problems) or
                                        "live ones' ephemerals on every node, given-up ones' gone everywhere"))
