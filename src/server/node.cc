@@ -6,6 +6,7 @@
 #include "common/assert.h"
 #include "common/log.h"
 #include "raft/codec.h"
+#include "server/entry_codec.h"
 #include "state/cluster_config.h"
 
 namespace conclave::server {
@@ -170,6 +171,7 @@ Status Node::start() {
   bool clustered = config_.peers.size() > 1 || config_.learner;
   if (clustered)
     dh.send = [this](const raft::Message& m) {
+      if (replication_trace_) replication_trace_->on_send(m);
       std::string payload(1, static_cast<char>(kPeerRaft));
       raft::encode_message(m, payload);
       peers_->send(m.to, std::move(payload));
@@ -195,6 +197,11 @@ Status Node::start() {
   ph.monotonic_ms = [this] { return monotonic_ms(); };
   proposals_ = std::make_unique<Proposals>(*driver_, static_cast<uint64_t>(config_.node_id), config_.forward_timeout_ms,
                                            std::move(ph));
+  ReplicationTrace::Hooks rh;
+  rh.tracer = tracer_.get();
+  rh.wall_us = [this] { return wall_us(); };
+  rh.await_wal = [this](raft::Index index, const trace::Parent& parent) { proposals_->await_wal(index, parent); };
+  replication_trace_ = std::make_unique<ReplicationTrace>(std::move(rh));
   Membership::Hooks mh;
   if (clustered) mh.send = [this](uint64_t to, std::string payload) { peers_->send(to, std::move(payload)); };
   mh.monotonic_ms = [this] { return monotonic_ms(); };
@@ -304,23 +311,36 @@ void Node::apply_entry(const raft::Entry& e) {
     for (auto* o : observers_) o->on_applied(cmd, r);
   }
   if (e.type == raft::EntryType::kCommand) {
+    EntryPayload payload;
     state::Command cmd;
-    if (!state::decode_command(e.data, &cmd)) {
+    if (!decode_entry(e.data, &payload) || !state::decode_command(payload.command, &cmd)) {
       log::error("node", "committed entry {} holds an undecodable command; stopping", e.index);
       std::abort();
     }
-    // A traced proposal's entry gets an "apply" span here: the tree, then the watches and
-    // blocking queries it wakes (on_applied).
-    const trace::Span* parent = proposals_ ? proposals_->span_of(cmd.origin) : nullptr;
+    if (proposals_) proposals_->committed_through(e.index, wall_us());
+    // A traced entry gets an "apply" span here: under the proposal's own span on the node that
+    // has one (the request's node, the leader), else under the leader's span the entry names.
+    // Its child "notify" covers the watches and blocking queries the change wakes (on_applied).
+    std::optional<trace::Parent> parent;
+    if (proposals_) {
+      if (const trace::Span* own = proposals_->span_of(cmd.origin)) parent = trace::parent_of(*own);
+      else parent = payload.parent;
+    }
     int64_t apply_us = parent ? wall_us() : 0;
     state::ApplyResult r = tree_.apply(static_cast<int64_t>(e.index), cmd);
+    int64_t notify_us = parent ? wall_us() : 0;
     for (auto* o : observers_) o->on_applied(cmd, r);
     if (parent) {
       auto span = tracer_->child(*parent, "apply", trace::Kind::kUnset, apply_us);
       span.tags.emplace_back("raft.index", std::to_string(e.index));
-      tracer_->finish(std::move(span), wall_us());
+      auto notify = tracer_->child(span, "notify", trace::Kind::kUnset, notify_us);
+      notify.tags.emplace_back("watch.triggers", std::to_string(r.triggers.size()));
+      if (!r.catalog_changes.empty()) notify.tags.emplace_back("catalog.changes", std::to_string(r.catalog_changes.size()));
+      int64_t end_us = wall_us();
+      tracer_->finish(std::move(notify), end_us);
+      tracer_->finish(std::move(span), end_us);
     }
-    proposals_->complete(cmd.origin, r);
+    if (proposals_) proposals_->complete(cmd.origin, r);
   }
   // Recovery applies the WAL before the parts below exist.
   if (proposals_) proposals_->applied_through(e.index);
@@ -366,6 +386,7 @@ void Node::on_role_changed(raft::Role old_role, raft::Role new_role) {
   sessions_.set_leader(new_role == raft::Role::kLeader, tree_, monotonic_ms());
   if (old_role == raft::Role::kLeader) {
     proposals_->leadership_lost();
+    replication_trace_->leadership_lost();
     if (membership_) membership_->leadership_lost();
   }
 }
@@ -438,7 +459,10 @@ void Node::on_peer_message(uint64_t from, std::string payload) {
       }
       if (m.from == driver_->core().leader() || m.term > last_term_seen_) last_leader_contact_ms_ = monotonic_ms();
       last_term_seen_ = std::max<uint64_t>(last_term_seen_, m.term);
+      replication_trace_->on_receive(m);
       driver_->step(m);
+      if (m.type == raft::MessageType::kAppendResp && driver_->core().role() == raft::Role::kLeader)
+        proposals_->committed_through(driver_->core().commit_index(), wall_us());
       break;
     }
     case Proposals::kForward:

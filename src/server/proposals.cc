@@ -5,6 +5,7 @@
 
 #include "common/bytes.h"
 #include "common/log.h"
+#include "server/entry_codec.h"
 #include "server/forward_codec.h"
 
 namespace conclave::server {
@@ -12,7 +13,7 @@ namespace conclave::server {
 Proposals::Proposals(RaftDriver& driver, uint64_t node_id, int64_t forward_timeout_ms, Hooks hooks)
     : driver_(driver), node_id_(node_id), forward_timeout_ms_(forward_timeout_ms), hooks_(std::move(hooks)) {}
 
-raft::Index Proposals::append(state::Command& cmd) {
+raft::Index Proposals::append(state::Command& cmd, const trace::Span* span) {
   // The leader's clock is the one clock of the cluster: mtimes, TTLs and session expiry follow it.
   cmd.time_ms = hooks_.wall_ms();
   // A member may announce only its own line while it is a member; the other membership changes
@@ -24,7 +25,14 @@ raft::Index Proposals::append(state::Command& cmd) {
        driver_.core().conf_change_pending()))
     return 0;
   Bytes bytes;
-  state::encode_command(cmd, bytes);
+  if (span) {
+    // The context rides in the entry, so every node that stores or applies it can join the trace.
+    Bytes command;
+    state::encode_command(cmd, command);
+    encode_traced_entry(trace::parent_of(*span), command, bytes);
+  } else {
+    state::encode_command(cmd, bytes);
+  }
   auto idx = driver_.core().propose(std::move(bytes));
   if (!idx) return 0;
   driver_.schedule_drive();
@@ -43,16 +51,17 @@ void Proposals::propose(state::Command cmd, Done done) {
   const auto* parent = hooks_.tracer ? &hooks_.tracer->active() : nullptr;
   bool traced = parent && parent->has_value();
   if (core.role() == raft::Role::kLeader) {
-    int64_t start_us = traced ? hooks_.wall_us() : 0;
-    raft::Index idx = append(cmd);
+    std::optional<trace::Span> span;
+    if (traced) span = hooks_.tracer->child(**parent, "raft propose", trace::Kind::kUnset, hooks_.wall_us());
+    raft::Index idx = append(cmd, span ? &*span : nullptr);
     if (!idx) return unknown();
-    auto& p = pending_[origin] = Pending{std::move(done), idx, 0, 0, std::nullopt};
+    auto& p = pending_[origin] = Pending{std::move(done), idx, 0, 0, std::move(span)};
     by_index_[idx] = origin;
-    if (traced) {
-      p.span = hooks_.tracer->child(**parent, "raft propose", trace::Kind::kUnset, start_us);
+    if (p.span) {
       p.span->tags.emplace_back("raft.index", std::to_string(idx));
       p.span->tags.emplace_back("raft.term", std::to_string(core.term()));
-      await_wal(idx, *p.span);
+      await_wal(idx, trace::parent_of(*p.span));
+      await_commit(idx, origin);
     }
     return;
   }
@@ -80,11 +89,11 @@ void Proposals::forward(uint64_t origin, const state::Command& cmd, uint64_t lea
   hooks_.send(leader, std::move(payload));
 }
 
-raft::Index Proposals::accept_forward(uint64_t from, uint64_t origin, std::string_view bytes) {
+raft::Index Proposals::accept_forward(uint64_t from, uint64_t origin, std::string_view bytes, const trace::Span* span) {
   raft::Index index = 0;
   if (driver_.core().role() == raft::Role::kLeader) {
     state::Command c;
-    if (state::decode_command(bytes, &c) && c.origin == origin) index = append(c);
+    if (state::decode_command(bytes, &c) && c.origin == origin) index = append(c, span);
   }
   std::string ack(1, static_cast<char>(kForwardAck));
   Writer w(ack);
@@ -96,7 +105,7 @@ raft::Index Proposals::accept_forward(uint64_t from, uint64_t origin, std::strin
 
 void Proposals::on_forward(uint64_t from, std::string_view body) {
   ForwardBody f;
-  if (decode_forward(false, body, &f)) accept_forward(from, f.origin, f.command);
+  if (decode_forward(false, body, &f)) accept_forward(from, f.origin, f.command, nullptr);
 }
 
 void Proposals::on_forward_traced(uint64_t from, std::string_view body) {
@@ -104,19 +113,22 @@ void Proposals::on_forward_traced(uint64_t from, std::string_view body) {
   if (!decode_forward(true, body, &f)) return;
   const trace::Parent& parent = *f.parent;
   uint64_t origin = f.origin;
-  std::string_view bytes = f.command;
-  int64_t start_us = hooks_.tracer ? hooks_.wall_us() : 0;
-  raft::Index index = accept_forward(from, origin, bytes);
-  // A span only for what was appended, and only as many as the tracer could have sampled.
+  // A span only for what is appended, and only as many as the tracer could have sampled. Its id
+  // goes into the entry, so it is made before the append and dropped if nothing was appended.
   constexpr size_t kMaxLeaderSpans = 4096;
-  if (!hooks_.tracer || index == 0 || !parent.trace_id.valid() || leader_spans_.size() >= kMaxLeaderSpans) return;
-  auto span = hooks_.tracer->child(parent, "raft propose", trace::Kind::kServer, start_us);
-  span.remote.service_name = span.local.service_name;
-  span.tags.emplace_back("raft.index", std::to_string(index));
-  span.tags.emplace_back("raft.term", std::to_string(driver_.core().term()));
-  span.tags.emplace_back("raft.forwarded_by", std::to_string(from));
-  await_wal(index, span);
-  leader_spans_[origin] = LeaderSpan{std::move(span), index};
+  std::optional<trace::Span> span;
+  if (hooks_.tracer && parent.trace_id.valid() && leader_spans_.size() < kMaxLeaderSpans) {
+    span = hooks_.tracer->child(parent, "raft propose", trace::Kind::kServer, hooks_.wall_us());
+    span->remote.service_name = span->local.service_name;
+  }
+  raft::Index index = accept_forward(from, origin, f.command, span ? &*span : nullptr);
+  if (!span || index == 0) return;
+  span->tags.emplace_back("raft.index", std::to_string(index));
+  span->tags.emplace_back("raft.term", std::to_string(driver_.core().term()));
+  span->tags.emplace_back("raft.forwarded_by", std::to_string(from));
+  await_wal(index, trace::parent_of(*span));
+  await_commit(index, origin);
+  leader_spans_[origin] = LeaderSpan{std::move(*span), index};
 }
 
 const trace::Span* Proposals::span_of(uint64_t origin) const {
@@ -125,10 +137,32 @@ const trace::Span* Proposals::span_of(uint64_t origin) const {
   return nullptr;
 }
 
-void Proposals::await_wal(raft::Index index, const trace::Span& span) {
+void Proposals::await_wal(raft::Index index, const trace::Parent& parent) {
+  if (!hooks_.tracer) return;
   constexpr size_t kMaxAwaiting = 4096;
+  auto [first, last] = awaiting_wal_.equal_range(index);
+  for (auto it = first; it != last; ++it)
+    if (it->second.span_id == parent.span_id) return;  // the same entry sent again
   if (awaiting_wal_.size() >= kMaxAwaiting) awaiting_wal_.erase(awaiting_wal_.begin());
-  awaiting_wal_.emplace(index, trace::parent_of(span));
+  awaiting_wal_.emplace(index, parent);
+}
+
+void Proposals::await_commit(raft::Index index, uint64_t origin) {
+  constexpr size_t kMaxAwaiting = 4096;
+  if (awaiting_commit_.size() >= kMaxAwaiting) awaiting_commit_.erase(awaiting_commit_.begin());
+  awaiting_commit_[index] = origin;
+}
+
+void Proposals::committed_through(raft::Index index, int64_t now_us) {
+  if (awaiting_commit_.empty() || awaiting_commit_.begin()->first > index) return;
+  auto end = awaiting_commit_.upper_bound(index);
+  for (auto it = awaiting_commit_.begin(); it != end; ++it) {
+    trace::Span* span = nullptr;
+    if (auto p = pending_.find(it->second); p != pending_.end() && p->second.span) span = &*p->second.span;
+    if (auto l = leader_spans_.find(it->second); !span && l != leader_spans_.end()) span = &l->second.span;
+    if (span) span->annotations.emplace_back(now_us, "committed");
+  }
+  awaiting_commit_.erase(awaiting_commit_.begin(), end);
 }
 
 void Proposals::entries_durable(uint64_t ticket, raft::Index first, raft::Index last, int64_t submitted_us) {
@@ -167,7 +201,6 @@ void Proposals::on_forward_ack(std::string_view body) {
   else {
     it->second.index = index;
     by_index_[index] = origin;
-    if (it->second.span) await_wal(index, *it->second.span);
   }
 }
 

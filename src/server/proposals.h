@@ -12,7 +12,10 @@
 // a child of the request's: "raft propose" on the leader (append -> applied here), or a CLIENT span
 // "forward" on a follower (forward -> applied here). A traced forward carries the context, and the
 // leader makes its own "raft propose" span as the forward's child, so one write's trace shows
-// both nodes. The context travels in the peer message only, never in the log entry.
+// both nodes. The leader writes its span's context into the log entry (server/entry_codec.h):
+// every follower makes its "wal fsync" and "apply" spans of the entry under it
+// (server/replication_trace.h, Node::apply_entry), and the span is annotated "committed" when the
+// leader's commit index passes the entry.
 //
 // Event-loop thread only.
 #pragma once
@@ -57,9 +60,13 @@ class Proposals {
   /// The span of the traced proposal `origin` on this node (nullptr when it has none): the node
   /// makes its "apply" span a child of it.
   const trace::Span* span_of(uint64_t origin) const;
-  /// Entries [first, last] became durable here in WAL batch `ticket`: each traced proposal among
-  /// them gets a "wal fsync" child span (one per proposal, tagged with the shared batch id).
+  /// Entries [first, last] became durable here in WAL batch `ticket`: each traced entry among
+  /// them gets a "wal fsync" span (one per entry, tagged with the shared batch id).
   void entries_durable(uint64_t ticket, raft::Index first, raft::Index last, int64_t submitted_us);
+  /// The traced entry at `index` will get a "wal fsync" span under `parent` once durable here.
+  void await_wal(raft::Index index, const trace::Parent& parent);
+  /// The leader's commit index reached `index`: its "raft propose" spans up to it are annotated.
+  void committed_through(raft::Index index, int64_t now_us);
   void on_forward_ack(std::string_view body);
   /// The entry at `index` carrying `origin` was applied with result `r`.
   void complete(uint64_t origin, const state::ApplyResult& r);
@@ -86,10 +93,11 @@ class Proposals {
   };
   void fail(uint64_t origin, const char* why);
   void forward(uint64_t origin, const state::Command& cmd, uint64_t leader, const trace::Span* span);
-  raft::Index accept_forward(uint64_t from, uint64_t origin, std::string_view bytes);
+  raft::Index accept_forward(uint64_t from, uint64_t origin, std::string_view bytes, const trace::Span* span);
   void finish_span(trace::Span& span, raft::Index index, const state::ApplyResult* r, const char* why);
-  /// On the leader: stamps the leader's time and appends. Returns the index, or 0.
-  raft::Index append(state::Command& cmd);
+  /// On the leader: stamps the leader's time and appends, with `span`'s context in the entry when
+  /// there is one. Returns the index, or 0.
+  raft::Index append(state::Command& cmd, const trace::Span* span);
 
   RaftDriver& driver_;
   uint64_t node_id_;
@@ -102,7 +110,8 @@ class Proposals {
   // the "wal fsync" span's parent. Kept apart from the spans: a leader may commit and apply an
   // entry (a quorum of followers has it) before its own fsync of it completes.
   std::multimap<raft::Index, trace::Parent> awaiting_wal_;  // bounded
-  void await_wal(raft::Index index, const trace::Span& span);
+  std::map<raft::Index, uint64_t> awaiting_commit_;         // traced entry's index -> origin, bounded
+  void await_commit(raft::Index index, uint64_t origin);
   uint64_t seq_ = 0;
 };
 

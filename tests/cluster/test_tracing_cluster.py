@@ -1,8 +1,10 @@
 """One write's trace across a 3-node cluster (docs/observability.md, "Through the cluster"): a write
 sent to a follower is a SERVER span there, with a CLIENT "forward" span to the leader; the leader's
-"raft propose" span is that forward's child and holds the leader's "wal fsync" and "apply"; the
-follower's own "apply" of the entry is a child of the forward. Each node keeps its own spans; the test
-reads both nodes' Zipkin read APIs and checks they form one trace. Through the HTTP API (B3 header)
+"raft propose" span is that forward's child and holds the leader's "wal fsync", "apply" and one
+"replicate" per follower; the entry carries the leader's span, so every follower's "wal fsync" and the
+third node's "apply" are its children too, while the follower that took the request applies under its
+forward. Each node keeps its own spans; the test reads all three nodes' Zipkin read APIs and checks
+they form one trace. Through the HTTP API (B3 header)
 and through the ZooKeeper protocol (a kazoo session joined with `addauth b3`)."""
 
 import json
@@ -58,8 +60,10 @@ def only(spans, name, parent):
 
 
 def check_one_trace(c, leader, follower, trace_id, server_name, client_parent):
-    on_follower = spans_of(c.nodes[follower], trace_id, [server_name, "forward", "apply"])
-    on_leader = spans_of(c.nodes[leader], trace_id, ["raft propose", "wal fsync", "apply"])
+    other = next(i for i in c.nodes if i not in (leader, follower))
+    on_follower = spans_of(c.nodes[follower], trace_id, [server_name, "forward", "apply", "wal fsync", "notify"])
+    on_leader = spans_of(c.nodes[leader], trace_id, ["raft propose", "wal fsync", "apply", "notify", "replicate"])
+    on_other = spans_of(c.nodes[other], trace_id, ["wal fsync", "apply", "notify"])
     server = only(on_follower, server_name, client_parent)
     assert server["kind"] == "SERVER"
     forward = only(on_follower, "forward", server["id"])
@@ -68,27 +72,50 @@ def check_one_trace(c, leader, follower, trace_id, server_name, client_parent):
 
     propose = only(on_leader, "raft propose", forward["id"])  # the leader's span is the forward's child
     assert propose["kind"] == "SERVER" and propose["tags"]["raft.forwarded_by"] == str(follower)
+    assert [a["value"] for a in propose.get("annotations", [])] == ["committed"]
+    assert propose["timestamp"] <= propose["annotations"][0]["timestamp"] <= propose["timestamp"] + propose["duration"]
     index = propose["tags"]["raft.index"]
     assert forward["tags"]["raft.index"] == index
     wal, leader_apply = only(on_leader, "wal fsync", propose["id"]), only(on_leader, "apply", propose["id"])
-    assert wal["tags"]["raft.index"] == leader_apply["tags"]["raft.index"] == follower_apply["tags"]["raft.index"] == index
     assert int(wal["tags"]["wal.entries"]) >= 1
-    # One host's clock: the forward starts before the leader's span. (Either node may apply first:
-    # the leader sends the new commit index before it applies.)
+    # The entry carries the leader's span: every follower stores and applies it under that span,
+    # the follower that took the request applying under its own forward.
+    follower_wal = only(on_follower, "wal fsync", propose["id"])
+    other_wal, other_apply = only(on_other, "wal fsync", propose["id"]), only(on_other, "apply", propose["id"])
+    for span in (wal, leader_apply, follower_apply, follower_wal, other_wal, other_apply):
+        assert span["tags"]["raft.index"] == index, span
+    # A "notify" under every apply: the watches and blocking queries the change woke.
+    for spans, apply in ((on_leader, leader_apply), (on_follower, follower_apply), (on_other, other_apply)):
+        assert only(spans, "notify", apply["id"])["tags"]["watch.triggers"].isdigit()
+    # One "replicate" per follower under the leader's span: sent -> acknowledged.
+    on_leader = spans_of(c.nodes[leader], trace_id, ["replicate"])
+    replicate = [s for s in on_leader if s["name"] == "replicate" and s["parentId"] == propose["id"]]
+    deadline = time.monotonic() + 10
+    while len(replicate) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        replicate = [s for s in spans_of(c.nodes[leader], trace_id, ["replicate"])
+                     if s["name"] == "replicate" and s["parentId"] == propose["id"]]
+    assert sorted(s["tags"]["raft.follower"] for s in replicate) == sorted([str(follower), str(other)]), replicate
+    for s in replicate:
+        assert s["parentId"] == propose["id"] and s["kind"] == "CLIENT" and s["tags"]["raft.index"] == index
+    # One host's clock: the forward starts before the leader's span, and a follower acknowledges
+    # only what it has made durable.
     assert forward["timestamp"] <= propose["timestamp"]
+    by_follower = {s["tags"]["raft.follower"]: s for s in replicate}
+    for node, fsync in ((follower, follower_wal), (other, other_wal)):
+        rep = by_follower[str(node)]
+        assert fsync["timestamp"] + fsync["duration"] <= rep["timestamp"] + rep["duration"], (fsync, rep)
+    return other
 
 
-def test_an_http_write_through_a_follower_is_one_trace_over_both_nodes(cluster):
+def test_an_http_write_through_a_follower_is_one_trace_over_all_three_nodes(cluster):
     c = cluster
     leader = c.wait_leader()
     follower = next(i for i in c.nodes if i != leader)
     trace_id, parent = os.urandom(16).hex(), os.urandom(8).hex()
     status, body = http(c.nodes[follower], "PUT", "/v1/kv/traced/key", b"v", {"b3": "%s-%s-1" % (trace_id, parent)})
     assert status == 200 and body == b"true"
-    check_one_trace(c, leader, follower, trace_id, "put /v1/kv/", parent)
-    # The third node neither served the request nor led: it has none of the trace's spans.
-    other = next(i for i in c.nodes if i not in (leader, follower))
-    assert http(c.nodes[other], "GET", "/api/v2/trace/" + trace_id)[0] == 404
+    other = check_one_trace(c, leader, follower, trace_id, "put /v1/kv/", parent)
     # `conclave trace -nodes=...` draws the spans of all nodes as one tree.
     nodes = ",".join("127.0.0.1:%d" % c.nodes[i].http_port for i in sorted(c.nodes))
     out = subprocess.run([str(resolve_conclave_bin()), "trace", "-nodes=" + nodes, trace_id],
@@ -97,11 +124,13 @@ def test_an_http_write_through_a_follower_is_one_trace_over_both_nodes(cluster):
     rows = [l.split("|")[-1] for l in out.stdout.splitlines()[3:] if l.strip()]
     names = [r.split(" [")[0] for r in rows]
     assert names[:3] == ["  put /v1/kv/", "    forward", "      raft propose"], out.stdout
-    # Under the leader's span its fsync and apply; under the forward the follower's apply (and its
-    # fsync when the follower learned the index before the entry was durable).
-    assert names.count("        apply") == names.count("        wal fsync") == names.count("      apply") == 1
-    assert set(names[3:]) <= {"        apply", "        wal fsync", "      apply", "      wal fsync"}
+    # Under the leader's span: two replicates, three fsyncs and two applies (leader, other node);
+    # under the forward the follower's own apply; a notify under each apply.
+    assert names.count("        replicate") == 2 and names.count("        wal fsync") == 3, out.stdout
+    assert names.count("        apply") == 2 and names.count("      apply") == 1, out.stdout
+    assert names.count("          notify") == 2 and names.count("        notify") == 1, out.stdout
     assert ":%d SERVER]" % c.nodes[leader].http_port in rows[2]  # each span names the node that made it
+    assert any(":%d]" % c.nodes[other].http_port in r for r in rows)
 
 
 def test_a_zookeeper_write_through_a_follower_is_one_trace_over_both_nodes(cluster):
@@ -126,12 +155,18 @@ def test_a_write_on_the_leader_has_its_raft_stages(cluster):
     trace_id, parent = os.urandom(16).hex(), os.urandom(8).hex()
     status, _ = http(c.nodes[leader], "PUT", "/v1/kv/traced/leader", b"v", {"b3": "%s-%s-1" % (trace_id, parent)})
     assert status == 200
-    spans = spans_of(c.nodes[leader], trace_id, ["put /v1/kv/", "raft propose", "wal fsync", "apply"])
+    spans = spans_of(c.nodes[leader], trace_id, ["put /v1/kv/", "raft propose", "wal fsync", "apply", "replicate"])
     assert "forward" not in [s["name"] for s in spans]
     server = only(spans, "put /v1/kv/", parent)
     propose = only(spans, "raft propose", server["id"])
+    assert [a["value"] for a in propose.get("annotations", [])] == ["committed"]
     only(spans, "wal fsync", propose["id"])
-    only(spans, "apply", propose["id"])
+    only(spans, "notify", only(spans, "apply", propose["id"])["id"])
+    # Both followers store and apply the entry under the leader's span.
+    for i in c.nodes:
+        if i != leader:
+            theirs = spans_of(c.nodes[i], trace_id, ["wal fsync", "apply"])
+            only(theirs, "apply", propose["id"])
     # Reads propose nothing: a traced GET is one span.
     status, _ = http(c.nodes[leader], "GET", "/v1/kv/traced/leader", None, {"b3": "%s-%s-1" % (trace_id, parent)})
     assert status == 200

@@ -1,6 +1,6 @@
 // The peer port: its framing (net/peer_frames.h) as a node reads it from an accepted connection,
 // and the payloads it delivers as the node decodes them (Raft messages, forwarded writes of kind 2
-// and 9). Two modes, by the first byte:
+// and 9; command entries split as server/entry_codec.h says). Two modes, by the first byte:
 //   even: the rest is the byte stream of a connection, fed in pieces. The reader delivers whole
 //         messages or refuses the stream; what it delivers decodes or is dropped, and a decodable
 //         forwarded write re-encodes to the same body.
@@ -14,6 +14,7 @@
 #include "common/bytes.h"
 #include "net/peer_frames.h"
 #include "raft/codec.h"
+#include "server/entry_codec.h"
 #include "server/forward_codec.h"
 #include "state/command.h"
 
@@ -38,7 +39,20 @@ void decode_as_the_node_does(const std::string& payload) {
   uint8_t kind = static_cast<uint8_t>(payload[0]);
   if (kind == 1) {
     raft::Message m;
-    (void)raft::decode_message(body, &m);
+    if (!raft::decode_message(body, &m)) return;
+    // Each command entry's payload, as the replication trace and the apply path split it.
+    for (const auto& e : m.entries) {
+      if (e.type != raft::EntryType::kCommand) continue;
+      server::EntryPayload p;
+      if (!server::decode_entry(e.data, &p)) continue;
+      if (p.parent) {
+        std::string again;
+        server::encode_traced_entry(*p.parent, p.command, again);
+        CONCLAVE_ASSERT(again.size() == e.data.size(), "a traced entry re-encodes to its size");
+      }
+      state::Command c;
+      (void)state::decode_command(p.command, &c);
+    }
   } else if (kind == 2 || kind == 9) {
     server::ForwardBody f;
     if (!server::decode_forward(kind == 9, body, &f)) return;

@@ -3,6 +3,8 @@
 #include <map>
 
 #include "common/json.h"
+#include "server/entry_codec.h"
+#include "server/replication_trace.h"
 #include "trace/context.h"
 #include "trace/export.h"
 #include "trace/store.h"
@@ -217,4 +219,107 @@ TEST(ExportFormats, ZipkinArrayAndOtlpJson) {
   EXPECT_EQ(span.at("events").as_array().at(0).at("name").as_string(), "ws");
   EXPECT_EQ(span.at("status").at("code").as_int64(), 2);  // the error tag
   EXPECT_EQ(span.at("status").at("message").as_string(), "-4");
+}
+
+// ---- a write's replication in its trace (server/entry_codec.h, server/replication_trace.h) ----
+
+namespace {
+
+conclave::raft::Entry traced_entry(conclave::raft::Index index, const conclave::trace::Parent& p) {
+  conclave::raft::Entry e;
+  e.index = index;
+  e.term = 1;
+  e.type = conclave::raft::EntryType::kCommand;
+  conclave::server::encode_traced_entry(p, "\x06command", e.data);
+  return e;
+}
+
+}  // namespace
+
+TEST(EntryCodec, TracedAndPlainPayloads) {
+  using namespace conclave::server;
+  conclave::trace::Parent p;
+  p.trace_id.high = 1;
+  p.trace_id.low = 2;
+  p.span_id = 3;
+  p.debug = true;
+  std::string data;
+  encode_traced_entry(p, "\x06xyz", data);
+  EntryPayload out;
+  ASSERT_TRUE(decode_entry(data, &out));
+  ASSERT_TRUE(out.parent.has_value());
+  EXPECT_EQ(out.parent->span_id, 3u);
+  EXPECT_EQ(out.parent->trace_id.low, 2u);
+  EXPECT_TRUE(out.parent->debug);
+  EXPECT_EQ(out.command, "\x06xyz");
+  // A command's own encoding passes through untouched; a truncated traced header is refused.
+  ASSERT_TRUE(decode_entry("\x06plain", &out));
+  EXPECT_FALSE(out.parent.has_value());
+  EXPECT_EQ(out.command, "\x06plain");
+  EXPECT_FALSE(decode_entry(std::string_view(data).substr(0, 10), &out));
+}
+
+TEST(ReplicationTrace, OneSpanPerFollowerFromFirstSendToAcknowledgement) {
+  using namespace conclave;
+  trace::TracerOptions o;
+  o.probability = 1;
+  trace::Tracer tracer(o);
+  int64_t now = 1000;
+  std::vector<std::pair<raft::Index, uint64_t>> awaited;
+  server::ReplicationTrace::Hooks h;
+  h.tracer = &tracer;
+  h.wall_us = [&] { return now; };
+  h.await_wal = [&](raft::Index i, const trace::Parent& p) { awaited.emplace_back(i, p.span_id); };
+  server::ReplicationTrace rt(h);
+  trace::Parent propose;
+  propose.trace_id.high = 7;
+  propose.trace_id.low = 8;
+  propose.span_id = 99;
+
+  raft::Message app;
+  app.type = raft::MessageType::kAppend;
+  app.from = 1;
+  app.index = 4;
+  raft::Entry plain;
+  plain.index = 5;
+  plain.type = raft::EntryType::kCommand;
+  plain.data = "\x06untraced";
+  app.entries = {plain, traced_entry(6, propose)};
+  for (uint64_t to : {2, 3}) {
+    app.to = to;
+    rt.on_send(app);
+  }
+  EXPECT_EQ(rt.pending(), 2u);  // the traced entry, once per follower
+  now = 1500;
+  app.to = 2;
+  rt.on_send(app);  // a retransmission does not restart the span
+  raft::Message resp;
+  resp.type = raft::MessageType::kAppendResp;
+  resp.from = 2;
+  resp.index = 5;  // not yet the traced entry
+  rt.on_receive(resp);
+  resp.index = 6;
+  resp.reject = true;  // a refusal acknowledges nothing
+  rt.on_receive(resp);
+  EXPECT_EQ(tracer.store().size(), 0u);
+  now = 2000;
+  resp.reject = false;
+  rt.on_receive(resp);
+  ASSERT_EQ(tracer.store().size(), 1u);
+  auto spans = tracer.store().trace(propose.trace_id);
+  ASSERT_EQ(spans.size(), 1u);
+  EXPECT_EQ(spans[0].name, "replicate");
+  EXPECT_EQ(spans[0].parent_id, 99u);
+  EXPECT_EQ(spans[0].timestamp_us, 1000);
+  EXPECT_EQ(spans[0].duration_us, 1000);
+  EXPECT_EQ(rt.pending(), 1u);  // follower 3's is still open
+  rt.leadership_lost();
+  EXPECT_EQ(rt.pending(), 0u);
+
+  // A follower receiving the append: the traced entry's fsync span is awaited under the leader's.
+  app.from = 1;
+  app.to = 2;
+  rt.on_receive(app);
+  ASSERT_EQ(awaited.size(), 1u);
+  EXPECT_EQ(awaited[0], std::make_pair(raft::Index{6}, uint64_t{99}));
 }
