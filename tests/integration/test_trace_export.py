@@ -141,16 +141,16 @@ def test_zipkin_and_otlp_collectors_receive_the_same_spans(collector):
         # Unmarked requests are not sampled here: nothing else was exported.
         assert {s["traceId"] for s in collector.zipkin_spans()} == ids
 
-        # Each write is four spans (the request, raft propose, wal fsync, apply); wait for all.
+        # Each write is five spans (the request, raft propose, wal fsync, apply, notify); wait for all.
         wait_for("every span at both collectors",
-                 lambda: len(collector.zipkin_spans()) == 12 and len(collector.otlp_spans()) == 12)
+                 lambda: len(collector.zipkin_spans()) == 15 and len(collector.otlp_spans()) == 15)
         stored = {}
         for trace_id, _ in puts:
             status, body = call(srv, "GET", "/api/v2/trace/" + trace_id)
             assert status == 200
             for span in json.loads(body):
                 stored[span["id"]] = span
-        assert len(stored) == 12
+        assert len(stored) == 15
         for s in collector.zipkin_spans():
             assert s == stored[s["id"]], "the exported span differs from the stored one"
 
@@ -171,14 +171,14 @@ def test_zipkin_and_otlp_collectors_receive_the_same_spans(collector):
             assert attrs["http.method"] == "PUT" and attrs["http.status_code"] == "200"
             assert "status" not in s
 
-        wait_for("the sent counters", lambda: metric(srv, "conclave_trace_export_sent_total", "zipkin") == 12
-                 and metric(srv, "conclave_trace_export_sent_total", "otlp") == 12)
+        wait_for("the sent counters", lambda: metric(srv, "conclave_trace_export_sent_total", "zipkin") == 15
+                 and metric(srv, "conclave_trace_export_sent_total", "otlp") == 15)
         for target in ("zipkin", "otlp"):
             assert metric(srv, "conclave_trace_export_dropped_total", target) == 0
             assert metric(srv, "conclave_trace_export_failed_total", target) == 0
             # Every accepted span's delay (end -> accepted) is in the histogram, within its bounds.
-            assert metric(srv, "conclave_trace_export_delay_seconds_count", target) == 12
-            assert 0 <= metric(srv, "conclave_trace_export_delay_seconds_sum", target) < 12 * 30
+            assert metric(srv, "conclave_trace_export_delay_seconds_count", target) == 15
+            assert 0 <= metric(srv, "conclave_trace_export_delay_seconds_sum", target) < 15 * 30
     finally:
         srv.stop()
 

@@ -247,11 +247,11 @@ def test_conclave_trace_prints_a_timeline_and_the_slowest_recent_traces(server):
     out = cli(tid)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0].startswith("Trace %s: 4 spans on 1 service, " % tid)
+    assert lines[0].startswith("Trace %s: 5 spans on 1 service, " % tid)
     rows = [l for l in lines[3:] if l.strip()]
     # Indented by depth under the request's span, each with its bar in the trace's extent.
     assert [r.split("|")[-1].split(" [")[0] for r in rows] == [
-        "  put /v1/kv/", "    raft propose", "      wal fsync", "      apply"]
+        "  put /v1/kv/", "    raft propose", "      wal fsync", "      apply", "        notify"]
     assert "http.status_code=200" in rows[0] and "raft.index=" in rows[1]
     assert all(r.count("|") == 2 and len(r.split("|")[1]) == 30 for r in rows)
 
