@@ -49,6 +49,7 @@ import base64
 import json
 import os
 import random
+import shutil
 import signal
 import sys
 import tempfile
@@ -66,6 +67,7 @@ from kazoo.client import KazooClient  # noqa: E402
 from kazoo.exceptions import BadVersionError, KazooException, NoNodeError  # noqa: E402
 
 from cluster import Cluster  # noqa: E402
+from pyharness import servers  # noqa: E402
 from pyharness.servers import HOST, ConclaveServer, free_port  # noqa: E402
 import linearizability  # noqa: E402
 
@@ -626,6 +628,15 @@ class Member:
         self.changes.append((what, outcome))
         return what, outcome
 
+    def is_leader(self):
+        if not self.node.is_running():
+            return False
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.node.http_port, timeout=3) as r:
+                return "\nconclave_raft_leader 1\n" in "\n" + r.read().decode()
+        except Exception:
+            return False
+
     def is_voter(self, via):
         try:
             with urllib.request.urlopen("http://127.0.0.1:%d/v1/operator/raft/configuration" % via.http_port,
@@ -634,6 +645,21 @@ class Member:
             return any(s["ID"] == str(self.id) and s["Voter"] for s in servers)
         except Exception:
             return False
+
+
+def leader_node(c, member, timeout=30):
+    """The leader's server, once there is one: a node of the mesh or the extra member (which can
+    win an election once it is a voter)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        i = c.leader()
+        if i is not None:
+            return c.nodes[i]
+        if member and member.is_leader():
+            return member.node
+        time.sleep(0.05)
+    raise AssertionError("no leader among nodes %s and %d within %ss" % (sorted(c.nodes), member.id if member else 0,
+                                                                        timeout))
 
 
 class Nemesis(threading.Thread):
@@ -887,8 +913,8 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
     out = Path(out or tempfile.mkdtemp(prefix="conclave-faults-"))
     out.mkdir(parents=True, exist_ok=True)
     key_names = ["k%d" % i for i in range(keys)]
-    c = Cluster(nodes, proxied=True, fsync_faults=True).start()
-    member = Member(c) if membership else None
+    c = Cluster(nodes, proxied=True, fsync_faults=True)
+    member = None
     history, faults = History(), []
     present_by_node = {}
     counter_final = None
@@ -896,6 +922,8 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
     watch_problems = ["the run ended before watches were checked"]
     watchers, consul_watchers = [], []
     try:
+        c.start()  # inside the try: a cluster that fails to start is still stopped
+        member = Member(c) if membership else None
         setup = KazooClient(hosts=c.hosts(), timeout=10.0)
         setup.start(timeout=15)
         setup.ensure_path("/reg")
@@ -953,14 +981,14 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
         nemesis.check_alive()
         for node in c.nodes.values():
             node.wait_ready()
-        c.wait_leader()
+        leader_node(c, member)
         checked = dict(c.nodes)  # the nodes whose state is checked at the end
         if member:
             # The extra node ends as a voter, with the log it kept while it was out: it must hold
             # everything the others do.
             deadline = time.monotonic() + 30
-            while not member.is_voter(c.nodes[c.wait_leader()]):
-                member.change(c.nodes[c.wait_leader()], True)
+            while not member.is_voter(leader_node(c, member)):
+                member.change(leader_node(c, member), True)
                 if time.monotonic() > deadline:
                     raise AssertionError("node %d could not rejoin the voters at the end" % member.id)
                 time.sleep(0.5)
@@ -1072,11 +1100,14 @@ def run_many(first, last, seconds, nodes, keys, out):
         for seed in range(first, last + 1):
             lines = []
             t0 = time.monotonic()
+            first_server = len(servers.ALL_SERVERS)
             try:
                 ok, _, where = run(seed=seed, seconds=seconds, nodes=nodes, keys=keys, out=out / ("seed-%d" % seed),
                                    log=lines.append)
             except Exception as e:  # a run that could not finish is a failure, with its reason
+                import traceback
                 ok, where = False, out / ("seed-%d" % seed)
+                lines.append(traceback.format_exc())
                 lines.append("run aborted: %r" % e)
             faults = sorted({json.loads(l)["fault"] for l in open(where / "faults.jsonl")} - {"healed"}) \
                 if (where / "faults.jsonl").exists() else []
@@ -1085,12 +1116,18 @@ def run_many(first, last, seconds, nodes, keys, out):
             summary.write(line + "\n")
             summary.flush()
             print(line, flush=True)
+            made = servers.ALL_SERVERS[first_server:]
             if ok:
-                import shutil
                 shutil.rmtree(where, ignore_errors=True)
             else:
                 failed.append(seed)
+                where.mkdir(parents=True, exist_ok=True)
                 (where / "log.txt").write_text("\n".join(lines) + "\n")
+                for srv in made:  # the nodes' logs stay with the failing seed
+                    if Path(srv.log_path).exists():
+                        shutil.copy(srv.log_path, where / ("%s.log" % srv.name))
+            for srv in made:  # the nodes' data directories go, or a batch fills the disk
+                shutil.rmtree(srv.workdir, ignore_errors=True)
     print("%d seeds, %d failed%s; summary in %s" % (last - first + 1, len(failed),
                                                     (": " + " ".join(map(str, failed))) if failed else "",
                                                     out / "summary.txt"), flush=True)
