@@ -25,6 +25,7 @@ struct SpanView {
   std::string id, parent, name, service, kind, endpoint;
   int64_t start = 0, duration = 0;
   std::vector<std::pair<std::string, std::string>> tags;
+  std::vector<std::pair<int64_t, std::string>> annotations;  // (epoch µs, value)
 };
 
 SpanView view(const json::value& v) {
@@ -45,6 +46,12 @@ SpanView view(const json::value& v) {
   if (o.contains("duration")) s.duration = o.at("duration").to_number<int64_t>();
   if (o.contains("tags"))
     for (const auto& [k, val] : o.at("tags").as_object()) s.tags.emplace_back(std::string(k), str(val));
+  if (o.contains("annotations"))
+    for (const auto& a : o.at("annotations").as_array()) {
+      const auto& ao = a.as_object();
+      if (ao.contains("timestamp") && ao.contains("value"))
+        s.annotations.emplace_back(ao.at("timestamp").to_number<int64_t>(), str(ao.at("value")));
+    }
   return s;
 }
 
@@ -131,6 +138,8 @@ void print_timeline(const std::string& id, const std::vector<SpanView>& spans) {
                        (many_nodes && !s->endpoint.empty() ? " " + s->endpoint : "") +
                        (s->kind.empty() ? "" : " " + s->kind) + "]";
     for (const auto& [k, v] : s->tags) line += " " + k + "=" + v;
+    // Annotations at their time in the trace: "committed@+1.050 ms".
+    for (const auto& [ts, v] : s->annotations) line += " " + v + "@+" + millis(ts - first);
     std::printf("%12s %12s  %s  %s\n", ("+" + millis(s->start - first)).c_str(), millis(s->duration).c_str(), bar.c_str(),
                 line.c_str());
   }

@@ -130,6 +130,7 @@ def test_an_http_write_through_a_follower_is_one_trace_over_all_three_nodes(clus
     assert names.count("        apply") == 2 and names.count("      apply") == 1, out.stdout
     assert names.count("          notify") == 2 and names.count("        notify") == 1, out.stdout
     assert ":%d SERVER]" % c.nodes[leader].http_port in rows[2]  # each span names the node that made it
+    assert " committed@+" in rows[2], rows[2]  # the commit point, at its time in the trace
     assert any(":%d]" % c.nodes[other].http_port in r for r in rows)
 
 
