@@ -172,6 +172,7 @@ Status Node::start() {
   if (clustered)
     dh.send = [this](const raft::Message& m) {
       if (replication_trace_) replication_trace_->on_send(m);
+      replication_latency_.on_send(m, monotonic_us());
       std::string payload(1, static_cast<char>(kPeerRaft));
       raft::encode_message(m, payload);
       peers_->send(m.to, std::move(payload));
@@ -387,6 +388,7 @@ void Node::on_role_changed(raft::Role old_role, raft::Role new_role) {
   if (old_role == raft::Role::kLeader) {
     proposals_->leadership_lost();
     replication_trace_->leadership_lost();
+    replication_latency_.leadership_lost();
     if (membership_) membership_->leadership_lost();
   }
 }
@@ -460,6 +462,7 @@ void Node::on_peer_message(uint64_t from, std::string payload) {
       if (m.from == driver_->core().leader() || m.term > last_term_seen_) last_leader_contact_ms_ = monotonic_ms();
       last_term_seen_ = std::max<uint64_t>(last_term_seen_, m.term);
       replication_trace_->on_receive(m);
+      replication_latency_.on_receive(m, monotonic_us());
       driver_->step(m);
       if (m.type == raft::MessageType::kAppendResp && driver_->core().role() == raft::Role::kLeader)
         proposals_->committed_through(driver_->core().commit_index(), wall_us());

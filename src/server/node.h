@@ -34,6 +34,7 @@
 #include "server/proposals.h"
 #include "server/raft_driver.h"
 #include "server/replica.h"
+#include "server/replication_metrics.h"
 #include "server/replication_trace.h"
 #include "server/session_tracker.h"
 #include "state/tree.h"
@@ -149,6 +150,7 @@ class Node : public Replica {
   std::unique_ptr<RaftDriver> driver_;
   std::unique_ptr<Proposals> proposals_;
   std::unique_ptr<ReplicationTrace> replication_trace_;  // after proposals_: it feeds their fsync spans
+  ReplicationLatency replication_latency_;
   std::unique_ptr<Membership> membership_;
   SessionTracker sessions_;
   std::vector<ApplyObserver*> observers_;

@@ -80,6 +80,12 @@ std::string Node::metrics_text() {
   out += "# HELP conclave_wal_write_duration_seconds A batch of log entries from its submission to the WAL until durable (write and fdatasync, queueing included).\n"
          "# TYPE conclave_wal_write_duration_seconds histogram\n";
   out += ds.wal_write.text("conclave_wal_write_duration_seconds", "");
+  if (!replication_latency_.by_follower().empty()) {
+    out += "# HELP conclave_raft_replication_duration_seconds On the leader: an append carrying new entries, from its sending to the follower's acknowledgement (the network both ways and the follower's fsync).\n"
+           "# TYPE conclave_raft_replication_duration_seconds histogram\n";
+    for (const auto& [follower, h] : replication_latency_.by_follower())
+      out += h.text("conclave_raft_replication_duration_seconds", fmt::format("follower=\"{}\"", follower));
+  }
   out += "# HELP conclave_raft_apply_duration_seconds Applying one committed entry to the tree, its watches and blocking queries included.\n"
          "# TYPE conclave_raft_apply_duration_seconds histogram\n";
   out += apply_latency_.text("conclave_raft_apply_duration_seconds", "");

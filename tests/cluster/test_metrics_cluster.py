@@ -75,6 +75,12 @@ def test_promtool_accepts_every_nodes_exposition(cluster):
         assert value("conclave_raft_apply_lag") >= 0
         if i == leader:
             assert value("conclave_raft_became_leader_total") >= 1, i
+            # Replication latency per follower: every write reached both followers.
+            for f in cluster.nodes:
+                if f != leader:
+                    assert value('conclave_raft_replication_duration_seconds_count{follower="%d"}' % f) >= 8, (f, text)
+        else:
+            assert "conclave_raft_replication_duration_seconds" not in text  # followers replicate to no one
     texts = [get("http://%s:%d/metrics" % (HOST, n.http_port)) for n in cluster.nodes.values()]
     elections = sum(float(re.search(r"^conclave_raft_elections_total (\S+)$", t, re.M).group(1)) for t in texts)
     assert elections >= 1, "no node counted the election that made the leader"

@@ -4,6 +4,7 @@
 
 #include "common/json.h"
 #include "server/entry_codec.h"
+#include "server/replication_metrics.h"
 #include "server/replication_trace.h"
 #include "trace/context.h"
 #include "trace/export.h"
@@ -322,4 +323,38 @@ TEST(ReplicationTrace, OneSpanPerFollowerFromFirstSendToAcknowledgement) {
   rt.on_receive(app);
   ASSERT_EQ(awaited.size(), 1u);
   EXPECT_EQ(awaited[0], std::make_pair(raft::Index{6}, uint64_t{99}));
+}
+
+TEST(ReplicationLatency, FromSendToAcknowledgementPerFollower) {
+  using namespace conclave;
+  server::ReplicationLatency rl;
+  raft::Message app;
+  app.type = raft::MessageType::kAppend;
+  app.to = 2;
+  app.entries.resize(2);
+  app.entries[0].index = 5;
+  app.entries[1].index = 6;
+  rl.on_send(app, 1000);
+  rl.on_send(app, 1500);  // a retransmission keeps the first send's time
+  app.entries = {raft::Entry{}};
+  app.entries[0].index = 7;
+  rl.on_send(app, 2000);
+  app.entries.clear();
+  rl.on_send(app, 2100);  // a heartbeat-like empty append carries nothing to time
+  raft::Message resp;
+  resp.type = raft::MessageType::kAppendResp;
+  resp.from = 2;
+  resp.index = 6;
+  resp.reject = true;
+  rl.on_receive(resp, 2500);
+  EXPECT_TRUE(rl.by_follower().empty());  // a refusal acknowledges nothing
+  resp.reject = false;
+  rl.on_receive(resp, 3000);
+  ASSERT_EQ(rl.by_follower().count(2), 1u);
+  EXPECT_EQ(rl.by_follower().at(2).count(), 1u);  // the append through 6, after 2000 µs
+  EXPECT_NE(rl.by_follower().at(2).text("x", "").find("x_sum 0.002"), std::string::npos);
+  rl.leadership_lost();
+  resp.index = 7;
+  rl.on_receive(resp, 4000);
+  EXPECT_EQ(rl.by_follower().at(2).count(), 1u);  // forgotten with the leadership
 }
