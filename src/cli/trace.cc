@@ -18,8 +18,8 @@ const char* kTraceUsage =
     "       conclave trace -recent [-limit=N] [-lookback=MS] [-service=NAME] [-http-addr=HOST:PORT]\n\n"
     "Prints one trace kept by the node as an indented timeline (each span's start offset, duration, a bar\n"
     "of where it falls in the trace, its name, service, kind and tags), or with -recent the slowest\n"
-    "recent traces (default: 10 of those in the last hour). Each node keeps the spans it made: -nodes\n"
-    "reads the trace from several nodes' HTTP APIs and prints them as one timeline.\n";
+    "recent traces (default: 10 of those in the last hour). A node answers with the spans every member\n"
+    "made of the trace; -nodes reads it from several nodes' HTTP APIs (each span once).\n";
 
 struct SpanView {
   std::string id, parent, name, service, kind, endpoint;
@@ -214,6 +214,7 @@ int run_trace(std::vector<std::string> args) {
     nodes.push_back(o.addr);
   }
   std::vector<SpanView> spans;
+  std::set<std::string> seen;
   for (const auto& node : nodes) {
     auto r = http_call(node, "GET", "/api/v2/trace/" + id, 10000);
     if (!r) return fail("querying " + node + ": " + r.error().message);
@@ -222,7 +223,9 @@ int run_trace(std::vector<std::string> args) {
     boost::system::error_code ec;
     auto v = json::parse(r->body, ec);
     if (ec || !v.is_array()) return fail("malformed reply from " + node);
-    for (const auto& s : v.as_array()) spans.push_back(view(s));
+    // A node answers with every member's spans of the trace: with -nodes, each span once.
+    for (const auto& s : v.as_array())
+      if (seen.insert(json::serialize(s)).second) spans.push_back(view(s));
   }
   if (spans.empty())
     return fail("no trace " + id + (nodes.size() > 1 ? " on these nodes" : " on this node") +

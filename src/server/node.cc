@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "raft/codec.h"
 #include "server/entry_codec.h"
+#include "trace/zipkin_api.h"
 #include "state/cluster_config.h"
 
 namespace conclave::server {
@@ -203,6 +204,24 @@ Status Node::start() {
   rh.wall_us = [this] { return wall_us(); };
   rh.await_wal = [this](raft::Index index, const trace::Parent& parent) { proposals_->await_wal(index, parent); };
   replication_trace_ = std::make_unique<ReplicationTrace>(std::move(rh));
+  if (clustered) {
+    TraceGather::Hooks gh;
+    gh.send = [this](uint64_t to, std::string payload) { peers_->send(to, std::move(payload)); };
+    gh.members = [this] {
+      std::vector<uint64_t> out;
+      const auto& conf = driver_->core().conf();
+      for (const auto* set : {&conf.voters, &conf.learners})
+        for (auto id : *set)
+          if (id != static_cast<uint64_t>(config_.node_id)) out.push_back(id);
+      return out;
+    };
+    gh.local_spans = [this](const std::string& trace_id) {
+      auto a = trace::zipkin_api(tracer_->store(), "/api/v2/trace/" + trace_id, {}, wall_ms());
+      return a.status == 200 ? std::move(a.body) : std::string("[]");
+    };
+    gh.after = [this](int64_t ms, std::function<void()> fn) { loop_.after(std::chrono::milliseconds(ms), std::move(fn)); };
+    trace_gather_ = std::make_unique<TraceGather>(std::move(gh));
+  }
   Membership::Hooks mh;
   if (clustered) mh.send = [this](uint64_t to, std::string payload) { peers_->send(to, std::move(payload)); };
   mh.monotonic_ms = [this] { return monotonic_ms(); };
@@ -485,6 +504,12 @@ void Node::on_peer_message(uint64_t from, std::string payload) {
       break;
     case Membership::kChangeAck:
       membership_->on_change_ack(body);
+      break;
+    case TraceGather::kQuery:
+      if (trace_gather_) trace_gather_->on_query(from, body);
+      break;
+    case TraceGather::kReply:
+      if (trace_gather_) trace_gather_->on_reply(from, body);
       break;
     case kPeerTouch: {
       Reader r(body);

@@ -37,6 +37,7 @@
 #include "server/replication_metrics.h"
 #include "server/replication_trace.h"
 #include "server/session_tracker.h"
+#include "server/trace_gather.h"
 #include "state/tree.h"
 #include "server/span_export.h"
 #include "trace/tracer.h"
@@ -151,6 +152,7 @@ class Node : public Replica {
   std::unique_ptr<Proposals> proposals_;
   std::unique_ptr<ReplicationTrace> replication_trace_;  // after proposals_: it feeds their fsync spans
   ReplicationLatency replication_latency_;
+  std::unique_ptr<TraceGather> trace_gather_;  // clustered nodes only
   std::unique_ptr<Membership> membership_;
   SessionTracker sessions_;
   std::vector<ApplyObserver*> observers_;

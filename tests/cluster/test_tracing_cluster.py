@@ -33,11 +33,11 @@ def http(node, method, path, body=None, headers=None):
 
 
 def spans_of(node, trace_id, names, timeout=10.0):
-    """The node's spans of the trace, once every name in `names` is among them (bounded wait)."""
+    """The node's own spans of the trace, once every name in `names` is among them (bounded wait)."""
     deadline = time.monotonic() + timeout
     spans = []
     while time.monotonic() < deadline:
-        status, body = http(node, "GET", "/api/v2/trace/" + trace_id)
+        status, body = http(node, "GET", "/api/v2/trace/%s?local=true" % trace_id)
         spans = json.loads(body) if status == 200 else []
         if set(names) <= {s["name"] for s in spans}:
             return spans
@@ -173,3 +173,36 @@ def test_a_write_on_the_leader_has_its_raft_stages(cluster):
     assert status == 200
     names = [s["name"] for s in json.loads(http(c.nodes[leader], "GET", "/api/v2/trace/" + trace_id)[1])]
     assert names.count("get /v1/kv/") == 1 and names.count("raft propose") == 1
+
+
+def test_any_node_answers_with_every_members_spans_of_a_trace(cluster):
+    """GET /api/v2/trace/{id} gathers the other members' spans over the peer links: a Zipkin UI
+    pointed at one node sees the whole write. A member that does not answer in time is left out,
+    and the answer says so."""
+    import signal
+    c = cluster
+    leader = c.wait_leader()
+    follower = next(i for i in c.nodes if i != leader)
+    other = next(i for i in c.nodes if i not in (leader, follower))
+    trace_id, parent = os.urandom(16).hex(), os.urandom(8).hex()
+    status, _ = http(c.nodes[follower], "PUT", "/v1/kv/traced/gather", b"v", {"b3": "%s-%s-1" % (trace_id, parent)})
+    assert status == 200
+    check_one_trace(c, leader, follower, trace_id, "put /v1/kv/", parent)  # every node has its spans
+    own = {i: {s["id"] for s in json.loads(http(c.nodes[i], "GET", "/api/v2/trace/%s?local=true" % trace_id)[1])}
+           for i in c.nodes}
+    for i in c.nodes:
+        req = urllib.request.Request("http://127.0.0.1:%d/api/v2/trace/%s" % (c.nodes[i].http_port, trace_id))
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.headers["X-Conclave-Members-Replied"] == "2/2"
+            ids = [s["id"] for s in json.loads(r.read())]
+        assert len(ids) == len(set(ids)) and set(ids) == own[1] | own[2] | own[3], i
+    # The other follower paused: its spans are missing, and the answer counts 1 of 2.
+    os.kill(c.nodes[other].pid, signal.SIGSTOP)
+    try:
+        req = urllib.request.Request("http://127.0.0.1:%d/api/v2/trace/%s" % (c.nodes[leader].http_port, trace_id))
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.headers["X-Conclave-Members-Replied"] == "1/2"
+            assert {s["id"] for s in json.loads(r.read())} == own[leader] | own[follower]
+    finally:
+        os.kill(c.nodes[other].pid, signal.SIGCONT)
+    assert http(c.nodes[leader], "GET", "/api/v2/trace/" + os.urandom(16).hex())[0] == 404
