@@ -933,6 +933,7 @@ void Connection::handle_auth(int32_t xid, std::string_view body) {
     // Not an identity: the session's later requests join this trace context (an empty or
     // malformed value leaves it). docs/observability.md, "Tracing ZooKeeper requests".
     joined_ = trace::extract([&](const std::string& name) { return name == scheme ? auth : std::string(); });
+    server_.session_joined(session_id_, joined_);
     begin_reply(reply, xid, 0, 0);
     finish_frame(reply, 0);
     send(std::move(reply));

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "trace/tracer.h"
 #include "zk/connection.h"
 
 namespace conclave::zk {
@@ -98,7 +99,12 @@ void ZkServer::session_closing(state::SessionId id) {
 void ZkServer::on_session_expiring(state::SessionId id) {
   const state::SessionInfo* s = backend_.tree().session(id);
   if (s && s->consul) return;  // a Consul session: nothing of ours
-  log::info("zk", "session 0x{:x} expired", id);
+  {
+    std::optional<log::ScopedTrace> ids;
+    if (auto j = joined_.find(id); j != joined_.end())
+      ids.emplace(j->second.trace_id.hex(), trace::span_id_hex(j->second.parent_id));
+    log::info("zk", "session 0x{:x} expired", id);
+  }
   counters_.expired_sessions++;
   if (Connection* c = connection_for_session(id)) {
     session_owner_.erase(id);
@@ -106,8 +112,39 @@ void ZkServer::on_session_expiring(state::SessionId id) {
   }
 }
 
+void ZkServer::session_joined(state::SessionId id, const trace::Incoming& in) {
+  if (id == 0) return;
+  if (in.trace_id.valid()) joined_[id] = in;
+  else joined_.erase(id);
+}
+
+void ZkServer::session_ended(state::SessionId id, const char* how) {
+  auto j = joined_.find(id);
+  if (j == joined_.end()) return;
+  trace::Incoming in = std::move(j->second);
+  joined_.erase(j);
+  trace::Tracer* tracer = backend_.tracer();
+  std::optional<trace::Span> span = tracer ? tracer->start(in, backend_.monotonic_ms()) : std::nullopt;
+  std::optional<log::ScopedTrace> ids;
+  if (span) {
+    span->name = "session closed";
+    span->timestamp_us = backend_.wall_us();
+    span->tags.emplace_back("zk.session", fmt::format("0x{:x}", static_cast<uint64_t>(id)));
+    span->tags.emplace_back("zk.close", how);
+    span->local.port = 0;
+    ids.emplace(span->trace_id.hex(), trace::span_id_hex(span->id));
+  } else {
+    ids.emplace(in.trace_id.hex(), trace::span_id_hex(in.parent_id));
+  }
+  log::info("zk", "session 0x{:x} ended: {}", id, how);
+  if (span) tracer->finish(std::move(*span), backend_.wall_us());
+}
+
 void ZkServer::on_applied(const state::Command& cmd, const state::ApplyResult& result) {
-  if (cmd.kind == state::CommandKind::kCloseSession && !closing_by_client_.erase(cmd.session)) {
+  const bool by_client = cmd.kind == state::CommandKind::kCloseSession && closing_by_client_.erase(cmd.session);
+  if (cmd.kind == state::CommandKind::kCloseSession && !joined_.empty())
+    session_ended(cmd.session, by_client ? "closed by its client" : "expired or closed elsewhere");
+  if (cmd.kind == state::CommandKind::kCloseSession && !by_client) {
     // Closed by someone else (a Consul client destroying it): its connection here is done.
     if (Connection* c = connection_for_session(cmd.session)) {
       log::info("zk", "session 0x{:x} closed from elsewhere; closing its connection", cmd.session);

@@ -22,6 +22,7 @@
 #include "common/histogram.h"
 #include "net/stream.h"
 #include "state/watches.h"
+#include "trace/context.h"
 #include "zk/backend.h"
 #include "zk/protocol.h"
 
@@ -89,6 +90,9 @@ class ZkServer : public net::Acceptor, public server::ApplyObserver {
   void bind_session(state::SessionId id, Connection* c, int32_t timeout_ms);
   void touch_session(state::SessionId id);
   void session_closing(state::SessionId id);
+  /// The session joined a trace (addauth b3/traceparent; an invalid context leaves it): its end,
+  /// when it expires or is closed, is logged under that trace and is a span in it.
+  void session_joined(state::SessionId id, const trace::Incoming& in);
   Connection* connection_for_session(state::SessionId id);
   Connection* find_connection(uint64_t id);
   ZkCounters& mutable_counters() { return counters_; }
@@ -111,6 +115,8 @@ class ZkServer : public net::Acceptor, public server::ApplyObserver {
   std::unordered_map<uint64_t, Connection*> connections_;  // by watcher id
   std::unordered_map<state::SessionId, Connection*> session_owner_;
   std::set<state::SessionId> closing_by_client_;  // closeSession sent by the session's own connection
+  std::unordered_map<state::SessionId, trace::Incoming> joined_;  // sessions in a trace, until they end
+  void session_ended(state::SessionId id, const char* how);
   uint64_t next_connection_id_ = 1;
 };
 

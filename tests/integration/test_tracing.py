@@ -330,3 +330,79 @@ def test_npm_opentelemetry_and_zipkin_js_clients_are_the_server_spans_parents(se
     assert z["status"] == 404 and z["xTraceId"] == z["traceId"]  # the key does not exist: still traced
     (s,) = trace_of(server, z["traceId"])
     assert s["parentId"] == z["spanId"] and s["name"] == "get /v1/kv/" and s["tags"]["http.status_code"] == "404"
+
+
+def _raw_session_in_trace(srv, b3, timeout_ms):
+    """A ZooKeeper session opened by hand (ConnectRequest, then addauth b3), whose socket is then
+    dropped without a closeSession: the session is left to expire."""
+    import socket
+    import struct
+
+    def frame(payload):
+        return struct.pack(">i", len(payload)) + payload
+
+    def read_frame(sock):
+        head = b""
+        while len(head) < 4:
+            head += sock.recv(4 - len(head))
+        n = struct.unpack(">i", head)[0]
+        body = b""
+        while len(body) < n:
+            body += sock.recv(n - len(body))
+        return body
+
+    sock = socket.create_connection((HOST, srv.port), timeout=10)
+    sock.sendall(frame(struct.pack(">iqiqi", 0, 0, timeout_ms, 0, 16) + b"\0" * 16 + b"\0"))
+    _, _, sid = struct.unpack(">iiq", read_frame(sock)[:16])
+    auth = b3.encode()
+    sock.sendall(frame(struct.pack(">iii", -4, 100, 0) + struct.pack(">i", 2) + b"b3" + struct.pack(">i", len(auth)) + auth))
+    xid, _, err = struct.unpack(">iqi", read_frame(sock)[:16])
+    assert (xid, err) == (-4, 0)
+    sock.close()
+    return sid
+
+
+def test_a_session_in_a_trace_ends_in_it_expired_or_closed():
+    """A session that joined a trace (addauth b3) ends as a span of that trace, and the log line of
+    its expiry carries the trace: whether its client closed it or it expired."""
+    import time
+    from kazoo.client import KazooClient
+    srv = ConclaveServer(extra_args=["--trace-sample", "0", "--log-format", "text"], name="session-trace")
+    srv.start()
+    try:
+        # Expired: the client vanished.
+        tid, parent = "c4" * 16, "00000000000000d5"
+        sid = _raw_session_in_trace(srv, "%s-%s-1" % (tid, parent), 4000)
+        deadline = time.monotonic() + 30
+        spans = []
+        while time.monotonic() < deadline:
+            status, _, body = call(srv, "GET", "/api/v2/trace/" + tid)
+            spans = json.loads(body) if status == 200 else []
+            if any(s["name"] == "session closed" for s in spans):
+                break
+            time.sleep(0.1)
+        (end,) = [s for s in spans if s["name"] == "session closed"]
+        assert end["parentId"] == parent and end["tags"]["zk.session"] == "0x%x" % sid
+        assert end["tags"]["zk.close"] == "expired or closed elsewhere"
+        log = srv.log_tail(400)
+        assert "[zk] [conclave,%s,%s] session 0x%x expired" % (tid, parent, sid) in log, log
+        assert "[zk] [conclave,%s,%s] session 0x%x ended: expired or closed elsewhere" % (tid, end["id"], sid) in log
+
+        # Closed by its client.
+        tid2, parent2 = "e6" * 16, "00000000000000f7"
+        zk = KazooClient(hosts=srv.hosts, timeout=10)
+        zk.start(timeout=15)
+        zk.add_auth("b3", "%s-%s-1" % (tid2, parent2))
+        sid2 = zk.client_id[0]
+        zk.stop()
+        zk.close()
+        spans = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(s["name"] == "session closed" for s in spans):
+            status, _, body = call(srv, "GET", "/api/v2/trace/" + tid2)
+            spans = json.loads(body) if status == 200 else []
+            time.sleep(0.05)
+        (end,) = [s for s in spans if s["name"] == "session closed"]
+        assert end["tags"]["zk.close"] == "closed by its client" and end["tags"]["zk.session"] == "0x%x" % sid2
+    finally:
+        srv.stop()
