@@ -13,23 +13,9 @@ from pathlib import Path
 import consul
 
 import harness
+from pyharness.curator import classpath
 
 HERE = Path(__file__).resolve().parent
-JARS = ["curator-x-discovery", "curator-recipes", "curator-framework", "curator-client", "zookeeper", "zookeeper-jute",
-        "jackson-databind", "jackson-core", "jackson-annotations", "guava", "slf4j-api", "netty-handler",
-        "netty-transport-native-epoll", "netty-common", "netty-buffer", "netty-transport", "netty-codec",
-        "netty-resolver", "netty-transport-native-unix-common", "audience-annotations", "failureaccess"]
-
-
-def classpath():
-    paths = []
-    for j in JARS:
-        p = Path("/usr/share/java/%s.jar" % j)
-        if p.exists():
-            paths.append(str(p))
-    assert any("curator-x-discovery" in p for p in paths), \
-        "libcurator-discovery-java is not installed (scripts/install-deps.sh installs it)"
-    return ":".join(paths)
 
 
 def curator(node, *args, **kw):

@@ -17,10 +17,13 @@ A counter (znode /ctr, Consul key `ctr`: one value) is incremented the optimisti
 protocols (read it, write the next value at the version or ModifyIndex read): no two acknowledged
 increments may have read the same value (a lost update), and the final value lies between the
 acknowledged increments and those plus the unanswered ones.
-Locks: two Consul contenders (sessions with a TTL and a lock delay, `?acquire=` on the key `lock`)
+Locks (three kinds, two contenders each): two Consul contenders (sessions with a TTL and a lock delay, `?acquire=` on the key `lock`)
 make fenced writes while they hold it, each a txn that checks their session holds the lock, reads
 the lock's entry and sets `fenced`; ordered by the index of their write, the lock indexes they ran
-under never decrease and each belongs to one session (never two holders of one acquisition).
+under never decrease and each belongs to one session (never two holders of one acquisition). The
+same check covers two kazoo `Lock` contenders and two Curator `InterProcessMutex` contenders
+(tests/faults/curator/CuratorLock.java, a JVM each), whose fenced write is a transaction that
+checks the holder's lock znode, with the znode's sequence number as the fencing token.
 Watches: two kazoo clients watch `/reg/k0` as applications do (read with a data watch, wait for the
 event, read again; never polling), and two Consul blocking queries (one per node) wait on `reg/k0`
 the way consul-template does. Within a kazoo session the zxids read never go back, the
@@ -76,6 +79,8 @@ COUNTER_ZNODE = "/ctr"  # the same value as the Consul key COUNTER_KEY
 COUNTER_KEY = "ctr"
 ZK_LOCK = "/zklock"      # kazoo Lock recipe; fenced writes go to ZK_FENCED
 ZK_FENCED = "/zkfenced"
+CURATOR_LOCK = "/curlock"      # Curator InterProcessMutex; fenced writes go to CURATOR_FENCED
+CURATOR_FENCED = "/curfenced"
 
 
 class History:
@@ -448,6 +453,55 @@ class ZkLockProcess(threading.Thread):
                 zk.close()
             except Exception:
                 pass
+
+
+class CuratorLockProcess(threading.Thread):
+    """A Curator `InterProcessMutex` contender on `/curlock` (tests/faults/curator/CuratorLock.java,
+    a JVM of its own, every node in its connection string): the same fenced writes as the kazoo
+    contender, under the recipe Java applications use. Its operations arrive as JSON lines on the
+    program's stdout and go into the history as they come."""
+
+    def __init__(self, name, hosts, history, stop):
+        super().__init__(daemon=True, name=name)
+        self.hosts, self.h, self.stop_ev = hosts, history, stop
+        self.ready = threading.Event()
+        self.errors = []
+
+    def run(self):
+        import subprocess
+        from pyharness.curator import classpath
+        proc = subprocess.Popen(["java", "-cp", classpath(), str(HERE / "curator" / "CuratorLock.java"), self.hosts,
+                                 self.name, CURATOR_LOCK, CURATOR_FENCED],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stopper = threading.Thread(target=self._stop_when_asked, args=(proc,), daemon=True)
+        stopper.start()
+        wall_offset = time.time() - time.monotonic()
+        for line in proc.stdout:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if rec.get("ready"):
+                self.ready.set()
+                continue
+            rec.update(process=self.name, key="curlock", wall=rec["invoke"] + wall_offset)
+            with self.h.lock:
+                self.h.ops.append(rec)
+        proc.wait()
+        if proc.returncode not in (0, None):
+            self.errors.append("%s exited %s: %s" % (self.name, proc.returncode, proc.stderr.read()[-2000:]))
+        self.ready.set()
+
+    def _stop_when_asked(self, proc):
+        self.stop_ev.wait()
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            proc.wait(20)
+        except Exception:
+            proc.kill()
 
 
 class ZkWatchProcess(threading.Thread):
@@ -920,7 +974,7 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
     counter_final = None
     session_problems = ["the run ended before sessions were checked"]
     watch_problems = ["the run ended before watches were checked"]
-    watchers, consul_watchers = [], []
+    watchers, consul_watchers, curators = [], [], []
     try:
         c.start()  # inside the try: a cluster that fails to start is still stopped
         member = Member(c) if membership else None
@@ -936,6 +990,8 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
                 setup.set("/reg/" + k, INITIAL.encode())
         setup.ensure_path(ZK_LOCK)
         setup.ensure_path(ZK_FENCED)
+        setup.ensure_path(CURATOR_LOCK)
+        setup.ensure_path(CURATOR_FENCED)
         setup.ensure_path(COUNTER_ZNODE)
         setup.set(COUNTER_ZNODE, b"0")
         setup.stop()
@@ -961,6 +1017,11 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
                               random.Random(rng.random())) for i in range(lockers)]
         procs += [ZkLockProcess("zklocker%d" % i, c.hosts(), history, stop, random.Random(rng.random()))
                   for i in range(lockers)]
+        curators = [CuratorLockProcess("curlocker%d" % i, c.hosts(), history, stop) for i in range(lockers)]
+        for p in curators:
+            p.start()  # a JVM takes a few seconds to start: before the clock starts
+        for p in curators:
+            p.ready.wait(60)
         watchers_done = threading.Event()
         watchers = [ZkWatchProcess("watcher%d" % i, c.hosts(), "/reg/" + key_names[0], watchers_done)
                     for i in range(watchers_n)]
@@ -975,7 +1036,7 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
         time.sleep(seconds)
         stop.set()
         nemesis.join(30)
-        for p in procs:
+        for p in procs + curators:
             p.join(30)
         # Healed: every node back, and a final read of every key through a fresh client.
         nemesis.check_alive()
@@ -1065,8 +1126,8 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
     n_incs = sum(1 for o in history.ops if o["f"] == "incr" and o["type"] == "ok" and o["result"] is True)
     log("counter: %d acknowledged increments (both protocols), final value %s; %s" % (
         n_incs, counter_final, "; ".join(counter_problems) or "no lost update, final value within bounds"))
-    lock_problems = []
-    for key, what in (("lock", "Consul lock"), ("zklock", "kazoo lock")):
+    lock_problems = [e for p in curators for e in p.errors]
+    for key, what in (("lock", "Consul lock"), ("zklock", "kazoo lock"), ("curlock", "Curator lock")):
         problems = check_locks(history.ops, key)
         lock_problems += problems
         fenced = [o for o in history.ops if o["key"] == key and o["f"] == "fenced" and o["type"] == "ok"]

@@ -105,7 +105,7 @@ def test_short_fault_run_is_linearizable(tmp_path):
     assert sum(1 for o in acked if o["f"] == "append") >= 20, "too few acknowledged appends"
     incs = [o for o in acked if o["f"] == "incr" and o["result"] is True]
     assert {o["process"][:2] for o in incs} == {"zk", "co"}, "both protocols must have incremented the counter"
-    for key in ("lock", "zklock"):
+    for key in ("lock", "zklock", "curlock"):
         fenced = [o for o in acked if o["key"] == key and o["f"] == "fenced"]
         assert len(fenced) >= 10 and len({o["expect"] for o in fenced}) >= 2, key + " changed hands too little"
     assert good, "\n".join(lines)
