@@ -133,9 +133,10 @@ void Core::become_leader() {
   broadcast_append(true);
 }
 
-void Core::start_election(bool transfer) {
+void Core::start_election(Election how) {
   if (!promotable()) return;
-  if (config_.pre_vote && !transfer) {
+  const bool transfer = how == Election::kTransfer;
+  if (config_.pre_vote && how == Election::kNormal) {
     become_pre_candidate();
   } else {
     become_candidate();
@@ -147,7 +148,7 @@ void Core::start_election(bool transfer) {
       become_candidate();
       votes_granted_.insert(config_.id);
       if (votes_granted_.size() >= quorum()) become_leader();
-      else start_election(true);
+      else start_election(Election::kAfterPreVote);
     } else {
       become_leader();
     }
@@ -161,13 +162,15 @@ void Core::start_election(bool transfer) {
     m.term = term_ + (pre ? 1 : 0);
     m.index = last_index();
     m.log_term = term_at(last_index());
+    // Only a transfer overrides the peers' leader lease. The vote after a won pre-vote does not
+    // (as etcd-io/raft): a peer that has heard from a leader since it granted the pre-vote ignores it.
     m.context = transfer ? 1 : 0;
     send(std::move(m));
   }
 }
 
 void Core::campaign() {
-  if (role_ != Role::kLeader) start_election(false);
+  if (role_ != Role::kLeader) start_election(Election::kNormal);
 }
 
 void Core::report_unreachable(NodeId peer) {
@@ -228,7 +231,7 @@ void Core::tick() {
   ++election_elapsed_;
   if (promotable() && election_elapsed_ >= randomized_timeout_) {
     election_elapsed_ = 0;
-    start_election(false);
+    start_election(Election::kNormal);
   }
 }
 
@@ -326,7 +329,7 @@ void Core::step_candidate(const Message& m) {
   if (m.type != want) return;
   (m.reject ? votes_rejected_ : votes_granted_).insert(m.from);
   if (votes_granted_.size() >= quorum()) {
-    if (role_ == Role::kPreCandidate) start_election(true);
+    if (role_ == Role::kPreCandidate) start_election(Election::kAfterPreVote);
     else become_leader();
   } else if (votes_rejected_.size() >= quorum()) {
     become_follower(term_, 0);
@@ -351,7 +354,7 @@ void Core::step_follower(const Message& m) {
       handle_snapshot(m);
       break;
     case MessageType::kTimeoutNow:
-      if (promotable()) start_election(true);
+      if (promotable()) start_election(Election::kTransfer);
       break;
     default:
       break;

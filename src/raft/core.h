@@ -101,7 +101,11 @@ class Core {
   void become_pre_candidate();
   void become_candidate();
   void become_leader();
-  void start_election(bool transfer);
+  /// How an election starts: a normal one (with a pre-vote when configured), the real vote after a
+  /// won pre-vote, or one the leader asked for (transfer: no pre-vote, and peers vote even inside
+  /// their leader lease).
+  enum class Election { kNormal, kAfterPreVote, kTransfer };
+  void start_election(Election how);
   void reset(Term term);
   void reset_randomized_timeout();
 
