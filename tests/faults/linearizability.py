@@ -11,7 +11,9 @@ time after their invocation, and their results are unknown. Written values are u
 conditional write on a version (ZooKeeper) or a ModifyIndex (Consul) is a compare-and-set on the
 value read with that version.
 
-check(ops, initial) returns (True, None) or (False, explanation).
+check(ops, initial) returns (True, None) or (False, explanation); explain(ops, initial) also returns
+the acknowledged operation no linearization could place (None when linearizable or undecided), the
+centre of the window of history a failure report shows.
 """
 
 import math
@@ -37,6 +39,11 @@ def _apply(state, op):
 
 
 def check(history, initial=None, max_states=2_000_000):
+    ok, why, _ = explain(history, initial, max_states)
+    return ok, why
+
+
+def explain(history, initial=None, max_states=2_000_000):
     # Values some acknowledged operation observed (a read's result, a cas's expected value).
     observed = {o.get("result") for o in history if o["type"] == "ok" and o["f"] == "read"}
     observed |= {o.get("expect") for o in history if o["type"] == "ok" and o["f"] == "cas"}
@@ -75,14 +82,14 @@ def check(history, initial=None, max_states=2_000_000):
         done, state, count = stack.pop()
         pending_required = required & ~done
         if not pending_required:
-            return True, None
+            return True, None, None
         key = (done, state)
         if key in seen:
             continue
         seen.add(key)
         explored += 1
         if explored > max_states:
-            return False, "search gave up after %d states (history too concurrent to decide)" % max_states
+            return False, "search gave up after %d states (history too concurrent to decide)" % max_states, None
         if count > best_count:
             best, best_count = done, count
         lo = (pending_required & -pending_required).bit_length() - 1  # first pending acknowledged op
@@ -117,7 +124,22 @@ def check(history, initial=None, max_states=2_000_000):
     stuck = [ops[i] for i in range(n) if not done >> i & 1 and ops[i]["type"] == "ok"]
     first = min(stuck, key=lambda o: o["complete"]) if stuck else None
     return False, ("no linearization: the longest one found covers %d of %d acknowledged operations; "
-                   "it cannot place %s" % (bin(done & required).count("1"), bin(required).count("1"), _describe(first)))
+                   "it cannot place %s" % (bin(done & required).count("1"), bin(required).count("1"), _describe(first))), first
+
+
+def window(history, op, before=1.0, most=40):
+    """The operations of `history` that overlap [op's invocation - before, op's completion], in
+    invocation order (at most `most`, nearest first): what a reader needs to see why `op` cannot
+    be placed."""
+    lo, hi = op["invoke"] - before, op["complete"]
+    near = [o for o in history if o["type"] != "fail" and o["invoke"] <= hi
+            and (o["complete"] is None or o["complete"] >= lo)]
+    near.sort(key=lambda o: abs(o["invoke"] - op["invoke"]))
+    return sorted(near[:most], key=lambda o: o["invoke"])
+
+
+def describe(op):
+    return _describe(op)
 
 
 def _describe(op):

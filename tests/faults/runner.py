@@ -956,8 +956,10 @@ def check_history(ops, keys):
     for key in keys:
         hist = [o for o in ops if o["key"] == key]
         counts = {t: sum(1 for o in hist if o["type"] == t) for t in ("ok", "fail", "info")}
-        ok, why = linearizability.check(hist, INITIAL)
+        ok, why, stuck = linearizability.explain(hist, INITIAL)
         out[key] = (ok, why, counts)
+        if stuck is not None:
+            out[key] = (ok, why, counts, linearizability.window(hist, stuck), stuck)
     return out
 
 
@@ -1115,9 +1117,19 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
     n_appends = sum(1 for o in history.ops if o["f"] == "append" and o["type"] == "ok")
     log("unique append: %d acknowledged, %s" % (n_appends, "; ".join(append_problems) or "distinct, in real-time order, "
                                                  "present on every node"))
-    for k, (ok, why, counts) in sorted(results.items()):
+    for k, (ok, why, counts, *shown) in sorted(results.items()):
         log("key %s: %s (%s)%s" % (k, "linearizable" if ok else "NOT LINEARIZABLE",
                                   ", ".join("%d %s" % (v, t) for t, v in counts.items()), "" if ok else ": " + why))
+        if shown:
+            near, stuck = shown
+            log("  the history around it (%d operations overlapping its interval and the second before):" % len(near))
+            for o in near:
+                log("    %s %s%s" % (o["type"], linearizability.describe(o) if o["complete"] is not None else
+                                     "%s %r by %s [%.4f, -]" % (o["f"], o.get("value"), o.get("process"), o["invoke"]),
+                                     "   <- cannot be placed" if o is stuck or o == stuck else ""))
+            active = [e for e in faults if stuck["invoke"] - 5 <= e["at"] <= stuck["complete"]]
+            log("  faults in the 5 s before it: %s" % (", ".join("%s node %s at %.4f" % (e["fault"], e.get("node"), e["at"])
+                                                                  for e in active) or "none"))
     log("seed %d: %d operations, %d faults; history in %s" % (seed, len(history.ops),
                                                               sum(1 for e in faults if e["fault"] != "healed"), out))
     for node, status in crashes:
@@ -1147,8 +1159,12 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
     n_sessions = sum(len(p.sessions) for p in zk_procs)
     log("sessions: %d tracked, %s" % (n_sessions, "; ".join(session_problems) or
                                        "live ones' ephemerals on every node, given-up ones' gone everywhere"))
-    return (all(ok for ok, _, _ in results.values()) and not crashes and not append_problems and not session_problems
-            and not counter_problems and not lock_problems and not watch_problems, results, out)
+    good = (all(r[0] for r in results.values()) and not crashes and not append_problems and not session_problems
+            and not counter_problems and not lock_problems and not watch_problems)
+    if not good:
+        log("replay the fault schedule: /usr/bin/python3 tests/faults/runner.py --seed %d --seconds %g --nodes %d "
+            "--keys %d" % (seed, seconds, nodes, keys))
+    return good, results, out
 
 
 def run_many(first, last, seconds, nodes, keys, out):

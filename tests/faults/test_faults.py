@@ -118,6 +118,11 @@ def test_short_fault_run_is_linearizable(tmp_path):
         if o["invoke"] == target["invoke"] and o["process"] == target["process"]:
             o["result"] = "never-written"
     assert not linearizability.check(forged, runner.INITIAL)[0]
+    # The report shows the history around the operation no linearization can place.
+    forged_results = runner.check_history(forged, [key])
+    assert not forged_results[key][0] and len(forged_results[key]) == 5
+    near, stuck = forged_results[key][3], forged_results[key][4]
+    assert stuck in near and any(o["result"] == "never-written" for o in near), (stuck, near)
 
 
 def test_session_checker_rejects_what_it_must(tmp_path):
