@@ -215,9 +215,8 @@ Status Node::start() {
           if (id != static_cast<uint64_t>(config_.node_id)) out.push_back(id);
       return out;
     };
-    gh.local_spans = [this](const std::string& trace_id) {
-      auto a = trace::zipkin_api(tracer_->store(), "/api/v2/trace/" + trace_id, {}, wall_ms());
-      return a.status == 200 ? std::move(a.body) : std::string("[]");
+    gh.local = [this](const std::string& path, const TraceGather::Query& q) {
+      return trace::zipkin_api(tracer_->store(), path, q, wall_ms());
     };
     gh.after = [this](int64_t ms, std::function<void()> fn) { loop_.after(std::chrono::milliseconds(ms), std::move(fn)); };
     trace_gather_ = std::make_unique<TraceGather>(std::move(gh));

@@ -20,23 +20,17 @@ void Node::register_routes() {
   // Zipkin's v2 read API over this node's recent spans (trace/zipkin_api.h).
   router_.prefix("/api/v2/", {"GET"}, [this](const net::HttpRequest& req, net::HttpHandler::Respond respond) {
     auto a = trace::zipkin_api(tracer_->store(), req.path, req.query, wall_ms());
-    // One trace: with every member's spans of it (server/trace_gather.h), unless ?local=true asks
-    // for this node's own.
-    static constexpr std::string_view kTrace = "/api/v2/trace/";
+    // With every member's spans (server/trace_gather.h), unless ?local=true asks for this node's.
     auto local = req.query.find("local");
-    if (trace_gather_ && a.status != 400 && std::string_view(req.path).substr(0, kTrace.size()) == kTrace &&
-        (local == req.query.end() || local->second != "true")) {
-      std::string id = req.path.substr(kTrace.size());
-      trace_gather_->gather(id, [respond = std::move(respond), id](TraceGather::Answer g) {
+    if (trace_gather_ && a.status != 400 && (local == req.query.end() || local->second != "true")) {
+      auto q = req.query;
+      q.erase("local");
+      trace_gather_->query(req.path, q, [respond = std::move(respond)](TraceGather::Answer g) {
         net::HttpResponse r;
+        r.status = g.api.status;
+        if (g.api.status != 200) r.content_type = "text/plain; charset=utf-8";
         r.headers.emplace_back("X-Conclave-Members-Replied", fmt::format("{}/{}", g.replied, g.asked));
-        if (g.spans == 0) {
-          r.status = 404;
-          r.content_type = "text/plain; charset=utf-8";
-          r.body = "trace not found: " + id;
-        } else {
-          r.body = std::move(g.body);
-        }
+        r.body = std::move(g.api.body);
         respond(std::move(r));
       });
       return;

@@ -1,15 +1,21 @@
-// One node's Zipkin read API showing the whole cluster's spans of a trace. Each node keeps the
-// spans it made (trace/store.h); GET /api/v2/trace/{id} on any node asks every other member for
-// its spans of that trace over the peer links and answers with all of them, so a Zipkin UI
-// pointed at one node shows a write's follower and leader stages together with no collector.
+// One node's Zipkin read API over the whole cluster's spans. Each node keeps the spans it made
+// (trace/store.h); a read on any node also asks every other member over the peer links and merges
+// their answers, so a Zipkin UI pointed at one node shows a write's follower and leader stages
+// together with no collector.
 //
-//   gather(): the local spans, then a query to each member -> replies are merged (a span that
-//   two nodes return once) -> the answer once every member has replied or after kWaitMs (a
-//   member that is down or slow leaves its spans out; the answer says how many replied).
+//   query(): this node's answer (trace/zipkin_api.h), then the same request to each member ->
+//   replies are merged once every member has replied or after kWaitMs (a member that is down or
+//   slow is left out; the answer says how many replied):
+//     /trace/{id}, /traceMany   spans of each trace from every member, each span once;
+//     /traces                   the traces any member matched (newest first, up to `limit`),
+//                               then completed with every member's spans of them (a second round:
+//                               the span that matched may be on one node, the rest on others);
+//     /services, /spans, /remoteServices   the union of the names.
+//   A request this node refuses (400) is answered at once; other paths are this node's alone.
 //
 // Peer payloads (first byte of a peer message):
-//   kQuery  u64 query id, then the trace id (hex text, as in the URL)
-//   kReply  u64 query id, then the member's spans of it as a Zipkin v2 JSON array
+//   kQuery  u64 query id, blob path, u32 n, n x (blob name, blob value): the request's query
+//   kReply  u64 query id, u32 status, then the member's answer body
 // Event-loop thread only.
 #pragma once
 
@@ -21,6 +27,8 @@
 #include <string_view>
 #include <vector>
 
+#include "trace/zipkin_api.h"
+
 namespace conclave::server {
 
 class TraceGather {
@@ -30,35 +38,39 @@ class TraceGather {
   static constexpr int64_t kWaitMs = 500;
   static constexpr size_t kMaxOpen = 64;  // queries waiting for replies at once
 
+  using Query = std::map<std::string, std::string>;
   struct Answer {
-    std::string body;  // a JSON array of spans, oldest first
-    size_t spans = 0;
+    trace::ApiAnswer api;
     size_t asked = 0, replied = 0;  // members asked, members that answered in time
   };
   struct Hooks {
     std::function<void(uint64_t to, std::string payload)> send;
     /// The other members (voters and learners), to ask.
     std::function<std::vector<uint64_t>()> members;
-    /// This node's spans of a trace as a JSON array ("[]" when it has none).
-    std::function<std::string(const std::string& trace_id)> local_spans;
+    /// This node's own answer (trace::zipkin_api over its store).
+    std::function<trace::ApiAnswer(const std::string& path, const Query& query)> local;
     std::function<void(int64_t ms, std::function<void()>)> after;
   };
 
   explicit TraceGather(Hooks hooks) : hooks_(std::move(hooks)) {}
 
-  void gather(const std::string& trace_id, std::function<void(Answer)> done);
+  /// Answers `path` (under /api/v2/) with every member's data.
+  void query(const std::string& path, const Query& q, std::function<void(Answer)> done);
   void on_query(uint64_t from, std::string_view body);
   void on_reply(uint64_t from, std::string_view body);
 
  private:
   struct Open {
+    std::string path;
+    Query query;
     std::set<uint64_t> waiting;
     size_t asked = 0;
-    std::vector<std::string> arrays;  // JSON arrays, the local one first
+    std::vector<trace::ApiAnswer> answers;  // this node's first
     std::function<void(Answer)> done;
   };
+  /// Sends the request to the members and calls `done` with every answer gathered.
+  void ask(std::string path, Query q, trace::ApiAnswer local, std::function<void(Answer)> done);
   void finish(uint64_t id);
-  static Answer merge(const std::vector<std::string>& arrays);
 
   Hooks hooks_;
   std::map<uint64_t, Open> open_;

@@ -11,6 +11,7 @@ import json
 import os
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import subprocess
@@ -206,3 +207,18 @@ def test_any_node_answers_with_every_members_spans_of_a_trace(cluster):
     finally:
         os.kill(c.nodes[other].pid, signal.SIGCONT)
     assert http(c.nodes[leader], "GET", "/api/v2/trace/" + os.urandom(16).hex())[0] == 404
+
+    # A search on a follower finds what only the leader holds (its replicate spans), and answers
+    # with the whole trace; the span names are the union of every member's.
+    leader_spans = json.loads(http(c.nodes[leader], "GET", "/api/v2/trace/%s?local=true" % trace_id)[1])
+    index = next(s["tags"]["raft.index"] for s in leader_spans if s["name"] == "raft propose")
+    query = urllib.parse.urlencode({"serviceName": "conclave", "spanName": "replicate",
+                                    "annotationQuery": "raft.index=" + index, "limit": "5"})
+    status, body = http(c.nodes[other], "GET", "/api/v2/traces?" + query)
+    assert status == 200, body
+    traces = json.loads(body)
+    assert len(traces) == 1 and {s["id"] for s in traces[0]} == own[1] | own[2] | own[3], traces
+    assert http(c.nodes[other], "GET", "/api/v2/traces?" + query + "&local=true")[1] == b"[]"
+    names = json.loads(http(c.nodes[other], "GET", "/api/v2/spans?serviceName=conclave")[1])
+    assert {"replicate", "raft propose", "put /v1/kv/", "forward", "apply", "wal fsync"} <= set(names), names
+    assert "replicate" not in json.loads(http(c.nodes[other], "GET", "/api/v2/spans?serviceName=conclave&local=true")[1])

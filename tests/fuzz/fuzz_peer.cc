@@ -1,6 +1,6 @@
 // The peer port: its framing (net/peer_frames.h) as a node reads it from an accepted connection,
 // and the payloads it delivers as the node decodes them (Raft messages, forwarded writes of kind 2
-// and 9; command entries split as server/entry_codec.h says). Two modes, by the first byte:
+// and 9; command entries split as server/entry_codec.h says; trace reads of kinds 10 and 11). Two modes, by the first byte:
 //   even: the rest is the byte stream of a connection, fed in pieces. The reader delivers whole
 //         messages or refuses the stream; what it delivers decodes or is dropped, and a decodable
 //         forwarded write re-encodes to the same body.
@@ -16,6 +16,7 @@
 #include "raft/codec.h"
 #include "server/entry_codec.h"
 #include "server/forward_codec.h"
+#include "server/trace_gather.h"
 #include "state/command.h"
 
 using namespace conclave;
@@ -53,6 +54,16 @@ void decode_as_the_node_does(const std::string& payload) {
       state::Command c;
       (void)state::decode_command(p.command, &c);
     }
+  } else if (kind == server::TraceGather::kQuery || kind == server::TraceGather::kReply) {
+    // A trace read asked by a member, or a member's answer to ours (never asked here: dropped).
+    server::TraceGather::Hooks h;
+    h.send = [](uint64_t, std::string) {};
+    h.members = [] { return std::vector<uint64_t>{}; };
+    h.local = [](const std::string&, const server::TraceGather::Query&) { return trace::ApiAnswer{404, "none"}; };
+    h.after = [](int64_t, std::function<void()>) {};
+    server::TraceGather g(h);
+    if (kind == server::TraceGather::kQuery) g.on_query(2, body);
+    else g.on_reply(2, body);
   } else if (kind == 2 || kind == 9) {
     server::ForwardBody f;
     if (!server::decode_forward(kind == 9, body, &f)) return;

@@ -6,6 +6,7 @@
 #include "server/entry_codec.h"
 #include "server/replication_metrics.h"
 #include "server/replication_trace.h"
+#include "server/trace_gather.h"
 #include "trace/context.h"
 #include "trace/export.h"
 #include "trace/store.h"
@@ -357,4 +358,39 @@ TEST(ReplicationLatency, FromSendToAcknowledgementPerFollower) {
   resp.index = 7;
   rl.on_receive(resp, 4000);
   EXPECT_EQ(rl.by_follower().at(2).count(), 1u);  // forgotten with the leadership
+}
+
+TEST(TraceGather, MergesMembersAnswersAndLeavesOutTheSilentAndTheMalformed) {
+  using namespace conclave;
+  std::vector<std::pair<uint64_t, std::string>> sent;
+  std::function<void()> timer;
+  server::TraceGather::Hooks h;
+  h.send = [&](uint64_t to, std::string p) { sent.emplace_back(to, std::move(p)); };
+  h.members = [] { return std::vector<uint64_t>{2, 3, 4}; };
+  h.local = [](const std::string&, const server::TraceGather::Query&) {
+    return trace::ApiAnswer{200, R"([{"traceId":"ab","id":"1","timestamp":5}])"};
+  };
+  h.after = [&](int64_t, std::function<void()> fn) { timer = std::move(fn); };
+  server::TraceGather g(h);
+  std::optional<server::TraceGather::Answer> got;
+  g.query("/api/v2/trace/ab", {}, [&](server::TraceGather::Answer a) { got = std::move(a); });
+  ASSERT_EQ(sent.size(), 3u);
+  auto reply = [&](uint64_t from, int status, std::string body) {
+    std::string payload = sent[0].second.substr(1, 8);  // the query id
+    Writer w(payload);
+    w.u32(static_cast<uint32_t>(status));
+    w.raw(body);
+    g.on_reply(from, payload);
+  };
+  reply(2, 200, R"([{"traceId":"ab","id":"2","timestamp":3},{"traceId":"ab","id":"1","timestamp":5}])");
+  reply(9, 200, R"([{"traceId":"ab","id":"9","timestamp":1}])");  // never asked: ignored
+  reply(3, 200, "not json");                                        // malformed: left out
+  EXPECT_FALSE(got.has_value());  // member 4 has not answered
+  timer();
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->asked, 3u);
+  EXPECT_EQ(got->replied, 2u);
+  EXPECT_EQ(got->api.status, 200);
+  // Each span once, oldest first.
+  EXPECT_EQ(got->api.body, R"([{"traceId":"ab","id":"2","timestamp":3},{"traceId":"ab","id":"1","timestamp":5}])");
 }
