@@ -83,6 +83,19 @@ CURATOR_LOCK = "/curlock"      # Curator InterProcessMutex; fenced writes go to 
 CURATOR_FENCED = "/curfenced"
 
 
+def settled(fn, what, timeout=30.0):
+    """fn() once the cluster answers: after the faults an election may still be under way, and a
+    ZooKeeper call then fails with ConnectionLoss (outcome unknown); the checks retry, bounded."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fn()
+        except KazooException as e:
+            if time.monotonic() > deadline:
+                raise AssertionError("%s did not succeed within %.0f s after the faults: %r" % (what, timeout, e))
+            time.sleep(0.2)
+
+
 class History:
     def __init__(self):
         self.lock = threading.Lock()
@@ -899,8 +912,8 @@ def check_ephemerals(procs, nodes, timeout=20.0):
         for i, node in nodes.items():
             z = KazooClient(hosts=node.hosts, timeout=10.0)
             z.start(timeout=20)
-            z.sync("/eph")
-            out[i] = set(z.get_children("/eph"))
+            settled(lambda: z.sync("/eph"), "sync through node %d" % i)
+            out[i] = set(settled(lambda: z.get_children("/eph"), "listing /eph on node %d" % i))
             z.stop()
             z.close()
         return out
@@ -1059,10 +1072,12 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
         final = ZkProcess("final", c.hosts(), key_names, history, threading.Event(), random.Random(0))
         final.connect()
         for k in key_names:
-            final.read(k)
+            deadline = time.monotonic() + 30
+            while final.read(k)[0] is None and time.monotonic() < deadline:
+                time.sleep(0.2)
         # A last write to the watched znode: every watcher must be notified of it and read it.
         op = history.invoke("final", key_names[0], "write", "final-watch")
-        final_mzxid = final.zk.set("/reg/" + key_names[0], b"final-watch").mzxid
+        final_mzxid = settled(lambda: final.zk.set("/reg/" + key_names[0], b"final-watch"), "the final write").mzxid
         history.finish(op, "ok")
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not (
@@ -1073,15 +1088,16 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
         for w in watchers + consul_watchers:
             w.join(10)
         watch_problems = check_watches(watchers, final_mzxid) + check_consul_watches(consul_watchers, "final-watch")
-        final.zk.sync(COUNTER_ZNODE)
-        counter_final = int(final.zk.get(COUNTER_ZNODE)[0].decode())
+        settled(lambda: final.zk.sync(COUNTER_ZNODE), "sync of the counter")
+        counter_final = int(settled(lambda: final.zk.get(COUNTER_ZNODE), "the counter's read")[0].decode())
         # Every node's view of the appends, once it has caught up (sync through it).
         present_by_node = {}
         for i, node in checked.items():
             z = KazooClient(hosts=node.hosts, timeout=10.0)
             z.start(timeout=20)
-            z.sync("/seq")
-            present_by_node[i] = {n: z.get("/seq/" + n)[0].decode() for n in z.get_children("/seq")}
+            settled(lambda: z.sync("/seq"), "sync through node %d" % i)
+            present_by_node[i] = settled(lambda: {n: z.get("/seq/" + n)[0].decode() for n in z.get_children("/seq")},
+                                         "reading /seq on node %d" % i)
             z.stop()
             z.close()
         final.zk.stop()
