@@ -19,10 +19,10 @@ net::HttpResponse json_response(const json::value& v) {
 void Node::register_routes() {
   // Zipkin's v2 read API over this node's recent spans (trace/zipkin_api.h).
   router_.prefix("/api/v2/", {"GET"}, [this](const net::HttpRequest& req, net::HttpHandler::Respond respond) {
-    auto a = trace::zipkin_api(tracer_->store(), req.path, req.query, wall_ms());
-    // With every member's spans (server/trace_gather.h), unless ?local=true asks for this node's.
+    // With every member's spans (server/trace_gather.h, which answers a refused request at once),
+    // unless ?local=true asks for this node's.
     auto local = req.query.find("local");
-    if (trace_gather_ && a.status != 400 && (local == req.query.end() || local->second != "true")) {
+    if (trace_gather_ && (local == req.query.end() || local->second != "true")) {
       auto q = req.query;
       q.erase("local");
       trace_gather_->query(req.path, q, [respond = std::move(respond)](TraceGather::Answer g) {
@@ -35,6 +35,7 @@ void Node::register_routes() {
       });
       return;
     }
+    auto a = trace::zipkin_api(tracer_->store(), req.path, req.query, wall_ms());
     net::HttpResponse r;
     r.status = a.status;
     if (a.status != 200) r.content_type = "text/plain; charset=utf-8";

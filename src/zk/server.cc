@@ -141,12 +141,12 @@ void ZkServer::session_ended(state::SessionId id, const char* how) {
 }
 
 void ZkServer::on_applied(const state::Command& cmd, const state::ApplyResult& result) {
-  const bool by_client = cmd.kind == state::CommandKind::kCloseSession && closing_by_client_.erase(cmd.session);
-  if (cmd.kind == state::CommandKind::kCloseSession && !joined_.empty())
-    session_ended(cmd.session, by_client ? "closed by its client" : "expired or closed elsewhere");
-  if (cmd.kind == state::CommandKind::kCloseSession && !by_client) {
+  if (cmd.kind == state::CommandKind::kCloseSession) {
+    const bool by_client = closing_by_client_.erase(cmd.session);
+    if (!joined_.empty()) session_ended(cmd.session, by_client ? "closed by its client" : "expired or closed elsewhere");
     // Closed by someone else (a Consul client destroying it): its connection here is done.
-    if (Connection* c = connection_for_session(cmd.session)) {
+    Connection* c = by_client ? nullptr : connection_for_session(cmd.session);
+    if (c) {
       log::info("zk", "session 0x{:x} closed from elsewhere; closing its connection", cmd.session);
       session_owner_.erase(cmd.session);
       c->detach_session_and_close();

@@ -84,6 +84,15 @@ std::set<std::string> children_of(const DataTree& t, const std::string& path) {
   return out;
 }
 
+// Decodes the tree's snapshot into `copy`: it must load, with the same digest and znode count.
+void round_trip(const DataTree& tree, DataTree& copy) {
+  conclave::Bytes snap;
+  tree.encode_snapshot(snap);
+  ASSERT_TRUE(copy.decode_snapshot(snap));
+  EXPECT_EQ(copy.digest(), tree.digest());
+  EXPECT_EQ(copy.node_count(), tree.node_count());
+}
+
 TEST(NodeStore, TreeSurvivesChurnRollbackAndSnapshotWithReusedIds) {
   DataTree tree;
   int64_t idx = 0;
@@ -115,12 +124,8 @@ TEST(NodeStore, TreeSurvivesChurnRollbackAndSnapshotWithReusedIds) {
   EXPECT_EQ(children_of(tree, "/p"), names);
   EXPECT_EQ(tree.find("/p/new"), nullptr);
 
-  conclave::Bytes snap;
-  tree.encode_snapshot(snap);
   DataTree copy;
-  ASSERT_TRUE(copy.decode_snapshot(snap));
-  EXPECT_EQ(copy.digest(), tree.digest());
-  EXPECT_EQ(copy.node_count(), tree.node_count());
+  ASSERT_NO_FATAL_FAILURE(round_trip(tree, copy));
   EXPECT_EQ(children_of(copy, "/p"), names);
   EXPECT_EQ(copy.find(victim)->data(), tree.find(victim)->data());
 }
@@ -213,11 +218,7 @@ TEST(NodeStore, SnapshotOfFewSurvivorsWithHighIdsLoads) {
   for (int i = 0; i < 3000; ++i)
     ASSERT_EQ(tree.apply(++idx, txn({create_op("/n" + std::to_string(i))})).code, Code::kOk);
   for (int i = 0; i < 2995; ++i) ASSERT_EQ(tree.apply(++idx, txn({DeleteOp{"/n" + std::to_string(i), -1}})).code, Code::kOk);
-  conclave::Bytes snap;
-  tree.encode_snapshot(snap);
   DataTree copy;
-  ASSERT_TRUE(copy.decode_snapshot(snap));
-  EXPECT_EQ(copy.digest(), tree.digest());
-  EXPECT_EQ(copy.node_count(), tree.node_count());
+  ASSERT_NO_FATAL_FAILURE(round_trip(tree, copy));
   EXPECT_NE(copy.find("/n2999"), nullptr);
 }
