@@ -619,23 +619,29 @@ TRACE_VARIANTS = [
 
 def scenario_trace_cost(opts):
     """What tracing costs the requests of real clients: one node, the official C client (libzk,
-    opts.c_sessions sessions x opts.c_outstanding in flight) and keep-alive HTTP (Consul KV, one
-    request per connection in flight), with tracing off, at the default sampling and at 100 %
-    (every request a span; every write four: request, raft propose, wal fsync, apply). The
-    variants alternate within each repetition so that the machine's drift hits all alike."""
+    opts.c_sessions sessions x opts.c_outstanding in flight), conclave_loadgen (one write per
+    request, opts.connections x opts.outstanding: it leaves the server the cores, so its throughput
+    is bound by the server's cost per request) and keep-alive HTTP (Consul KV, one request per
+    connection in flight), with tracing off, at the default sampling and at 100 % (every request
+    a span; every write four: request, raft propose, wal fsync, apply). The variants alternate
+    within each repetition so that the machine's drift hits all alike."""
     runs = {}
     zk = ["--sessions", str(opts.c_sessions), "--outstanding", str(opts.c_outstanding), "--keys", "1000",
           "--value-size", "100"]
     http = ["--connections", str(opts.http_connections), "--outstanding", "1", "--keys", str(opts.keys),
             "--value-size", "100", "--prefix", "/tcost"]
+    cheap = ["--connections", str(opts.connections), "--outstanding", str(opts.outstanding), "--keys", "1000",
+             "--value-size", "100"]
+    args_of = {"libzk": zk, "loadgen": cheap, "http": http}
     for rep in range(opts.repeat):
         for variant, args in TRACE_VARIANTS:
             with running("conclave", lambda t: start_conclave(1, t, extra_args=args), "tcost") as system:
                 hosts = "%s:%d" % (HOST, system.nodes[0].http_port)
-                for client, mix in (("libzk", "get=100"), ("libzk", "set=100"), ("http", "get=100"), ("http", "set=100")):
-                    base = (zk if client == "libzk" else http) + ["--mix", mix]
-                    kw = {"driver": "libzk"} if client == "libzk" else {"hosts": hosts}
-                    protocol = "zk" if client == "libzk" else "consul"
+                for client, mix in (("libzk", "get=100"), ("libzk", "set=100"), ("loadgen", "get=100"),
+                                    ("loadgen", "set=100"), ("http", "get=100"), ("http", "set=100")):
+                    base = args_of[client] + ["--mix", mix]
+                    kw = {"driver": "libzk"} if client == "libzk" else {"hosts": hosts} if client == "http" else {}
+                    protocol = "consul" if client == "http" else "zk"
                     if opts.warmup > 0:
                         loadgen(system, protocol, base + ["--duration", str(opts.warmup)], **kw)
                     r = loadgen(system, protocol, base + ["--duration", str(opts.duration), "--no-prepare"], **kw)
@@ -644,7 +650,7 @@ def scenario_trace_cost(opts):
                     print("  %-20s rep %d: %8.0f ops/s  cpu %.1f us/op" % (key, rep, r["total_ops_per_s"],
                                                                           r["server_cpu_us_per_op"]), flush=True)
     print("\ntrace-cost (1 node; median ops/s and server CPU per op; change against tracing off)")
-    for client in ("libzk", "http"):
+    for client in ("libzk", "loadgen", "http"):
         for op in ("get", "set"):
             off = runs.get("%s %s off" % (client, op))
             if not off:
@@ -657,7 +663,7 @@ def scenario_trace_cost(opts):
                 ops, cpu = med([r["total_ops_per_s"] for r in rs]), med([r["server_cpu_us_per_op"] for r in rs])
                 cells.append("%s %.0f/s (%+.1f%%) %.1f us (%+.1f%%)" % (
                     variant, ops, 100 * (ops / off_ops - 1), cpu, 100 * (cpu / off_cpu - 1)))
-            print("  %-5s %-3s  %s" % (client, op, " | ".join(cells)))
+            print("  %-7s %-3s  %s" % (client, op, " | ".join(cells)))
     return runs
 
 

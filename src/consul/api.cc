@@ -153,13 +153,13 @@ uint64_t ConsulApi::prefix_index(std::string_view dir, std::string_view fragment
       p = state::parent_of(p);
       d = tree.find(p);
     }
-    return d ? std::max<uint64_t>(1, static_cast<uint64_t>(d->pzxid)) : global_index();
+    return d ? std::max<uint64_t>(1, static_cast<uint64_t>(d->pzxid())) : global_index();
   }
-  uint64_t index = static_cast<uint64_t>(d->pzxid);
+  uint64_t index = static_cast<uint64_t>(d->pzxid());
   if (fragment.empty()) index = std::max<uint64_t>(index, static_cast<uint64_t>(d->mzxid));
   for (const auto& p : tree.prefix_subtree(dir, fragment)) {
     const state::Node* n = tree.find(p);
-    index = std::max({index, static_cast<uint64_t>(n->mzxid), static_cast<uint64_t>(n->pzxid)});
+    index = std::max({index, static_cast<uint64_t>(n->mzxid), static_cast<uint64_t>(n->pzxid())});
   }
   return std::max<uint64_t>(index, 1);
 }

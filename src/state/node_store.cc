@@ -7,6 +7,37 @@
 
 namespace conclave::state {
 
+NodeMeta Node::meta() const {
+  NodeMeta m;
+  m.czxid = czxid;
+  m.mzxid = mzxid;
+  m.pzxid = pzxid();
+  m.ctime = ctime;
+  m.mtime = mtime;
+  m.ephemeral_owner = ephemeral_owner();
+  m.version = version;
+  m.cversion = cversion();
+  m.aversion = aversion();
+  m.acl = acl;
+  return m;
+}
+
+void Node::set_meta(const NodeMeta& m) {
+  czxid = m.czxid;
+  mzxid = m.mzxid;
+  ctime = m.ctime;
+  mtime = m.mtime;
+  version = m.version;
+  acl = m.acl;
+  if (ext_ || m.pzxid != m.czxid || m.cversion != 0 || m.aversion != 0 || m.ephemeral_owner != 0) {
+    Extra& e = extra();
+    e.pzxid = m.pzxid;
+    e.ephemeral_owner = m.ephemeral_owner;
+    e.cversion = m.cversion;
+    e.aversion = m.aversion;
+  }
+}
+
 void NodeStore::fill(Node& n, std::string_view path, std::string_view data, bool data_null) {
   CONCLAVE_ASSERT(path.size() < (1u << 31) && data.size() <= UINT32_MAX, "znode too large");
   auto bytes = std::make_unique_for_overwrite<char[]>(std::max<size_t>(1, path.size() + data.size()));
@@ -33,10 +64,9 @@ NodeId NodeStore::create(std::string_view path, std::string_view data, bool data
   fill(n, path, data, data_null);
   n.parent_ = parent;
   if (parent != kNoNodeId) {
-    Node& p = slot(parent);
-    if (!p.kids_) p.kids_ = std::make_unique<std::vector<NodeId>>();
-    n.slot_in_parent_ = static_cast<uint32_t>(p.kids_->size());
-    p.kids_->push_back(id);
+    auto& kids = slot(parent).extra().kids;
+    n.slot_in_parent_ = static_cast<uint32_t>(kids.size());
+    kids.push_back(id);
   }
   ++live_;
   return id;
@@ -44,16 +74,19 @@ NodeId NodeStore::create(std::string_view path, std::string_view data, bool data
 
 void NodeStore::destroy(NodeId id) {
   Node& n = at(id);
-  CONCLAVE_ASSERT(n.bytes_ && !n.kids_, "destroy of a free node or of a node with children");
+  CONCLAVE_ASSERT(n.bytes_ && !n.has_children(), "destroy of a free node or of a node with children");
   if (n.parent_ != kNoNodeId) {
-    auto& kids = *slot(n.parent_).kids_;
+    auto& kids = slot(n.parent_).ext_->kids;
     NodeId last = kids.back();
     kids[n.slot_in_parent_] = last;
     slot(last).slot_in_parent_ = n.slot_in_parent_;
     kids.pop_back();
-    if (kids.empty()) slot(n.parent_).kids_.reset();
+    if (kids.empty()) std::vector<NodeId>().swap(kids);  // a parent that had many children keeps no array
   }
-  static_cast<NodeMeta&>(n) = NodeMeta{};
+  n.czxid = n.mzxid = n.ctime = n.mtime = 0;
+  n.version = 0;
+  n.acl = 0;
+  n.ext_.reset();
   n.bytes_.reset();
   n.path_len_ = n.data_len_ = 0;
   n.data_null_ = 0;

@@ -1,7 +1,8 @@
 // Compact storage for znodes: a slab of fixed-size records plus an open-addressing path index.
 //
-// A znode costs one record in a chunk (no per-node malloc), one heap block holding its full path
-// followed by its data, one slot in the path index and one id in its parent's child list. Records
+// A znode costs one 72-byte record in a chunk (no per-node malloc), one heap block holding its full
+// path followed by its data, one slot in the path index and one id in its parent's child list
+// (parents and ephemeral nodes also carry a small extra block: Node::Extra). Records
 // never move once allocated, so `Node*` stays valid while other nodes are created or removed;
 // ids of removed nodes are reused.
 //
@@ -20,7 +21,8 @@ namespace conclave::state {
 using NodeId = uint32_t;
 inline constexpr NodeId kNoNodeId = UINT32_MAX;
 
-/// The fields of a znode that are plain values (what a Stat is derived from, plus the ACL ref).
+/// The fields of a znode that are plain values (what a Stat is derived from, plus the ACL ref), as
+/// one value: what is read from a snapshot, kept for an undo, or given to a new node.
 struct NodeMeta {
   int64_t czxid = 0;
   int64_t mzxid = 0;
@@ -34,11 +36,38 @@ struct NodeMeta {
   uint32_t acl = 0;
 };
 
-class Node : public NodeMeta {
+/// A znode's record: 72 bytes. The fields every znode uses are members; the ones most znodes
+/// leave at their defaults (pzxid = czxid, cversion 0, aversion 0, no ephemeral owner) and the
+/// child list live in an `Extra` block that only parents, ephemeral/container/TTL nodes and
+/// nodes whose ACL changed carry. Leaves, which most znodes are, pay for none of it.
+class Node {
  public:
   Node() = default;
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
+
+  int64_t czxid = 0;
+  int64_t mzxid = 0;
+  int64_t ctime = 0;
+  int64_t mtime = 0;
+  int32_t version = 0;
+  uint32_t acl = 0;
+
+  int64_t pzxid() const { return ext_ ? ext_->pzxid : czxid; }
+  int32_t cversion() const { return ext_ ? ext_->cversion : 0; }
+  int32_t aversion() const { return ext_ ? ext_->aversion : 0; }
+  int64_t ephemeral_owner() const { return ext_ ? ext_->ephemeral_owner : 0; }
+  void set_pzxid(int64_t v) {
+    if (ext_ || v != czxid) extra().pzxid = v;
+  }
+  void set_cversion(int32_t v) {
+    if (ext_ || v != 0) extra().cversion = v;
+  }
+  void set_aversion(int32_t v) {
+    if (ext_ || v != 0) extra().aversion = v;
+  }
+  NodeMeta meta() const;
+  void set_meta(const NodeMeta& m);
 
   std::string_view path() const { return {bytes_.get(), path_len_}; }
   std::string_view data() const { return {bytes_.get() + path_len_, data_len_}; }
@@ -48,22 +77,38 @@ class Node : public NodeMeta {
     return p.substr(p.rfind('/') + 1);
   }
   bool data_null() const { return data_null_ != 0; }
-  size_t child_count() const { return kids_ ? kids_->size() : 0; }
-  bool has_children() const { return kids_ != nullptr; }
+  size_t child_count() const { return ext_ ? ext_->kids.size() : 0; }
+  bool has_children() const { return child_count() != 0; }
   NodeId parent() const { return parent_; }
   /// Child ids, in no particular order (as ZooKeeper's HashSet of children).
-  const NodeId* kids_begin() const { return kids_ ? kids_->data() : nullptr; }
-  const NodeId* kids_end() const { return kids_ ? kids_->data() + kids_->size() : nullptr; }
+  const NodeId* kids_begin() const { return ext_ ? ext_->kids.data() : nullptr; }
+  const NodeId* kids_end() const { return ext_ ? ext_->kids.data() + ext_->kids.size() : nullptr; }
 
  private:
   friend class NodeStore;
+  struct Extra {
+    std::vector<NodeId> kids;
+    int64_t pzxid = 0;
+    int64_t ephemeral_owner = 0;
+    int32_t cversion = 0;
+    int32_t aversion = 0;
+  };
+  /// The extra block, made on first need with the defaults a leaf reports.
+  Extra& extra() {
+    if (!ext_) {
+      ext_ = std::make_unique<Extra>();
+      ext_->pzxid = czxid;
+    }
+    return *ext_;
+  }
+
   std::unique_ptr<char[]> bytes_;  // path then data; null for a free record
-  std::unique_ptr<std::vector<NodeId>> kids_;  // allocated with the first child
+  std::unique_ptr<Extra> ext_;
   uint32_t path_len_ : 31 = 0;
   uint32_t data_null_ : 1 = 0;
   uint32_t data_len_ = 0;
   NodeId parent_ = kNoNodeId;
-  uint32_t slot_in_parent_ = 0;  // position in the parent's kids_, for O(1) unlinking
+  uint32_t slot_in_parent_ = 0;  // position in the parent's child list, for O(1) unlinking
 };
 
 /// Told before a znode's stored fields change (data, metadata, or the node going away) and when a
@@ -101,6 +146,7 @@ class NodeStore {
   void clear();
 
  private:
+  static_assert(sizeof(Node) == 72, "the record layout is part of the memory budget per znode");
   static constexpr unsigned kChunkBits = 10;
   static constexpr uint32_t kChunkMask = (1u << kChunkBits) - 1;
   static void fill(Node& n, std::string_view path, std::string_view data, bool data_null);

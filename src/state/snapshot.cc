@@ -104,8 +104,8 @@ void SnapshotWriter::encode_node(NodeId id) {
   append(data.data(), data.size());
   char tail[64];
   p = tail;
-  for (int64_t v : {n.czxid, n.mzxid, n.pzxid, n.ctime, n.mtime, n.ephemeral_owner}) p = put_be(p, static_cast<uint64_t>(v));
-  for (int32_t v : {n.version, n.cversion, n.aversion}) p = put_be(p, static_cast<uint32_t>(v));
+  for (int64_t v : {n.czxid, n.mzxid, n.pzxid(), n.ctime, n.mtime, n.ephemeral_owner()}) p = put_be(p, static_cast<uint64_t>(v));
+  for (int32_t v : {n.version, n.cversion(), n.aversion()}) p = put_be(p, static_cast<uint32_t>(v));
   p = put_be(p, n.acl);
   append(tail, p - tail);
 }

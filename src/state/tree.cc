@@ -89,7 +89,7 @@ bool DataTree::is_kv_key(const Node& n) const {
 
 SessionId DataTree::kv_holder(const Node& n) const {
   if (const KvMeta* m = kv_meta(n.path()); m && m->session) return m->session;
-  return owner_is_session(n.ephemeral_owner) ? n.ephemeral_owner : 0;
+  return owner_is_session(n.ephemeral_owner()) ? n.ephemeral_owner() : 0;
 }
 
 int64_t DataTree::lock_delay_until(std::string_view path) const {
@@ -139,7 +139,7 @@ void DataTree::init_system_nodes() {
 NodeId DataTree::add_node(std::string_view path, std::string_view data, bool data_null, NodeId parent,
                           const NodeMeta& meta) {
   NodeId id = store_.create(path, data, data_null, parent);
-  static_cast<NodeMeta&>(store_.at(id)) = meta;
+  store_.at(id).set_meta(meta);
   index_.insert(store_, id);
   return id;
 }
@@ -163,13 +163,13 @@ Stat DataTree::stat_of(const Node& n) const {
   s.version = n.version;
   // Deletes do not bump the stored cversion (it numbers sequential children), yet clients must
   // see a change: ZooKeeper reports 2 * cversion - numChildren.
-  s.cversion = n.cversion * 2 - static_cast<int32_t>(n.child_count());
-  s.aversion = n.aversion;
+  s.cversion = n.cversion() * 2 - static_cast<int32_t>(n.child_count());
+  s.aversion = n.aversion();
   // Containers and TTL nodes keep their type in ephemeralOwner, but clients see 0.
-  s.ephemeral_owner = owner_is_session(n.ephemeral_owner) ? n.ephemeral_owner : 0;
+  s.ephemeral_owner = owner_is_session(n.ephemeral_owner()) ? n.ephemeral_owner() : 0;
   s.data_length = static_cast<int32_t>(n.data().size());
   s.num_children = static_cast<int32_t>(n.child_count());
-  s.pzxid = n.pzxid;
+  s.pzxid = n.pzxid();
   return s;
 }
 
@@ -218,12 +218,12 @@ void DataTree::index_special(std::string_view path, const Node& n, bool add) {
       set.erase(it);
     }
   };
-  if (owner_is_container(n.ephemeral_owner)) {
+  if (owner_is_container(n.ephemeral_owner())) {
     update(containers_);
-  } else if (owner_is_ttl(n.ephemeral_owner)) {
+  } else if (owner_is_ttl(n.ephemeral_owner())) {
     update(ttls_);
-  } else if (owner_is_session(n.ephemeral_owner)) {
-    auto it = sessions_.find(n.ephemeral_owner);
+  } else if (owner_is_session(n.ephemeral_owner())) {
+    auto it = sessions_.find(n.ephemeral_owner());
     if (it != sessions_.end()) update(it->second.ephemerals);
   }
 }
@@ -232,12 +232,12 @@ std::vector<std::string> DataTree::reap_candidates(int64_t now_ms) const {
   std::vector<std::string> out;
   for (const auto& p : containers_) {
     const Node* n = find(p);
-    if (n && !n->has_children() && n->cversion > 0) out.push_back(p);
+    if (n && !n->has_children() && n->cversion() > 0) out.push_back(p);
   }
   for (const auto& p : ttls_) {
     const Node* n = find(p);
     if (!n || n->has_children()) continue;
-    int64_t ttl = n->ephemeral_owner & ~kTtlOwnerMask;
+    int64_t ttl = n->ephemeral_owner() & ~kTtlOwnerMask;
     if (now_ms - n->mtime > ttl) out.push_back(p);
   }
   return out;
@@ -284,9 +284,9 @@ ApplyResult DataTree::apply(int64_t index, const Command& cmd) {
       const Node* n = find(cmd.reap_path);
       bool still_due = false;
       if (n && !n->has_children()) {
-        if (owner_is_container(n->ephemeral_owner)) still_due = n->cversion > 0;
-        if (owner_is_ttl(n->ephemeral_owner))
-          still_due = cmd.time_ms - n->mtime > (n->ephemeral_owner & ~kTtlOwnerMask);
+        if (owner_is_container(n->ephemeral_owner())) still_due = n->cversion() > 0;
+        if (owner_is_ttl(n->ephemeral_owner()))
+          still_due = cmd.time_ms - n->mtime > (n->ephemeral_owner() & ~kTtlOwnerMask);
       }
       if (still_due) remove_node(cmd.reap_path, zxid, &out.triggers, nullptr);
       else out.code = Code::kNoNode;
@@ -453,8 +453,8 @@ void DataTree::mirror_services(const Command& cmd, int64_t zxid, Catalog::Effect
     check.type = "zookeeper";
     check.status = std::string(inst->enabled ? kPassing : kCritical);
     check.output = !inst->enabled ? "disabled in ZooKeeper (enabled: false)"
-                   : owner_is_session(n->ephemeral_owner)
-                       ? fmt::format("ephemeral znode {} of ZooKeeper session 0x{:x}", path, n->ephemeral_owner)
+                   : owner_is_session(n->ephemeral_owner())
+                       ? fmt::format("ephemeral znode {} of ZooKeeper session 0x{:x}", path, n->ephemeral_owner())
                        : fmt::format("persistent znode {}", path);
     op.checks.push_back(std::move(check));
     catalog_.apply(op, zxid, fx, nullptr);
@@ -542,14 +542,14 @@ Code DataTree::do_create(const CreateOp& op, const Command& cmd, int64_t zxid, O
   if (!parent) return Code::kNoNode;
   if (!acl_allows(acls_.get(parent->acl), perms::kCreate, cmd.auth)) return Code::kNoAuth;
   std::string path = op.path;
-  if (is_sequential(op.mode)) path += fmt::format("{:010d}", parent->cversion);
+  if (is_sequential(op.mode)) path += fmt::format("{:010d}", parent->cversion());
   if (!valid_path(path)) return Code::kBadArguments;
   if (find(path)) return Code::kNodeExists;
-  if (owner_is_session(parent->ephemeral_owner)) return Code::kNoChildrenForEphemerals;
+  if (owner_is_session(parent->ephemeral_owner())) return Code::kNoChildrenForEphemerals;
 
-  if (undo) undo->push_back(Undo{Undo::kCreated, path, {}, {}, false, parent->cversion, parent->pzxid});
-  parent->cversion++;
-  parent->pzxid = zxid;
+  if (undo) undo->push_back(Undo{Undo::kCreated, path, {}, {}, false, parent->cversion(), parent->pzxid()});
+  parent->set_cversion(parent->cversion() + 1);
+  parent->set_pzxid(zxid);
   NodeMeta m;
   m.czxid = m.mzxid = m.pzxid = zxid;
   m.ctime = m.mtime = cmd.time_ms;
@@ -597,12 +597,12 @@ void DataTree::remove_node(std::string_view path_view, int64_t zxid, std::vector
   index_special(path, n, false);
   if (!kv_meta_.empty() && kv_meta_.count(path)) set_meta(path, KvMeta{}, undo);
   if (undo) {
-    undo->push_back(Undo{Undo::kDeleted, path, n, std::string(n.data()), n.data_null(), parent.cversion,
-                         parent.pzxid});
+    undo->push_back(Undo{Undo::kDeleted, path, n.meta(), std::string(n.data()), n.data_null(), parent.cversion(),
+                         parent.pzxid()});
   }
   index_.erase(store_, path);
   store_.destroy(id);
-  if (zxid > parent.pzxid) parent.pzxid = zxid;
+  if (zxid > parent.pzxid()) parent.set_pzxid(zxid);
   triggers->push_back({EventType::kNodeDeleted, std::move(path)});
   triggers->push_back({EventType::kNodeChildrenChanged, std::move(parent_path)});
 }
@@ -614,7 +614,7 @@ Code DataTree::do_set_data(const SetDataOp& op, const Command& cmd, int64_t zxid
   if (!n) return Code::kNoNode;
   if (!acl_allows(acls_.get(n->acl), perms::kWrite, cmd.auth)) return Code::kNoAuth;
   if (op.version != -1 && op.version != n->version) return Code::kBadVersion;
-  if (undo) undo->push_back(Undo{Undo::kSetData, op.path, *n, std::string(n->data()), n->data_null(), 0, 0});
+  if (undo) undo->push_back(Undo{Undo::kSetData, op.path, n->meta(), std::string(n->data()), n->data_null(), 0, 0});
   store_.set_data(index_.find(store_, op.path), op.data, op.data_null);
   n->mzxid = zxid;
   n->mtime = cmd.time_ms;
@@ -633,10 +633,10 @@ Code DataTree::do_set_acl(const SetAclOp& op, const Command& cmd, int64_t zxid, 
   Node* n = find_mut(op.path);
   if (!n) return Code::kNoNode;
   if (!acl_allows(acls_.get(n->acl), perms::kAdmin, cmd.auth)) return Code::kNoAuth;
-  if (op.version != -1 && op.version != n->aversion) return Code::kBadVersion;
-  if (undo) undo->push_back(Undo{Undo::kSetAcl, op.path, *n, {}, false, 0, 0});
+  if (op.version != -1 && op.version != n->aversion()) return Code::kBadVersion;
+  if (undo) undo->push_back(Undo{Undo::kSetAcl, op.path, n->meta(), {}, false, 0, 0});
   n->acl = acls_.intern(acl);
-  n->aversion++;
+  n->set_aversion(n->aversion() + 1);
   result->stat = stat_of(*n);
   return Code::kOk;
 }
@@ -661,15 +661,15 @@ void DataTree::rollback(std::vector<Undo>& undo) {
         Node& parent = store_.at(store_.at(id).parent());
         index_.erase(store_, u.path);
         store_.destroy(id);
-        parent.cversion = u.parent_cversion;
-        parent.pzxid = u.parent_pzxid;
+        parent.set_cversion(u.parent_cversion);
+        parent.set_pzxid(u.parent_pzxid);
         break;
       }
       case Undo::kDeleted: {
         NodeId parent_id = index_.find(store_, parent_of(u.path));
         Node& parent = store_.at(parent_id);
-        parent.cversion = u.parent_cversion;
-        parent.pzxid = u.parent_pzxid;
+        parent.set_cversion(u.parent_cversion);
+        parent.set_pzxid(u.parent_pzxid);
         NodeId id = add_node(u.path, u.data, u.data_null, parent_id, u.before);
         index_special(u.path, store_.at(id), true);
         break;
@@ -686,7 +686,7 @@ void DataTree::rollback(std::vector<Undo>& undo) {
       case Undo::kSetAcl: {
         Node* n = find_mut(u.path);
         n->acl = u.before.acl;
-        n->aversion = u.before.aversion;
+        n->set_aversion(u.before.aversion);
         break;
       }
       case Undo::kMeta:
@@ -737,7 +737,7 @@ void DataTree::close_session(SessionId id, int64_t time_ms, int64_t zxid, std::v
 
 void DataTree::touch_node(Node* n, const std::string& path, const std::string& value, int64_t zxid,
                           int64_t time_ms, std::vector<Trigger>* triggers, std::vector<Undo>* undo) {
-  if (undo) undo->push_back(Undo{Undo::kSetData, path, *n, std::string(n->data()), n->data_null(), 0, 0});
+  if (undo) undo->push_back(Undo{Undo::kSetData, path, n->meta(), std::string(n->data()), n->data_null(), 0, 0});
   store_.set_data(index_.find(store_, path), value, false);
   n->mzxid = zxid;
   n->mtime = time_ms;
@@ -766,10 +766,10 @@ Code DataTree::kv_write(const std::string& path, const std::string& value, const
     Node* parent = find_mut(parent_path);
     if (!parent) return Code::kNoNode;
     if (!acl_allows(acls_.get(parent->acl), perms::kCreate, cmd.auth)) return Code::kNoAuth;
-    if (owner_is_session(parent->ephemeral_owner)) return Code::kNoChildrenForEphemerals;
-    if (undo) undo->push_back(Undo{Undo::kCreated, cur, {}, {}, false, parent->cversion, parent->pzxid});
-    parent->cversion++;
-    parent->pzxid = zxid;
+    if (owner_is_session(parent->ephemeral_owner())) return Code::kNoChildrenForEphemerals;
+    if (undo) undo->push_back(Undo{Undo::kCreated, cur, {}, {}, false, parent->cversion(), parent->pzxid()});
+    parent->set_cversion(parent->cversion() + 1);
+    parent->set_pzxid(zxid);
     NodeMeta m;
     m.czxid = m.mzxid = m.pzxid = zxid;
     m.ctime = m.mtime = cmd.time_ms;
@@ -973,11 +973,11 @@ uint64_t DataTree::digest() const {
     w.blob(n.data());
     w.i64(n.czxid);
     w.i64(n.mzxid);
-    w.i64(n.pzxid);
+    w.i64(n.pzxid());
     w.i32(n.version);
-    w.i32(n.cversion);
-    w.i32(n.aversion);
-    w.i64(n.ephemeral_owner);
+    w.i32(n.cversion());
+    w.i32(n.aversion());
+    w.i64(n.ephemeral_owner());
     w.boolean(n.data_null());
     total += (uint64_t(crc32c(b)) << 32 | crc32c(b, 0x5bd1e995u)) * 0x9E3779B97F4A7C15ull;
   }

@@ -796,7 +796,7 @@ Bytes Connection::execute_read(const Pending& p) {
       for (const auto& path : child) {
         const state::Node* n = tree.find(path);
         if (!n) notify(state::EventType::kNodeDeleted, path);
-        else if (n->pzxid > rel) notify(state::EventType::kNodeChildrenChanged, path);
+        else if (n->pzxid() > rel) notify(state::EventType::kNodeChildrenChanged, path);
         else watches.add(id_, state::WatchKind::kChild, path);
       }
       for (const auto& path : persistent) watches.add(id_, state::WatchKind::kPersistent, path);

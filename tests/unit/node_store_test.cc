@@ -65,6 +65,64 @@ TEST(NodeStore, SetDataKeepsThePathAndNullFlag) {
   EXPECT_EQ(store.at(id).name(), "path");
 }
 
+// The four fields most znodes leave at their defaults live in an extra block; a node reports the
+// same values with or without it, and a reused record starts from the defaults again.
+TEST(NodeStore, RareFieldsReadTheSameWithOrWithoutTheExtraBlock) {
+  NodeStore store;
+  NodeId root = store.create("/", "", false, kNoNodeId);
+  NodeMeta m;
+  m.czxid = m.mzxid = 7;
+  m.pzxid = 7;
+  m.ctime = m.mtime = 1234;
+  m.version = 3;
+  m.acl = 1;
+  NodeId leaf = store.create("/leaf", "x", false, root);
+  store.at(leaf).set_meta(m);
+  const Node& l = store.at(leaf);
+  EXPECT_EQ(l.meta().pzxid, 7);
+  EXPECT_EQ(l.cversion(), 0);
+  EXPECT_EQ(l.aversion(), 0);
+  EXPECT_EQ(l.ephemeral_owner(), 0);
+  EXPECT_EQ(l.version, 3);
+
+  // Every field round-trips through set_meta/meta, including the rare ones.
+  NodeMeta rare = m;
+  rare.pzxid = 99;
+  rare.cversion = 5;
+  rare.aversion = 2;
+  rare.ephemeral_owner = 0x1234;
+  NodeId eph = store.create("/eph", "", true, root);
+  store.at(eph).set_meta(rare);
+  NodeMeta got = store.at(eph).meta();
+  EXPECT_EQ(got.czxid, 7);
+  EXPECT_EQ(got.pzxid, 99);
+  EXPECT_EQ(got.cversion, 5);
+  EXPECT_EQ(got.aversion, 2);
+  EXPECT_EQ(got.ephemeral_owner, 0x1234);
+  EXPECT_EQ(got.ctime, 1234);
+  EXPECT_EQ(got.acl, 1u);
+
+  // A first child gives the parent a child list without changing what it reports.
+  NodeId kid = store.create("/leaf/kid", "", false, leaf);
+  EXPECT_EQ(store.at(leaf).child_count(), 1u);
+  EXPECT_EQ(store.at(leaf).pzxid(), 7);
+  store.at(leaf).set_pzxid(8);
+  store.at(leaf).set_cversion(1);
+  store.destroy(kid);
+  EXPECT_FALSE(store.at(leaf).has_children());
+  EXPECT_EQ(store.at(leaf).pzxid(), 8);
+  EXPECT_EQ(store.at(leaf).cversion(), 1);
+
+  // A freed record handed out again reports a fresh node's defaults.
+  store.destroy(eph);
+  NodeId again = store.create("/again", "", false, root);
+  EXPECT_EQ(again, eph);
+  EXPECT_EQ(store.at(again).ephemeral_owner(), 0);
+  EXPECT_EQ(store.at(again).pzxid(), 0);
+  EXPECT_EQ(store.at(again).cversion(), 0);
+  EXPECT_EQ(store.at(again).aversion(), 0);
+}
+
 Command txn(std::vector<Op> ops, bool multi = false) {
   Command c;
   c.kind = CommandKind::kTxn;
