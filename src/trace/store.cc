@@ -1,39 +1,115 @@
 #include "trace/store.h"
 
 #include <algorithm>
+#include <cstring>
+#include <map>
+
+#include "common/bytes.h"
 
 namespace conclave::trace {
 
-const Span* SpanStore::at(uint64_t seq) const {
-  if (seq < next_seq_ || seq - next_seq_ >= spans_.size()) return nullptr;
-  return &spans_[seq - next_seq_];
+namespace {
+
+size_t packed_size(const Span& s) {
+  size_t n = 8 * 4 + 1 + 1 + 4 + s.name.size() + 2 * (4 + 4 + 2) + s.local.service_name.size() + s.local.ip.size() +
+             s.remote.service_name.size() + s.remote.ip.size() + 8;
+  for (const auto& [at, value] : s.annotations) n += 8 + 4 + value.size();
+  for (const auto& [k, v] : s.tags) n += 8 + k.size() + v.size();
+  return n;
 }
 
+void put_endpoint(Writer& w, const Endpoint& e) {
+  w.blob(e.service_name);
+  w.blob(e.ip);
+  w.u32(e.port);
+}
+
+Endpoint get_endpoint(Reader& r) {
+  Endpoint e;
+  e.service_name = std::string(r.blob());
+  e.ip = std::string(r.blob());
+  e.port = static_cast<uint16_t>(r.u32());
+  return e;
+}
+
+void pack(const Span& s, std::string& out) {
+  out.clear();
+  out.reserve(packed_size(s));
+  Writer w(out);
+  w.u64(s.id);
+  w.u64(s.parent_id);
+  w.i64(s.timestamp_us);
+  w.i64(s.duration_us);
+  w.u8(static_cast<uint8_t>(s.kind));
+  w.u8((s.debug ? 1 : 0) | (s.shared ? 2 : 0));
+  w.blob(s.name);
+  put_endpoint(w, s.local);
+  put_endpoint(w, s.remote);
+  w.u32(static_cast<uint32_t>(s.annotations.size()));
+  w.u32(static_cast<uint32_t>(s.tags.size()));
+  for (const auto& [at, value] : s.annotations) {
+    w.i64(at);
+    w.blob(value);
+  }
+  for (const auto& [k, v] : s.tags) {
+    w.blob(k);
+    w.blob(v);
+  }
+}
+
+Span unpack(const TraceId& trace_id, std::string_view flat) {
+  Reader r(flat);
+  Span s;
+  s.trace_id = trace_id;
+  s.id = r.u64();
+  s.parent_id = r.u64();
+  s.timestamp_us = r.i64();
+  s.duration_us = r.i64();
+  s.kind = static_cast<Kind>(r.u8());
+  uint8_t flags = r.u8();
+  s.debug = flags & 1;
+  s.shared = flags & 2;
+  s.name = std::string(r.blob());
+  s.local = get_endpoint(r);
+  s.remote = get_endpoint(r);
+  uint32_t annotations = r.u32(), tags = r.u32();
+  for (uint32_t i = 0; i < annotations && r.ok(); ++i) {
+    int64_t at = r.i64();
+    s.annotations.emplace_back(at, std::string(r.blob()));
+  }
+  for (uint32_t i = 0; i < tags && r.ok(); ++i) {
+    std::string k(r.blob());
+    s.tags.emplace_back(std::move(k), std::string(r.blob()));
+  }
+  return s;
+}
+
+}  // namespace
+
 void SpanStore::add(Span s) {
-  if (capacity_ == 0) {
+  pack(s, scratch_);
+  const size_t n = scratch_.size(), cap = ring_.size();
+  if (capacity_ == 0 || n > cap) {
     ++dropped_;
     return;
   }
-  if (spans_.size() == capacity_) {
-    const Span& old = spans_.front();
-    auto [b, e] = by_trace_.equal_range(old.trace_id);
-    for (auto it = b; it != e; ++it)
-      if (it->second == next_seq_) {
-        by_trace_.erase(it);
-        break;
-      }
+  uint64_t at = head_;
+  if (at % cap + n > cap) at += cap - at % cap;  // does not fit before the end: start at the ring's beginning
+  // Drop the oldest spans while the store is full or their bytes are about to be overwritten.
+  while (!spans_.empty() && (spans_.size() >= capacity_ || spans_.front().at + cap < at + n)) {
     spans_.pop_front();
-    ++next_seq_;
     ++dropped_;
   }
-  by_trace_.emplace(s.trace_id, next_seq_ + spans_.size());
-  spans_.push_back(std::move(s));
+  std::memcpy(ring_.data() + at % cap, scratch_.data(), n);
+  spans_.push_back(Stored{s.trace_id, at, static_cast<uint32_t>(n)});
+  head_ = at + n;
   ++accepted_;
 }
 
 std::vector<std::string> SpanStore::services() const {
   std::set<std::string> out;
-  for (const auto& s : spans_) {
+  for (const auto& st : spans_) {
+    Span s = unpack(st.trace_id, flat(st));
     if (!s.local.service_name.empty()) out.insert(s.local.service_name);
   }
   return {out.begin(), out.end()};
@@ -41,33 +117,33 @@ std::vector<std::string> SpanStore::services() const {
 
 std::vector<std::string> SpanStore::span_names(const std::string& service) const {
   std::set<std::string> out;
-  for (const auto& s : spans_)
-    if (s.local.service_name == service) out.insert(s.name);
+  for (const auto& st : spans_)
+    if (Span s = unpack(st.trace_id, flat(st)); s.local.service_name == service) out.insert(s.name);
   return {out.begin(), out.end()};
 }
 
 std::vector<std::string> SpanStore::remote_services(const std::string& service) const {
   std::set<std::string> out;
-  for (const auto& s : spans_)
-    if (s.local.service_name == service && !s.remote.service_name.empty()) out.insert(s.remote.service_name);
+  for (const auto& st : spans_)
+    if (Span s = unpack(st.trace_id, flat(st)); s.local.service_name == service && !s.remote.service_name.empty())
+      out.insert(s.remote.service_name);
   return {out.begin(), out.end()};
 }
 
+namespace {
+// A 64-bit query id matches a 128-bit trace by its low half (Zipkin's strictTraceId=false).
+bool matches_id(const TraceId& t, const TraceId& id) { return t == id || (id.high == 0 && t.low == id.low); }
+
+void by_start(std::vector<Span>& spans) {
+  std::stable_sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.timestamp_us < b.timestamp_us; });
+}
+}  // namespace
+
 std::vector<Span> SpanStore::trace(const TraceId& id) const {
   std::vector<Span> out;
-  auto match = [&](const TraceId& t) {
-    // A 64-bit query id matches a 128-bit trace by its low half (Zipkin's strictTraceId=false).
-    return t == id || (id.high == 0 && t.low == id.low);
-  };
-  if (id.high == 0) {
-    for (const auto& s : spans_)
-      if (match(s.trace_id)) out.push_back(s);
-  } else {
-    auto [b, e] = by_trace_.equal_range(id);
-    for (auto it = b; it != e; ++it)
-      if (const Span* s = at(it->second)) out.push_back(*s);
-  }
-  std::stable_sort(out.begin(), out.end(), [](const Span& a, const Span& b) { return a.timestamp_us < b.timestamp_us; });
+  for (const auto& st : spans_)
+    if (matches_id(st.trace_id, id)) out.push_back(unpack(st.trace_id, flat(st)));
+  by_start(out);
   return out;
 }
 
@@ -94,13 +170,14 @@ std::vector<std::vector<Span>> SpanStore::traces(const TraceQuery& q) const {
     }
     return true;
   };
-  std::vector<std::vector<Span>> out;
-  std::set<TraceId> seen;
-  for (auto it = spans_.rbegin(); it != spans_.rend() && out.size() < q.limit; ++it) {
-    if (seen.count(it->trace_id) || !matches(*it)) continue;
-    seen.insert(it->trace_id);
-    out.push_back(trace(it->trace_id));
-  }
+  // Newest first: the traces of the newest matching spans, then one pass gathers their spans.
+  std::map<TraceId, size_t> slot;
+  for (auto it = spans_.rbegin(); it != spans_.rend() && slot.size() < q.limit; ++it)
+    if (!slot.count(it->trace_id) && matches(unpack(it->trace_id, flat(*it)))) slot.emplace(it->trace_id, slot.size());
+  std::vector<std::vector<Span>> out(slot.size());
+  for (const auto& st : spans_)
+    if (auto it = slot.find(st.trace_id); it != slot.end()) out[it->second].push_back(unpack(st.trace_id, flat(st)));
+  for (auto& t : out) by_start(t);
   return out;
 }
 

@@ -65,6 +65,7 @@ Span Tracer::child(const Parent& parent, std::string name, Kind kind, int64_t no
   s.timestamp_us = now_us;
   s.debug = parent.debug;
   s.local = Endpoint{options_.service_name, options_.ip, options_.port};
+  s.tags.reserve(4);  // the stages tag a span with up to four values; one allocation, not three
   return s;
 }
 

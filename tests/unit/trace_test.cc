@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include <map>
 
 #include "common/json.h"
@@ -141,6 +143,59 @@ TEST(SpanStore, BoundedOldestFirstAndQueries) {
   none.add(Span{});
   EXPECT_EQ(none.size(), 0u);
   EXPECT_EQ(none.dropped(), 1u);
+}
+
+// Spans of very different sizes wrap around the store's byte ring many times: every span kept
+// reads back exactly as it was added, the newest are the ones kept, and one larger than the whole
+// ring is dropped, counted.
+TEST(SpanStore, ByteRingKeepsTheNewestSpansIntact) {
+  SpanStore st(8);  // 8 spans, 8 * kBytesPerSpan bytes
+  std::mt19937 rng(7);
+  std::vector<Span> added;
+  for (uint64_t i = 1; i <= 2000; ++i) {
+    Span s;
+    s.trace_id = TraceId{i, i * 3};
+    s.id = i;
+    s.parent_id = i - 1;
+    s.name = "op" + std::to_string(i);
+    s.kind = Kind::kServer;
+    s.timestamp_us = static_cast<int64_t>(i);
+    s.duration_us = 2;
+    s.shared = i % 3 == 0;
+    s.local = Endpoint{"conclave", "127.0.0.1", 8500};
+    s.remote = Endpoint{"", "::1", static_cast<uint16_t>(i)};
+    s.annotations.emplace_back(static_cast<int64_t>(i), "committed");
+    for (uint32_t t = 0, n = rng() % 12; t < n; ++t) s.tags.emplace_back("k" + std::to_string(t), std::string(rng() % 200, 'v'));
+    added.push_back(s);
+    st.add(s);
+    ASSERT_LE(st.size(), 8u);
+    // Every span the store still has is one of the latest, intact.
+    size_t kept = 0;
+    for (uint64_t j = i; j >= 1 && i - j < 8; --j) {
+      auto got = st.trace(added[j - 1].trace_id);
+      if (got.empty()) break;  // older ones are gone too: the store keeps a suffix
+      ASSERT_EQ(got.size(), 1u);
+      const Span& a = added[j - 1];
+      EXPECT_EQ(got[0].id, a.id);
+      EXPECT_EQ(got[0].parent_id, a.parent_id);
+      EXPECT_EQ(got[0].name, a.name);
+      EXPECT_EQ(got[0].kind, a.kind);
+      EXPECT_EQ(got[0].shared, a.shared);
+      EXPECT_EQ(got[0].local.ip, a.local.ip);
+      EXPECT_EQ(got[0].remote.port, a.remote.port);
+      EXPECT_EQ(got[0].annotations, a.annotations);
+      EXPECT_EQ(got[0].tags, a.tags);
+      ++kept;
+    }
+    EXPECT_EQ(kept, st.size());
+  }
+  EXPECT_EQ(st.accepted(), 2000u);
+  Span huge;
+  huge.tags.emplace_back("big", std::string(8 * SpanStore::kBytesPerSpan, 'x'));
+  uint64_t dropped = st.dropped();
+  st.add(huge);
+  EXPECT_EQ(st.dropped(), dropped + 1);
+  EXPECT_EQ(st.accepted(), 2000u);
 }
 
 TEST(ZipkinApi, AnswersAndRefusals) {
