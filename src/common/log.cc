@@ -16,6 +16,21 @@ std::atomic<Level> g_level{Level::kInfo};
 std::atomic<Format> g_format{Format::kText};
 thread_local std::string t_trace_id;
 thread_local std::string t_span_id;
+// Ids given as numbers (set_trace_ids), formatted into the strings above only when a line is
+// written: a traced request that logs nothing costs no formatting.
+struct PendingIds {
+  bool set = false;
+  uint64_t high = 0, low = 0, span = 0;
+};
+thread_local PendingIds t_pending;
+
+void format_pending() {
+  if (!t_pending.set) return;
+  t_pending.set = false;
+  t_trace_id = t_pending.high ? fmt::format("{:016x}{:016x}", t_pending.high, t_pending.low)
+                              : fmt::format("{:016x}", t_pending.low);
+  t_span_id = fmt::format("{:016x}", t_pending.span);
+}
 
 void json_string(std::string& out, std::string_view s) {
   out += '"';
@@ -49,13 +64,18 @@ void set_level(Level level) { g_level = level; }
 void set_format(Format format) { g_format = format; }
 
 void set_trace(std::string_view trace_id, std::string_view span_id) {
+  t_pending.set = false;
   t_trace_id.assign(trace_id);
   t_span_id.assign(span_id);
+}
+
+void set_trace_ids(uint64_t trace_high, uint64_t trace_low, uint64_t span_id) {
+  t_pending = PendingIds{true, trace_high, trace_low, span_id};
 }
 Level level() { return g_level.load(std::memory_order_relaxed); }
 
 ScopedTrace::ScopedTrace(std::string_view trace_id, std::string_view span_id)
-    : prev_trace_(t_trace_id), prev_span_(t_span_id) {
+    : prev_trace_((format_pending(), t_trace_id)), prev_span_(t_span_id) {
   set_trace(trace_id, span_id);
 }
 
@@ -71,6 +91,7 @@ void write(Level level, std::string_view component, std::string_view message) {
   std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
   char stamp[40];
   std::snprintf(stamp, sizeof stamp, "%s.%03dZ", ts, int(ms % 1000));
+  format_pending();
   std::string line;
   if (g_format.load(std::memory_order_relaxed) == Format::kJson) {
     line = "{\"ts\":\"";

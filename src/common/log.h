@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -24,6 +25,9 @@ void set_format(Format format);
 
 /// The trace ids of the request this thread is serving now ("" to clear); set by the tracer.
 void set_trace(std::string_view trace_id, std::string_view span_id);
+/// The same as numbers (a 64-bit trace id has trace_high 0), formatted as Zipkin's lower-case hex
+/// only if a line is written before they change: what the tracer sets around every request.
+void set_trace_ids(uint64_t trace_high, uint64_t trace_low, uint64_t span_id);
 /// Sets this thread's trace ids for a scope and puts the previous ones back after it.
 class ScopedTrace {
  public:

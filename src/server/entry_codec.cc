@@ -5,6 +5,7 @@
 namespace conclave::server {
 
 void encode_traced_entry(const trace::Parent& parent, std::string_view command, std::string& out) {
+  out.reserve(out.size() + 26 + command.size());  // one allocation, not a chain of doublings
   Writer w(out);
   w.u8(kTracedEntry);
   w.u64(parent.trace_id.high);

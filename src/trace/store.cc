@@ -4,82 +4,127 @@
 #include <cstring>
 #include <map>
 
-#include "common/bytes.h"
+#include "common/assert.h"
+
 
 namespace conclave::trace {
 
 namespace {
 
+// A stored span, in this process's byte order (it never leaves the store):
+//   u64 id, u64 parent, i64 timestamp, i64 duration, u8 kind, u8 flags (1 debug, 2 shared),
+//   str name, endpoint local, endpoint remote, u32 annotations, u32 tags,
+//   annotations x (i64 at, str value), tags x (str key, str value)
+//   str = u32 length + bytes; endpoint = str service, str ip, u32 port
 size_t packed_size(const Span& s) {
-  size_t n = 8 * 4 + 1 + 1 + 4 + s.name.size() + 2 * (4 + 4 + 2) + s.local.service_name.size() + s.local.ip.size() +
+  size_t n = 8 * 4 + 2 + 4 + s.name.size() + 2 * (4 + 4 + 4) + s.local.service_name.size() + s.local.ip.size() +
              s.remote.service_name.size() + s.remote.ip.size() + 8;
   for (const auto& [at, value] : s.annotations) n += 8 + 4 + value.size();
   for (const auto& [k, v] : s.tags) n += 8 + k.size() + v.size();
   return n;
 }
 
-void put_endpoint(Writer& w, const Endpoint& e) {
-  w.blob(e.service_name);
-  w.blob(e.ip);
-  w.u32(e.port);
-}
+struct Packer {
+  char* p;
+  void u8(uint8_t v) { *p++ = static_cast<char>(v); }
+  void u32(uint32_t v) {
+    std::memcpy(p, &v, 4);
+    p += 4;
+  }
+  void u64(uint64_t v) {
+    std::memcpy(p, &v, 8);
+    p += 8;
+  }
+  void str(std::string_view v) {
+    u32(static_cast<uint32_t>(v.size()));
+    std::memcpy(p, v.data(), v.size());
+    p += v.size();
+  }
+  void endpoint(const Endpoint& e) {
+    str(e.service_name);
+    str(e.ip);
+    u32(e.port);
+  }
+};
 
-Endpoint get_endpoint(Reader& r) {
-  Endpoint e;
-  e.service_name = std::string(r.blob());
-  e.ip = std::string(r.blob());
-  e.port = static_cast<uint16_t>(r.u32());
-  return e;
-}
+struct Unpacker {
+  const char* p;
+  uint8_t u8() { return static_cast<uint8_t>(*p++); }
+  uint32_t u32() {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    p += 4;
+    return v;
+  }
+  uint64_t u64() {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    p += 8;
+    return v;
+  }
+  std::string str() {
+    uint32_t n = u32();
+    std::string v(p, n);
+    p += n;
+    return v;
+  }
+  Endpoint endpoint() {
+    Endpoint e;
+    e.service_name = str();
+    e.ip = str();
+    e.port = static_cast<uint16_t>(u32());
+    return e;
+  }
+};
 
-void pack(const Span& s, std::string& out) {
-  out.clear();
-  out.reserve(packed_size(s));
-  Writer w(out);
+/// Writes packed_size(s) bytes at `out`; returns the end.
+char* pack(const Span& s, char* out) {
+  Packer w{out};
   w.u64(s.id);
   w.u64(s.parent_id);
-  w.i64(s.timestamp_us);
-  w.i64(s.duration_us);
+  w.u64(static_cast<uint64_t>(s.timestamp_us));
+  w.u64(static_cast<uint64_t>(s.duration_us));
   w.u8(static_cast<uint8_t>(s.kind));
   w.u8((s.debug ? 1 : 0) | (s.shared ? 2 : 0));
-  w.blob(s.name);
-  put_endpoint(w, s.local);
-  put_endpoint(w, s.remote);
+  w.str(s.name);
+  w.endpoint(s.local);
+  w.endpoint(s.remote);
   w.u32(static_cast<uint32_t>(s.annotations.size()));
   w.u32(static_cast<uint32_t>(s.tags.size()));
   for (const auto& [at, value] : s.annotations) {
-    w.i64(at);
-    w.blob(value);
+    w.u64(static_cast<uint64_t>(at));
+    w.str(value);
   }
   for (const auto& [k, v] : s.tags) {
-    w.blob(k);
-    w.blob(v);
+    w.str(k);
+    w.str(v);
   }
+  return w.p;
 }
 
 Span unpack(const TraceId& trace_id, std::string_view flat) {
-  Reader r(flat);
+  Unpacker r{flat.data()};
   Span s;
   s.trace_id = trace_id;
   s.id = r.u64();
   s.parent_id = r.u64();
-  s.timestamp_us = r.i64();
-  s.duration_us = r.i64();
+  s.timestamp_us = static_cast<int64_t>(r.u64());
+  s.duration_us = static_cast<int64_t>(r.u64());
   s.kind = static_cast<Kind>(r.u8());
   uint8_t flags = r.u8();
   s.debug = flags & 1;
   s.shared = flags & 2;
-  s.name = std::string(r.blob());
-  s.local = get_endpoint(r);
-  s.remote = get_endpoint(r);
+  s.name = r.str();
+  s.local = r.endpoint();
+  s.remote = r.endpoint();
   uint32_t annotations = r.u32(), tags = r.u32();
-  for (uint32_t i = 0; i < annotations && r.ok(); ++i) {
-    int64_t at = r.i64();
-    s.annotations.emplace_back(at, std::string(r.blob()));
+  for (uint32_t i = 0; i < annotations; ++i) {
+    auto at = static_cast<int64_t>(r.u64());
+    s.annotations.emplace_back(at, r.str());
   }
-  for (uint32_t i = 0; i < tags && r.ok(); ++i) {
-    std::string k(r.blob());
-    s.tags.emplace_back(std::move(k), std::string(r.blob()));
+  for (uint32_t i = 0; i < tags; ++i) {
+    std::string k = r.str();
+    s.tags.emplace_back(std::move(k), r.str());
   }
   return s;
 }
@@ -87,8 +132,7 @@ Span unpack(const TraceId& trace_id, std::string_view flat) {
 }  // namespace
 
 void SpanStore::add(Span s) {
-  pack(s, scratch_);
-  const size_t n = scratch_.size(), cap = ring_.size();
+  const size_t n = packed_size(s), cap = ring_.size();
   if (capacity_ == 0 || n > cap) {
     ++dropped_;
     return;
@@ -100,7 +144,8 @@ void SpanStore::add(Span s) {
     spans_.pop_front();
     ++dropped_;
   }
-  std::memcpy(ring_.data() + at % cap, scratch_.data(), n);
+  char* start = ring_.data() + at % cap;
+  CONCLAVE_ASSERT(pack(s, start) == start + n, "span packed to a size other than packed_size()");
   spans_.push_back(Stored{s.trace_id, at, static_cast<uint32_t>(n)});
   head_ = at + n;
   ++accepted_;

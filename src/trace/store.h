@@ -64,8 +64,7 @@ class SpanStore {
   std::string_view flat(const Stored& s) const { return {ring_.data() + s.at % ring_.size(), s.size}; }
   std::deque<Stored> spans_;  // oldest first
   std::vector<char> ring_;
-  uint64_t head_ = 0;    // where the next span's bytes go
-  std::string scratch_;  // the span being packed (keeps its capacity)
+  uint64_t head_ = 0;  // where the next span's bytes go
   uint64_t dropped_ = 0;
   uint64_t accepted_ = 0;
 };

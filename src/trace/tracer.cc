@@ -70,7 +70,7 @@ Span Tracer::child(const Parent& parent, std::string name, Kind kind, int64_t no
 }
 
 void Tracer::set_active(std::optional<Parent> p) {
-  if (p) log::set_trace(p->trace_id.hex(), span_id_hex(p->span_id));
+  if (p) log::set_trace_ids(p->trace_id.high, p->trace_id.low, p->span_id);
   else if (active_) log::set_trace("", "");
   active_ = p;
 }

@@ -868,6 +868,7 @@ std::unique_ptr<trace::Span> Connection::start_span(int32_t xid, int32_t type, s
   s->name = trace::lower_case(name);
   s->kind = trace::Kind::kServer;
   s->timestamp_us = server_.backend().wall_us();
+  s->tags.reserve(8);  // op, xid, session, path, zxid, err, error: one allocation
   s->tags.emplace_back("zk.op", name);
   s->tags.emplace_back("zk.xid", std::to_string(xid));
   s->tags.emplace_back("zk.session", fmt::format("0x{:x}", static_cast<uint64_t>(session_id_)));
