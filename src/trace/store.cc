@@ -132,7 +132,7 @@ Span unpack(const TraceId& trace_id, std::string_view flat) {
 }  // namespace
 
 void SpanStore::add(Span s) {
-  const size_t n = packed_size(s), cap = ring_.size();
+  const size_t n = packed_size(s), cap = ring_size_;
   if (capacity_ == 0 || n > cap) {
     ++dropped_;
     return;
@@ -144,7 +144,7 @@ void SpanStore::add(Span s) {
     spans_.pop_front();
     ++dropped_;
   }
-  char* start = ring_.data() + at % cap;
+  char* start = ring_.get() + at % cap;
   CONCLAVE_ASSERT(pack(s, start) == start + n, "span packed to a size other than packed_size()");
   spans_.push_back(Stored{s.trace_id, at, static_cast<uint32_t>(n)});
   head_ = at + n;

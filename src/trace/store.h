@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -38,7 +39,9 @@ struct TraceQuery {
 class SpanStore {
  public:
   static constexpr size_t kBytesPerSpan = 512;
-  explicit SpanStore(size_t capacity) : capacity_(capacity), ring_(capacity * kBytesPerSpan) {}
+  // The ring is not cleared: its pages become resident only as spans fill them.
+  explicit SpanStore(size_t capacity)
+      : capacity_(capacity), ring_size_(capacity * kBytesPerSpan), ring_(std::make_unique_for_overwrite<char[]>(ring_size_)) {}
 
   void add(Span s);
   size_t size() const { return spans_.size(); }
@@ -58,12 +61,13 @@ class SpanStore {
   size_t capacity_;
   struct Stored {
     TraceId trace_id;
-    uint64_t at;    // position in the byte stream; the bytes are at ring_[at % ring_.size()]
+    uint64_t at;    // position in the byte stream; the bytes are at ring_[at % ring_size_]
     uint32_t size;  // the rest of the span, packed (store.cc)
   };
-  std::string_view flat(const Stored& s) const { return {ring_.data() + s.at % ring_.size(), s.size}; }
+  std::string_view flat(const Stored& s) const { return {ring_.get() + s.at % ring_size_, s.size}; }
   std::deque<Stored> spans_;  // oldest first
-  std::vector<char> ring_;
+  size_t ring_size_;
+  std::unique_ptr<char[]> ring_;
   uint64_t head_ = 0;  // where the next span's bytes go
   uint64_t dropped_ = 0;
   uint64_t accepted_ = 0;
