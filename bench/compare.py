@@ -623,7 +623,7 @@ def scenario_trace_cost(opts):
     request, opts.connections x opts.outstanding: it leaves the server the cores, so its throughput
     is bound by the server's cost per request) and keep-alive HTTP (Consul KV, one request per
     connection in flight), with tracing off, at the default sampling and at 100 % (every request
-    a span; every write four: request, raft propose, wal fsync, apply). The variants alternate
+    a span; every write five: request, raft propose, wal fsync, apply, notify). The variants alternate
     within each repetition so that the machine's drift hits all alike."""
     runs = {}
     zk = ["--sessions", str(opts.c_sessions), "--outstanding", str(opts.c_outstanding), "--keys", "1000",
@@ -640,7 +640,7 @@ def scenario_trace_cost(opts):
                 for client, mix in (("libzk", "get=100"), ("libzk", "set=100"), ("loadgen", "get=100"),
                                     ("loadgen", "set=100"), ("http", "get=100"), ("http", "set=100")):
                     base = args_of[client] + ["--mix", mix]
-                    kw = {"driver": "libzk"} if client == "libzk" else {"hosts": hosts} if client == "http" else {}
+                    kw = {"libzk": {"driver": "libzk"}, "loadgen": {}, "http": {"hosts": hosts}}[client]
                     protocol = "consul" if client == "http" else "zk"
                     if opts.warmup > 0:
                         loadgen(system, protocol, base + ["--duration", str(opts.warmup)], **kw)
