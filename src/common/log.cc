@@ -9,27 +9,26 @@
 #include <string>
 
 #include "common/assert.h"
+#include "common/hex.h"
 
 namespace conclave::log {
 namespace {
 std::atomic<Level> g_level{Level::kInfo};
 std::atomic<Format> g_format{Format::kText};
-thread_local std::string t_trace_id;
-thread_local std::string t_span_id;
-// Ids given as numbers (set_trace_ids), formatted into the strings above only when a line is
-// written: a traced request that logs nothing costs no formatting.
-struct PendingIds {
-  bool set = false;
-  uint64_t high = 0, low = 0, span = 0;
-};
-thread_local PendingIds t_pending;
+thread_local TraceIds t_ids;
 
-void format_pending() {
-  if (!t_pending.set) return;
-  t_pending.set = false;
-  t_trace_id = t_pending.high ? fmt::format("{:016x}{:016x}", t_pending.high, t_pending.low)
-                              : fmt::format("{:016x}", t_pending.low);
-  t_span_id = fmt::format("{:016x}", t_pending.span);
+/// The ids of t_ids as hex: the trace id (16 or 32 digits) and the span id; empty without a trace.
+struct HexIds {
+  char trace[32], span[16];
+  std::string_view trace_id, span_id;
+};
+HexIds hex_ids() {
+  HexIds h;
+  if (t_ids.trace_high == 0 && t_ids.trace_low == 0) return h;
+  char* end = t_ids.trace_high ? hex16(t_ids.trace_low, hex16(t_ids.trace_high, h.trace)) : hex16(t_ids.trace_low, h.trace);
+  h.trace_id = std::string_view(h.trace, static_cast<size_t>(end - h.trace));
+  h.span_id = std::string_view(h.span, static_cast<size_t>(hex16(t_ids.span_id, h.span) - h.span));
+  return h;
 }
 
 void json_string(std::string& out, std::string_view s) {
@@ -63,23 +62,13 @@ const char* name(Level l) {
 void set_level(Level level) { g_level = level; }
 void set_format(Format format) { g_format = format; }
 
-void set_trace(std::string_view trace_id, std::string_view span_id) {
-  t_pending.set = false;
-  t_trace_id.assign(trace_id);
-  t_span_id.assign(span_id);
-}
-
 void set_trace_ids(uint64_t trace_high, uint64_t trace_low, uint64_t span_id) {
-  t_pending = PendingIds{true, trace_high, trace_low, span_id};
+  t_ids = TraceIds{trace_high, trace_low, span_id};
 }
+void clear_trace_ids() { t_ids = TraceIds{}; }
+TraceIds trace_ids() { return t_ids; }
 Level level() { return g_level.load(std::memory_order_relaxed); }
 
-ScopedTrace::ScopedTrace(std::string_view trace_id, std::string_view span_id)
-    : prev_trace_((format_pending(), t_trace_id)), prev_span_(t_span_id) {
-  set_trace(trace_id, span_id);
-}
-
-ScopedTrace::~ScopedTrace() { set_trace(prev_trace_, prev_span_); }
 
 void write(Level level, std::string_view component, std::string_view message) {
   auto now = std::chrono::system_clock::now();
@@ -91,7 +80,7 @@ void write(Level level, std::string_view component, std::string_view message) {
   std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
   char stamp[40];
   std::snprintf(stamp, sizeof stamp, "%s.%03dZ", ts, int(ms % 1000));
-  format_pending();
+  const HexIds ids = hex_ids();
   std::string line;
   if (g_format.load(std::memory_order_relaxed) == Format::kJson) {
     line = "{\"ts\":\"";
@@ -102,8 +91,12 @@ void write(Level level, std::string_view component, std::string_view message) {
     json_string(line, component);
     line += ",\"msg\":";
     json_string(line, message);
-    if (!t_trace_id.empty()) {
-      line += ",\"trace_id\":\"" + t_trace_id + "\",\"span_id\":\"" + t_span_id + "\"";
+    if (!ids.trace_id.empty()) {
+      line += ",\"trace_id\":\"";
+      line += ids.trace_id;
+      line += "\",\"span_id\":\"";
+      line += ids.span_id;
+      line += '"';
     }
     line += "}\n";
   } else {
@@ -112,7 +105,13 @@ void write(Level level, std::string_view component, std::string_view message) {
     line = head;
     line.append(component);
     line += "] ";
-    if (!t_trace_id.empty()) line += "[conclave," + t_trace_id + "," + t_span_id + "] ";
+    if (!ids.trace_id.empty()) {
+      line += "[conclave,";
+      line += ids.trace_id;
+      line += ',';
+      line += ids.span_id;
+      line += "] ";
+    }
     line.append(message);
     line += '\n';
   }

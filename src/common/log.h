@@ -23,21 +23,27 @@ Level level();
 enum class Format { kText, kJson };
 void set_format(Format format);
 
-/// The trace ids of the request this thread is serving now ("" to clear); set by the tracer.
-void set_trace(std::string_view trace_id, std::string_view span_id);
-/// The same as numbers (a 64-bit trace id has trace_high 0), formatted as Zipkin's lower-case hex
-/// only if a line is written before they change: what the tracer sets around every request.
+/// The trace ids of the request this thread is serving now, set by the tracer: a 64-bit trace id
+/// has trace_high 0; trace 0 and span 0 is none. Kept as numbers and written as Zipkin's
+/// lower-case hex only when a line is written, so a traced request that logs nothing pays nothing.
+struct TraceIds {
+  uint64_t trace_high = 0, trace_low = 0, span_id = 0;
+};
 void set_trace_ids(uint64_t trace_high, uint64_t trace_low, uint64_t span_id);
+void clear_trace_ids();
+TraceIds trace_ids();
 /// Sets this thread's trace ids for a scope and puts the previous ones back after it.
 class ScopedTrace {
  public:
-  ScopedTrace(std::string_view trace_id, std::string_view span_id);
-  ~ScopedTrace();
+  ScopedTrace(uint64_t trace_high, uint64_t trace_low, uint64_t span_id) : prev_(trace_ids()) {
+    set_trace_ids(trace_high, trace_low, span_id);
+  }
+  ~ScopedTrace() { set_trace_ids(prev_.trace_high, prev_.trace_low, prev_.span_id); }
   ScopedTrace(const ScopedTrace&) = delete;
   ScopedTrace& operator=(const ScopedTrace&) = delete;
 
  private:
-  std::string prev_trace_, prev_span_;
+  TraceIds prev_;
 };
 void write(Level level, std::string_view component, std::string_view message);
 

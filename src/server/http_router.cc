@@ -57,18 +57,18 @@ HttpRouter::Respond HttpRouter::traced(const net::HttpRequest& request, const st
   span->name = trace::lower_case(request.method + " " + (route ? *route : std::string("not_found")));
   span->kind = trace::Kind::kServer;
   span->timestamp_us = wall_us_();
-  span->tags.emplace_back("http.method", request.method);
-  span->tags.emplace_back("http.path", request.path);
-  if (route) span->tags.emplace_back("http.route", *route);
+  span->tags.add("http.method", request.method);
+  span->tags.add("http.path", request.path);
+  if (route) span->tags.add("http.route", *route);
   span->remote.ip = request.remote_address;
   *active = trace::parent_of(*span);
   return [this, span = std::move(*span), respond = std::move(respond)](net::HttpResponse r) mutable {
-    span.tags.emplace_back("http.status_code", std::to_string(r.status));
-    if (r.status >= 500) span.tags.emplace_back("error", std::to_string(r.status));
+    span.tags.add("http.status_code", r.status);
+    if (r.status >= 500) span.tags.add("error", r.status);
     r.headers.emplace_back("X-Trace-Id", span.trace_id.hex());
     r.headers.emplace_back("traceresponse", trace::traceparent(span.trace_id, span.id, true));
     // What is logged while the response goes out (the request-finished line) names the span.
-    log::ScopedTrace ids(span.trace_id.hex(), trace::span_id_hex(span.id));
+    log::ScopedTrace ids(span.trace_id.high, span.trace_id.low, span.id);
     tracer_->finish(std::move(span), wall_us_());
     respond(std::move(r));
   };

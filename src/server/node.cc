@@ -351,10 +351,10 @@ void Node::apply_entry(const raft::Entry& e) {
     for (auto* o : observers_) o->on_applied(cmd, r);
     if (parent) {
       auto span = tracer_->child(*parent, "apply", trace::Kind::kUnset, apply_us);
-      span.tags.emplace_back("raft.index", std::to_string(e.index));
+      span.tags.add("raft.index", e.index);
       auto notify = tracer_->child(span, "notify", trace::Kind::kUnset, notify_us);
-      notify.tags.emplace_back("watch.triggers", std::to_string(r.triggers.size()));
-      if (!r.catalog_changes.empty()) notify.tags.emplace_back("catalog.changes", std::to_string(r.catalog_changes.size()));
+      notify.tags.add("watch.triggers", r.triggers.size());
+      if (!r.catalog_changes.empty()) notify.tags.add("catalog.changes", r.catalog_changes.size());
       int64_t end_us = wall_us();
       tracer_->finish(std::move(notify), end_us);
       tracer_->finish(std::move(span), end_us);

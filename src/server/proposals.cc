@@ -1,5 +1,6 @@
 #include "server/proposals.h"
 
+#include <algorithm>
 #include <optional>
 #include <vector>
 
@@ -58,8 +59,8 @@ void Proposals::propose(state::Command cmd, Done done) {
     auto& p = pending_[origin] = Pending{std::move(done), idx, 0, 0, std::move(span)};
     by_index_[idx] = origin;
     if (p.span) {
-      p.span->tags.emplace_back("raft.index", std::to_string(idx));
-      p.span->tags.emplace_back("raft.term", std::to_string(core.term()));
+      p.span->tags.add("raft.index", idx);
+      p.span->tags.add("raft.term", core.term());
       await_wal(idx, trace::parent_of(*p.span));
       await_commit(idx, origin);
     }
@@ -72,7 +73,7 @@ void Proposals::propose(state::Command cmd, Done done) {
   if (traced) {
     p.span = hooks_.tracer->child(**parent, "forward", trace::Kind::kClient, hooks_.wall_us());
     p.span->remote.service_name = p.span->local.service_name;
-    p.span->tags.emplace_back("raft.leader", std::to_string(leader));
+    p.span->tags.add("raft.leader", leader);
   }
   forward(origin, cmd, leader, p.span ? &*p.span : nullptr);
 }
@@ -123,9 +124,9 @@ void Proposals::on_forward_traced(uint64_t from, std::string_view body) {
   }
   raft::Index index = accept_forward(from, origin, f.command, span ? &*span : nullptr);
   if (!span || index == 0) return;
-  span->tags.emplace_back("raft.index", std::to_string(index));
-  span->tags.emplace_back("raft.term", std::to_string(driver_.core().term()));
-  span->tags.emplace_back("raft.forwarded_by", std::to_string(from));
+  span->tags.add("raft.index", index);
+  span->tags.add("raft.term", driver_.core().term());
+  span->tags.add("raft.forwarded_by", from);
   await_wal(index, trace::parent_of(*span));
   await_commit(index, origin);
   leader_spans_[origin] = LeaderSpan{std::move(*span), index};
@@ -140,52 +141,63 @@ const trace::Span* Proposals::span_of(uint64_t origin) const {
 void Proposals::await_wal(raft::Index index, const trace::Parent& parent) {
   if (!hooks_.tracer) return;
   constexpr size_t kMaxAwaiting = 4096;
-  auto [first, last] = awaiting_wal_.equal_range(index);
-  for (auto it = first; it != last; ++it)
-    if (it->second.span_id == parent.span_id) return;  // the same entry sent again
-  if (awaiting_wal_.size() >= kMaxAwaiting) awaiting_wal_.erase(awaiting_wal_.begin());
-  awaiting_wal_.emplace(index, parent);
+  auto at = std::upper_bound(awaiting_wal_.begin(), awaiting_wal_.end(), index,
+                             [](raft::Index i, const auto& e) { return i < e.first; });
+  for (auto it = at; it != awaiting_wal_.begin() && (it - 1)->first == index; --it)
+    if ((it - 1)->second.span_id == parent.span_id) return;  // the same entry sent again
+  if (awaiting_wal_.size() >= kMaxAwaiting) {
+    if (at == awaiting_wal_.begin()) return;  // older than everything kept: it would go first
+    awaiting_wal_.pop_front();
+  }
+  awaiting_wal_.insert(at, {index, parent});
 }
 
 void Proposals::await_commit(raft::Index index, uint64_t origin) {
   constexpr size_t kMaxAwaiting = 4096;
-  if (awaiting_commit_.size() >= kMaxAwaiting) awaiting_commit_.erase(awaiting_commit_.begin());
-  awaiting_commit_[index] = origin;
+  auto at = std::lower_bound(awaiting_commit_.begin(), awaiting_commit_.end(), index,
+                             [](const auto& e, raft::Index i) { return e.first < i; });
+  if (at != awaiting_commit_.end() && at->first == index) {
+    at->second = origin;
+    return;
+  }
+  if (awaiting_commit_.size() >= kMaxAwaiting) {
+    if (at == awaiting_commit_.begin()) return;
+    awaiting_commit_.pop_front();
+  }
+  awaiting_commit_.insert(at, {index, origin});
 }
 
 void Proposals::committed_through(raft::Index index, int64_t now_us) {
-  if (awaiting_commit_.empty() || awaiting_commit_.begin()->first > index) return;
-  auto end = awaiting_commit_.upper_bound(index);
-  for (auto it = awaiting_commit_.begin(); it != end; ++it) {
+  while (!awaiting_commit_.empty() && awaiting_commit_.front().first <= index) {
+    auto it = awaiting_commit_.begin();
     trace::Span* span = nullptr;
     if (auto p = pending_.find(it->second); p != pending_.end() && p->second.span) span = &*p->second.span;
     if (auto l = leader_spans_.find(it->second); !span && l != leader_spans_.end()) span = &l->second.span;
     if (span) span->annotations.emplace_back(now_us, "committed");
+    awaiting_commit_.pop_front();
   }
-  awaiting_commit_.erase(awaiting_commit_.begin(), end);
 }
 
 void Proposals::entries_durable(uint64_t ticket, raft::Index first, raft::Index last, int64_t submitted_us) {
   if (!hooks_.tracer || awaiting_wal_.empty()) return;
   // Indexes below `first` were in batches durable before (or truncated): no span for them.
-  awaiting_wal_.erase(awaiting_wal_.begin(), awaiting_wal_.lower_bound(first));
-  auto end = awaiting_wal_.upper_bound(last);
-  if (awaiting_wal_.begin() == end) return;
+  while (!awaiting_wal_.empty() && awaiting_wal_.front().first < first) awaiting_wal_.pop_front();
+  if (awaiting_wal_.empty() || awaiting_wal_.front().first > last) return;
   int64_t now = hooks_.wall_us();
-  for (auto it = awaiting_wal_.begin(); it != end; ++it) {
-    auto span = hooks_.tracer->child(it->second, "wal fsync", trace::Kind::kUnset, submitted_us);
-    span.tags.emplace_back("wal.batch", std::to_string(ticket));
-    span.tags.emplace_back("wal.entries", std::to_string(last - first + 1));
-    span.tags.emplace_back("raft.index", std::to_string(it->first));
+  for (; !awaiting_wal_.empty() && awaiting_wal_.front().first <= last; awaiting_wal_.pop_front()) {
+    const auto& [index, parent] = awaiting_wal_.front();
+    auto span = hooks_.tracer->child(parent, "wal fsync", trace::Kind::kUnset, submitted_us);
+    span.tags.add("wal.batch", ticket);
+    span.tags.add("wal.entries", last - first + 1);
+    span.tags.add("raft.index", index);
     hooks_.tracer->finish(std::move(span), now);
   }
-  awaiting_wal_.erase(awaiting_wal_.begin(), end);
 }
 
 void Proposals::finish_span(trace::Span& span, raft::Index index, const state::ApplyResult* r, const char* why) {
-  if (index && span.kind == trace::Kind::kClient) span.tags.emplace_back("raft.index", std::to_string(index));
-  if (r) span.tags.emplace_back("result", std::to_string(static_cast<int>(r->code)));
-  if (why) span.tags.emplace_back("error", why);
+  if (index && span.kind == trace::Kind::kClient) span.tags.add("raft.index", index);
+  if (r) span.tags.add("result", static_cast<int>(r->code));
+  if (why) span.tags.add("error", why);
   hooks_.tracer->finish(std::move(span), hooks_.wall_us());
 }
 
@@ -245,7 +257,7 @@ void Proposals::fail(uint64_t origin, const char* why) {
   // The failure is logged, and answered, under the trace of the request that proposed it.
   std::optional<log::ScopedTrace> ids;
   if (it->second.span) {
-    ids.emplace(it->second.span->trace_id.hex(), trace::span_id_hex(it->second.span->id));
+    ids.emplace(it->second.span->trace_id.high, it->second.span->trace_id.low, it->second.span->id);
     finish_span(*it->second.span, it->second.index, nullptr, why);
   }
   pending_.erase(it);

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -109,8 +110,10 @@ class Proposals {
   // Traced proposals' log indexes whose WAL batch is not durable yet, with the span that becomes
   // the "wal fsync" span's parent. Kept apart from the spans: a leader may commit and apply an
   // entry (a quorum of followers has it) before its own fsync of it completes.
-  std::multimap<raft::Index, trace::Parent> awaiting_wal_;  // bounded
-  std::map<raft::Index, uint64_t> awaiting_commit_;         // traced entry's index -> origin, bounded
+  // Both are sorted by index and bounded; entries arrive in index order, so adding is a push at
+  // the back and taking the durable or committed ones a pop at the front.
+  std::deque<std::pair<raft::Index, trace::Parent>> awaiting_wal_;
+  std::deque<std::pair<raft::Index, uint64_t>> awaiting_commit_;  // traced entry's index -> origin
   void await_commit(raft::Index index, uint64_t origin);
   uint64_t seq_ = 0;
 };

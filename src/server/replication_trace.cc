@@ -47,8 +47,8 @@ void ReplicationTrace::on_receive(const raft::Message& m) {
     if (now < 0) now = hooks_.wall_us();
     auto span = hooks_.tracer->child(it->second.parent, "replicate", trace::Kind::kClient, it->second.sent_us);
     span.remote.service_name = span.local.service_name;
-    span.tags.emplace_back("raft.follower", std::to_string(m.from));
-    span.tags.emplace_back("raft.index", std::to_string(it->first.first));
+    span.tags.add("raft.follower", m.from);
+    span.tags.add("raft.index", it->first.first);
     hooks_.tracer->finish(std::move(span), now);
     it = pending_.erase(it);
   }

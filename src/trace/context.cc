@@ -1,6 +1,8 @@
 #include "trace/context.h"
 
-#include <fmt/format.h>
+#include <cstring>
+
+#include "common/hex.h"
 
 namespace conclave::trace {
 namespace {
@@ -74,8 +76,9 @@ std::optional<Incoming> parse_traceparent(std::string_view v) {
 }  // namespace
 
 std::string TraceId::hex() const {
-  if (high) return fmt::format("{:016x}{:016x}", high, low);
-  return fmt::format("{:016x}", low);
+  char out[32];
+  char* end = high ? hex16(low, hex16(high, out)) : hex16(low, out);
+  return std::string(out, static_cast<size_t>(end - out));
 }
 
 std::optional<TraceId> TraceId::parse(std::string_view hex) {
@@ -96,7 +99,10 @@ std::optional<TraceId> TraceId::parse(std::string_view hex) {
   return id;
 }
 
-std::string span_id_hex(uint64_t id) { return fmt::format("{:016x}", id); }
+std::string span_id_hex(uint64_t id) {
+  char out[16];
+  return std::string(out, hex16(id, out));
+}
 
 std::optional<uint64_t> parse_span_id(std::string_view hex) {
   auto v = hex64(hex);
@@ -129,7 +135,13 @@ Incoming extract(const std::function<std::string(const std::string&)>& header) {
 }
 
 std::string traceparent(const TraceId& id, uint64_t span_id, bool sampled) {
-  return fmt::format("00-{:016x}{:016x}-{:016x}-{:02x}", id.high, id.low, span_id, sampled ? 1 : 0);
+  char out[55];
+  std::memcpy(out, "00-", 3);
+  hex16(id.low, hex16(id.high, out + 3));
+  out[35] = '-';
+  hex16(span_id, out + 36);
+  std::memcpy(out + 52, sampled ? "-01" : "-00", 3);
+  return std::string(out, sizeof out);
 }
 
 }  // namespace conclave::trace

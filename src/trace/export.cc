@@ -52,7 +52,7 @@ int otlp_kind(Kind k) {
   return 1;
 }
 
-json::object string_attribute(const std::string& key, const std::string& value) {
+json::object string_attribute(std::string_view key, std::string_view value) {
   return {{"key", key}, {"value", json::object{{"stringValue", value}}}};
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "trace/context.h"
+#include "trace/tags.h"
 
 namespace conclave::trace {
 
@@ -39,7 +40,7 @@ struct Span {
   bool debug = false;
   bool shared = false;
   std::vector<std::pair<int64_t, std::string>> annotations;  // (epoch µs, value)
-  std::vector<std::pair<std::string, std::string>> tags;
+  Tags tags;
 };
 
 }  // namespace conclave::trace

@@ -14,13 +14,13 @@ namespace {
 // A stored span, in this process's byte order (it never leaves the store):
 //   u64 id, u64 parent, i64 timestamp, i64 duration, u8 kind, u8 flags (1 debug, 2 shared),
 //   str name, endpoint local, endpoint remote, u32 annotations, u32 tags,
-//   annotations x (i64 at, str value), tags x (str key, str value)
+//   annotations x (i64 at, str value), u32 tag bytes, the tags packed (trace/tags.h)
 //   str = u32 length + bytes; endpoint = str service, str ip, u32 port
 size_t packed_size(const Span& s) {
   size_t n = 8 * 4 + 2 + 4 + s.name.size() + 2 * (4 + 4 + 4) + s.local.service_name.size() + s.local.ip.size() +
              s.remote.service_name.size() + s.remote.ip.size() + 8;
   for (const auto& [at, value] : s.annotations) n += 8 + 4 + value.size();
-  for (const auto& [k, v] : s.tags) n += 8 + k.size() + v.size();
+  n += 4 + s.tags.packed().size();
   return n;
 }
 
@@ -95,10 +95,7 @@ char* pack(const Span& s, char* out) {
     w.u64(static_cast<uint64_t>(at));
     w.str(value);
   }
-  for (const auto& [k, v] : s.tags) {
-    w.str(k);
-    w.str(v);
-  }
+  w.str(s.tags.packed());
   return w.p;
 }
 
@@ -122,10 +119,8 @@ Span unpack(const TraceId& trace_id, std::string_view flat) {
     auto at = static_cast<int64_t>(r.u64());
     s.annotations.emplace_back(at, r.str());
   }
-  for (uint32_t i = 0; i < tags; ++i) {
-    std::string k = r.str();
-    s.tags.emplace_back(std::move(k), r.str());
-  }
+  uint32_t tag_bytes = r.u32();
+  s.tags = Tags::from_packed(std::string_view(r.p, tag_bytes), tags);
   return s;
 }
 

@@ -65,13 +65,12 @@ Span Tracer::child(const Parent& parent, std::string name, Kind kind, int64_t no
   s.timestamp_us = now_us;
   s.debug = parent.debug;
   s.local = Endpoint{options_.service_name, options_.ip, options_.port};
-  s.tags.reserve(4);  // the stages tag a span with up to four values; one allocation, not three
   return s;
 }
 
 void Tracer::set_active(std::optional<Parent> p) {
   if (p) log::set_trace_ids(p->trace_id.high, p->trace_id.low, p->span_id);
-  else if (active_) log::set_trace("", "");
+  else if (active_) log::clear_trace_ids();
   active_ = p;
 }
 

@@ -864,18 +864,17 @@ std::unique_ptr<trace::Span> Connection::start_span(int32_t xid, int32_t type, s
   if (!tracer || type == op::kPing || type == op::kAuth || type == op::kSasl) return nullptr;
   auto s = tracer->start(joined_, server_.backend().monotonic_ms());
   if (!s) return nullptr;
-  std::string name = op_name(type);
+  const char* name = op_name(type);
   s->name = trace::lower_case(name);
   s->kind = trace::Kind::kServer;
   s->timestamp_us = server_.backend().wall_us();
-  s->tags.reserve(8);  // op, xid, session, path, zxid, err, error: one allocation
-  s->tags.emplace_back("zk.op", name);
-  s->tags.emplace_back("zk.xid", std::to_string(xid));
-  s->tags.emplace_back("zk.session", fmt::format("0x{:x}", static_cast<uint64_t>(session_id_)));
+  s->tags.add("zk.op", name);
+  s->tags.add("zk.xid", xid);
+  s->tags.add_hex("zk.session", static_cast<uint64_t>(session_id_));
   if (path_first(type)) {
     Reader r(body);
     std::string_view path = r.blob();
-    if (r.ok()) s->tags.emplace_back("zk.path", std::string(path));
+    if (r.ok()) s->tags.add("zk.path", path);
   }
   s->remote.ip = stream_.remote_address();
   s->local.port = 0;  // the endpoint's port is the HTTP API's; this request came on the ZooKeeper port
@@ -888,11 +887,11 @@ void Connection::finish_span(Pending& p, const Bytes& reply) {
     Reader r(std::string_view(reinterpret_cast<const char*>(reply.data()) + 8, 12));
     int64_t zxid = r.i64();
     int32_t err = r.i32();
-    p.span->tags.emplace_back("zk.zxid", fmt::format("0x{:x}", static_cast<uint64_t>(zxid)));
-    p.span->tags.emplace_back("zk.err", std::to_string(err));
+    p.span->tags.add_hex("zk.zxid", static_cast<uint64_t>(zxid));
+    p.span->tags.add("zk.err", err);
     // System errors (ZooKeeper's -1..-99: connection loss, timeouts, marshalling) mark a failure;
     // API errors (NoNode, BadVersion ...) are answers.
-    if (err < 0 && err > -100) p.span->tags.emplace_back("error", std::to_string(err));
+    if (err < 0 && err > -100) p.span->tags.add("error", err);
   }
   server_.backend().tracer()->finish(std::move(*p.span), server_.backend().wall_us());
   p.span.reset();

@@ -102,7 +102,7 @@ void ZkServer::on_session_expiring(state::SessionId id) {
   {
     std::optional<log::ScopedTrace> ids;
     if (auto j = joined_.find(id); j != joined_.end())
-      ids.emplace(j->second.trace_id.hex(), trace::span_id_hex(j->second.parent_id));
+      ids.emplace(j->second.trace_id.high, j->second.trace_id.low, j->second.parent_id);
     log::info("zk", "session 0x{:x} expired", id);
   }
   counters_.expired_sessions++;
@@ -129,12 +129,12 @@ void ZkServer::session_ended(state::SessionId id, const char* how) {
   if (span) {
     span->name = "session closed";
     span->timestamp_us = backend_.wall_us();
-    span->tags.emplace_back("zk.session", fmt::format("0x{:x}", static_cast<uint64_t>(id)));
-    span->tags.emplace_back("zk.close", how);
+    span->tags.add_hex("zk.session", static_cast<uint64_t>(id));
+    span->tags.add("zk.close", how);
     span->local.port = 0;
-    ids.emplace(span->trace_id.hex(), trace::span_id_hex(span->id));
+    ids.emplace(span->trace_id.high, span->trace_id.low, span->id);
   } else {
-    ids.emplace(in.trace_id.hex(), trace::span_id_hex(in.parent_id));
+    ids.emplace(in.trace_id.high, in.trace_id.low, in.parent_id);
   }
   log::info("zk", "session 0x{:x} ended: {}", id, how);
   if (span) tracer->finish(std::move(*span), backend_.wall_us());

@@ -165,7 +165,7 @@ TEST(SpanStore, ByteRingKeepsTheNewestSpansIntact) {
     s.local = Endpoint{"conclave", "127.0.0.1", 8500};
     s.remote = Endpoint{"", "::1", static_cast<uint16_t>(i)};
     s.annotations.emplace_back(static_cast<int64_t>(i), "committed");
-    for (uint32_t t = 0, n = rng() % 12; t < n; ++t) s.tags.emplace_back("k" + std::to_string(t), std::string(rng() % 200, 'v'));
+    for (uint32_t t = 0, n = rng() % 12; t < n; ++t) s.tags.add("k" + std::to_string(t), std::string(rng() % 200, 'v'));
     added.push_back(s);
     st.add(s);
     ASSERT_LE(st.size(), 8u);
@@ -191,7 +191,7 @@ TEST(SpanStore, ByteRingKeepsTheNewestSpansIntact) {
   }
   EXPECT_EQ(st.accepted(), 2000u);
   Span huge;
-  huge.tags.emplace_back("big", std::string(8 * SpanStore::kBytesPerSpan, 'x'));
+  huge.tags.add("big", std::string(8 * SpanStore::kBytesPerSpan, 'x'));
   uint64_t dropped = st.dropped();
   st.add(huge);
   EXPECT_EQ(st.dropped(), dropped + 1);
