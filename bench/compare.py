@@ -644,7 +644,8 @@ def scenario_trace_cost(opts):
                     protocol = "consul" if client == "http" else "zk"
                     if opts.warmup > 0:
                         loadgen(system, protocol, base + ["--duration", str(opts.warmup)], **kw)
-                    r = loadgen(system, protocol, base + ["--duration", str(opts.duration), "--no-prepare"], **kw)
+                    measured = base + ["--duration", str(opts.duration)] + (["--no-prepare"] if opts.warmup > 0 else [])
+                    r = loadgen(system, protocol, measured, **kw)
                     key = "%s %s %s" % (client, mix.split("=")[0], variant)
                     runs.setdefault(key, []).append(r)
                     print("  %-20s rep %d: %8.0f ops/s  cpu %.1f us/op" % (key, rep, r["total_ops_per_s"],

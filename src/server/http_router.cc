@@ -54,7 +54,10 @@ HttpRouter::Respond HttpRouter::traced(const net::HttpRequest& request, const st
   auto span = tracer_->start(trace::extract([&](const std::string& name) { return request.header(name); }),
                              monotonic_ms_());
   if (!span) return respond;
-  span->name = trace::lower_case(request.method + " " + (route ? *route : std::string("not_found")));
+  std::string_view route_name = route ? std::string_view(*route) : std::string_view("not_found");
+  span->name.reserve(request.method.size() + 1 + route_name.size());
+  span->name.append(request.method).append(" ").append(route_name);
+  span->name = trace::lower_case(std::move(span->name));
   span->kind = trace::Kind::kServer;
   span->timestamp_us = wall_us_();
   span->tags.add("http.method", request.method);

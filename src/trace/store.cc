@@ -6,7 +6,6 @@
 
 #include "common/assert.h"
 
-
 namespace conclave::trace {
 
 namespace {
@@ -124,6 +123,29 @@ Span unpack(const TraceId& trace_id, std::string_view flat) {
   return s;
 }
 
+/// A stored span's name and endpoints' service names, read in place: what the service and span
+/// name listings need, without unpacking the rest.
+struct Names {
+  std::string_view name, local_service, remote_service;
+};
+Names names_of(std::string_view flat) {
+  const char* p = flat.data() + 8 * 4 + 2;
+  auto str = [&p] {
+    uint32_t n;
+    std::memcpy(&n, p, 4);
+    std::string_view v(p + 4, n);
+    p += 4 + n;
+    return v;
+  };
+  Names out;
+  out.name = str();
+  out.local_service = str();
+  str();     // local ip
+  p += 4;    // local port
+  out.remote_service = str();
+  return out;
+}
+
 }  // namespace
 
 void SpanStore::add(Span s) {
@@ -148,25 +170,23 @@ void SpanStore::add(Span s) {
 
 std::vector<std::string> SpanStore::services() const {
   std::set<std::string> out;
-  for (const auto& st : spans_) {
-    Span s = unpack(st.trace_id, flat(st));
-    if (!s.local.service_name.empty()) out.insert(s.local.service_name);
-  }
+  for (const auto& st : spans_)
+    if (auto n = names_of(flat(st)); !n.local_service.empty()) out.emplace(n.local_service);
   return {out.begin(), out.end()};
 }
 
 std::vector<std::string> SpanStore::span_names(const std::string& service) const {
   std::set<std::string> out;
   for (const auto& st : spans_)
-    if (Span s = unpack(st.trace_id, flat(st)); s.local.service_name == service) out.insert(s.name);
+    if (auto n = names_of(flat(st)); n.local_service == service) out.emplace(n.name);
   return {out.begin(), out.end()};
 }
 
 std::vector<std::string> SpanStore::remote_services(const std::string& service) const {
   std::set<std::string> out;
   for (const auto& st : spans_)
-    if (Span s = unpack(st.trace_id, flat(st)); s.local.service_name == service && !s.remote.service_name.empty())
-      out.insert(s.remote.service_name);
+    if (auto n = names_of(flat(st)); n.local_service == service && !n.remote_service.empty())
+      out.emplace(n.remote_service);
   return {out.begin(), out.end()};
 }
 

@@ -45,6 +45,9 @@ class Tags {
     add(key, std::string_view(digits, static_cast<size_t>(end - digits)));
   }
 
+  /// Room for `bytes` of packed tags (8 per tag plus its key and value) before the first add, for a
+  /// span that knows it carries more than the stages' usual three numbers.
+  void reserve(size_t bytes) { packed_.reserve(bytes); }
   size_t size() const { return count_; }
   bool empty() const { return count_ == 0; }
 
@@ -95,7 +98,9 @@ class Tags {
   bool operator==(const Tags& o) const { return count_ == o.count_ && packed_ == o.packed_; }
 
  private:
-  static constexpr size_t kFirstReserve = 128;  // a request span's six tags, or any stage's
+  // A stage's tags (three numbers: under 70 bytes) in one allocation small enough for malloc's
+  // fast bins.
+  static constexpr size_t kFirstReserve = 96;
 
   char* grow(std::string_view key, size_t value_size) {
     if (packed_.capacity() < kFirstReserve) packed_.reserve(kFirstReserve);

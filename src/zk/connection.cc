@@ -868,14 +868,18 @@ std::unique_ptr<trace::Span> Connection::start_span(int32_t xid, int32_t type, s
   s->name = trace::lower_case(name);
   s->kind = trace::Kind::kServer;
   s->timestamp_us = server_.backend().wall_us();
+  std::string_view path;
+  bool has_path = false;
+  if (path_first(type)) {
+    Reader r(body);
+    path = r.blob();
+    has_path = r.ok();
+  }
+  s->tags.reserve(160 + path.size());  // op, xid, session, path, zxid, err (and error): one allocation
   s->tags.add("zk.op", name);
   s->tags.add("zk.xid", xid);
   s->tags.add_hex("zk.session", static_cast<uint64_t>(session_id_));
-  if (path_first(type)) {
-    Reader r(body);
-    std::string_view path = r.blob();
-    if (r.ok()) s->tags.add("zk.path", path);
-  }
+  if (has_path) s->tags.add("zk.path", path);
   s->remote.ip = stream_.remote_address();
   s->local.port = 0;  // the endpoint's port is the HTTP API's; this request came on the ZooKeeper port
   return std::make_unique<trace::Span>(std::move(*s));

@@ -115,7 +115,9 @@ TEST(SpanStore, BoundedOldestFirstAndQueries) {
     s.name = i == 5 ? "last" : "op";
     s.timestamp_us = static_cast<int64_t>(i) * 1000;
     s.duration_us = static_cast<int64_t>(i);
-    s.local.service_name = "conclave";
+    s.local.service_name = i == 4 ? "other" : "conclave";
+    s.local.ip = "127.0.0.1";
+    if (i == 5) s.remote.service_name = "peer";
     st.add(s);
   }
   EXPECT_EQ(st.size(), 3u);
@@ -139,6 +141,10 @@ TEST(SpanStore, BoundedOldestFirstAndQueries) {
   ASSERT_EQ(st.traces(q).size(), 1u);
   EXPECT_EQ(st.traces(q)[0][0].trace_id, (TraceId{0, 200}));
   EXPECT_EQ(st.span_names("conclave"), (std::vector<std::string>{"last", "op"}));
+  EXPECT_EQ(st.span_names("other"), (std::vector<std::string>{"op"}));
+  EXPECT_EQ(st.services(), (std::vector<std::string>{"conclave", "other"}));
+  EXPECT_EQ(st.remote_services("conclave"), (std::vector<std::string>{"peer"}));
+  EXPECT_TRUE(st.remote_services("other").empty());
   SpanStore none(0);
   none.add(Span{});
   EXPECT_EQ(none.size(), 0u);
