@@ -1,5 +1,5 @@
 // Google Benchmark micro-benchmarks of the hot paths: jute decode/encode, tree lookup/insert,
-// WAL append with group commit, snapshot encode/decode.
+// WAL append with group commit, snapshot encode/decode, and what tracing adds to a request.
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
@@ -10,6 +10,7 @@
 
 #include "state/tree.h"
 #include "storage/wal.h"
+#include "trace/tracer.h"
 #include "zk/protocol.h"
 
 using namespace conclave;
@@ -153,5 +154,71 @@ void BM_SnapshotDecode(benchmark::State& st) {
 BENCHMARK(BM_SnapshotDecode)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond);
 
 }  // namespace
+
+// Tracing at the default sampling (1 %, at most 100 per second): what every request pays when it
+// is not sampled, the decision. Requests arrive at 100k/s of simulated time, so the token bucket
+// is empty most of the time, as under load.
+void BM_TraceDecisionDefault(benchmark::State& st) {
+  trace::Tracer tracer(trace::TracerOptions{});
+  trace::Incoming in;
+  int64_t now_ms = 0;
+  uint64_t n = 0;
+  for (auto _ : st) {
+    auto s = tracer.start(in, now_ms);
+    benchmark::DoNotOptimize(s);
+    if (++n % 100 == 0) ++now_ms;
+  }
+  st.counters["sampled"] = static_cast<double>(tracer.sampled());
+}
+BENCHMARK(BM_TraceDecisionDefault);
+
+// A traced ZooKeeper write on one node: its five spans (the request, raft propose, wal fsync,
+// apply, notify) made, tagged as the server tags them, finished and stored in a full store.
+void BM_TraceWriteSpans(benchmark::State& st) {
+  trace::TracerOptions o;
+  o.probability = 1;
+  o.max_per_second = 1e12;
+  o.ip = "127.0.0.1";
+  trace::Tracer tracer(o);
+  trace::Incoming in;
+  int64_t t = 1'700'000'000'000'000;
+  uint64_t index = 1000;
+  for (auto _ : st) {
+    auto req = tracer.start(in, t / 1000);
+    req->name = "setdata";
+    req->kind = trace::Kind::kServer;
+    req->timestamp_us = t;
+    req->tags.reserve(160 + 12);
+    req->tags.add("zk.op", "setData");
+    req->tags.add("zk.xid", 4711);
+    req->tags.add_hex("zk.session", 0x1000000abcdef01ull);
+    req->tags.add("zk.path", "/bench/k00042");
+    req->remote.ip = "127.0.0.1";
+    auto propose = tracer.child(*req, "raft propose", trace::Kind::kUnset, t + 1);
+    propose.tags.add("raft.index", index);
+    propose.tags.add("raft.term", 3);
+    auto wal = tracer.child(trace::parent_of(propose), "wal fsync", trace::Kind::kUnset, t + 2);
+    wal.tags.add("wal.batch", index / 8);
+    wal.tags.add("wal.entries", 8);
+    wal.tags.add("raft.index", index);
+    tracer.finish(std::move(wal), t + 200);
+    auto apply = tracer.child(trace::parent_of(propose), "apply", trace::Kind::kUnset, t + 201);
+    apply.tags.add("raft.index", index);
+    auto notify = tracer.child(apply, "notify", trace::Kind::kUnset, t + 202);
+    notify.tags.add("watch.triggers", 0);
+    tracer.finish(std::move(notify), t + 203);
+    tracer.finish(std::move(apply), t + 203);
+    propose.annotations.emplace_back(t + 200, "committed");
+    propose.tags.add("result", 0);
+    tracer.finish(std::move(propose), t + 204);
+    req->tags.add_hex("zk.zxid", index);
+    req->tags.add("zk.err", 0);
+    tracer.finish(std::move(*req), t + 205);
+    t += 10;
+    ++index;
+  }
+  st.counters["spans_per_write"] = 5;
+}
+BENCHMARK(BM_TraceWriteSpans);
 
 BENCHMARK_MAIN();

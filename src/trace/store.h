@@ -43,7 +43,7 @@ class SpanStore {
   explicit SpanStore(size_t capacity)
       : capacity_(capacity), ring_size_(capacity * kBytesPerSpan), ring_(std::make_unique_for_overwrite<char[]>(ring_size_)) {}
 
-  void add(Span s);
+  void add(const Span& s);
   size_t size() const { return spans_.size(); }
   size_t capacity() const { return capacity_; }
   uint64_t dropped() const { return dropped_; }
@@ -66,6 +66,7 @@ class SpanStore {
   };
   std::string_view flat(const Stored& s) const { return {ring_.get() + s.at % ring_size_, s.size}; }
   std::deque<Stored> spans_;  // oldest first
+  static constexpr size_t kPrefetchAhead = 8, kPrefetchBytes = 1024;
   size_t ring_size_;
   std::unique_ptr<char[]> ring_;
   uint64_t head_ = 0;  // where the next span's bytes go

@@ -95,6 +95,18 @@ class Tags {
     return t;
   }
 
+  /// Takes `buffer` (emptied, its capacity kept) as the storage for tags to come, and gives the
+  /// storage back: how the tracer reuses the buffers of finished spans instead of allocating.
+  void adopt(std::string&& buffer) {
+    packed_ = std::move(buffer);
+    packed_.clear();
+    count_ = 0;
+  }
+  std::string release() {
+    count_ = 0;
+    return std::move(packed_);
+  }
+
   bool operator==(const Tags& o) const { return count_ == o.count_ && packed_ == o.packed_; }
 
  private:

@@ -7,7 +7,7 @@
 namespace conclave::trace {
 
 Tracer::Tracer(TracerOptions options)
-    : options_(std::move(options)), store_(options_.max_spans), rng_(std::random_device{}()),
+    : options_(std::move(options)), store_(options_.max_spans), rng_{(uint64_t{std::random_device{}()} << 32) ^ std::random_device{}()},
       tokens_(options_.max_per_second) {}
 
 uint64_t Tracer::nonzero_random() {
@@ -44,6 +44,7 @@ std::optional<Span> Tracer::start(const Incoming& in, int64_t now_ms) {
     s.trace_id = TraceId{nonzero_random(), nonzero_random()};
   }
   s.id = nonzero_random();
+  give_tag_buffer(s);
   s.debug = in.sampling == Sampling::kDebug;
   s.local = Endpoint{options_.service_name, options_.ip, options_.port};
   return s;
@@ -60,6 +61,7 @@ Span Tracer::child(const Parent& parent, std::string name, Kind kind, int64_t no
   s.trace_id = parent.trace_id;
   s.parent_id = parent.span_id;
   s.id = nonzero_random();
+  give_tag_buffer(s);
   s.name = std::move(name);
   s.kind = kind;
   s.timestamp_us = now_us;
@@ -77,7 +79,17 @@ void Tracer::set_active(std::optional<Parent> p) {
 void Tracer::finish(Span span, int64_t end_us) {
   span.duration_us = std::max<int64_t>(end_us - span.timestamp_us, 1);
   if (sink_) sink_(span);
-  store_.add(std::move(span));
+  store_.add(span);
+  if (spare_tags_.size() < kMaxSpareBuffers) {
+    std::string buffer = span.tags.release();
+    if (buffer.capacity() >= 64 && buffer.capacity() <= kMaxSpareBytes) spare_tags_.push_back(std::move(buffer));
+  }
+}
+
+void Tracer::give_tag_buffer(Span& s) {
+  if (spare_tags_.empty()) return;
+  s.tags.adopt(std::move(spare_tags_.back()));
+  spare_tags_.pop_back();
 }
 
 }  // namespace conclave::trace

@@ -11,6 +11,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "trace/context.h"
 #include "trace/span.h"
@@ -35,6 +36,21 @@ struct Parent {
   bool debug = false;
 };
 inline Parent parent_of(const Span& s) { return Parent{s.trace_id, s.id, s.debug}; }
+
+/// Span and trace ids: SplitMix64 (Steele, Lea and Flood 2014), seeded once from the OS. Ids need
+/// to be unlikely to collide, not unpredictable, and a write draws five or more of them.
+struct IdGenerator {
+  using result_type = uint64_t;
+  uint64_t state;
+  static constexpr uint64_t min() { return 0; }
+  static constexpr uint64_t max() { return ~uint64_t{0}; }
+  uint64_t operator()() {
+    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+};
 
 class Tracer {
  public:
@@ -65,12 +81,18 @@ class Tracer {
  private:
   bool decide(Sampling caller, int64_t now_ms);
   uint64_t nonzero_random();
+  /// A new span's tag storage: a finished span's buffer when one is spare.
+  void give_tag_buffer(Span& s);
 
+  // Finished spans' tag buffers, reused by the next spans: with every request traced a write makes
+  // five spans, and allocating their buffers pushed malloc off its fast path. Bounded.
+  static constexpr size_t kMaxSpareBuffers = 1024, kMaxSpareBytes = 1024;
+  std::vector<std::string> spare_tags_;
   TracerOptions options_;
   SpanStore store_;
   std::function<void(const Span&)> sink_;
   std::optional<Parent> active_;
-  std::mt19937_64 rng_;
+  IdGenerator rng_;
   double tokens_;
   int64_t tokens_at_ms_ = 0;
   uint64_t sampled_ = 0;
