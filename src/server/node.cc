@@ -144,7 +144,6 @@ Status Node::start() {
   if (ec) return make_error(Errc::kIo, "cannot create data dir " + config_.data_dir + ": " + ec.message());
 
   RaftDriverOptions ro;
-  ro.data_dir = config_.data_dir;
   ro.node_id = static_cast<uint64_t>(config_.node_id);
   for (const auto& [id, addr] : config_.peers) ro.bootstrap_conf.voters.insert(id);
   if (config_.learner) {
@@ -152,7 +151,6 @@ Status Node::start() {
     ro.bootstrap_conf.learners.insert(ro.node_id);
   }
   ro.election_ticks = config_.election_ticks;
-  ro.fsync = config_.fsync;
   ro.snapshot_every_entries = config_.snapshot_every_entries;
   ro.snapshot_slice_nodes = config_.snapshot_blocking ? 0 : ro.snapshot_slice_nodes;
   RaftDriver::Hooks dh;
@@ -178,7 +176,8 @@ Status Node::start() {
       raft::encode_message(m, payload);
       peers_->send(m.to, std::move(payload));
     };
-  driver_ = std::make_unique<RaftDriver>(loop_, ro, tree_, std::move(dh), rng_());
+  driver_env_ = make_loop_driver_env(loop_, config_.data_dir, config_.fsync);
+  driver_ = std::make_unique<RaftDriver>(*driver_env_, ro, tree_, std::move(dh), rng_());
   auto st = driver_->recover();
   if (!st) return st;
 

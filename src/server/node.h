@@ -148,6 +148,7 @@ class Node : public Replica {
   std::unique_ptr<SpanExporter> exporter_;
   net::EventLoop loop_;
   state::DataTree tree_;
+  std::unique_ptr<DriverEnv> driver_env_;  // outlives driver_
   std::unique_ptr<RaftDriver> driver_;
   std::unique_ptr<Proposals> proposals_;
   std::unique_ptr<ReplicationTrace> replication_trace_;  // after proposals_: it feeds their fsync spans

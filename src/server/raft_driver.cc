@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "common/assert.h"
 #include "common/log.h"
@@ -21,23 +22,22 @@ bool decode_snapshot_payload(std::string_view payload, raft::ConfState* conf, st
 }
 }  // namespace
 
-RaftDriver::RaftDriver(net::EventLoop& loop, RaftDriverOptions options, state::DataTree& tree, Hooks hooks,
-                       uint64_t seed)
-    : loop_(loop), options_(std::move(options)), tree_(tree), hooks_(std::move(hooks)), seed_(seed) {}
+RaftDriver::RaftDriver(DriverEnv& env, RaftDriverOptions options, state::DataTree& tree, Hooks hooks, uint64_t seed)
+    : env_(env), options_(std::move(options)), tree_(tree), hooks_(std::move(hooks)), seed_(seed) {}
 
 RaftDriver::~RaftDriver() {
   writer_.reset();
   parts_.reset();
-  if (snapshot_thread_.joinable()) snapshot_thread_.join();
+  env_.join_background();
   if (wal_) wal_->close();
 }
 
 // ---- recovery ----
 
 Status RaftDriver::recover() {
-  snapshots_ = std::make_unique<storage::SnapshotStore>((fs::path(options_.data_dir) / "snap").string(), options_.fsync);
-  auto st = snapshots_->init();
-  if (!st) return st;
+  auto store = env_.open_snapshots();
+  if (!store) return store.error();
+  snapshots_ = std::move(*store);
   auto snap = snapshots_->load_latest();
   if (!snap) return snap.error();
   auto t0 = std::chrono::steady_clock::now();
@@ -58,11 +58,8 @@ Status RaftDriver::recover() {
     log::info("node", "loaded snapshot at index {} ({} znodes, {} sessions)", s.index, tree_.node_count(),
               tree_.sessions().size());
   }
-  storage::WalOptions wopt;
-  wopt.dir = (fs::path(options_.data_dir) / "wal").string();
-  wopt.fsync = options_.fsync;
   storage::RecoveredLog log;
-  auto wal = storage::Wal::open(wopt, snapshot_index_, &log);
+  auto wal = env_.open_log(snapshot_index_, &log);
   if (!wal) return wal.error();
   wal_ = std::move(*wal);
   boot.hard_state = log.hard_state;
@@ -80,7 +77,7 @@ Status RaftDriver::recover() {
   log::info("node", "recovered: snapshot at {}, {} log entries after it, commit {} ({} ms)", snapshot_index_, replay,
             core_->commit_index(), ms);
   malloc_trim(0);  // the snapshot file's bytes are gone
-  wal_->set_ticket_callback([this](uint64_t ticket) { loop_.post([this, ticket] { on_ticket_durable(ticket); }); });
+  wal_->set_ticket_callback([this](uint64_t ticket) { env_.post([this, ticket] { on_ticket_durable(ticket); }); });
   if (snapshot_index_ && hooks_.tree_replaced) hooks_.tree_replaced();
   return Status::Ok();
 }
@@ -150,7 +147,7 @@ void RaftDriver::drive() {
 void RaftDriver::schedule_drive() {
   if (drive_scheduled_) return;
   drive_scheduled_ = true;
-  loop_.post([this] {
+  env_.post([this] {
     drive_scheduled_ = false;
     drive();
   });
@@ -256,9 +253,13 @@ void RaftDriver::install_snapshot(const raft::Snapshot& s) {
 
 void RaftDriver::maybe_snapshot() {
   if (snapshot_running_ || applied_index_ - snapshot_index_ < options_.snapshot_every_entries) return;
-  if (snapshot_thread_.joinable()) snapshot_thread_.join();
   snapshot_running_ = true;
+  snapshot_starting_ = true;
   const uint64_t generation = ++snapshot_generation_;
+  if (!env_.prefault_snapshot_parts()) {
+    env_.post([this, generation] { begin_snapshot(generation); });
+    return;
+  }
   // First the memory: parts for about the size of the last snapshot (or a guess from the tree),
   // faulted in on a helper thread. The tree is frozen only once they are ready, so the slices
   // the loop runs copy into resident memory.
@@ -266,11 +267,12 @@ void RaftDriver::maybe_snapshot() {
                                        : tree_.approximate_data_size() + tree_.node_count() * 80;
   parts_ = std::make_unique<SnapshotPartPool>(
       expect / state::SnapshotWriter::kPartBytes + 1, state::SnapshotWriter::kPartBytes,
-      [this, generation] { loop_.post([this, generation] { begin_snapshot(generation); }); });
+      [this, generation] { env_.post([this, generation] { begin_snapshot(generation); }); });
 }
 
 void RaftDriver::begin_snapshot(uint64_t generation) {
-  if (generation != snapshot_generation_ || !parts_) return;  // abandoned meanwhile
+  if (generation != snapshot_generation_ || !snapshot_starting_) return;  // abandoned meanwhile
+  snapshot_starting_ = false;
   raft::SnapshotMeta meta;
   meta.index = applied_index_;
   meta.term = core_->term_at(applied_index_);
@@ -286,7 +288,7 @@ void RaftDriver::begin_snapshot(uint64_t generation) {
   snapshot_started_ = std::chrono::steady_clock::now();
   writer_ = std::make_unique<state::SnapshotWriter>(tree_);  // the freeze counts as a slice
   longest_slice_ = std::chrono::steady_clock::now() - snapshot_started_;
-  writer_->set_part_source([pool = parts_.get()] { return pool->take(); });
+  if (parts_) writer_->set_part_source([pool = parts_.get()] { return pool->take(); });
   log::info("node", "snapshot at index {} started ({} znodes)", meta.index, tree_.node_count());
   snapshot_slice(generation);
 }
@@ -307,14 +309,14 @@ void RaftDriver::snapshot_slice(uint64_t generation) {
     while (snapshot_held()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     writer_->step(SIZE_MAX);
   } else if (snapshot_held()) {
-    loop_.after(std::chrono::milliseconds(10), [this, generation] { snapshot_slice(generation); });
+    env_.after(std::chrono::milliseconds(10), [this, generation] { snapshot_slice(generation); });
     return;
   } else {
     auto t0 = std::chrono::steady_clock::now();
     bool done = writer_->step(options_.snapshot_slice_nodes);
     longest_slice_ = std::max(longest_slice_, std::chrono::steady_clock::now() - t0);
     if (!done) {
-      loop_.post([this, generation] { snapshot_slice(generation); });
+      env_.post([this, generation] { snapshot_slice(generation); });
       return;
     }
   }
@@ -326,7 +328,7 @@ void RaftDriver::snapshot_slice(uint64_t generation) {
   for (auto& part : writer_->take_parts()) parts.push_back(std::move(part));
   uint64_t copied = writer_->copied_on_write();
   writer_.reset();
-  size_t misses = parts_->misses();
+  size_t misses = parts_ ? parts_->misses() : 0;
   parts_.reset();
   auto longest_us = std::chrono::duration_cast<std::chrono::microseconds>(longest_slice_).count();
   longest_slice_ = {};
@@ -334,8 +336,7 @@ void RaftDriver::snapshot_slice(uint64_t generation) {
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - snapshot_started_).count();
   raft::SnapshotMeta meta = snapshot_meta_;
   if (misses) log::info("node", "snapshot at index {}: {} parts were not ready in time", meta.index, misses);
-  snapshot_thread_ = std::thread([this, meta, encode_ms, copied, longest_us, parts = std::move(parts)]() mutable {
-    lower_thread_priority();
+  env_.background([this, meta, encode_ms, copied, longest_us, parts = std::move(parts)]() mutable {
     auto st = snapshots_->write(meta.index, meta.term, parts);
     size_t size = 0;
     for (const auto& p : parts) size += p.size();
@@ -343,7 +344,7 @@ void RaftDriver::snapshot_slice(uint64_t generation) {
     // The encoded snapshot (hundreds of MB for millions of znodes) is freed now; hand the pages
     // back to the OS instead of keeping them in malloc's free lists.
     malloc_trim(0);
-    loop_.post([this, st, meta, encode_ms, copied, longest_us, size] {
+    env_.post([this, st, meta, encode_ms, copied, longest_us, size] {
       snapshot_written(st, meta, encode_ms, copied, longest_us, size);
     });
   });
@@ -376,12 +377,13 @@ void RaftDriver::snapshot_written(const Status& st, const raft::SnapshotMeta& me
 }
 
 void RaftDriver::cancel_snapshot() {
-  if (!writer_ && !parts_) return;
+  if (!writer_ && !parts_ && !snapshot_starting_) return;
   if (writer_) log::info("node", "snapshot at index {} abandoned: the tree was replaced", snapshot_meta_.index);
   writer_.reset();
   parts_.reset();
   ++snapshot_generation_;
   snapshot_running_ = false;
+  snapshot_starting_ = false;
 }
 
 }  // namespace conclave::server

@@ -7,9 +7,10 @@
 //   SnapshotWriter while applies go on, then written and synced on the snapshot thread) and
 //   installed when the leader sends one.
 //
-// Owns the Core, the WAL and the snapshot store. Knows nothing of commands or front-ends: it sees
-// log entries and the tree only as bytes to snapshot. Runs on the event-loop thread; the WAL
-// writer and the snapshot thread report back through loop posts.
+// Owns the Core, the log store and the snapshot storage. Knows nothing of commands or front-ends:
+// it sees log entries and the tree only as bytes to snapshot. Runs on its environment's loop
+// (server/driver_env.h: the node's event loop, or the driver simulation's event queue); the WAL
+// writer and the snapshot work report back through posts.
 #pragma once
 
 #include <chrono>
@@ -18,27 +19,22 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "common/histogram.h"
 #include "common/result.h"
-#include "net/event_loop.h"
 #include "raft/core.h"
+#include "server/driver_env.h"
 #include "server/snapshot_parts.h"
 #include "state/snapshot.h"
 #include "state/tree.h"
-#include "storage/snapshot_store.h"
-#include "storage/wal.h"
 
 namespace conclave::server {
 
 struct RaftDriverOptions {
-  std::string data_dir;
   uint64_t node_id = 1;
   raft::ConfState bootstrap_conf;  // used when the data directory is empty
   int election_ticks = 6;
-  bool fsync = true;
   uint64_t snapshot_every_entries = 100000;
   /// Znodes encoded per turn of the loop while a snapshot is taken (about 1 ms of work); 0
   /// encodes each snapshot in one go, stopping everything meanwhile (for comparison).
@@ -66,7 +62,8 @@ class RaftDriver {
     std::function<int64_t()> monotonic_us;
   };
 
-  RaftDriver(net::EventLoop& loop, RaftDriverOptions options, state::DataTree& tree, Hooks hooks, uint64_t seed);
+  /// `env` must outlive the driver.
+  RaftDriver(DriverEnv& env, RaftDriverOptions options, state::DataTree& tree, Hooks hooks, uint64_t seed);
   ~RaftDriver();
 
   /// Loads the newest snapshot into the tree and replays the WAL into the Core.
@@ -81,7 +78,7 @@ class RaftDriver {
 
   raft::Core& core() { return *core_; }
   const raft::Core& core() const { return *core_; }
-  storage::Wal& wal() { return *wal_; }
+  storage::LogStore& wal() { return *wal_; }
   raft::Index applied_index() const { return applied_index_; }
 
   /// What /metrics reports of the driver (loop thread only).
@@ -125,18 +122,18 @@ class RaftDriver {
   void maybe_snapshot();
   void update_role();
 
-  net::EventLoop& loop_;
+  DriverEnv& env_;
   RaftDriverOptions options_;
   state::DataTree& tree_;
   Hooks hooks_;
   uint64_t seed_;
   std::unique_ptr<raft::Core> core_;
-  std::unique_ptr<storage::Wal> wal_;
-  std::unique_ptr<storage::SnapshotStore> snapshots_;
+  std::unique_ptr<storage::LogStore> wal_;
+  std::unique_ptr<storage::SnapshotStorage> snapshots_;
 
   std::deque<Held> held_;
   raft::HardState submitted_hs_;  // the last hard state handed to the WAL
-  uint64_t term_ticket_ = 0;      // the WAL batch carrying the latest term or vote change  // messages waiting for their WAL batch to be durable
+  uint64_t term_ticket_ = 0;      // the WAL batch carrying the latest term or vote change
   uint64_t durable_ticket_ = 0;
   raft::Index submitted_last_index_ = 0;
   raft::Index applied_index_ = 0;
@@ -145,6 +142,7 @@ class RaftDriver {
   raft::Role last_role_ = raft::Role::kFollower;
 
   bool snapshot_running_ = false;  // from maybe_snapshot() until the file is written
+  bool snapshot_starting_ = false; // from maybe_snapshot() until begin_snapshot()
   std::unique_ptr<state::SnapshotWriter> writer_;  // while encoding
   std::unique_ptr<SnapshotPartPool> parts_;        // from maybe_snapshot() until encoded
   size_t last_snapshot_bytes_ = 0;
@@ -153,7 +151,6 @@ class RaftDriver {
   std::chrono::steady_clock::time_point snapshot_started_;
   std::chrono::steady_clock::duration longest_slice_{};
   uint64_t snapshot_generation_ = 0;
-  std::thread snapshot_thread_;  // writes and syncs the file
 };
 
 }  // namespace conclave::server

@@ -19,25 +19,38 @@ struct SnapshotFile {
   std::string payload;
 };
 
-class SnapshotStore {
+/// What the Raft driver needs of its snapshots' storage. SnapshotStore below is the real one;
+/// the driver simulation keeps them in memory. A written snapshot is whole or absent, never
+/// partly there, and survives a crash once write() returned.
+class SnapshotStorage {
+ public:
+  virtual ~SnapshotStorage() = default;
+  /// Writes a snapshot (atomically, synced) and then removes all but the newest `keep`.
+  virtual Status save(raft::Index index, raft::Term term, std::string_view payload, int keep = 2) = 0;
+  /// save() in two steps: write (the payload in parts, written in order, never joined in memory),
+  /// then prune. write() touches nothing but the new snapshot, so another thread can run it.
+  virtual Status write(raft::Index index, raft::Term term, const std::vector<std::string>& payload) = 0;
+  virtual void prune(int keep = 2) = 0;
+  /// Newest snapshot that passes its checksum.
+  virtual Result<std::optional<SnapshotFile>> load_latest() = 0;
+};
+
+class SnapshotStore final : public SnapshotStorage {
  public:
   SnapshotStore(std::string dir, bool fsync) : dir_(std::move(dir)), fsync_(fsync) {}
   Status init();
   /// Writes a snapshot and then removes all but the newest `keep` snapshots.
   Status save(const SnapshotFile& snap, int keep = 2);
-  Status save(raft::Index index, raft::Term term, std::string_view payload, int keep = 2);
-  /// save() in two steps: write the file (atomically, synced), then remove all but the newest
-  /// `keep`. write() touches nothing but the new file, so a forked child can run it.
+  Status save(raft::Index index, raft::Term term, std::string_view payload, int keep = 2) override;
   Status write(raft::Index index, raft::Term term, std::string_view payload);
-  /// The same, with the payload in parts (written in order, never joined in memory).
-  Status write(raft::Index index, raft::Term term, const std::vector<std::string>& payload);
-  void prune(int keep = 2);
+  Status write(raft::Index index, raft::Term term, const std::vector<std::string>& payload) override;
+  void prune(int keep = 2) override;
   /// Size of the snapshot file at `index`, 0 if there is none.
   size_t size_of(raft::Index index) const;
-  /// Newest snapshot that passes its checksum. A damaged newer snapshot is reported in the log
-  /// and skipped in favour of an older valid one (the WAL still holds the entries after it only
-  /// if segments were not retired, so recovery then checks for a gap and fails loudly).
-  Result<std::optional<SnapshotFile>> load_latest();
+  /// A damaged newer snapshot is reported in the log and skipped in favour of an older valid one
+  /// (the WAL still holds the entries after it only if segments were not retired, so recovery
+  /// then checks for a gap and fails loudly).
+  Result<std::optional<SnapshotFile>> load_latest() override;
 
   static std::string encode(const SnapshotFile& snap);
   /// Checks and unwraps a whole file; the payload reuses `bytes`' buffer.

@@ -18,11 +18,9 @@ namespace conclave::storage {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr uint8_t kRecordEntry = 1;
-constexpr uint8_t kRecordHardState = 2;
-constexpr uint8_t kRecordTruncate = 3;  // entries at and after this index are void
-constexpr uint32_t kMaxRecordBytes = 256u << 20;
-constexpr size_t kHeaderBytes = 8;
+using record::kEntry;
+using record::kHardState;
+using record::kTruncate;
 
 void frame(std::string_view payload, std::string& out) {
   Writer w(out);
@@ -43,7 +41,7 @@ void encode_entry_record(const raft::Entry& e, std::string& out) {
   std::string payload;
   payload.reserve(e.data.size() + 18);
   Writer w(payload);
-  w.u8(kRecordEntry);
+  w.u8(kEntry);
   w.u64(e.term);
   w.u64(e.index);
   w.u8(static_cast<uint8_t>(e.type));
@@ -54,7 +52,7 @@ void encode_entry_record(const raft::Entry& e, std::string& out) {
 void encode_hard_state_record(const raft::HardState& hs, std::string& out) {
   std::string payload;
   Writer w(payload);
-  w.u8(kRecordHardState);
+  w.u8(kHardState);
   w.u64(hs.term);
   w.u64(hs.vote);
   w.u64(hs.commit);
@@ -64,7 +62,7 @@ void encode_hard_state_record(const raft::HardState& hs, std::string& out) {
 void encode_truncate_record(raft::Index from, std::string& out) {
   std::string payload;
   Writer w(payload);
-  w.u8(kRecordTruncate);
+  w.u8(kTruncate);
   w.u64(from);
   frame(payload, out);
 }
@@ -106,119 +104,24 @@ Result<std::unique_ptr<Wal>> Wal::open(const WalOptions& options, raft::Index af
   std::sort(segments.begin(), segments.end(),
             [](const Segment& a, const Segment& b) { return a.first_index < b.first_index; });
 
-  RecoveredLog out;
-  raft::Index log_last = 0;  // index of the last entry record read
+  RecordReplay replay(after_index);
   for (size_t si = 0; si < segments.size(); ++si) {
-    const bool last_segment = si + 1 == segments.size();
     const std::string& path = segments[si].path;
     auto content = read_file(path);
     if (!content) return content.error();
-    std::string_view data = *content;
-    size_t off = 0;
-    while (off < data.size()) {
-      auto torn = [&](const char* why) -> Status {
-        if (!last_segment) {
-          return make_error(Errc::kCorrupt, fmt::format("WAL corrupt: {} in {} at offset {} "
-                                                        "(not the last segment)", why, path, off));
-        }
-        log::warn("wal", "truncating torn tail of {} at offset {} ({} bytes): {}", path, off,
-                  data.size() - off, why);
-        out.truncated_bytes += data.size() - off;
-        if (::truncate(path.c_str(), static_cast<off_t>(off)) != 0) {
-          return make_error(Errc::kIo, fmt::format("cannot truncate {}: {}", path, strerror(errno)));
-        }
-        return Status::Ok();
-      };
-      if (data.size() - off < kHeaderBytes) {
-        auto st = torn("partial record header");
-        if (!st) return st.error();
-        break;
-      }
-      Reader hdr(data.substr(off, kHeaderBytes));
-      uint32_t len = hdr.u32();
-      uint32_t crc = hdr.u32();
-      bool zero_tail = len == 0 && crc == 0 &&
-                       std::all_of(data.begin() + off, data.end(), [](char c) { return c == 0; });
-      if (zero_tail) {
-        auto st = torn("zero-filled tail");
-        if (!st) return st.error();
-        break;
-      }
-      if (len > kMaxRecordBytes) {
-        return make_error(Errc::kCorrupt,
-                          fmt::format("WAL corrupt: record length {} in {} at offset {}", len, path, off));
-      }
-      if (data.size() - off - kHeaderBytes < len) {
-        auto st = torn("record extends past end of file");
-        if (!st) return st.error();
-        break;
-      }
-      std::string_view payload = data.substr(off + kHeaderBytes, len);
-      if (crc32c(payload) != crc) {
-        if (off + kHeaderBytes + len == data.size()) {
-          auto st = torn("checksum mismatch in final record");
-          if (!st) return st.error();
-          break;
-        }
-        return make_error(Errc::kCorrupt,
-                          fmt::format("WAL corrupt: checksum mismatch in {} at offset {}", path, off));
-      }
-      Reader r(payload);
-      uint8_t kind = r.u8();
-      if (kind == kRecordEntry) {
-        raft::Entry e;
-        e.term = r.u64();
-        e.index = r.u64();
-        e.type = static_cast<raft::EntryType>(r.u8());
-        e.data = std::string(r.rest());
-        if (!r.ok() || e.index == 0) {
-          return make_error(Errc::kCorrupt,
-                            fmt::format("WAL corrupt: bad entry in {} at offset {}", path, off));
-        }
-        if (log_last != 0 && e.index <= log_last) {
-          // A rewrite of an index (Raft conflict resolution): the later record wins.
-          while (!out.entries.empty() && out.entries.back().index >= e.index) out.entries.pop_back();
-        } else if (log_last != 0 && e.index != log_last + 1) {
-          return make_error(Errc::kCorrupt,
-                            fmt::format("WAL gap: expected index {} but found {} in {} at offset {}",
-                                        log_last + 1, e.index, path, off));
-        } else if (log_last == 0 && e.index > after_index + 1) {
-          return make_error(Errc::kCorrupt,
-                            fmt::format("WAL gap: snapshot ends at index {} but the log resumes at {} "
-                                        "in {} at offset {}", after_index, e.index, path, off));
-        }
-        log_last = e.index;
-        if (e.index > after_index) out.entries.push_back(std::move(e));
-      } else if (kind == kRecordHardState) {
-        out.hard_state.term = r.u64();
-        out.hard_state.vote = r.u64();
-        out.hard_state.commit = r.u64();
-        if (!r.ok()) {
-          return make_error(Errc::kCorrupt,
-                            fmt::format("WAL corrupt: bad hard state in {} at offset {}", path, off));
-        }
-      } else if (kind == kRecordTruncate) {
-        raft::Index from = r.u64();
-        if (!r.ok() || from == 0) {
-          return make_error(Errc::kCorrupt,
-                            fmt::format("WAL corrupt: bad truncate record in {} at offset {}", path, off));
-        }
-        while (!out.entries.empty() && out.entries.back().index >= from) out.entries.pop_back();
-        if (from - 1 > after_index && from - 1 > log_last) {
-          return make_error(Errc::kCorrupt,
-                            fmt::format("WAL in {} at offset {} continues after a snapshot installed at index {}, "
-                                        "but the newest loadable snapshot is at index {}",
-                                        path, off, from - 1, after_index));
-        }
-        log_last = from - 1;
-        if (log_last <= after_index) log_last = 0;  // the next entry must follow the snapshot
-      } else {
-        return make_error(Errc::kCorrupt,
-                          fmt::format("WAL corrupt: unknown record kind {} in {} at offset {}", kind, path, off));
-      }
-      off += kHeaderBytes + len;
+    RecordReplay::Torn torn;
+    torn.offset = std::string::npos;
+    auto st = replay.feed(*content, si + 1 == segments.size(), path, &torn);
+    if (!st) return st.error();
+    if (torn.offset != std::string::npos) {
+      log::warn("wal", "truncating torn tail of {} at offset {} ({} bytes): {}", path, torn.offset,
+                content->size() - torn.offset, torn.why);
+      if (::truncate(path.c_str(), static_cast<off_t>(torn.offset)) != 0)
+        return make_error(Errc::kIo, fmt::format("cannot truncate {}: {}", path, strerror(errno)));
     }
   }
+  RecoveredLog& out = replay.log();
+  const raft::Index log_last = replay.last_index();
 
   std::unique_ptr<Wal> wal(new Wal(options));
   wal->segments_ = std::move(segments);
@@ -302,7 +205,7 @@ void Wal::writer_loop() {
       // Name the new segment after the first entry it will hold: the batch's first record.
       Reader r(std::string_view(batch).substr(8));
       raft::Index first = 0;
-      if (r.u8() == kRecordEntry) {
+      if (r.u8() == kEntry) {
         r.u64();
         first = r.u64();
       }

@@ -31,6 +31,8 @@
 
 #include "common/result.h"
 #include "raft/entry.h"
+#include "storage/log_replay.h"
+#include "storage/log_store.h"
 
 namespace conclave::storage {
 
@@ -40,13 +42,7 @@ struct WalOptions {
   bool fsync = true;  // off only in benchmarks that measure the engine without the disk
 };
 
-struct RecoveredLog {
-  raft::HardState hard_state;
-  std::vector<raft::Entry> entries;  // consecutive indexes, after `first_index - 1`
-  uint64_t truncated_bytes = 0;      // torn tail removed during recovery
-};
-
-class Wal {
+class Wal final : public LogStore {
  public:
   /// Opens (creating if needed) the log in options.dir and reads back everything in it.
   /// Entries at or below `after_index` (covered by a snapshot) are not returned.
@@ -60,25 +56,17 @@ class Wal {
   /// everything from index `truncate_from`" (written before the entries; used after installing a
   /// snapshot). Thread-safe. Returns a ticket, increasing by one per call.
   uint64_t submit(const std::optional<raft::HardState>& hs, const std::vector<raft::Entry>& entries,
-                  raft::Index truncate_from = 0, bool sync = true);
+                  raft::Index truncate_from = 0, bool sync = true) override;
   /// Called on the writer thread after each group commit with the highest durable ticket (every
   /// lower ticket is durable too). Set before the first submit.
-  using TicketCallback = std::function<void(uint64_t durable_ticket)>;
-  void set_ticket_callback(TicketCallback cb) { ticket_cb_ = std::move(cb); }
+  void set_ticket_callback(TicketCallback cb) override { ticket_cb_ = std::move(cb); }
 
   /// Deletes whole segments whose entries are all <= index (they are covered by a snapshot).
-  void retire_through(raft::Index index);
+  void retire_through(raft::Index index) override;
 
   /// Stops the writer thread after draining what is queued.
-  void close();
-
-  struct Stats {
-    uint64_t fsyncs = 0;
-    uint64_t records = 0;
-    uint64_t bytes = 0;
-    uint64_t fsync_ns_total = 0;
-  };
-  Stats stats() const;
+  void close() override;
+  Stats stats() const override;
 
  private:
   explicit Wal(WalOptions options);

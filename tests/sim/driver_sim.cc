@@ -1,0 +1,724 @@
+// Deterministic simulation of a cluster of real server::RaftDriver instances.
+//
+// tests/sim/raft_sim.cc drives the pure Raft core with its own imitation of the driver. This one
+// runs the node's actual driver (src/server/raft_driver.cc) and its state machine (the real
+// state::DataTree applying real commands), so what the core cannot see is checked too: persist
+// before send, the leader's appends before its own fsync, held messages, several WAL batches in
+// flight, recovery through the WAL's own record replay (storage/log_replay.h), snapshots encoded
+// in copy-on-write slices while applies go on, written in the background, sent to followers and
+// installed.
+//
+// Each node's world is a SimEnv (server/driver_env.h): one seeded event queue for the whole
+// cluster stands in for the event loops, the WAL writer threads and the snapshot thread. Its log
+// store keeps the WAL's exact bytes: synced bytes survive a crash; written-but-unsynced bytes
+// (commit-only hard states) survive whole, torn or not at all, as a power cut leaves them. A
+// crash also drops every batch not yet written, the snapshot being written, and every event of
+// that incarnation. Peer messages go through the Raft wire codec, with delays, drops,
+// duplicates and partitions.
+//
+// Checked, after every step where it applies:
+//   * election safety     — at most one leader per term;
+//   * state-machine safety — every node applies the same entry at each index, and its tree's
+//                           digest equals that of a reference tree fed the committed history;
+//   * snapshots           — a tree loaded from a snapshot (installed from the leader or read at
+//                           restart) equals the reference tree at the snapshot's index;
+//   * recovery            — every restart reads its WAL back without error;
+//   * durability          — every write acknowledged to its client (applied on the node that
+//                           proposed it) is, at the end, in every member's tree;
+//   * liveness            — after healing, a new write commits everywhere in bounded time.
+// A failure prints the seed and the command that replays it.
+//
+// Usage: conclave_driver_sim [--seeds N] [--first-seed S] [--seed S] [--ms T] [--verbose]
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/crc32c.h"
+#include "common/log.h"
+#include "raft/codec.h"
+#include "server/driver_env.h"
+#include "server/entry_codec.h"
+#include "server/raft_driver.h"
+#include "state/command.h"
+#include "state/tree.h"
+#include "storage/wal.h"
+
+using namespace conclave;
+using raft::Index;
+using raft::NodeId;
+
+namespace {
+
+struct Rng {
+  uint64_t s;
+  uint64_t next() {
+    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  uint64_t below(uint64_t n) { return n == 0 ? 0 : next() % n; }
+  uint64_t between(uint64_t lo, uint64_t hi) { return lo + below(hi - lo + 1); }
+  bool chance(double p) { return double(next() >> 11) / double(1ull << 53) < p; }
+};
+
+struct Failure {
+  std::string what;
+};
+
+// ---- the event queue: every loop, writer thread and snapshot thread of the cluster ----
+
+struct Event {
+  uint64_t at;
+  uint64_t seq;
+  uint64_t incarnation;  // the node incarnation it belongs to (0: the simulation's own)
+  std::function<void()> fn;
+};
+struct Later {
+  bool operator()(const Event& a, const Event& b) const { return a.at != b.at ? a.at > b.at : a.seq > b.seq; }
+};
+
+class Clock {
+ public:
+  uint64_t now() const { return now_; }
+  void at(uint64_t when, uint64_t incarnation, std::function<void()> fn) {
+    q_.push(Event{std::max(when, now_), seq_++, incarnation, std::move(fn)});
+  }
+  bool empty() const { return q_.empty(); }
+  uint64_t next_at() const { return q_.top().at; }
+  /// Moves time forward to `t` (no event is due before it).
+  void pop_to(uint64_t t) { now_ = std::max(now_, t); }
+  Event pop() {
+    Event e = q_.top();
+    q_.pop();
+    now_ = e.at;
+    return e;
+  }
+
+ private:
+  uint64_t now_ = 0;
+  uint64_t seq_ = 0;
+  std::priority_queue<Event, std::vector<Event>, Later> q_;
+};
+
+// ---- what survives a crash ----
+
+struct Disk {
+  std::string wal_synced;    // fdatasync'ed WAL bytes
+  std::string wal_unsynced;  // written after the last fdatasync (in the page cache)
+  std::map<Index, std::string> snapshots;  // index -> the snapshot file's bytes (written atomically)
+};
+
+struct World;  // the cluster: clock, rng, faults
+
+class SimLog final : public storage::LogStore {
+ public:
+  SimLog(World& w, Disk& disk, uint64_t incarnation) : w_(w), disk_(disk), incarnation_(incarnation) {}
+  uint64_t submit(const std::optional<raft::HardState>& hs, const std::vector<raft::Entry>& entries,
+                  raft::Index truncate_from, bool sync) override;
+  void set_ticket_callback(TicketCallback cb) override { cb_ = std::move(cb); }
+  void retire_through(raft::Index) override {}  // recovery skips what the snapshot covers
+  void close() override {}
+  Stats stats() const override { return stats_; }
+
+ private:
+  struct Batch {
+    uint64_t ticket;
+    std::string bytes;
+    bool sync;
+  };
+  void write_some();
+
+  World& w_;
+  Disk& disk_;
+  uint64_t incarnation_;
+  TicketCallback cb_;
+  uint64_t next_ticket_ = 0;
+  std::vector<Batch> queued_;
+  bool writer_busy_ = false;
+  Stats stats_;
+};
+
+class SimSnapshots final : public storage::SnapshotStorage {
+ public:
+  explicit SimSnapshots(Disk& disk) : disk_(disk) {}
+  Status save(Index index, raft::Term term, std::string_view payload, int keep) override {
+    disk_.snapshots[index] = storage::SnapshotStore::encode({index, term, std::string(payload)});
+    prune(keep);
+    return Status::Ok();
+  }
+  Status write(Index index, raft::Term term, const std::vector<std::string>& payload) override {
+    std::string joined;
+    for (const auto& p : payload) joined += p;
+    disk_.snapshots[index] = storage::SnapshotStore::encode({index, term, std::move(joined)});
+    return Status::Ok();
+  }
+  void prune(int keep) override {
+    while (disk_.snapshots.size() > size_t(keep)) disk_.snapshots.erase(disk_.snapshots.begin());
+  }
+  Result<std::optional<storage::SnapshotFile>> load_latest() override {
+    if (disk_.snapshots.empty()) return std::optional<storage::SnapshotFile>();
+    const auto& [index, bytes] = *disk_.snapshots.rbegin();
+    auto f = storage::SnapshotStore::decode(bytes, "sim-" + std::to_string(index));
+    if (!f) return f.error();
+    return std::optional<storage::SnapshotFile>(std::move(*f));
+  }
+
+ private:
+  Disk& disk_;
+};
+
+struct World {
+  Clock clock;
+  Rng rng;
+  std::set<uint64_t> live;  // incarnations that have not crashed
+  uint64_t wal_min_ms = 1, wal_max_ms = 10;  // how long a WAL write takes (sim ms)
+  uint64_t background_max = 40;
+  [[noreturn]] void fail(const std::string& what, uint64_t seed) {
+    throw Failure{what + " (seed " + std::to_string(seed) + ", t=" + std::to_string(clock.now()) + " ms)"};
+  }
+};
+
+uint64_t SimLog::submit(const std::optional<raft::HardState>& hs, const std::vector<raft::Entry>& entries,
+                        raft::Index truncate_from, bool sync) {
+  Batch b{++next_ticket_, {}, sync};
+  if (truncate_from) storage::encode_truncate_record(truncate_from, b.bytes);
+  if (hs) storage::encode_hard_state_record(*hs, b.bytes);
+  for (const auto& e : entries) storage::encode_entry_record(e, b.bytes);
+  stats_.records += entries.size();
+  queued_.push_back(std::move(b));
+  if (!writer_busy_) {
+    writer_busy_ = true;
+    w_.clock.at(w_.clock.now() + w_.rng.between(w_.wal_min_ms, w_.wal_max_ms), incarnation_, [this] { write_some(); });
+  }
+  return next_ticket_;
+}
+
+// The writer thread's turn: everything queued goes out in one write, with one fdatasync if any
+// batch needs it (storage::Wal::writer_loop).
+void SimLog::write_some() {
+  writer_busy_ = false;
+  if (queued_.empty()) return;
+  std::string bytes;
+  bool sync = false;
+  uint64_t ticket = 0;
+  for (auto& b : queued_) {
+    bytes += b.bytes;
+    sync = sync || b.sync;
+    ticket = b.ticket;
+  }
+  queued_.clear();
+  stats_.bytes += bytes.size();
+  if (sync) {
+    disk_.wal_synced += disk_.wal_unsynced;
+    disk_.wal_synced += bytes;
+    disk_.wal_unsynced.clear();
+    ++stats_.fsyncs;
+  } else {
+    disk_.wal_unsynced += bytes;
+  }
+  if (cb_) cb_(ticket);
+}
+
+class SimEnv final : public server::DriverEnv {
+ public:
+  SimEnv(World& w, Disk& disk, uint64_t incarnation) : w_(w), disk_(disk), incarnation_(incarnation) {}
+
+  void post(std::function<void()> fn) override { w_.clock.at(w_.clock.now(), incarnation_, std::move(fn)); }
+  void after(std::chrono::milliseconds d, std::function<void()> fn) override {
+    w_.clock.at(w_.clock.now() + uint64_t(d.count()), incarnation_, std::move(fn));
+  }
+  // The snapshot thread: its work happens a while later, unless the node crashes first.
+  void background(std::function<void()> work) override {
+    join_background();
+    pending_ = std::make_shared<std::function<void()>>(std::move(work));
+    w_.clock.at(w_.clock.now() + w_.rng.between(1, w_.background_max), incarnation_, [this, p = pending_] {
+      if (pending_ != p) return;  // joined meanwhile
+      pending_.reset();
+      (*p)();
+    });
+  }
+  void join_background() override {
+    if (!pending_ || !w_.live.count(incarnation_)) return;  // a crashed node's thread died with it
+    auto p = std::move(pending_);
+    pending_.reset();
+    (*p)();
+  }
+  Result<std::unique_ptr<storage::SnapshotStorage>> open_snapshots() override {
+    return std::unique_ptr<storage::SnapshotStorage>(std::make_unique<SimSnapshots>(disk_));
+  }
+  Result<std::unique_ptr<storage::LogStore>> open_log(Index after_index, storage::RecoveredLog* recovered) override {
+    // What storage::Wal::open does with its segments, over the one "segment" on the disk.
+    storage::RecordReplay replay(after_index);
+    storage::RecordReplay::Torn torn;
+    torn.offset = std::string::npos;
+    auto st = replay.feed(disk_.wal_synced, true, "sim-wal", &torn);
+    if (!st) return st.error();
+    if (torn.offset != std::string::npos) disk_.wal_synced.resize(torn.offset);
+    *recovered = std::move(replay.log());
+    // The reopened log starts with the recovered hard state, synced (as Wal::open writes it).
+    storage::encode_hard_state_record(recovered->hard_state, disk_.wal_synced);
+    return std::unique_ptr<storage::LogStore>(std::make_unique<SimLog>(w_, disk_, incarnation_));
+  }
+  bool prefault_snapshot_parts() const override { return false; }
+
+ private:
+  World& w_;
+  Disk& disk_;
+  uint64_t incarnation_;
+  std::shared_ptr<std::function<void()>> pending_;
+};
+
+// ---- one node ----
+
+struct SimNode {
+  NodeId id = 0;
+  uint64_t incarnation = 0;  // 0 while down
+  Disk disk;
+  state::DataTree tree;
+  std::unique_ptr<SimEnv> env;
+  std::unique_ptr<server::RaftDriver> driver;
+  bool up() const { return driver != nullptr; }
+};
+
+struct Options {
+  uint64_t seed = 1;
+  uint64_t ms = 4000;  // simulated time of the faulty phase
+  bool verbose = false;
+};
+
+class Sim {
+ public:
+  explicit Sim(const Options& o) : opt_(o) {
+    w_.rng.s = o.seed;
+    auto& r = w_.rng;
+    n_ = r.chance(0.7) ? 3 : 5;
+    drop_ = r.chance(0.5) ? 0.05 * double(r.below(5)) : 0.0;
+    dup_ = r.chance(0.3) ? 0.05 : 0.0;
+    max_delay_ = r.between(1, 8);
+    w_.wal_min_ms = 1;
+    w_.wal_max_ms = r.chance(0.3) ? 2 : r.between(5, 30);  // a fast disk, or batches piling up
+    w_.background_max = r.between(1, 80);
+    crash_p_ = r.chance(0.7) ? 0.002 * double(r.between(1, 4)) : 0.0;
+    partition_p_ = r.chance(0.5) ? 0.004 : 0.0;
+    snapshot_every_ = r.chance(0.7) ? r.between(15, 80) : 100000;
+    slice_nodes_ = r.chance(0.2) ? 0 : r.between(1, 16);
+    write_p_ = 0.2 + 0.6 * double(r.below(100)) / 100;
+    if (opt_.verbose)
+      std::printf("seed=%" PRIu64 " nodes=%d drop=%.2f dup=%.2f delay<=%" PRIu64 " wal<=%" PRIu64 " crash=%.3f "
+                  "partition=%.3f snapshot_every=%" PRIu64 " slice=%" PRIu64 "\n",
+                  opt_.seed, n_, drop_, dup_, max_delay_, w_.wal_max_ms, crash_p_, partition_p_, snapshot_every_,
+                  slice_nodes_);
+    for (int i = 1; i <= n_; ++i) {
+      auto node = std::make_unique<SimNode>();
+      node->id = NodeId(i);
+      nodes_.push_back(std::move(node));
+    }
+    for (auto& n : nodes_) start(*n);
+  }
+
+  ~Sim() {
+    for (auto& n : nodes_) stop(*n, false);
+  }
+
+  std::string run(uint32_t* trace_hash) {
+    try {
+      faulty_phase();
+      healed_phase();
+    } catch (const Failure& f) {
+      return f.what;
+    }
+    *trace_hash = trace_;
+    return {};
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) { w_.fail(what, opt_.seed); }
+  void mix(uint64_t v) { trace_ = crc32c(std::string_view(reinterpret_cast<const char*>(&v), 8), trace_); }
+  SimNode& node(NodeId id) { return *nodes_[id - 1]; }
+
+  // ---- starting and crashing ----
+
+  void start(SimNode& n) {
+    n.incarnation = ++incarnations_;
+    w_.live.insert(n.incarnation);
+    n.tree = state::DataTree();
+    n.env = std::make_unique<SimEnv>(w_, n.disk, n.incarnation);
+    server::RaftDriverOptions ro;
+    ro.node_id = n.id;
+    for (int i = 1; i <= n_; ++i) ro.bootstrap_conf.voters.insert(NodeId(i));
+    ro.election_ticks = 10;
+    ro.snapshot_every_entries = snapshot_every_;
+    ro.snapshot_slice_nodes = slice_nodes_;
+    server::RaftDriver::Hooks h;
+    SimNode* np = &n;
+    h.apply = [this, np](const raft::Entry& e) { apply(*np, e); };
+    h.tree_replaced = [this, np] { tree_loaded(*np); };
+    h.send = [this, np](const raft::Message& m) { send(*np, m); };
+    h.wall_us = [this] { return int64_t(w_.clock.now()) * 1000; };
+    h.monotonic_us = h.wall_us;
+    n.driver = std::make_unique<server::RaftDriver>(*n.env, ro, n.tree, std::move(h), w_.rng.next());
+    auto st = n.driver->recover();
+    if (!st) fail("recovery: node " + std::to_string(n.id) + " cannot read back its disk: " + st.error().message);
+    schedule_tick(n);
+    mix(0x57A27 ^ n.id);
+  }
+
+  void schedule_tick(SimNode& n) {
+    uint64_t inc = n.incarnation;
+    w_.clock.at(w_.clock.now() + 10, inc, [this, &n, inc] {
+      if (n.incarnation != inc) return;
+      n.driver->tick();
+      check_leader(n);
+      schedule_tick(n);
+    });
+  }
+
+  // A crash (power_cut: the page cache is lost too) or an orderly stop at the end.
+  void stop(SimNode& n, bool power_cut) {
+    if (!n.up()) return;
+    if (opt_.verbose) std::printf("t=%" PRIu64 " crash %" PRIu64 "%s\n", w_.clock.now(), n.id, power_cut ? " (power cut)" : "");
+    w_.live.erase(n.incarnation);
+    n.incarnation = 0;
+    n.driver.reset();  // queued WAL batches and the snapshot thread's work die with it
+    n.env.reset();
+    if (power_cut && !n.disk.wal_unsynced.empty()) {
+      // Written but never synced: all of it reached the platter, none of it, or a torn prefix.
+      auto& u = n.disk.wal_unsynced;
+      uint64_t pick = w_.rng.below(3);
+      if (pick == 1) u.clear();
+      else if (pick == 2) u.resize(w_.rng.below(u.size()));
+    }
+    n.disk.wal_synced += n.disk.wal_unsynced;
+    n.disk.wal_unsynced.clear();
+    mix(0xC0FFEE ^ n.id);
+  }
+
+  // ---- network: the peer port carries Raft's wire encoding ----
+
+  bool blocked(NodeId a, NodeId b) const { return cut_.count({a, b}) || cut_.count({b, a}); }
+
+  void send(SimNode& from, const raft::Message& m) {
+    if (!healed_ && w_.rng.chance(drop_)) return;
+    std::string wire;
+    raft::encode_message(m, wire);
+    int copies = !healed_ && w_.rng.chance(dup_) ? 2 : 1;
+    for (int c = 0; c < copies; ++c) {
+      uint64_t at = w_.clock.now() + (healed_ ? 1 : w_.rng.between(1, max_delay_));
+      NodeId to = m.to, src = from.id;
+      w_.clock.at(at, 0, [this, wire, to, src] {
+        SimNode& n = node(to);
+        if (!n.up() || blocked(src, to)) return;
+        raft::Message got;
+        if (!raft::decode_message(wire, &got)) fail("codec: a Raft message did not decode");
+        mix(uint64_t(got.type) << 56 | got.from << 48 | got.to << 40 | got.term);
+        n.driver->step(got);
+        check_leader(n);
+      });
+    }
+  }
+
+  // ---- the state machine and its checks ----
+
+  void apply(SimNode& n, const raft::Entry& e) {
+    auto [it, inserted] = global_.emplace(e.index, e);
+    if (!inserted && (it->second.term != e.term || it->second.data != e.data || it->second.type != e.type))
+      fail("state machine safety: node " + std::to_string(n.id) + " applied term " + std::to_string(e.term) +
+           " at index " + std::to_string(e.index) + ", another node term " + std::to_string(it->second.term));
+    mix(e.index * 31 + e.term);
+    if (e.type == raft::EntryType::kCommand) {
+      server::EntryPayload payload;
+      state::Command cmd;
+      if (!server::decode_entry(e.data, &payload) || !state::decode_command(payload.command, &cmd))
+        fail("node " + std::to_string(n.id) + " applied an undecodable command at index " + std::to_string(e.index));
+      n.tree.apply(int64_t(e.index), cmd);
+      // The client hears back from the node it asked, once that node applied its write.
+      auto p = proposed_.find(cmd.origin);
+      if (p != proposed_.end() && p->second.incarnation == n.incarnation) acknowledged_.emplace(p->second.key, e.index);
+    }
+    advance_reference();
+    if (e.index % 5 == 0) check_tree(n, e.index, "after applying");
+  }
+
+  // The reference tree follows the committed history as far as it is contiguous.
+  void advance_reference() {
+    for (;;) {
+      auto it = global_.find(ref_index_ + 1);
+      if (it == global_.end()) return;
+      ++ref_index_;
+      const raft::Entry& e = it->second;
+      server::EntryPayload payload;
+      state::Command cmd;
+      if (e.type == raft::EntryType::kCommand && server::decode_entry(e.data, &payload) &&
+          state::decode_command(payload.command, &cmd))
+        ref_.apply(int64_t(ref_index_), cmd);
+      ref_digest_[ref_index_] = ref_.digest();
+    }
+  }
+
+  void check_tree(SimNode& n, Index index, const char* when) {
+    auto it = ref_digest_.find(index);
+    if (it == ref_digest_.end()) {
+      if (index == 0) return;
+      fail("node " + std::to_string(n.id) + " holds index " + std::to_string(index) + " " + when +
+           ", beyond the known committed history (" + std::to_string(ref_index_) + ")");
+    }
+    if (n.tree.digest() != it->second)
+      fail("state: node " + std::to_string(n.id) + "'s tree " + when + " index " + std::to_string(index) +
+           " differs from the committed history's (" + std::to_string(n.tree.node_count()) + " znodes against " +
+           std::to_string(ref_node_count(index)) + ")");
+  }
+  size_t ref_node_count(Index index) { return index == ref_index_ ? ref_.node_count() : 0; }
+
+  // A snapshot replaced the tree: from the leader, or read back at restart.
+  void tree_loaded(SimNode& n) {
+    Index at = n.driver->applied_index();
+    check_tree(n, at, "loaded from a snapshot at");
+    mix(0x5A5A ^ at);
+  }
+
+  void check_leader(SimNode& n) {
+    if (!n.up() || n.driver->core().role() != raft::Role::kLeader) return;
+    auto [it, inserted] = leaders_.emplace(n.driver->core().term(), n.id);
+    if (!inserted && it->second != n.id)
+      fail("election safety: nodes " + std::to_string(it->second) + " and " + std::to_string(n.id) +
+           " both lead term " + std::to_string(n.driver->core().term()));
+  }
+
+  SimNode* leader() {
+    SimNode* best = nullptr;
+    for (auto& n : nodes_)
+      if (n->up() && n->driver->core().role() == raft::Role::kLeader &&
+          (!best || n->driver->core().term() > best->driver->core().term()))
+        best = n.get();
+    return best;
+  }
+
+  // ---- clients ----
+
+  // One write through the leader, as server::Proposals appends it: a Consul KV set, either of a
+  // key of its own (checked for durability) or of one of a few shared registers.
+  std::optional<std::string> write() {
+    SimNode* l = leader();
+    if (!l) return std::nullopt;
+    state::Command cmd;
+    cmd.kind = state::CommandKind::kTxn;
+    cmd.time_ms = int64_t(w_.clock.now());
+    cmd.origin = (uint64_t(l->id) << 48) | ++origins_;
+    state::KvOp op;
+    op.verb = state::KvVerb::kSet;
+    std::string key;
+    if (w_.rng.chance(0.5)) {
+      key = "/u/" + std::to_string(origins_);
+      op.path = key;
+    } else {
+      op.path = "/reg/" + std::to_string(w_.rng.below(4));
+    }
+    op.value = "v" + std::to_string(origins_);
+    cmd.ops.push_back(std::move(op));
+    Bytes bytes;
+    state::encode_command(cmd, bytes);
+    auto idx = l->driver->core().propose(std::move(bytes));
+    if (!idx) return std::nullopt;
+    proposed_[cmd.origin] = Proposal{l->incarnation, key.empty() ? "#" + std::to_string(origins_) : key};
+    l->driver->schedule_drive();
+    return proposed_[cmd.origin].key;
+  }
+
+  // ---- phases ----
+
+  // Runs events until `until` (simulated ms), with the simulation's own turn `each_ms` once per
+  // millisecond between them; stops early once `each_ms` returns false.
+  void run_until(uint64_t until, const std::function<bool()>& each_ms) {
+    uint64_t next_ms = w_.clock.now() + 1;
+    while (true) {
+      if (w_.clock.empty() || w_.clock.next_at() >= next_ms) {
+        if (next_ms > until) return;
+        w_.clock.pop_to(next_ms);
+        ++next_ms;
+        if (!each_ms()) return;
+        continue;
+      }
+      Event e = w_.clock.pop();
+      if (e.incarnation && !w_.live.count(e.incarnation)) continue;
+      e.fn();
+      if (++steps_ > 5'000'000) fail("the simulation does not settle (over 5M events)");
+    }
+  }
+
+  void faulty_phase() {
+    run_until(opt_.ms, [this] {
+      auto& r = w_.rng;
+      if (r.chance(write_p_)) write();
+      if (partition_p_ > 0 && r.chance(partition_p_)) {
+        cut_.clear();
+        if (r.chance(0.7)) {
+          NodeId a = 1 + r.below(n_);
+          for (int i = 1; i <= n_; ++i)
+            if (NodeId(i) != a && r.chance(0.7)) cut_.insert({a, NodeId(i)});
+        }
+      }
+      for (auto& n : nodes_)
+        if (!n->up() && r.chance(0.01)) start(*n);
+      if (crash_p_ > 0 && r.chance(crash_p_)) stop(node(1 + r.below(n_)), r.chance(0.7));
+      // A power cut of the leader while its WAL has batches in flight.
+      if (crash_p_ > 0 && r.chance(crash_p_)) {
+        if (SimNode* l = leader()) stop(*l, true);
+      }
+      if (r.chance(0.001)) {
+        if (SimNode* l = leader()) (void)l->driver->core().transfer_leadership(1 + r.below(n_));
+      }
+      return true;
+    });
+  }
+
+  void healed_phase() {
+    healed_ = true;
+    cut_.clear();
+    for (auto& n : nodes_)
+      if (!n->up()) start(*n);
+    // Within 20 s of simulated time: a leader, and a fresh write applied on every node along with
+    // everything acknowledged.
+    std::optional<std::string> probe;
+    uint64_t probe_at = 0;
+    bool done = false;
+    uint64_t deadline = w_.clock.now() + 20000;
+    run_until(deadline, [&] {
+      if (!probe || w_.clock.now() - probe_at > 500) {
+        auto k = write();
+        if (k && (*k)[0] == '/') {
+          probe = k;
+          probe_at = w_.clock.now();
+        }
+      }
+      if (probe && everywhere(*probe) && all_acknowledged_everywhere()) done = true;
+      return !done;
+    });
+    if (!done) fail("liveness: no write committed on every node within 20 s of healing\n" + dump());
+    for (const auto& [key, index] : acknowledged_) {
+      if (key[0] != '/') continue;
+      for (auto& n : nodes_)
+        if (!n->tree.find(key))
+          fail("durability: node " + std::to_string(n->id) + " lacks " + key + ", acknowledged at index " +
+               std::to_string(index));
+    }
+    for (auto& n : nodes_) check_tree(*n, n->driver->applied_index(), "at the end, at");
+    if (opt_.verbose) {
+      uint64_t written = 0, installed = 0, fsyncs = 0;
+      for (auto& n : nodes_) {
+        written += n->driver->stats().snapshots_written;
+        installed += n->driver->stats().snapshots_installed;
+        fsyncs += n->driver->wal().stats().fsyncs;
+      }
+      std::printf("%zu writes proposed, %zu acknowledged, %zu entries committed, %" PRIu64 " restarts, %zu terms; "
+                  "this incarnation: %" PRIu64 " snapshots written, %" PRIu64 " installed, %" PRIu64 " fsyncs\n%s",
+                  proposed_.size(), acknowledged_.size(), global_.size(), incarnations_ - n_, leaders_.size(), written,
+                  installed, fsyncs, dump().c_str());
+    }
+  }
+
+  bool everywhere(const std::string& key) {
+    for (auto& n : nodes_)
+      if (!n->up() || !n->tree.find(key)) return false;
+    return true;
+  }
+  bool all_acknowledged_everywhere() {
+    for (const auto& [key, index] : acknowledged_)
+      for (auto& n : nodes_)
+        if (n->driver->applied_index() < index) return false;
+    return true;
+  }
+
+  std::string dump() {
+    std::string out;
+    for (auto& n : nodes_) {
+      if (!n->up()) {
+        out += "  node " + std::to_string(n->id) + " down\n";
+        continue;
+      }
+      const auto& c = n->driver->core();
+      char buf[240];
+      std::snprintf(buf, sizeof buf, "  node %llu %s term=%llu leader=%llu commit=%llu applied=%llu last=%llu\n",
+                    (unsigned long long)n->id, raft::role_name(c.role()), (unsigned long long)c.term(),
+                    (unsigned long long)c.leader(), (unsigned long long)c.commit_index(),
+                    (unsigned long long)n->driver->applied_index(), (unsigned long long)c.last_index());
+      out += buf;
+    }
+    return out;
+  }
+
+  struct Proposal {
+    uint64_t incarnation;
+    std::string key;  // "/u/N" for a key of its own, "#N" for a register write
+  };
+
+  Options opt_;
+  World w_;
+  int n_ = 3;
+  double drop_ = 0, dup_ = 0, crash_p_ = 0, partition_p_ = 0, write_p_ = 0.5;
+  uint64_t max_delay_ = 1, snapshot_every_ = 100000, slice_nodes_ = 0;
+  bool healed_ = false;
+  uint64_t incarnations_ = 0;
+  uint64_t origins_ = 0;
+  uint64_t steps_ = 0;
+  uint32_t trace_ = 0;
+  std::vector<std::unique_ptr<SimNode>> nodes_;
+  std::set<std::pair<NodeId, NodeId>> cut_;
+  std::map<raft::Term, NodeId> leaders_;
+  std::map<Index, raft::Entry> global_;  // every applied entry, by index
+  state::DataTree ref_;
+  Index ref_index_ = 0;
+  std::map<Index, uint64_t> ref_digest_;
+  std::map<uint64_t, Proposal> proposed_;
+  std::map<std::string, Index> acknowledged_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  uint64_t first = 1, count = 200;
+  Options o;
+  bool single = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto val = [&]() -> uint64_t { return i + 1 < argc ? std::strtoull(argv[++i], nullptr, 10) : 0; };
+    if (a == "--seeds") count = val();
+    else if (a == "--first-seed") first = val();
+    else if (a == "--seed") { first = val(); count = 1; single = true; }
+    else if (a == "--ms") o.ms = val();
+    else if (a == "--verbose") o.verbose = true;
+    else {
+      std::fprintf(stderr, "usage: %s [--seeds N] [--first-seed S] [--seed S] [--ms T] [--verbose]\n", argv[0]);
+      return 2;
+    }
+  }
+  log::set_level(o.verbose ? log::Level::kInfo : log::Level::kError);
+  int failures = 0;
+  uint32_t combined = 0;
+  for (uint64_t s = first; s < first + count; ++s) {
+    o.seed = s;
+    uint32_t hash = 0;
+    std::string err;
+    {
+      Sim sim(o);
+      err = sim.run(&hash);
+    }
+    if (!err.empty()) {
+      ++failures;
+      std::printf("FAIL %s\n  replay: %s --seed %" PRIu64 " --ms %" PRIu64 " --verbose\n", err.c_str(), argv[0], s, o.ms);
+      if (failures >= 5) break;
+    }
+    combined = crc32c(std::string_view(reinterpret_cast<const char*>(&hash), 4), combined);
+    if (single) std::printf("seed %" PRIu64 ": %s, trace hash %08x\n", s, err.empty() ? "ok" : "FAILED", hash);
+  }
+  std::printf("%" PRIu64 " seeds from %" PRIu64 ": %d failed; combined trace hash %08x\n", count, first, failures, combined);
+  return failures == 0 ? 0 : 1;
+}
