@@ -49,10 +49,13 @@ Status RecordReplay::feed(std::string_view data, bool last_segment, const std::s
       if (log_last_ != 0 && e.index <= log_last_) {
         // A rewrite of an index (Raft conflict resolution): the later record wins.
         while (!out_.entries.empty() && out_.entries.back().index >= e.index) out_.entries.pop_back();
-      } else if (log_last_ != 0 && e.index != log_last_ + 1) {
-        return make_error(Errc::kCorrupt, fmt::format("WAL gap: expected index {} but found {} in {} at offset {}",
-                                                      log_last_ + 1, e.index, name, off));
-      } else if (log_last_ == 0 && e.index > after_index_ + 1) {
+      } else if (e.index > std::max(log_last_, after_index_) + 1) {
+        // Entries the snapshot covers need not be contiguous: a node that installed a snapshot
+        // beyond its log and crashed before the truncate record was durable resumes right after
+        // the snapshot. Above the snapshot, a gap is damage.
+        if (log_last_ > after_index_)
+          return make_error(Errc::kCorrupt, fmt::format("WAL gap: expected index {} but found {} in {} at offset {}",
+                                                        log_last_ + 1, e.index, name, off));
         return make_error(Errc::kCorrupt, fmt::format("WAL gap: snapshot ends at index {} but the log resumes at {} "
                                                       "in {} at offset {}",
                                                       after_index_, e.index, name, off));
