@@ -2,7 +2,7 @@
 # Installs dependencies, builds, and runs the whole test suite:
 #   1. unit tests under AddressSanitizer + UndefinedBehaviorSanitizer (debug build)
 #   2. unit tests in the release build
-#   3. the Raft simulation, the libFuzzer targets for a short fixed number of inputs each
+#   3. the Raft simulation, the driver simulation, the mutation tests, the libFuzzer targets for a short fixed number of inputs each
 #   4. differential tests against Apache ZooKeeper 3.8 and integration tests with real clients
 #      (kazoo, the ZooKeeper C client, zkCli.sh, python-consul, npm consul), kill -9 durability
 #      runs and cluster fault runs.
@@ -44,6 +44,17 @@ build/release/tests/conclave_raft_scenarios tests/sim/scenarios/*.txt
 step "raft: mutation tests (the simulation or the scenarios must catch each bug planted in a copy of the core)"
 # ctest knows the current mutants (tests/CMakeLists.txt) and passes each only if one of them fails.
 ctest --test-dir build/release -R '^raft_mutant_' --output-on-failure
+
+step "driver: the node's Raft driver and state machine under simulation (200 seeds, run twice: same trace hash)"
+a=$(build/release/tests/conclave_driver_sim --seeds 200 | tail -1)
+b=$(build/release/tests/conclave_driver_sim --seeds 200 | tail -1)
+echo "$a"
+if [ "$a" != "$b" ]; then echo "driver simulation is not deterministic: '$a' vs '$b'"; exit 1; fi
+case "$a" in *" 0 failed;"*) ;; *) exit 1 ;; esac
+
+step "driver: mutation tests (the driver simulation must catch each bug planted in a copy of the driver)"
+# pipefail: a survivor fails the step, and its line ("survived") is printed.
+ctest --test-dir build/release -R '^driver_mutant_' --output-on-failure --verbose | grep -E "caught|survived|tests passed|tests failed"
 
 step "fuzz targets: a short fixed number of inputs each (long mode: scripts/fuzz.sh --minutes 15)"
 scripts/fuzz.sh --runs 20000
