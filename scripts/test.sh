@@ -22,7 +22,7 @@ ninja -C build/release
 
 step "build: asan-ubsan unit tests"
 cmake --preset asan-ubsan >/dev/null
-ninja -C build/asan conclave_unit_tests
+ninja -C build/asan conclave_unit_tests conclave_driver_sim
 
 step "unit tests (asan+ubsan)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -51,6 +51,13 @@ b=$(build/release/tests/conclave_driver_sim --seeds 200 | tail -1)
 echo "$a"
 if [ "$a" != "$b" ]; then echo "driver simulation is not deterministic: '$a' vs '$b'"; exit 1; fi
 case "$a" in *" 0 failed;"*) ;; *) exit 1 ;; esac
+
+step "driver simulation under asan+ubsan (20 seeds: the same trace hash as the release build)"
+c=$(ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  build/asan/tests/conclave_driver_sim --seeds 20 | tail -1)
+d=$(build/release/tests/conclave_driver_sim --seeds 20 | tail -1)
+echo "$c"
+if [ "$c" != "$d" ]; then echo "the sanitized driver simulation differs: '$c' vs '$d'"; exit 1; fi
 
 step "driver: mutation tests (the driver simulation must catch each bug planted in a copy of the driver)"
 # pipefail: a survivor fails the step, and its line ("survived") is printed.
