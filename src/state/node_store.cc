@@ -39,14 +39,23 @@ void Node::set_meta(const NodeMeta& m) {
 }
 
 void NodeStore::fill(Node& n, std::string_view path, std::string_view data, bool data_null) {
-  CONCLAVE_ASSERT(path.size() < (1u << 31) && data.size() <= UINT32_MAX, "znode too large");
-  auto bytes = std::make_unique_for_overwrite<char[]>(std::max<size_t>(1, path.size() + data.size()));
-  std::memcpy(bytes.get(), path.data(), path.size());
-  if (!data.empty()) std::memcpy(bytes.get() + path.size(), data.data(), data.size());
-  n.bytes_ = std::move(bytes);
-  n.path_len_ = static_cast<uint32_t>(path.size());
-  n.data_len_ = static_cast<uint32_t>(data.size());
-  n.data_null_ = data_null;
+  CONCLAVE_ASSERT(path.size() <= UINT32_MAX && data.size() <= UINT32_MAX, "znode too large");
+  const bool wide = path.size() > 0xff || data.size() > 0xffff;
+  const size_t header = wide ? 9 : 4;
+  char* b = bytes_.allocate(header + path.size() + data.size());
+  b[0] = static_cast<char>((data_null ? Node::kDataNull : 0) | (wide ? Node::kWide : 0));
+  if (wide) {
+    const auto p = static_cast<uint32_t>(path.size()), d = static_cast<uint32_t>(data.size());
+    std::memcpy(b + 1, &p, 4);
+    std::memcpy(b + 5, &d, 4);
+  } else {
+    b[1] = static_cast<char>(path.size());
+    b[2] = static_cast<char>(data.size() & 0xff);
+    b[3] = static_cast<char>(data.size() >> 8);
+  }
+  std::memcpy(b + header, path.data(), path.size());
+  if (!data.empty()) std::memcpy(b + header + path.size(), data.data(), data.size());
+  n.bytes_ = b;
 }
 
 NodeId NodeStore::create(std::string_view path, std::string_view data, bool data_null, NodeId parent) {
@@ -87,9 +96,8 @@ void NodeStore::destroy(NodeId id) {
   n.version = 0;
   n.acl = 0;
   n.ext_.reset();
-  n.bytes_.reset();
-  n.path_len_ = n.data_len_ = 0;
-  n.data_null_ = 0;
+  bytes_.release(n.bytes_, n.block_size());
+  n.bytes_ = nullptr;
   n.parent_ = kNoNodeId;
   n.slot_in_parent_ = 0;
   free_.push_back(id);
@@ -98,13 +106,15 @@ void NodeStore::destroy(NodeId id) {
 
 void NodeStore::set_data(NodeId id, std::string_view data, bool data_null) {
   Node& n = at(id);
-  std::string_view path = n.path();
-  auto old = std::move(n.bytes_);  // `path` points into it until the copy is made
-  fill(n, path, data, data_null);
+  char* old = n.bytes_;  // `n.path()` points into it until the copy is made
+  const size_t old_size = n.block_size();
+  fill(n, n.path(), data, data_null);
+  bytes_.release(old, old_size);
 }
 
 void NodeStore::clear() {
   chunks_.clear();
+  bytes_.clear();
   free_.clear();
   next_ = 0;
   live_ = 0;
@@ -117,11 +127,15 @@ uint32_t PathIndex::hash_of(std::string_view path) {
   return static_cast<uint32_t>(h ^ (h >> 32));
 }
 
+// A hash's home slot: multiply-shift over the table's size, which need not be a power of two
+// (the table grows by half, not by doubling, which saves a quarter of its memory on average).
+static inline size_t home_of(uint32_t hash, size_t slots) { return static_cast<size_t>((uint64_t(hash) * slots) >> 32); }
+
 NodeId PathIndex::find(const NodeStore& store, std::string_view path) const {
-  if (slots_.empty()) return kNoNodeId;
-  const size_t mask = slots_.size() - 1;
+  const size_t n = slots_.size();
+  if (n == 0) return kNoNodeId;
   const uint32_t h = hash_of(path);
-  for (size_t i = h & mask;; i = (i + 1) & mask) {
+  for (size_t i = home_of(h, n);; i = i + 1 == n ? 0 : i + 1) {
     const Slot& s = slots_[i];
     if (s.id == kNoNodeId) return kNoNodeId;
     if (s.hash == h && store.at(s.id).path() == path) return s.id;
@@ -129,21 +143,21 @@ NodeId PathIndex::find(const NodeStore& store, std::string_view path) const {
 }
 
 void PathIndex::insert(const NodeStore& store, NodeId id) {
-  if ((size_ + 1) * 4 > slots_.size() * 3) grow(std::max<size_t>(16, slots_.size() * 2));
-  const size_t mask = slots_.size() - 1;
+  if ((size_ + 1) * 4 > slots_.size() * 3) grow(std::max<size_t>(16, slots_.size() + slots_.size() / 2));
+  const size_t n = slots_.size();
   const uint32_t h = hash_of(store.at(id).path());
-  size_t i = h & mask;
-  while (slots_[i].id != kNoNodeId) i = (i + 1) & mask;
+  size_t i = home_of(h, n);
+  while (slots_[i].id != kNoNodeId) i = i + 1 == n ? 0 : i + 1;
   slots_[i] = Slot{h, id};
   ++size_;
 }
 
 void PathIndex::erase(const NodeStore& store, std::string_view path) {
-  if (slots_.empty()) return;
-  const size_t mask = slots_.size() - 1;
+  const size_t n = slots_.size();
+  if (n == 0) return;
   const uint32_t h = hash_of(path);
-  size_t i = h & mask;
-  for (;; i = (i + 1) & mask) {
+  size_t i = home_of(h, n);
+  for (;; i = i + 1 == n ? 0 : i + 1) {
     const Slot& s = slots_[i];
     if (s.id == kNoNodeId) return;
     if (s.hash == h && store.at(s.id).path() == path) break;
@@ -151,8 +165,8 @@ void PathIndex::erase(const NodeStore& store, std::string_view path) {
   // Backward-shift deletion: move later entries of the probe run into the hole when their home
   // slot does not lie cyclically in (hole, their position].
   size_t hole = i;
-  for (size_t j = (hole + 1) & mask; slots_[j].id != kNoNodeId; j = (j + 1) & mask) {
-    size_t home = slots_[j].hash & mask;
+  for (size_t j = hole + 1 == n ? 0 : hole + 1; slots_[j].id != kNoNodeId; j = j + 1 == n ? 0 : j + 1) {
+    size_t home = home_of(slots_[j].hash, n);
     bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
     if (stays) continue;
     slots_[hole] = slots_[j];
@@ -163,19 +177,18 @@ void PathIndex::erase(const NodeStore& store, std::string_view path) {
 }
 
 void PathIndex::reserve(size_t n) {
-  size_t want = 16;
-  while (want * 3 < n * 4) want *= 2;
+  const size_t want = std::max<size_t>(16, n * 4 / 3 + 1);
   if (want > slots_.size()) grow(want);
 }
 
 void PathIndex::grow(size_t slots) {
+  CONCLAVE_ASSERT(slots <= UINT32_MAX, "path index too large");
   std::vector<Slot> old = std::move(slots_);
   slots_.assign(slots, Slot{0, kNoNodeId});
-  const size_t mask = slots - 1;
   for (const Slot& s : old) {
     if (s.id == kNoNodeId) continue;
-    size_t i = s.hash & mask;
-    while (slots_[i].id != kNoNodeId) i = (i + 1) & mask;
+    size_t i = home_of(s.hash, slots);
+    while (slots_[i].id != kNoNodeId) i = i + 1 == slots ? 0 : i + 1;
     slots_[i] = s;
   }
 }

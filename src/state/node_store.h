@@ -1,10 +1,10 @@
 // Compact storage for znodes: a slab of fixed-size records plus an open-addressing path index.
 //
-// A znode costs one 72-byte record in a chunk (no per-node malloc), one heap block holding its full
-// path followed by its data, one slot in the path index and one id in its parent's child list
-// (parents and ephemeral nodes also carry a small extra block: Node::Extra). Records
-// never move once allocated, so `Node*` stays valid while other nodes are created or removed;
-// ids of removed nodes are reused.
+// A znode costs one 64-byte record in a chunk (no per-node malloc), one block in the store's
+// ByteArena holding a short header, its full path and its data, one slot in the path index and one
+// id in its parent's child list (parents and ephemeral nodes also carry a small extra block:
+// Node::Extra). Records never move once allocated, so `Node*` stays valid while other nodes are
+// created or removed; ids of removed nodes are reused.
 //
 // Owned by DataTree; knows nothing of ZooKeeper semantics beyond "a node has a path, data, a
 // parent and children".
@@ -15,6 +15,8 @@
 #include <memory>
 #include <string_view>
 #include <vector>
+
+#include "state/byte_arena.h"
 
 namespace conclave::state {
 
@@ -36,7 +38,7 @@ struct NodeMeta {
   uint32_t acl = 0;
 };
 
-/// A znode's record: 72 bytes. The fields every znode uses are members; the ones most znodes
+/// A znode's record: 64 bytes. The fields every znode uses are members; the ones most znodes
 /// leave at their defaults (pzxid = czxid, cversion 0, aversion 0, no ephemeral owner) and the
 /// child list live in an `Extra` block that only parents, ephemeral/container/TTL nodes and
 /// nodes whose ACL changed carry. Leaves, which most znodes are, pay for none of it.
@@ -69,14 +71,20 @@ class Node {
   NodeMeta meta() const;
   void set_meta(const NodeMeta& m);
 
-  std::string_view path() const { return {bytes_.get(), path_len_}; }
-  std::string_view data() const { return {bytes_.get() + path_len_, data_len_}; }
+  std::string_view path() const {
+    const Lengths l = lengths();
+    return {bytes_ + l.header, l.path};
+  }
+  std::string_view data() const {
+    const Lengths l = lengths();
+    return {bytes_ + l.header + l.path, l.data};
+  }
   /// The last path segment ("" for the root).
   std::string_view name() const {
     std::string_view p = path();
     return p.substr(p.rfind('/') + 1);
   }
-  bool data_null() const { return data_null_ != 0; }
+  bool data_null() const { return bytes_ && (bytes_[0] & kDataNull); }
   size_t child_count() const { return ext_ ? ext_->kids.size() : 0; }
   bool has_children() const { return child_count() != 0; }
   NodeId parent() const { return parent_; }
@@ -102,11 +110,33 @@ class Node {
     return *ext_;
   }
 
-  std::unique_ptr<char[]> bytes_;  // path then data; null for a free record
+  // The block in the store's arena: a header, the path, the data. The header's first byte holds
+  // flags; the short form (path < 256 bytes, data < 64 KiB) follows it with a one-byte path length
+  // and a two-byte little-endian data length (4 bytes in all), the wide form with two four-byte
+  // lengths (9 bytes).
+  static constexpr char kDataNull = 1;
+  static constexpr char kWide = 2;
+  struct Lengths {
+    uint32_t header;
+    uint32_t path;
+    uint32_t data;
+  };
+  Lengths lengths() const {
+    if (!bytes_) return {0, 0, 0};
+    const auto* b = reinterpret_cast<const unsigned char*>(bytes_);
+    if (!(b[0] & kWide)) return {4, b[1], uint32_t(b[2]) | uint32_t(b[3]) << 8};
+    Lengths l{9, 0, 0};
+    std::memcpy(&l.path, b + 1, 4);
+    std::memcpy(&l.data, b + 5, 4);
+    return l;
+  }
+  size_t block_size() const {
+    const Lengths l = lengths();
+    return size_t(l.header) + l.path + l.data;
+  }
+
+  char* bytes_ = nullptr;  // the block; null for a free record
   std::unique_ptr<Extra> ext_;
-  uint32_t path_len_ : 31 = 0;
-  uint32_t data_null_ : 1 = 0;
-  uint32_t data_len_ = 0;
   NodeId parent_ = kNoNodeId;
   uint32_t slot_in_parent_ = 0;  // position in the parent's child list, for O(1) unlinking
 };
@@ -146,14 +176,15 @@ class NodeStore {
   void clear();
 
  private:
-  static_assert(sizeof(Node) == 72, "the record layout is part of the memory budget per znode");
+  static_assert(sizeof(Node) == 64, "the record layout is part of the memory budget per znode");
   static constexpr unsigned kChunkBits = 10;
   static constexpr uint32_t kChunkMask = (1u << kChunkBits) - 1;
-  static void fill(Node& n, std::string_view path, std::string_view data, bool data_null);
+  void fill(Node& n, std::string_view path, std::string_view data, bool data_null);
   // Unobserved access, for changes to what no snapshot records (child lists, slots).
   Node& slot(NodeId id) { return chunks_[id >> kChunkBits][id & kChunkMask]; }
 
   NodeObserver* observer_ = nullptr;
+  ByteArena bytes_;
   std::vector<std::unique_ptr<Node[]>> chunks_;
   std::vector<NodeId> free_;
   NodeId next_ = 0;
