@@ -22,28 +22,18 @@ NodeMeta Node::meta() const {
   return m;
 }
 
-void Node::set_meta(const NodeMeta& m) {
-  czxid = m.czxid;
-  mzxid = m.mzxid;
-  ctime = m.ctime;
-  mtime = m.mtime;
-  version = m.version;
-  acl = m.acl;
-  if (ext_ || m.pzxid != m.czxid || m.cversion != 0 || m.aversion != 0 || m.ephemeral_owner != 0) {
-    Extra& e = extra();
-    e.pzxid = m.pzxid;
-    e.ephemeral_owner = m.ephemeral_owner;
-    e.cversion = m.cversion;
-    e.aversion = m.aversion;
-  }
+static bool needs_extra(const NodeMeta& m) {
+  return m.pzxid != m.czxid || m.cversion != 0 || m.aversion != 0 || m.ephemeral_owner != 0;
 }
 
-void NodeStore::fill(Node& n, std::string_view path, std::string_view data, bool data_null) {
+void NodeStore::fill(Node& n, std::string_view path, std::string_view data, bool data_null, Node::Extra* extra) {
   CONCLAVE_ASSERT(path.size() <= UINT32_MAX && data.size() <= UINT32_MAX, "znode too large");
   const bool wide = path.size() > 0xff || data.size() > 0xffff;
-  const size_t header = wide ? 9 : 4;
+  const size_t lengths = wide ? 9 : 4;
+  const size_t header = lengths + (extra ? sizeof extra : 0);
   char* b = bytes_.allocate(header + path.size() + data.size());
-  b[0] = static_cast<char>((data_null ? Node::kDataNull : 0) | (wide ? Node::kWide : 0));
+  b[0] = static_cast<char>((data_null ? Node::kDataNull : 0) | (wide ? Node::kWide : 0) |
+                           (extra ? Node::kHasExtra : 0));
   if (wide) {
     const auto p = static_cast<uint32_t>(path.size()), d = static_cast<uint32_t>(data.size());
     std::memcpy(b + 1, &p, 4);
@@ -53,12 +43,25 @@ void NodeStore::fill(Node& n, std::string_view path, std::string_view data, bool
     b[2] = static_cast<char>(data.size() & 0xff);
     b[3] = static_cast<char>(data.size() >> 8);
   }
+  if (extra) std::memcpy(b + lengths, &extra, sizeof extra);
   std::memcpy(b + header, path.data(), path.size());
   if (!data.empty()) std::memcpy(b + header + path.size(), data.data(), data.size());
   n.bytes_ = b;
 }
 
-NodeId NodeStore::create(std::string_view path, std::string_view data, bool data_null, NodeId parent) {
+Node::Extra& NodeStore::extra(Node& n) {
+  if (Node::Extra* e = n.ext()) return *e;
+  auto* e = new Node::Extra;
+  e->pzxid = n.czxid;
+  char* old = n.bytes_;  // the path and data are copied from it
+  const size_t old_size = n.block_size();
+  fill(n, n.path(), n.data(), n.data_null(), e);
+  bytes_.release(old, old_size);
+  return *e;
+}
+
+NodeId NodeStore::create(std::string_view path, std::string_view data, bool data_null, NodeId parent,
+                         const NodeMeta& meta) {
   NodeId id;
   if (!free_.empty()) {
     id = free_.back();
@@ -70,10 +73,24 @@ NodeId NodeStore::create(std::string_view path, std::string_view data, bool data
   }
   if (observer_) observer_->created(id);
   Node& n = slot(id);
-  fill(n, path, data, data_null);
+  n.czxid = meta.czxid;
+  n.mzxid = meta.mzxid;
+  n.ctime = meta.ctime;
+  n.mtime = meta.mtime;
+  n.version = meta.version;
+  n.acl = meta.acl;
+  Node::Extra* e = nullptr;
+  if (needs_extra(meta)) {
+    e = new Node::Extra;
+    e->pzxid = meta.pzxid;
+    e->ephemeral_owner = meta.ephemeral_owner;
+    e->cversion = meta.cversion;
+    e->aversion = meta.aversion;
+  }
+  fill(n, path, data, data_null, e);
   n.parent_ = parent;
   if (parent != kNoNodeId) {
-    auto& kids = slot(parent).extra().kids;
+    auto& kids = extra(slot(parent)).kids;
     n.slot_in_parent_ = static_cast<uint32_t>(kids.size());
     kids.push_back(id);
   }
@@ -85,7 +102,7 @@ void NodeStore::destroy(NodeId id) {
   Node& n = at(id);
   CONCLAVE_ASSERT(n.bytes_ && !n.has_children(), "destroy of a free node or of a node with children");
   if (n.parent_ != kNoNodeId) {
-    auto& kids = slot(n.parent_).ext_->kids;
+    auto& kids = slot(n.parent_).ext()->kids;
     NodeId last = kids.back();
     kids[n.slot_in_parent_] = last;
     slot(last).slot_in_parent_ = n.slot_in_parent_;
@@ -95,7 +112,7 @@ void NodeStore::destroy(NodeId id) {
   n.czxid = n.mzxid = n.ctime = n.mtime = 0;
   n.version = 0;
   n.acl = 0;
-  n.ext_.reset();
+  delete n.ext();
   bytes_.release(n.bytes_, n.block_size());
   n.bytes_ = nullptr;
   n.parent_ = kNoNodeId;
@@ -108,11 +125,65 @@ void NodeStore::set_data(NodeId id, std::string_view data, bool data_null) {
   Node& n = at(id);
   char* old = n.bytes_;  // `n.path()` points into it until the copy is made
   const size_t old_size = n.block_size();
-  fill(n, n.path(), data, data_null);
+  fill(n, n.path(), data, data_null, n.ext());
   bytes_.release(old, old_size);
 }
 
+void NodeStore::set_meta(NodeId id, const NodeMeta& m) {
+  Node& n = at(id);
+  n.czxid = m.czxid;
+  n.mzxid = m.mzxid;
+  n.ctime = m.ctime;
+  n.mtime = m.mtime;
+  n.version = m.version;
+  n.acl = m.acl;
+  if (n.ext() || needs_extra(m)) {
+    Node::Extra& e = extra(n);
+    e.pzxid = m.pzxid;
+    e.ephemeral_owner = m.ephemeral_owner;
+    e.cversion = m.cversion;
+    e.aversion = m.aversion;
+  }
+}
+
+void NodeStore::set_pzxid(NodeId id, int64_t v) {
+  Node& n = at(id);
+  if (n.ext() || v != n.czxid) extra(n).pzxid = v;
+}
+
+void NodeStore::set_cversion(NodeId id, int32_t v) {
+  Node& n = at(id);
+  if (n.ext() || v != 0) extra(n).cversion = v;
+}
+
+void NodeStore::set_aversion(NodeId id, int32_t v) {
+  Node& n = at(id);
+  if (n.ext() || v != 0) extra(n).aversion = v;
+}
+
+void NodeStore::free_extras() {
+  for (NodeId id = 0; id < next_; ++id) delete slot(id).ext();  // free records hold no block
+}
+
+NodeStore& NodeStore::operator=(NodeStore&& other) noexcept {
+  if (this == &other) return *this;
+  clear();
+  observer_ = other.observer_;
+  bytes_ = std::move(other.bytes_);
+  chunks_ = std::move(other.chunks_);
+  free_ = std::move(other.free_);
+  next_ = other.next_;
+  live_ = other.live_;
+  other.observer_ = nullptr;
+  other.chunks_.clear();
+  other.free_.clear();
+  other.next_ = 0;
+  other.live_ = 0;
+  return *this;
+}
+
 void NodeStore::clear() {
+  free_extras();
   chunks_.clear();
   bytes_.clear();
   free_.clear();

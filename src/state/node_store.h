@@ -1,6 +1,6 @@
 // Compact storage for znodes: a slab of fixed-size records plus an open-addressing path index.
 //
-// A znode costs one 64-byte record in a chunk (no per-node malloc), one block in the store's
+// A znode costs one 56-byte record in a chunk (no per-node malloc), one block in the store's
 // ByteArena holding a short header, its full path and its data, one slot in the path index and one
 // id in its parent's child list (parents and ephemeral nodes also carry a small extra block:
 // Node::Extra). Records never move once allocated, so `Node*` stays valid while other nodes are
@@ -38,10 +38,12 @@ struct NodeMeta {
   uint32_t acl = 0;
 };
 
-/// A znode's record: 64 bytes. The fields every znode uses are members; the ones most znodes
+/// A znode's record: 56 bytes. The fields every znode uses are members; the ones most znodes
 /// leave at their defaults (pzxid = czxid, cversion 0, aversion 0, no ephemeral owner) and the
 /// child list live in an `Extra` block that only parents, ephemeral/container/TTL nodes and
-/// nodes whose ACL changed carry. Leaves, which most znodes are, pay for none of it.
+/// nodes whose ACL changed carry; its address sits in the node's byte block, after the header,
+/// so leaves, which most znodes are, pay for none of it. Fields that may need the extra block are
+/// changed through NodeStore (set_meta, set_pzxid, ...), which moves the byte block to make room.
 class Node {
  public:
   Node() = default;
@@ -55,22 +57,26 @@ class Node {
   int32_t version = 0;
   uint32_t acl = 0;
 
-  int64_t pzxid() const { return ext_ ? ext_->pzxid : czxid; }
-  int32_t cversion() const { return ext_ ? ext_->cversion : 0; }
-  int32_t aversion() const { return ext_ ? ext_->aversion : 0; }
-  int64_t ephemeral_owner() const { return ext_ ? ext_->ephemeral_owner : 0; }
-  void set_pzxid(int64_t v) {
-    if (ext_ || v != czxid) extra().pzxid = v;
+  int64_t pzxid() const {
+    const Extra* e = ext();
+    return e ? e->pzxid : czxid;
   }
-  void set_cversion(int32_t v) {
-    if (ext_ || v != 0) extra().cversion = v;
+  int32_t cversion() const {
+    const Extra* e = ext();
+    return e ? e->cversion : 0;
   }
-  void set_aversion(int32_t v) {
-    if (ext_ || v != 0) extra().aversion = v;
+  int32_t aversion() const {
+    const Extra* e = ext();
+    return e ? e->aversion : 0;
+  }
+  int64_t ephemeral_owner() const {
+    const Extra* e = ext();
+    return e ? e->ephemeral_owner : 0;
   }
   NodeMeta meta() const;
-  void set_meta(const NodeMeta& m);
 
+  /// Views into the node's byte block: valid until the node's data or rare fields change (the
+  /// block may move then) or the node goes away.
   std::string_view path() const {
     const Lengths l = lengths();
     return {bytes_ + l.header, l.path};
@@ -85,12 +91,21 @@ class Node {
     return p.substr(p.rfind('/') + 1);
   }
   bool data_null() const { return bytes_ && (bytes_[0] & kDataNull); }
-  size_t child_count() const { return ext_ ? ext_->kids.size() : 0; }
+  size_t child_count() const {
+    const Extra* e = ext();
+    return e ? e->kids.size() : 0;
+  }
   bool has_children() const { return child_count() != 0; }
   NodeId parent() const { return parent_; }
   /// Child ids, in no particular order (as ZooKeeper's HashSet of children).
-  const NodeId* kids_begin() const { return ext_ ? ext_->kids.data() : nullptr; }
-  const NodeId* kids_end() const { return ext_ ? ext_->kids.data() + ext_->kids.size() : nullptr; }
+  const NodeId* kids_begin() const {
+    const Extra* e = ext();
+    return e ? e->kids.data() : nullptr;
+  }
+  const NodeId* kids_end() const {
+    const Extra* e = ext();
+    return e ? e->kids.data() + e->kids.size() : nullptr;
+  }
 
  private:
   friend class NodeStore;
@@ -101,31 +116,25 @@ class Node {
     int32_t cversion = 0;
     int32_t aversion = 0;
   };
-  /// The extra block, made on first need with the defaults a leaf reports.
-  Extra& extra() {
-    if (!ext_) {
-      ext_ = std::make_unique<Extra>();
-      ext_->pzxid = czxid;
-    }
-    return *ext_;
-  }
 
-  // The block in the store's arena: a header, the path, the data. The header's first byte holds
-  // flags; the short form (path < 256 bytes, data < 64 KiB) follows it with a one-byte path length
-  // and a two-byte little-endian data length (4 bytes in all), the wide form with two four-byte
-  // lengths (9 bytes).
+  // The block in the store's arena: a header, the extra block's address if the node has one, the
+  // path, the data. The header's first byte holds flags; the short form (path < 256 bytes, data
+  // < 64 KiB) follows it with a one-byte path length and a two-byte little-endian data length
+  // (4 bytes in all), the wide form with two four-byte lengths (9 bytes).
   static constexpr char kDataNull = 1;
   static constexpr char kWide = 2;
+  static constexpr char kHasExtra = 4;
   struct Lengths {
-    uint32_t header;
+    uint32_t header;  // including the extra block's address
     uint32_t path;
     uint32_t data;
   };
   Lengths lengths() const {
     if (!bytes_) return {0, 0, 0};
     const auto* b = reinterpret_cast<const unsigned char*>(bytes_);
-    if (!(b[0] & kWide)) return {4, b[1], uint32_t(b[2]) | uint32_t(b[3]) << 8};
-    Lengths l{9, 0, 0};
+    const uint32_t extra = (b[0] & kHasExtra) ? sizeof(Extra*) : 0;
+    if (!(b[0] & kWide)) return {4 + extra, b[1], uint32_t(b[2]) | uint32_t(b[3]) << 8};
+    Lengths l{9 + extra, 0, 0};
     std::memcpy(&l.path, b + 1, 4);
     std::memcpy(&l.data, b + 5, 4);
     return l;
@@ -134,9 +143,14 @@ class Node {
     const Lengths l = lengths();
     return size_t(l.header) + l.path + l.data;
   }
+  Extra* ext() const {
+    if (!bytes_ || !(bytes_[0] & kHasExtra)) return nullptr;
+    Extra* e;
+    std::memcpy(&e, bytes_ + ((bytes_[0] & kWide) ? 9 : 4), sizeof e);
+    return e;
+  }
 
   char* bytes_ = nullptr;  // the block; null for a free record
-  std::unique_ptr<Extra> ext_;
   NodeId parent_ = kNoNodeId;
   uint32_t slot_in_parent_ = 0;  // position in the parent's child list, for O(1) unlinking
 };
@@ -154,11 +168,26 @@ class NodeObserver {
 /// Node records in fixed chunks, with a free list.
 class NodeStore {
  public:
-  /// A new node with `path` and `data`, linked under `parent` (kNoNodeId for the root).
-  NodeId create(std::string_view path, std::string_view data, bool data_null, NodeId parent);
+  NodeStore() = default;
+  NodeStore(const NodeStore&) = delete;
+  NodeStore& operator=(const NodeStore&) = delete;
+  /// The moved-from store is left empty.
+  NodeStore(NodeStore&& other) noexcept { *this = std::move(other); }
+  NodeStore& operator=(NodeStore&& other) noexcept;
+  ~NodeStore() { free_extras(); }
+
+  /// A new node with `path`, `data` and `meta`, linked under `parent` (kNoNodeId for the root).
+  NodeId create(std::string_view path, std::string_view data, bool data_null, NodeId parent,
+                const NodeMeta& meta = {});
   /// Unlinks `id` from its parent and frees it. The node must have no children.
   void destroy(NodeId id);
   void set_data(NodeId id, std::string_view data, bool data_null);
+  /// Every stored field but the path and data. Like the three setters below, it may move the
+  /// node's byte block (to give it an extra block), so views of its path and data go stale.
+  void set_meta(NodeId id, const NodeMeta& m);
+  void set_pzxid(NodeId id, int64_t v);
+  void set_cversion(NodeId id, int32_t v);
+  void set_aversion(NodeId id, int32_t v);
 
   /// A node for changing: the observer, if any, hears of it first.
   Node& at(NodeId id) {
@@ -176,10 +205,14 @@ class NodeStore {
   void clear();
 
  private:
-  static_assert(sizeof(Node) == 64, "the record layout is part of the memory budget per znode");
+  static_assert(sizeof(Node) == 56, "the record layout is part of the memory budget per znode");
   static constexpr unsigned kChunkBits = 10;
   static constexpr uint32_t kChunkMask = (1u << kChunkBits) - 1;
-  void fill(Node& n, std::string_view path, std::string_view data, bool data_null);
+  // Writes a new block for `n` (the old one, if any, is the caller's to release).
+  void fill(Node& n, std::string_view path, std::string_view data, bool data_null, Node::Extra* extra);
+  // `n`'s extra block, made on first need with the defaults a leaf reports (the byte block moves).
+  Node::Extra& extra(Node& n);
+  void free_extras();
   // Unobserved access, for changes to what no snapshot records (child lists, slots).
   Node& slot(NodeId id) { return chunks_[id >> kChunkBits][id & kChunkMask]; }
 

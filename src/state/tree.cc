@@ -138,8 +138,7 @@ void DataTree::init_system_nodes() {
 
 NodeId DataTree::add_node(std::string_view path, std::string_view data, bool data_null, NodeId parent,
                           const NodeMeta& meta) {
-  NodeId id = store_.create(path, data, data_null, parent);
-  store_.at(id).set_meta(meta);
+  NodeId id = store_.create(path, data, data_null, parent, meta);
   index_.insert(store_, id);
   return id;
 }
@@ -538,8 +537,9 @@ Code DataTree::do_create(const CreateOp& op, const Command& cmd, int64_t zxid, O
   Code c = fixup_acl(op.acl, cmd.auth, &acl);
   if (c != Code::kOk) return c;
   std::string parent_path = slash == 0 ? "/" : op.path.substr(0, slash);
-  Node* parent = find_mut(parent_path);
-  if (!parent) return Code::kNoNode;
+  const NodeId parent_id = index_.find(store_, parent_path);
+  if (parent_id == kNoNodeId) return Code::kNoNode;
+  const Node* parent = &store_.at(parent_id);
   if (!acl_allows(acls_.get(parent->acl), perms::kCreate, cmd.auth)) return Code::kNoAuth;
   std::string path = op.path;
   if (is_sequential(op.mode)) path += fmt::format("{:010d}", parent->cversion());
@@ -548,8 +548,8 @@ Code DataTree::do_create(const CreateOp& op, const Command& cmd, int64_t zxid, O
   if (owner_is_session(parent->ephemeral_owner())) return Code::kNoChildrenForEphemerals;
 
   if (undo) undo->push_back(Undo{Undo::kCreated, path, {}, {}, false, parent->cversion(), parent->pzxid()});
-  parent->set_cversion(parent->cversion() + 1);
-  parent->set_pzxid(zxid);
+  store_.set_cversion(parent_id, parent->cversion() + 1);
+  store_.set_pzxid(parent_id, zxid);
   NodeMeta m;
   m.czxid = m.mzxid = m.pzxid = zxid;
   m.ctime = m.mtime = cmd.time_ms;
@@ -557,7 +557,6 @@ Code DataTree::do_create(const CreateOp& op, const Command& cmd, int64_t zxid, O
   if (is_ephemeral(op.mode)) m.ephemeral_owner = cmd.session;
   else if (op.mode == CreateMode::kContainer) m.ephemeral_owner = kContainerOwner;
   else if (is_ttl(op.mode)) m.ephemeral_owner = ttl_owner(op.ttl_ms);
-  NodeId parent_id = index_.find(store_, parent_path);
   const Node& n = store_.at(add_node(path, op.data, op.data_null, parent_id, m));
   index_special(path, n, true);
   result->path = path;
@@ -592,7 +591,8 @@ void DataTree::remove_node(std::string_view path_view, int64_t zxid, std::vector
   CONCLAVE_ASSERT(id != kNoNodeId, "remove of a missing node");
   const Node& n = store_.at(id);
   CONCLAVE_ASSERT(n.parent() != kNoNodeId, "node without parent");
-  Node& parent = store_.at(n.parent());
+  const NodeId parent_id = n.parent();
+  const Node& parent = store_.at(parent_id);
   std::string parent_path(parent.path());
   index_special(path, n, false);
   if (!kv_meta_.empty() && kv_meta_.count(path)) set_meta(path, KvMeta{}, undo);
@@ -602,7 +602,7 @@ void DataTree::remove_node(std::string_view path_view, int64_t zxid, std::vector
   }
   index_.erase(store_, path);
   store_.destroy(id);
-  if (zxid > parent.pzxid()) parent.set_pzxid(zxid);
+  if (zxid > parent.pzxid()) store_.set_pzxid(parent_id, zxid);
   triggers->push_back({EventType::kNodeDeleted, std::move(path)});
   triggers->push_back({EventType::kNodeChildrenChanged, std::move(parent_path)});
 }
@@ -636,7 +636,7 @@ Code DataTree::do_set_acl(const SetAclOp& op, const Command& cmd, int64_t zxid, 
   if (op.version != -1 && op.version != n->aversion()) return Code::kBadVersion;
   if (undo) undo->push_back(Undo{Undo::kSetAcl, op.path, n->meta(), {}, false, 0, 0});
   n->acl = acls_.intern(acl);
-  n->set_aversion(n->aversion() + 1);
+  store_.set_aversion(index_.find(store_, op.path), n->aversion() + 1);
   result->stat = stat_of(*n);
   return Code::kOk;
 }
@@ -658,18 +658,17 @@ void DataTree::rollback(std::vector<Undo>& undo) {
         NodeId id = index_.find(store_, u.path);
         CONCLAVE_ASSERT(id != kNoNodeId, "rollback of a create whose node is gone");
         index_special(u.path, store_.at(id), false);
-        Node& parent = store_.at(store_.at(id).parent());
+        const NodeId parent_id = store_.at(id).parent();
         index_.erase(store_, u.path);
         store_.destroy(id);
-        parent.set_cversion(u.parent_cversion);
-        parent.set_pzxid(u.parent_pzxid);
+        store_.set_cversion(parent_id, u.parent_cversion);
+        store_.set_pzxid(parent_id, u.parent_pzxid);
         break;
       }
       case Undo::kDeleted: {
         NodeId parent_id = index_.find(store_, parent_of(u.path));
-        Node& parent = store_.at(parent_id);
-        parent.set_cversion(u.parent_cversion);
-        parent.set_pzxid(u.parent_pzxid);
+        store_.set_cversion(parent_id, u.parent_cversion);
+        store_.set_pzxid(parent_id, u.parent_pzxid);
         NodeId id = add_node(u.path, u.data, u.data_null, parent_id, u.before);
         index_special(u.path, store_.at(id), true);
         break;
@@ -684,9 +683,9 @@ void DataTree::rollback(std::vector<Undo>& undo) {
         break;
       }
       case Undo::kSetAcl: {
-        Node* n = find_mut(u.path);
-        n->acl = u.before.acl;
-        n->set_aversion(u.before.aversion);
+        const NodeId id = index_.find(store_, u.path);
+        store_.at(id).acl = u.before.acl;
+        store_.set_aversion(id, u.before.aversion);
         break;
       }
       case Undo::kMeta:
@@ -763,18 +762,19 @@ Code DataTree::kv_write(const std::string& path, const std::string& value, const
   for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
     const std::string& cur = *it;
     std::string parent_path = parent_str(cur);
-    Node* parent = find_mut(parent_path);
-    if (!parent) return Code::kNoNode;
+    const NodeId parent_id = index_.find(store_, parent_path);
+    if (parent_id == kNoNodeId) return Code::kNoNode;
+    const Node* parent = &store_.at(parent_id);
     if (!acl_allows(acls_.get(parent->acl), perms::kCreate, cmd.auth)) return Code::kNoAuth;
     if (owner_is_session(parent->ephemeral_owner())) return Code::kNoChildrenForEphemerals;
     if (undo) undo->push_back(Undo{Undo::kCreated, cur, {}, {}, false, parent->cversion(), parent->pzxid()});
-    parent->set_cversion(parent->cversion() + 1);
-    parent->set_pzxid(zxid);
+    store_.set_cversion(parent_id, parent->cversion() + 1);
+    store_.set_pzxid(parent_id, zxid);
     NodeMeta m;
     m.czxid = m.mzxid = m.pzxid = zxid;
     m.ctime = m.mtime = cmd.time_ms;
     m.acl = acls_.intern(open_acl_unsafe());
-    add_node(cur, cur == path ? std::string_view(value) : std::string_view(), false, index_.find(store_, parent_path), m);
+    add_node(cur, cur == path ? std::string_view(value) : std::string_view(), false, parent_id, m);
     if (cur != path) {
       KvMeta im;
       im.implicit = true;

@@ -150,4 +150,44 @@ TEST(NodeStore, BlockHeaderReadsBackInBothForms) {
   EXPECT_EQ(store.live(), 1u);
 }
 
+// Giving a node its extra block (a first child, a rare field) moves its byte block: in both
+// header forms the path, data and null flag read back the same, the fields stay, and a later
+// set_data keeps the extra block.
+TEST(NodeStore, ExtraBlockKeepsPathDataAndFlagsInBothForms) {
+  NodeStore store;
+  NodeId root = store.create("/", "", false, kNoNodeId);
+  const std::pair<size_t, size_t> sizes[] = {{5, 3}, {300, 10}, {20, 70000}};
+  int n = 0;
+  for (auto [path_len, data_len] : sizes) {
+    const std::string path = "/" + std::string(path_len - 1, static_cast<char>('a' + n++));
+    const std::string data(data_len, 'd');
+    NodeId p = store.create(path, data, n == 2, root);
+    EXPECT_EQ(store.at(p).child_count(), 0u);
+    NodeId kid = store.create(path + "/k", "kid", false, p);
+    EXPECT_EQ(store.at(p).path(), path);
+    EXPECT_EQ(store.at(p).data(), data);
+    EXPECT_EQ(store.at(p).data_null(), n == 2);
+    EXPECT_EQ(store.at(p).child_count(), 1u);
+    EXPECT_EQ(*store.at(p).kids_begin(), kid);
+    store.set_aversion(kid, 4);
+    EXPECT_EQ(store.at(kid).path(), path + "/k");
+    EXPECT_EQ(store.at(kid).data(), "kid");
+    EXPECT_EQ(store.at(kid).aversion(), 4);
+    store.set_data(p, "new", false);
+    EXPECT_EQ(store.at(p).path(), path);
+    EXPECT_EQ(store.at(p).data(), "new");
+    EXPECT_EQ(store.at(p).child_count(), 1u);
+    store.set_pzxid(p, 42);
+    EXPECT_EQ(store.at(p).pzxid(), 42);
+  }
+  // A moved store takes the nodes and their extra blocks; the source is left empty.
+  const size_t live = store.live();
+  NodeStore moved = std::move(store);
+  EXPECT_EQ(moved.live(), live);
+  EXPECT_EQ(store.live(), 0u);
+  EXPECT_EQ(moved.at(root).child_count(), 3u);
+  NodeId again = store.create("/", "", false, kNoNodeId);  // the moved-from store still works
+  EXPECT_EQ(store.at(again).path(), "/");
+}
+
 }  // namespace

@@ -77,7 +77,7 @@ TEST(NodeStore, RareFieldsReadTheSameWithOrWithoutTheExtraBlock) {
   m.version = 3;
   m.acl = 1;
   NodeId leaf = store.create("/leaf", "x", false, root);
-  store.at(leaf).set_meta(m);
+  store.set_meta(leaf, m);
   const Node& l = store.at(leaf);
   EXPECT_EQ(l.meta().pzxid, 7);
   EXPECT_EQ(l.cversion(), 0);
@@ -92,7 +92,7 @@ TEST(NodeStore, RareFieldsReadTheSameWithOrWithoutTheExtraBlock) {
   rare.aversion = 2;
   rare.ephemeral_owner = 0x1234;
   NodeId eph = store.create("/eph", "", true, root);
-  store.at(eph).set_meta(rare);
+  store.set_meta(eph, rare);
   NodeMeta got = store.at(eph).meta();
   EXPECT_EQ(got.czxid, 7);
   EXPECT_EQ(got.pzxid, 99);
@@ -106,8 +106,8 @@ TEST(NodeStore, RareFieldsReadTheSameWithOrWithoutTheExtraBlock) {
   NodeId kid = store.create("/leaf/kid", "", false, leaf);
   EXPECT_EQ(store.at(leaf).child_count(), 1u);
   EXPECT_EQ(store.at(leaf).pzxid(), 7);
-  store.at(leaf).set_pzxid(8);
-  store.at(leaf).set_cversion(1);
+  store.set_pzxid(leaf, 8);
+  store.set_cversion(leaf, 1);
   store.destroy(kid);
   EXPECT_FALSE(store.at(leaf).has_children());
   EXPECT_EQ(store.at(leaf).pzxid(), 8);
