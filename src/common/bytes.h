@@ -39,6 +39,21 @@ class Writer {
   }
   /// Jute null buffer/string: length -1.
   void null_blob() { i32(-1); }
+  /// LEB128: seven bits per byte, low groups first, the high bit set on all but the last byte.
+  void uvarint(uint64_t v) {
+    while (v >= 0x80) {
+      out_.push_back(static_cast<char>(v | 0x80));
+      v >>= 7;
+    }
+    out_.push_back(static_cast<char>(v));
+  }
+  /// Zigzag then LEB128, so small negative numbers are short too (-1 is one byte).
+  void svarint(int64_t v) { uvarint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63)); }
+  /// A uvarint length, then the bytes.
+  void vblob(std::string_view s) {
+    uvarint(s.size());
+    out_.append(s.data(), s.size());
+  }
   void raw(std::string_view s) { out_.append(s.data(), s.size()); }
   size_t size() const { return out_.size(); }
   /// Overwrites a previously written big-endian u32 at `pos`.
@@ -107,6 +122,34 @@ class Reader {
     }
     pos_ = before;
     return blob();
+  }
+  /// Writer::uvarint's encoding; more than 64 bits, or input ending inside one, fails the reader.
+  uint64_t uvarint() {
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+      if (!need(1)) return 0;
+      const auto b = static_cast<uint8_t>(in_[pos_++]);
+      if (shift == 63 && b > 1) break;
+      v |= uint64_t(b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+    ok_ = false;
+    return 0;
+  }
+  int64_t svarint() {
+    const uint64_t u = uvarint();
+    return static_cast<int64_t>((u >> 1) ^ (~(u & 1) + 1));
+  }
+  /// Writer::vblob's encoding; a length beyond the input fails the reader.
+  std::string_view vblob() {
+    const uint64_t n = uvarint();
+    if (!ok_ || n > remaining()) {
+      ok_ = false;
+      return {};
+    }
+    std::string_view s = in_.substr(pos_, static_cast<size_t>(n));
+    pos_ += static_cast<size_t>(n);
+    return s;
   }
   std::string_view raw(size_t n) {
     if (!need(n)) return {};

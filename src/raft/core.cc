@@ -739,8 +739,6 @@ void Core::compact(Snapshot snap) {
   Term t = term_at(idx);
   CONCLAVE_ASSERT(t != 0 && t == snap.meta.term, "snapshot term does not match the log");
   log_.erase(log_.begin(), log_.begin() + static_cast<long>(idx - offset_));
-  // The array grew to hold everything since the last snapshot; keep no more than twice what is left.
-  if (log_.capacity() > 1024 && log_.capacity() > 2 * log_.size()) log_.shrink_to_fit();
   offset_ = idx;
   offset_term_ = t;
   snapshot_ = std::move(snap);

@@ -142,9 +142,12 @@ class Core {
   ConfState conf_;
 
   // Log. Invariant: log_[i].index == offset_ + 1 + i; applied_ <= committed_ <= last_index().
+  // A deque, not a vector: it holds everything since the last snapshot (100 000 entries by
+  // default), and a vector's doubling would keep up to twice that many slots, and compaction
+  // would move the whole tail to the front.
   Index offset_ = 0;
   Term offset_term_ = 0;
-  std::vector<Entry> log_;
+  std::deque<Entry> log_;
   Index committed_ = 0;
   Index applied_ = 0;           // handed to the driver for applying
   Index unstable_from_ = 1;     // first index not yet handed to storage

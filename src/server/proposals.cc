@@ -25,14 +25,14 @@ raft::Index Proposals::append(state::Command& cmd, const trace::Span* span) {
       (cmd.member.change != state::MemberChange::kAnnounce || !driver_.core().conf().contains(cmd.member.id) ||
        driver_.core().conf_change_pending()))
     return 0;
+  scratch_.clear();
+  state::encode_command(cmd, scratch_);
   Bytes bytes;
   if (span) {
     // The context rides in the entry, so every node that stores or applies it can join the trace.
-    Bytes command;
-    state::encode_command(cmd, command);
-    encode_traced_entry(trace::parent_of(*span), command, bytes);
+    encode_traced_entry(trace::parent_of(*span), scratch_, bytes);
   } else {
-    state::encode_command(cmd, bytes);
+    bytes.assign(scratch_);
   }
   auto idx = driver_.core().propose(std::move(bytes));
   if (!idx) return 0;

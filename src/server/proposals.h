@@ -116,6 +116,10 @@ class Proposals {
   std::deque<std::pair<raft::Index, uint64_t>> awaiting_commit_;  // traced entry's index -> origin
   void await_commit(raft::Index index, uint64_t origin);
   uint64_t seq_ = 0;
+  // Commands are encoded here first and copied out at their exact size: the log keeps an entry
+  // until the next snapshot (up to 100 000 of them), and a string grown by appending would keep
+  // up to twice the bytes it holds.
+  Bytes scratch_;
 };
 
 }  // namespace conclave::server

@@ -179,21 +179,25 @@ void fields(V& v, T& c) {
   if (v.format >= 6 && c.kind == CommandKind::kMembership) v(c.member);  // kind is read first
 }
 
+// Writes the current format: integers as (zigzag) varints, lengths and counts as varints, so
+// the many zero and small fields of a command take one byte each. Older formats (fixed-width
+// big-endian) only for tests that show they still decode.
 struct Encoder {
   Writer& w;
   uint8_t format = kCommandFormat;
+  bool varints() const { return format >= kVarintFormat; }
   void operator()(bool v) { w.boolean(v); }
   void operator()(uint8_t v) { w.u8(v); }
-  void operator()(int32_t v) { w.i32(v); }
-  void operator()(int64_t v) { w.i64(v); }
-  void operator()(uint64_t v) { w.u64(v); }
-  void operator()(const std::string& v) { w.blob(v); }
+  void operator()(int32_t v) { varints() ? w.svarint(v) : w.i32(v); }
+  void operator()(int64_t v) { varints() ? w.svarint(v) : w.i64(v); }
+  void operator()(uint64_t v) { varints() ? w.uvarint(v) : w.u64(v); }
+  void operator()(const std::string& v) { varints() ? w.vblob(v) : w.blob(v); }
   template <class E>
     requires std::is_enum_v<E>
   void operator()(E v) { (*this)(static_cast<std::underlying_type_t<E>>(v)); }
   template <class T>
   void operator()(const std::vector<T>& v) {
-    w.u32(static_cast<uint32_t>(v.size()));
+    varints() ? w.uvarint(v.size()) : w.u32(static_cast<uint32_t>(v.size()));
     for (const auto& x : v) (*this)(x);
   }
   void operator()(const Op& op) {
@@ -208,12 +212,21 @@ struct Encoder {
 struct Decoder {
   Reader& r;
   uint8_t format = kCommandFormat;  // the entry's: fields added later are absent from older ones
+  bool varints() const { return format >= kVarintFormat; }  // else fixed-width big-endian (2-6)
   void operator()(bool& v) { v = r.boolean(); }
   void operator()(uint8_t& v) { v = r.u8(); }
-  void operator()(int32_t& v) { v = r.i32(); }
-  void operator()(int64_t& v) { v = r.i64(); }
-  void operator()(uint64_t& v) { v = r.u64(); }
-  void operator()(std::string& v) { v = std::string(r.blob()); }
+  void operator()(int32_t& v) {
+    if (!varints()) {
+      v = r.i32();
+      return;
+    }
+    const int64_t x = r.svarint();
+    if (x < INT32_MIN || x > INT32_MAX) return r.fail();
+    v = static_cast<int32_t>(x);
+  }
+  void operator()(int64_t& v) { v = varints() ? r.svarint() : r.i64(); }
+  void operator()(uint64_t& v) { v = varints() ? r.uvarint() : r.u64(); }
+  void operator()(std::string& v) { v = std::string(varints() ? r.vblob() : r.blob()); }
   template <class E>
     requires std::is_enum_v<E>
   void operator()(E& v) {
@@ -223,7 +236,7 @@ struct Decoder {
   }
   template <class T>
   void operator()(std::vector<T>& v) {
-    uint32_t n = r.u32();
+    const uint64_t n = varints() ? r.uvarint() : r.u32();
     if (n > r.remaining()) return r.fail();
     v.resize(n);
     for (auto& x : v) (*this)(x);
@@ -247,10 +260,12 @@ struct Decoder {
 
 }  // namespace
 
-void encode_command(const Command& c, Bytes& out) {
+void encode_command(const Command& c, Bytes& out) { encode_command_as(c, kCommandFormat, out); }
+
+void encode_command_as(const Command& c, uint8_t format, Bytes& out) {
   Writer w(out);
-  w.u8(kCommandFormat);
-  Encoder e{w};
+  w.u8(format);
+  Encoder e{w, format};
   fields(e, c);
 }
 
