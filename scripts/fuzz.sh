@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (tests/fuzz; clang with ASan + UBSan) and runs each.
-#   scripts/fuzz.sh --runs N          every target for N inputs (the test command uses this)
+#   scripts/fuzz.sh --runs N          every target for N inputs, at most 5 minutes each (the test command uses this)
 #   scripts/fuzz.sh --minutes M       every target for M minutes (the long mode; 15+ for a release)
 #   scripts/fuzz.sh --minutes M fuzz_consul      one target
 # Each run starts from the committed seed corpus (tests/fuzz/corpus/<target>) plus what earlier
@@ -24,13 +24,13 @@ ninja -C build/fuzz "${targets[@]}"
 mkdir -p build/fuzz/crashes
 for t in "${targets[@]}"; do
   mkdir -p "build/fuzz/corpus/$t" "tests/fuzz/corpus/$t"
-  if [ "$mode" = runs ]; then limit=(-runs="$amount"); else limit=(-max_total_time=$((amount * 60))); fi
+  if [ "$mode" = runs ]; then limit=(-runs="$amount" -max_total_time=300); else limit=(-max_total_time=$((amount * 60))); fi
   echo "== $t (${mode} ${amount})"
   log="build/fuzz/$t.log"
   rc=0
   "build/fuzz/tests/fuzz/$t" "${limit[@]}" -timeout=10 -rss_limit_mb=4096 \
     -artifact_prefix="build/fuzz/crashes/$t-" "build/fuzz/corpus/$t" "tests/fuzz/corpus/$t" >"$log" 2>&1 || rc=$?
-  grep -E "^(Done|==[0-9]+==ERROR|SUMMARY|artifact_prefix|Test unit written)" "$log" || true
+  grep -a -E "^(Done|==[0-9]+==ERROR|SUMMARY|artifact_prefix|Test unit written)" "$log" || true
   if [ "$rc" -ne 0 ]; then
     tail -40 "$log"
     echo "$t failed (exit $rc): the input is in build/fuzz/crashes/"

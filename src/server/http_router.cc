@@ -5,11 +5,11 @@
 namespace conclave::server {
 
 void HttpRouter::exact(const std::string& path, std::set<std::string> methods, Handler handler) {
-  exact_[path] = Route{std::move(methods), std::move(handler)};
+  exact_[path] = Route{std::move(methods), std::move(handler), {}};
 }
 
 void HttpRouter::prefix(const std::string& prefix, std::set<std::string> methods, Handler handler) {
-  prefixes_[prefix] = Route{std::move(methods), std::move(handler)};
+  prefixes_[prefix] = Route{std::move(methods), std::move(handler), {}};
 }
 
 net::HttpResponse HttpRouter::text(int status, std::string body) {

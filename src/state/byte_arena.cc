@@ -62,9 +62,11 @@ char* ByteArena::allocate(size_t n) {
   }
   if (char* p = split_larger(cls)) return p;
   if (bump_end_ != bump_) push_free(bump_, static_cast<size_t>(bump_end_ - bump_) / kGrain);  // the old slab's tail
-  slabs_.push_back(std::make_unique_for_overwrite<char[]>(kSlabBytes));
+  const size_t slab = slab_bytes(slabs_.size());
+  slabs_.push_back(std::make_unique_for_overwrite<char[]>(slab));
+  slab_bytes_ += slab;
   bump_ = slabs_.back().get() + size;
-  bump_end_ = slabs_.back().get() + kSlabBytes;
+  bump_end_ = slabs_.back().get() + slab;
   return slabs_.back().get();
 }
 
@@ -96,6 +98,7 @@ ByteArena& ByteArena::operator=(ByteArena&& other) noexcept {
   bump_end_ = other.bump_end_;
   free_ = other.free_;
   nonempty_ = other.nonempty_;
+  slab_bytes_ = other.slab_bytes_;
   large_bytes_ = other.large_bytes_;
   used_bytes_ = other.used_bytes_;
   other.clear();
@@ -108,7 +111,7 @@ void ByteArena::clear() {
   bump_ = bump_end_ = nullptr;
   free_.fill(nullptr);
   nonempty_.fill(0);
-  large_bytes_ = used_bytes_ = 0;
+  slab_bytes_ = large_bytes_ = used_bytes_ = 0;
 }
 
 }  // namespace conclave::state

@@ -3,8 +3,9 @@
 // Why not malloc: glibc gives every block a 16-byte-rounded chunk with an 8-byte header (a 120-byte
 // znode block takes 128), and the blocks of a tree interleave in the heap with the short-lived
 // allocations around them (log entries, requests, replies). When those are freed, the holes they leave
-// between long-lived znode blocks stay resident. Here blocks are carved from 4 MiB slabs that hold
-// nothing else, in 8-byte size classes with a free list each:
+// between long-lived znode blocks stay resident. Here blocks are carved from slabs that hold nothing
+// else (the first 16 KiB, each next one twice the last, up to 4 MiB, so that the many small trees of
+// tests, snapshot checks and fuzzing stay small), in 8-byte size classes with a free list each:
 //   - a request takes a freed block of its class, else the rest of the current slab, else part of a
 //     freed block of a larger class (the remainder goes back to its own class), else a new slab;
 //   - blocks above kMaxSmall bytes are separate heap blocks the arena owns (their index in front).
@@ -26,8 +27,15 @@ class ByteArena {
  public:
   static constexpr size_t kGrain = 8;
   static constexpr size_t kMaxSmall = 4096;
-  // 4 MiB less what the allocator keeps in front of a block, so that a slab maps whole pages.
-  static constexpr size_t kSlabBytes = (size_t(4) << 20) - 64;
+  // Slab sizes: 16 KiB doubling to 4 MiB, each less what the allocator keeps in front of a block,
+  // so that a slab maps whole pages.
+  static constexpr size_t kSlabOverhead = 64;
+  static constexpr size_t kFirstSlabBytes = (size_t(16) << 10) - kSlabOverhead;
+  static constexpr size_t kSlabBytes = (size_t(4) << 20) - kSlabOverhead;
+  /// The size of the `i`th slab (from 0).
+  static constexpr size_t slab_bytes(size_t i) {
+    return i >= 8 ? kSlabBytes : ((kFirstSlabBytes + kSlabOverhead) << i) - kSlabOverhead;
+  }
 
   ByteArena() = default;
   ByteArena(const ByteArena&) = delete;
@@ -43,7 +51,7 @@ class ByteArena {
   void clear();
 
   /// Memory held from the system: slabs plus large blocks.
-  size_t held_bytes() const { return slabs_.size() * kSlabBytes + large_bytes_; }
+  size_t held_bytes() const { return slab_bytes_ + large_bytes_; }
   /// Bytes in blocks handed out and not released (rounded up to their class).
   size_t used_bytes() const { return used_bytes_; }
 
@@ -61,6 +69,7 @@ class ByteArena {
   std::array<char*, kClasses> free_{};  // each freed block holds the next one's address
   std::array<uint64_t, (kClasses + 63) / 64> nonempty_{};  // classes whose free list is not empty
   std::vector<std::unique_ptr<char[]>> large_;  // each block starts with its index here
+  size_t slab_bytes_ = 0;
   size_t large_bytes_ = 0;
   size_t used_bytes_ = 0;
 };

@@ -30,7 +30,7 @@ void NodeStore::fill(Node& n, std::string_view path, std::string_view data, bool
   CONCLAVE_ASSERT(path.size() <= UINT32_MAX && data.size() <= UINT32_MAX, "znode too large");
   const bool wide = path.size() > 0xff || data.size() > 0xffff;
   const size_t lengths = wide ? 9 : 4;
-  const size_t header = lengths + (extra ? sizeof extra : 0);
+  const size_t header = extra ? Node::extra_offset(wide) + sizeof extra : lengths;
   char* b = bytes_.allocate(header + path.size() + data.size());
   b[0] = static_cast<char>((data_null ? Node::kDataNull : 0) | (wide ? Node::kWide : 0) |
                            (extra ? Node::kHasExtra : 0));
@@ -43,7 +43,10 @@ void NodeStore::fill(Node& n, std::string_view path, std::string_view data, bool
     b[2] = static_cast<char>(data.size() & 0xff);
     b[3] = static_cast<char>(data.size() >> 8);
   }
-  if (extra) std::memcpy(b + lengths, &extra, sizeof extra);
+  if (extra) {
+    std::memset(b + lengths, 0, Node::extra_offset(wide) - lengths);
+    std::memcpy(b + Node::extra_offset(wide), &extra, sizeof extra);
+  }
   std::memcpy(b + header, path.data(), path.size());
   if (!data.empty()) std::memcpy(b + header + path.size(), data.data(), data.size());
   n.bytes_ = b;

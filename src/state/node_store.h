@@ -120,7 +120,9 @@ class Node {
   // The block in the store's arena: a header, the extra block's address if the node has one, the
   // path, the data. The header's first byte holds flags; the short form (path < 256 bytes, data
   // < 64 KiB) follows it with a one-byte path length and a two-byte little-endian data length
-  // (4 bytes in all), the wide form with two four-byte lengths (9 bytes).
+  // (4 bytes in all), the wide form with two four-byte lengths (9 bytes). The extra block's address
+  // sits at the next 8-byte boundary (blocks are 8-aligned), so that it is an ordinary aligned
+  // pointer to leak checkers and heap profilers, which only scan aligned words.
   static constexpr char kDataNull = 1;
   static constexpr char kWide = 2;
   static constexpr char kHasExtra = 4;
@@ -132,9 +134,10 @@ class Node {
   Lengths lengths() const {
     if (!bytes_) return {0, 0, 0};
     const auto* b = reinterpret_cast<const unsigned char*>(bytes_);
-    const uint32_t extra = (b[0] & kHasExtra) ? sizeof(Extra*) : 0;
-    if (!(b[0] & kWide)) return {4 + extra, b[1], uint32_t(b[2]) | uint32_t(b[3]) << 8};
-    Lengths l{9 + extra, 0, 0};
+    const bool wide = b[0] & kWide;
+    const uint32_t header = (b[0] & kHasExtra) ? extra_offset(wide) + sizeof(Extra*) : (wide ? 9 : 4);
+    if (!wide) return {header, b[1], uint32_t(b[2]) | uint32_t(b[3]) << 8};
+    Lengths l{header, 0, 0};
     std::memcpy(&l.path, b + 1, 4);
     std::memcpy(&l.data, b + 5, 4);
     return l;
@@ -146,9 +149,10 @@ class Node {
   Extra* ext() const {
     if (!bytes_ || !(bytes_[0] & kHasExtra)) return nullptr;
     Extra* e;
-    std::memcpy(&e, bytes_ + ((bytes_[0] & kWide) ? 9 : 4), sizeof e);
+    std::memcpy(&e, bytes_ + extra_offset(bytes_[0] & kWide), sizeof e);
     return e;
   }
+  static constexpr uint32_t extra_offset(bool wide) { return wide ? 16 : 8; }
 
   char* bytes_ = nullptr;  // the block; null for a free record
   NodeId parent_ = kNoNodeId;

@@ -116,9 +116,11 @@ void SnapshotWriter::append(const char* p, size_t n) {
   while (n > 0) {
     if (parts_.empty() || parts_.back().size() == parts_.back().capacity()) {
       // A part from the source, or when it has none ready, a small fresh one: faulting in fresh
-      // memory is what costs, so a miss costs a few pages, not a whole part.
+      // memory is what costs, so a miss costs a few pages, not a whole part. Without a source, the
+      // parts grow from 64 KiB to kPartBytes, so that a small tree's encoding stays small.
+      const size_t fresh = part_source_ ? kSmallPartBytes : std::min(kPartBytes, (size_t(64) << 10) << std::min<size_t>(parts_.size(), 6));
       parts_.push_back(part_source_ ? part_source_() : std::string());
-      if (parts_.back().capacity() < kSmallPartBytes) parts_.back().reserve(part_source_ ? kSmallPartBytes : kPartBytes);
+      if (parts_.back().capacity() < kSmallPartBytes) parts_.back().reserve(fresh);
       parts_.back().clear();
     }
     std::string& part = parts_.back();

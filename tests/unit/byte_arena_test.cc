@@ -83,16 +83,20 @@ TEST(ByteArena, SteadyChurnReusesFreedSpace) {
   // With the slab full, smaller blocks are cut from a freed larger one rather than from a new slab.
   ByteArena full;
   std::vector<char*> blocks;
-  for (size_t i = 0; i < ByteArena::kSlabBytes / 1024; ++i) blocks.push_back(full.allocate(1024));
-  if (ByteArena::kSlabBytes % 1024) full.allocate(ByteArena::kSlabBytes % 1024);
-  ASSERT_EQ(full.held_bytes(), ByteArena::kSlabBytes);
+  const size_t first = ByteArena::slab_bytes(0);
+  for (size_t i = 0; i < first / 1024; ++i) blocks.push_back(full.allocate(1024));
+  if (first % 1024) full.allocate(first % 1024);
+  ASSERT_EQ(full.held_bytes(), first);
   full.release(blocks[7], 1024);
   std::vector<char*> cut;
   for (int i = 0; i < 12; ++i) cut.push_back(full.allocate(80));  // 960 of the 1024 bytes
-  EXPECT_EQ(full.held_bytes(), ByteArena::kSlabBytes);
+  EXPECT_EQ(full.held_bytes(), first);
   for (char* p : cut) EXPECT_TRUE(p >= blocks[7] && p < blocks[7] + 1024);
-  full.allocate(80);  // no room left in it: a new slab
-  EXPECT_EQ(full.held_bytes(), 2 * ByteArena::kSlabBytes);
+  full.allocate(80);  // no room left in it: a new slab, twice the size
+  EXPECT_EQ(full.held_bytes(), first + ByteArena::slab_bytes(1));
+  EXPECT_EQ(ByteArena::slab_bytes(1), 2 * first + ByteArena::kSlabOverhead);
+  EXPECT_EQ(ByteArena::slab_bytes(8), ByteArena::kSlabBytes);
+  EXPECT_EQ(ByteArena::slab_bytes(7) + ByteArena::kSlabOverhead, (ByteArena::kSlabBytes + ByteArena::kSlabOverhead) / 2);
 }
 
 TEST(ByteArena, MovedFromArenaIsEmptyAndTheMovedBlocksStay) {
