@@ -41,7 +41,8 @@ class SnapshotWriter final : public NodeObserver {
   SnapshotWriter(const SnapshotWriter&) = delete;
   SnapshotWriter& operator=(const SnapshotWriter&) = delete;
 
-  /// Where empty parts come from (each with capacity kPartBytes; default: fresh allocations).
+  /// Where empty parts come from (each with capacity kPartBytes). Without a source, parts are fresh
+  /// allocations that grow from 64 KiB to kPartBytes, so a small tree's encoding stays small.
   /// Encoding into fresh memory is mostly page faults: a source that hands out parts already
   /// touched by another thread keeps that cost off the caller of step().
   void set_part_source(std::function<std::string()> source) { part_source_ = std::move(source); }
