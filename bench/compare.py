@@ -668,14 +668,15 @@ def scenario_trace_cost(opts):
     return runs
 
 
-IO_THREAD_VARIANTS = [0, 1, 2]
+URING_BIN = REPO / "build" / "uring" / "src" / "cli" / "conclave"  # cmake --preset release-uring
 
 
-def scenario_io_threads(opts):
-    """Throughput and server CPU per operation with 0 (the loop thread does the socket work), 1
-    and 2 I/O threads, one node, with the cheap client (conclave_loadgen, one write per request,
-    opts.connections x opts.outstanding) and the official C client; and 1x1 round trips, where a
-    hand-off between threads is pure added latency. Variants alternate within each repetition."""
+def conclave_variants(opts, variants, title):
+    """Throughput and server CPU per operation of one node in each of `variants` ((label, binary or
+    None for the release build, I/O threads)), with the cheap client (conclave_loadgen, one write
+    per request, opts.connections x opts.outstanding) and the official C client; and 1x1 round
+    trips, where a hand-off between threads is pure added latency. Variants alternate within each
+    repetition."""
     runs = {}
     cheap = ["--connections", str(opts.connections), "--outstanding", str(opts.outstanding), "--keys", str(opts.keys),
              "--value-size", "100"]
@@ -685,9 +686,16 @@ def scenario_io_threads(opts):
     loads = [("loadgen", cheap, "get=100"), ("loadgen", cheap, "set=100"), ("libzk", libzk, "get=100"),
              ("1x1", one, "get=100"), ("1x1", one, "set=100")]
     for rep in range(opts.repeat):
-        for n in IO_THREAD_VARIANTS:
+        for label, binary, n in variants:
             args = ["--io-threads", str(n)]
-            with running("conclave", lambda t: start_conclave(1, t, extra_args=args), "iot") as system:
+
+            def start(t, args=args, binary=binary):
+                if binary is None:
+                    return start_conclave(1, t, extra_args=args)
+                node = ConclaveServer(workdir=t / "conclave-1", binary=binary, extra_args=args)
+                node.start()
+                return System("conclave", [node])
+            with running("conclave", start, "var") as system:
                 for client, base, mix in loads:
                     kw = {"driver": "libzk"} if client == "libzk" else {}
                     base = base + ["--mix", mix]
@@ -698,24 +706,38 @@ def scenario_io_threads(opts):
                     t1 = thread_cpu_seconds(system.nodes[0].pid)
                     total = r["total_ops_per_s"] * r["seconds"]
                     r["thread_cpu_us_per_op"] = {k: (t1[k] - t0[k]) * 1e6 / max(total, 1) for k in t0}
-                    key = "%s %s io=%d" % (client, mix.split("=")[0], n)
+                    key = "%s %s %s" % (client, mix.split("=")[0], label)
                     runs.setdefault(key, []).append(r)
                     op = list(r["ops"].values())[0]
                     tc = r["thread_cpu_us_per_op"]
-                    print("  %-18s rep %d: %8.0f ops/s  p50 %.3f ms  p99 %.2f ms  cpu %.1f us/op "
+                    print("  %-24s rep %d: %8.0f ops/s  p50 %.3f ms  p99 %.2f ms  cpu %.1f us/op "
                           "(loop %.1f, io %.1f, other %.1f)" % (
                               key, rep, r["total_ops_per_s"], op["p50_ms"], op["p99_ms"], r["server_cpu_us_per_op"],
                               tc["loop"], tc["io"], tc["other"]), flush=True)
-    print("\nio-threads (1 node; medians: ops/s, p50, server CPU per op, of it the loop thread's)")
+    print("\n%s (1 node; medians: ops/s, p50, server CPU per op, of it the loop thread's)" % title)
     for client, _, mix in loads:
         cells = []
-        for n in IO_THREAD_VARIANTS:
-            rs = runs["%s %s io=%d" % (client, mix.split("=")[0], n)]
-            cells.append("io=%d %.0f/s p50 %.3f ms %.1f us (loop %.1f)" % (
-                n, med([r["total_ops_per_s"] for r in rs]), med([list(r["ops"].values())[0]["p50_ms"] for r in rs]),
+        for label, _, _ in variants:
+            rs = runs["%s %s %s" % (client, mix.split("=")[0], label)]
+            cells.append("%s %.0f/s p50 %.3f ms %.1f us (loop %.1f)" % (
+                label, med([r["total_ops_per_s"] for r in rs]), med([list(r["ops"].values())[0]["p50_ms"] for r in rs]),
                 med([r["server_cpu_us_per_op"] for r in rs]), med([r["thread_cpu_us_per_op"]["loop"] for r in rs])))
         print("  %-7s %-3s  %s" % (client, mix.split("=")[0], " | ".join(cells)))
     return runs
+
+
+def scenario_io_threads(opts):
+    """0 (the loop thread does the socket work), 1 and 2 I/O threads."""
+    return conclave_variants(opts, [("io=%d" % n, None, n) for n in (0, 1, 2)], "io-threads")
+
+
+def scenario_io_backend(opts):
+    """Asio on epoll (the release build) against Asio on io_uring (cmake --preset release-uring &&
+    ninja -C build/uring conclave), without and with one I/O thread."""
+    if not URING_BIN.exists():
+        raise SystemExit("io-backend needs the io_uring build: cmake --preset release-uring && ninja -C build/uring conclave")
+    return conclave_variants(opts, [("epoll io=0", None, 0), ("uring io=0", URING_BIN, 0),
+                                    ("epoll io=1", None, 1), ("uring io=1", URING_BIN, 1)], "io-backend")
 
 
 def scenario_idle_sessions(opts):
@@ -873,6 +895,7 @@ def main():
         ("consul-kv", "Consul KV over HTTP vs etcd's gateway and the ZooKeeper protocol (1 node)", scenario_consul_kv),
         ("trace-cost", "the cost of tracing: off, default sampling, every request (1 node)", scenario_trace_cost),
         ("io-threads", "I/O threads: 0, 1, 2 (1 node)", scenario_io_threads),
+        ("io-backend", "epoll or io_uring under Asio (1 node)", scenario_io_backend),
         ("idle-sessions", "%d idle sessions with their pings (1 node)" % opts.idle_sessions, scenario_idle_sessions),
         ("consul-fanout", "Consul blocking-query fan-out (1 node, %d long-polls on one key)" % opts.blocking,
          scenario_consul_fanout),

@@ -25,6 +25,8 @@ PACKAGES=(
   clang-14 libclang-rt-14-dev
   # tools used by scripts and tests
   curl procps
+  # benchmarks only: liburing for the io_uring build (cmake --preset release-uring, bench/compare.py --only io-backend)
+  liburing-dev
   # benchmarks only (bench/compare.py): etcd 3.4 as a second anchor
   # etcd-server is installed by bench/compare.py itself when missing
 )
