@@ -12,6 +12,7 @@
 // is corruption, returned as an error naming the segment and offset.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -54,6 +55,10 @@ class RecordReplay {
 
   /// The index of the last entry record read (0: none since the snapshot).
   raft::Index last_index() const { return log_last_; }
+  /// The index the log continues from: after its last entry, or after the snapshot.
+  raft::Index next_index() const {
+    return (out_.entries.empty() ? std::max(log_last_, after_index_) : out_.entries.back().index) + 1;
+  }
   RecoveredLog& log() { return out_; }
 
  private:

@@ -70,8 +70,12 @@ void encode_truncate_record(raft::Index from, std::string& out) {
 uint64_t Wal::submit(const std::optional<raft::HardState>& hs, const std::vector<raft::Entry>& entries,
                      raft::Index truncate_from, bool sync) {
   std::lock_guard lock(mu_);
+  if (!pending_has_data_) pending_before_hs_ = queued_hs_;
   if (truncate_from != 0) encode_truncate_record(truncate_from, pending_);
-  if (hs) encode_hard_state_record(*hs, pending_);
+  if (hs) {
+    encode_hard_state_record(*hs, pending_);
+    queued_hs_ = *hs;
+  }
   for (const auto& e : entries) {
     encode_entry_record(e, pending_);
     pending_last_index_ = e.index;
@@ -84,7 +88,7 @@ uint64_t Wal::submit(const std::optional<raft::HardState>& hs, const std::vector
   return pending_ticket_;
 }
 
-Wal::Wal(WalOptions options) : options_(std::move(options)) {}
+Wal::Wal(WalOptions options) : options_(std::move(options)), roll_(options_.segment_bytes) {}
 
 Wal::~Wal() { close(); }
 
@@ -94,19 +98,18 @@ Result<std::unique_ptr<Wal>> Wal::open(const WalOptions& options, raft::Index af
   fs::create_directories(options.dir, ec);
   if (ec) return make_error(Errc::kIo, "cannot create WAL dir " + options.dir + ": " + ec.message());
 
-  std::vector<Segment> segments;
+  std::vector<raft::Index> segments;
   for (const auto& de : fs::directory_iterator(options.dir, ec)) {
     auto name = de.path().filename().string();
     if (name.size() != 24 || name.substr(20) != ".wal") continue;
-    segments.push_back({de.path().string(), std::stoull(name.substr(0, 20))});
+    segments.push_back(std::stoull(name.substr(0, 20)));
   }
   if (ec) return make_error(Errc::kIo, "cannot list WAL dir " + options.dir + ": " + ec.message());
-  std::sort(segments.begin(), segments.end(),
-            [](const Segment& a, const Segment& b) { return a.first_index < b.first_index; });
+  std::sort(segments.begin(), segments.end());
 
   RecordReplay replay(after_index);
   for (size_t si = 0; si < segments.size(); ++si) {
-    const std::string& path = segments[si].path;
+    const std::string path = (fs::path(options.dir) / segment_name(segments[si])).string();
     auto content = read_file(path);
     if (!content) return content.error();
     RecordReplay::Torn torn;
@@ -121,25 +124,21 @@ Result<std::unique_ptr<Wal>> Wal::open(const WalOptions& options, raft::Index af
     }
   }
   RecoveredLog& out = replay.log();
-  const raft::Index log_last = replay.last_index();
-
   std::unique_ptr<Wal> wal(new Wal(options));
-  wal->segments_ = std::move(segments);
-  raft::Index last_index = std::max(log_last, after_index);
-  if (!out.entries.empty()) last_index = out.entries.back().index;
-  auto st = wal->open_new_segment(last_index + 1);
+  auto st = wal->open_segment(wal->roll_.open(std::move(segments), replay.next_index()));
   if (!st) return st.error();
-  // The new segment starts with the current hard state so retiring old segments never loses it.
+  // The log goes on with the current hard state, synced, so retiring old segments never loses it.
   std::string hs;
   encode_hard_state_record(out.hard_state, hs);
   st = wal->write_batch(hs, 0);
   if (!st) return st.error();
+  wal->queued_hs_ = out.hard_state;
   wal->writer_ = std::thread([w = wal.get()] { w->writer_loop(); });
   *recovered = std::move(out);
   return wal;
 }
 
-Status Wal::open_new_segment(raft::Index first_index) {
+Status Wal::open_segment(raft::Index first_index) {
   std::string path = (fs::path(options_.dir) / segment_name(first_index)).string();
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return make_error(Errc::kIo, fmt::format("cannot open {}: {}", path, strerror(errno)));
@@ -155,20 +154,18 @@ Status Wal::open_new_segment(raft::Index first_index) {
   fd_ = fd;
   struct stat sb{};
   ::fstat(fd_, &sb);
-  segment_size_ = static_cast<uint64_t>(sb.st_size);
   if (options_.fsync) {
     auto st = fsync_dir(options_.dir);
     if (!st) return st;
   }
   std::lock_guard lock(mu_);
-  if (segments_.empty() || segments_.back().path != path) segments_.push_back({path, first_index});
+  roll_.set_size(static_cast<uint64_t>(sb.st_size));
   return Status::Ok();
 }
 
 Status Wal::write_batch(const std::string& buf, raft::Index last_index, bool sync) {
   auto st = write_all(fd_, buf);
   if (!st) return st;
-  segment_size_ += buf.size();
   if (options_.fsync && sync) {
     auto t0 = std::chrono::steady_clock::now();
     if (::fdatasync(fd_) != 0) return make_error(Errc::kIo, std::string("fdatasync: ") + strerror(errno));
@@ -179,6 +176,7 @@ Status Wal::write_batch(const std::string& buf, raft::Index last_index, bool syn
   }
   std::lock_guard lock(mu_);
   stats_.bytes += buf.size();
+  roll_.wrote(buf.size());
   return Status::Ok();
 }
 
@@ -188,6 +186,9 @@ void Wal::writer_loop() {
     raft::Index last = 0;
     uint64_t ticket = 0;
     bool sync = true;
+    raft::HardState before;
+    std::string head;
+    raft::Index roll_to = 0;
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return pending_has_data_ || closing_; });
@@ -200,21 +201,15 @@ void Wal::writer_loop() {
       pending_has_data_ = false;
       sync = pending_needs_sync_;
       pending_needs_sync_ = false;
+      before = pending_before_hs_;
+      roll_to = roll_.roll_before(batch, before, &head);
     }
-    if (segment_size_ >= options_.segment_bytes && last != 0) {
-      // Name the new segment after the first entry it will hold: the batch's first record.
-      Reader r(std::string_view(batch).substr(8));
-      raft::Index first = 0;
-      if (r.u8() == kEntry) {
-        r.u64();
-        first = r.u64();
-      }
-      if (first != 0) {
-        auto st = open_new_segment(first);
-        if (!st) {
-          log::error("wal", "{}; stopping (storage failure is fail-stop)", st.error().message);
-          std::abort();
-        }
+    if (roll_to != 0) {
+      auto st = open_segment(roll_to);
+      if (st) st = write_batch(head, 0, false);  // made durable by the batch's own fdatasync
+      if (!st) {
+        log::error("wal", "{}; stopping (storage failure is fail-stop)", st.error().message);
+        std::abort();
       }
     }
     auto st = write_batch(batch, last, sync);
@@ -228,15 +223,13 @@ void Wal::writer_loop() {
 }
 
 void Wal::retire_through(raft::Index index) {
-  std::vector<std::string> doomed;
+  std::vector<raft::Index> doomed;
   {
     std::lock_guard lock(mu_);
-    while (segments_.size() >= 2 && segments_[1].first_index <= index + 1) {
-      doomed.push_back(segments_.front().path);
-      segments_.erase(segments_.begin());
-    }
+    doomed = roll_.retire(index);
   }
-  for (const auto& p : doomed) {
+  for (raft::Index first : doomed) {
+    std::string p = (fs::path(options_.dir) / segment_name(first)).string();
     std::error_code ec;
     fs::remove(p, ec);
     if (ec) log::warn("wal", "cannot remove retired segment {}: {}", p, ec.message());

@@ -2,7 +2,9 @@
 //
 // Owns every byte under <data-dir>/wal. Record framing: u32 payload length, u32 crc32c(payload),
 // payload. A payload is an Entry or a HardState (see wal.cc). Segments are named after the
-// first index they may hold (%020llu.wal) and roll over at Options::segment_bytes.
+// first index they may hold (%020llu.wal) and roll over at Options::segment_bytes, by the rules
+// of storage/segment_roll.h (names increase in write order; each new segment opens with the hard
+// state, so retiring old segments never loses the term and vote).
 //
 // Group commit: submit() only queues and returns a ticket; one writer thread writes everything
 // queued with a single write() and a single fdatasync(), then reports the highest durable ticket
@@ -33,6 +35,7 @@
 #include "raft/entry.h"
 #include "storage/log_replay.h"
 #include "storage/log_store.h"
+#include "storage/segment_roll.h"
 
 namespace conclave::storage {
 
@@ -71,7 +74,8 @@ class Wal final : public LogStore {
  private:
   explicit Wal(WalOptions options);
   void writer_loop();
-  Status open_new_segment(raft::Index first_index);
+  /// Makes the segment named `first_index` the one written (creating it, or appending to it).
+  Status open_segment(raft::Index first_index);
   Status write_batch(const std::string& buf, raft::Index last_index, bool sync = true);
 
   WalOptions options_;
@@ -85,17 +89,14 @@ class Wal final : public LogStore {
   raft::Index pending_last_index_ = 0;
   bool pending_has_data_ = false;
   bool pending_needs_sync_ = false;   // some queued batch needs its fdatasync
+  raft::HardState queued_hs_;         // the latest hard state submitted
+  raft::HardState pending_before_hs_; // the hard state in effect before what is pending
   bool closing_ = false;
   Stats stats_;
 
   // Writer-thread state.
   int fd_ = -1;
-  uint64_t segment_size_ = 0;
-  struct Segment {
-    std::string path;
-    raft::Index first_index;
-  };
-  std::vector<Segment> segments_;  // guarded by mu_
+  SegmentRoll roll_;  // guarded by mu_ (the loop thread retires, the writer rolls over)
   std::thread writer_;
 };
 

@@ -1,5 +1,5 @@
-# Runs the driver simulation built on one mutated copy of server/raft_driver.cc and fails only if
-# it does not notice the mutation. Prints what caught it.
+# Runs the driver simulation built on one mutated copy of server/raft_driver.cc (or of
+# storage/segment_roll.cc) and fails only if it does not notice the mutation. Prints what caught it.
 #   -DSIM=<simulation binary> -DSEEDS=<how many>
 execute_process(COMMAND ${SIM} --seeds ${SEEDS} --max-failures 1 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(rc EQUAL 0)

@@ -10,8 +10,10 @@
 //
 // Each node's world is a SimEnv (server/driver_env.h): one seeded event queue for the whole
 // cluster stands in for the event loops, the WAL writer threads and the snapshot thread. Its log
-// store keeps the WAL's exact bytes: synced bytes survive a crash; written-but-unsynced bytes
-// (commit-only hard states) survive whole, torn or not at all, as a power cut leaves them. A
+// store keeps the WAL's exact bytes in segments opened, rolled over and retired by the WAL's own
+// rules (storage/segment_roll.h): synced bytes survive a crash; written-but-unsynced bytes
+// (commit-only hard states) survive whole, torn or not at all, as a power cut leaves them, and a
+// retired segment may come back while the WAL directory is not synced. A
 // crash also drops every batch not yet written, the snapshot being written, and every event of
 // that incarnation. Peer messages go through the Raft wire codec, with delays, drops,
 // duplicates and partitions.
@@ -22,7 +24,8 @@
 //                           digest equals that of a reference tree fed the committed history;
 //   * snapshots           — a tree loaded from a snapshot (installed from the leader or read at
 //                           restart) equals the reference tree at the snapshot's index;
-//   * recovery            — every restart reads its WAL back without error;
+//   * recovery            — every restart reads its WAL back without error, with a term and vote
+//                           no older than the newest a synced write carried;
 //   * durability          — every write acknowledged to its client (applied on the node that
 //                           proposed it) is, at the end, in every member's tree;
 //   * liveness            — after healing, a new write commits everywhere in bounded time.
@@ -49,6 +52,7 @@
 #include "server/raft_driver.h"
 #include "state/command.h"
 #include "state/tree.h"
+#include "storage/segment_roll.h"
 #include "storage/wal.h"
 
 using namespace conclave;
@@ -111,21 +115,35 @@ class Clock {
 
 // ---- what survives a crash ----
 
+struct Segment {
+  std::string synced;    // fdatasync'ed bytes
+  std::string unsynced;  // written after the last fdatasync (in the page cache)
+};
+
 struct Disk {
-  std::string wal_synced;    // fdatasync'ed WAL bytes
-  std::string wal_unsynced;  // written after the last fdatasync (in the page cache)
+  // The WAL's segment files by name, as storage::Wal::open lists them. Only the one being written
+  // has unsynced bytes: rolling over syncs the old one first.
+  std::map<Index, Segment> wal;
+  Index writing = 0;
+  // Segments retired since the WAL directory was last synced: a power cut may bring them back.
+  std::vector<std::pair<Index, Segment>> unlinked;
   std::map<Index, std::string> snapshots;  // index -> the snapshot file's bytes (written atomically)
+  raft::HardState durable_hs;  // the newest hard state in a synced write: term and vote never go back
 };
 
 struct World;  // the cluster: clock, rng, faults
 
 class SimLog final : public storage::LogStore {
  public:
-  SimLog(World& w, Disk& disk, uint64_t incarnation) : w_(w), disk_(disk), incarnation_(incarnation) {}
+  SimLog(World& w, Disk& disk, uint64_t incarnation, uint64_t segment_bytes, const raft::HardState& recovered)
+      : w_(w), disk_(disk), incarnation_(incarnation), roll_(segment_bytes), queued_hs_(recovered) {}
+  storage::SegmentRoll& roll() { return roll_; }
+  /// Appends to the segment being written (storage::Wal::write_batch).
+  void append(const std::string& bytes, bool sync);
   uint64_t submit(const std::optional<raft::HardState>& hs, const std::vector<raft::Entry>& entries,
                   raft::Index truncate_from, bool sync) override;
   void set_ticket_callback(TicketCallback cb) override { cb_ = std::move(cb); }
-  void retire_through(raft::Index) override {}  // recovery skips what the snapshot covers
+  void retire_through(raft::Index index) override;
   void close() override {}
   Stats stats() const override { return stats_; }
 
@@ -134,6 +152,7 @@ class SimLog final : public storage::LogStore {
     uint64_t ticket;
     std::string bytes;
     bool sync;
+    std::optional<raft::HardState> hs;
   };
   void write_some();
 
@@ -145,6 +164,9 @@ class SimLog final : public storage::LogStore {
   std::vector<Batch> queued_;
   bool writer_busy_ = false;
   Stats stats_;
+  storage::SegmentRoll roll_;
+  raft::HardState queued_hs_;  // the latest submitted
+  raft::HardState before_hs_;  // in effect before what is queued
 };
 
 class SimSnapshots final : public storage::SnapshotStorage {
@@ -182,6 +204,7 @@ struct World {
   std::set<uint64_t> live;  // incarnations that have not crashed
   uint64_t wal_min_ms = 1, wal_max_ms = 10;  // how long a WAL write takes (sim ms)
   uint64_t background_max = 40;
+  uint64_t segment_bytes = 64ull << 20;
   [[noreturn]] void fail(const std::string& what, uint64_t seed) {
     throw Failure{what + " (seed " + std::to_string(seed) + ", t=" + std::to_string(clock.now()) + " ms)"};
   }
@@ -189,7 +212,9 @@ struct World {
 
 uint64_t SimLog::submit(const std::optional<raft::HardState>& hs, const std::vector<raft::Entry>& entries,
                         raft::Index truncate_from, bool sync) {
-  Batch b{++next_ticket_, {}, sync};
+  Batch b{++next_ticket_, {}, sync, hs};
+  if (queued_.empty()) before_hs_ = queued_hs_;
+  if (hs) queued_hs_ = *hs;
   if (truncate_from) storage::encode_truncate_record(truncate_from, b.bytes);
   if (hs) storage::encode_hard_state_record(*hs, b.bytes);
   for (const auto& e : entries) storage::encode_entry_record(e, b.bytes);
@@ -203,29 +228,61 @@ uint64_t SimLog::submit(const std::optional<raft::HardState>& hs, const std::vec
 }
 
 // The writer thread's turn: everything queued goes out in one write, with one fdatasync if any
-// batch needs it (storage::Wal::writer_loop).
+// batch needs it, rolling over to a new segment first where the WAL's rules say so
+// (storage::Wal::writer_loop).
 void SimLog::write_some() {
   writer_busy_ = false;
   if (queued_.empty()) return;
   std::string bytes;
   bool sync = false;
   uint64_t ticket = 0;
+  std::optional<raft::HardState> hs;
   for (auto& b : queued_) {
     bytes += b.bytes;
     sync = sync || b.sync;
     ticket = b.ticket;
+    if (b.hs) hs = b.hs;
   }
   queued_.clear();
+  std::string head;
+  if (Index next = roll_.roll_before(bytes, before_hs_, &head)) {
+    // Wal::open_segment: sync the old segment, create the new one, sync the directory.
+    Segment& old = disk_.wal[disk_.writing];
+    old.synced += old.unsynced;
+    old.unsynced.clear();
+    disk_.wal[next];
+    disk_.writing = next;
+    disk_.unlinked.clear();
+    append(head, false);
+  }
+  append(bytes, sync);
+  if (sync && hs) disk_.durable_hs = *hs;
+  if (cb_) cb_(ticket);
+}
+
+void SimLog::append(const std::string& bytes, bool sync) {
+  Segment& seg = disk_.wal[disk_.writing];
   stats_.bytes += bytes.size();
+  roll_.wrote(bytes.size());
   if (sync) {
-    disk_.wal_synced += disk_.wal_unsynced;
-    disk_.wal_synced += bytes;
-    disk_.wal_unsynced.clear();
+    seg.synced += seg.unsynced;
+    seg.synced += bytes;
+    seg.unsynced.clear();
     ++stats_.fsyncs;
   } else {
-    disk_.wal_unsynced += bytes;
+    seg.unsynced += bytes;
   }
-  if (cb_) cb_(ticket);
+}
+
+// Wal::retire_through: the files go, but the directory is not synced until the next segment is
+// created, so a power cut before that may bring them back.
+void SimLog::retire_through(raft::Index index) {
+  for (Index name : roll_.retire(index)) {
+    auto it = disk_.wal.find(name);
+    if (it == disk_.wal.end()) continue;  // named twice
+    disk_.unlinked.emplace_back(name, std::move(it->second));
+    disk_.wal.erase(it);
+  }
 }
 
 class SimEnv final : public server::DriverEnv {
@@ -256,17 +313,35 @@ class SimEnv final : public server::DriverEnv {
     return std::unique_ptr<storage::SnapshotStorage>(std::make_unique<SimSnapshots>(disk_));
   }
   Result<std::unique_ptr<storage::LogStore>> open_log(Index after_index, storage::RecoveredLog* recovered) override {
-    // What storage::Wal::open does with its segments, over the one "segment" on the disk.
+    // What storage::Wal::open does with its segment files.
     storage::RecordReplay replay(after_index);
-    storage::RecordReplay::Torn torn;
-    torn.offset = std::string::npos;
-    auto st = replay.feed(disk_.wal_synced, true, "sim-wal", &torn);
-    if (!st) return st.error();
-    if (torn.offset != std::string::npos) disk_.wal_synced.resize(torn.offset);
+    std::vector<Index> names;
+    for (auto& [name, seg] : disk_.wal) {
+      names.push_back(name);
+      storage::RecordReplay::Torn torn;
+      torn.offset = std::string::npos;
+      auto st = replay.feed(seg.synced, names.size() == disk_.wal.size(), "sim-wal-" + std::to_string(name), &torn);
+      if (!st) return st.error();
+      if (torn.offset != std::string::npos) seg.synced.resize(torn.offset);
+    }
+    Index next = replay.next_index();
     *recovered = std::move(replay.log());
-    // The reopened log starts with the recovered hard state, synced (as Wal::open writes it).
-    storage::encode_hard_state_record(recovered->hard_state, disk_.wal_synced);
-    return std::unique_ptr<storage::LogStore>(std::make_unique<SimLog>(w_, disk_, incarnation_));
+    const raft::HardState& got = recovered->hard_state;
+    const raft::HardState& was = disk_.durable_hs;
+    if (got.term < was.term || (got.term == was.term && was.vote != 0 && got.vote != was.vote))
+      return make_error(Errc::kCorrupt, "the WAL gives back term " + std::to_string(got.term) + " vote " +
+                                            std::to_string(got.vote) + ", but term " + std::to_string(was.term) +
+                                            " vote " + std::to_string(was.vote) + " was durable");
+    auto log = std::make_unique<SimLog>(w_, disk_, incarnation_, w_.segment_bytes, recovered->hard_state);
+    Index name = log->roll().open(std::move(names), next);
+    if (!disk_.wal.count(name)) disk_.unlinked.clear();  // a new file: the directory is synced
+    disk_.writing = name;
+    log->roll().set_size(disk_.wal[name].synced.size());
+    // The log goes on with the recovered hard state, synced (as Wal::open writes it).
+    std::string hs;
+    storage::encode_hard_state_record(recovered->hard_state, hs);
+    log->append(hs, true);
+    return std::unique_ptr<storage::LogStore>(std::move(log));
   }
   bool prefault_snapshot_parts() const override { return false; }
 
@@ -312,11 +387,12 @@ class Sim {
     snapshot_every_ = r.chance(0.7) ? r.between(15, 80) : 100000;
     slice_nodes_ = r.chance(0.2) ? 0 : r.between(1, 16);
     write_p_ = 0.2 + 0.6 * double(r.below(100)) / 100;
+    w_.segment_bytes = r.chance(0.6) ? r.between(256, 8192) : 64ull << 20;
     if (opt_.verbose)
       std::printf("seed=%" PRIu64 " nodes=%d drop=%.2f dup=%.2f delay<=%" PRIu64 " wal<=%" PRIu64 " crash=%.3f "
-                  "partition=%.3f snapshot_every=%" PRIu64 " slice=%" PRIu64 "\n",
+                  "partition=%.3f snapshot_every=%" PRIu64 " slice=%" PRIu64 " segment=%" PRIu64 "\n",
                   opt_.seed, n_, drop_, dup_, max_delay_, w_.wal_max_ms, crash_p_, partition_p_, snapshot_every_,
-                  slice_nodes_);
+                  slice_nodes_, w_.segment_bytes);
     for (int i = 1; i <= n_; ++i) {
       auto node = std::make_unique<SimNode>();
       node->id = NodeId(i);
@@ -368,6 +444,7 @@ class Sim {
     n.driver = std::make_unique<server::RaftDriver>(*n.env, ro, n.tree, std::move(h), w_.rng.next());
     auto st = n.driver->recover();
     if (!st) fail("recovery: node " + std::to_string(n.id) + " cannot read back its disk: " + st.error().message);
+
     schedule_tick(n);
     mix(0x57A27 ^ n.id);
   }
@@ -390,15 +467,24 @@ class Sim {
     n.incarnation = 0;
     n.driver.reset();  // queued WAL batches and the snapshot thread's work die with it
     n.env.reset();
-    if (power_cut && !n.disk.wal_unsynced.empty()) {
-      // Written but never synced: all of it reached the platter, none of it, or a torn prefix.
-      auto& u = n.disk.wal_unsynced;
-      uint64_t pick = w_.rng.below(3);
-      if (pick == 1) u.clear();
-      else if (pick == 2) u.resize(w_.rng.below(u.size()));
+    Disk& d = n.disk;
+    if (power_cut) {
+      auto& u = d.wal[d.writing].unsynced;
+      if (!u.empty()) {
+        // Written but never synced: all of it reached the platter, none of it, or a torn prefix.
+        uint64_t pick = w_.rng.below(3);
+        if (pick == 1) u.clear();
+        else if (pick == 2) u.resize(w_.rng.below(u.size()));
+      }
+      // Unlinked files whose directory entry was never synced may come back.
+      for (auto& [name, seg] : d.unlinked)
+        if (w_.rng.chance(0.5)) d.wal.emplace(name, std::move(seg));
     }
-    n.disk.wal_synced += n.disk.wal_unsynced;
-    n.disk.wal_unsynced.clear();
+    d.unlinked.clear();
+    for (auto& [name, seg] : d.wal) {
+      seg.synced += seg.unsynced;
+      seg.unsynced.clear();
+    }
     mix(0xC0FFEE ^ n.id);
   }
 

@@ -239,3 +239,74 @@ TEST(Wal, EntriesCoveredByTheSnapshotMayBeMissing) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("WAL gap"), std::string::npos) << bad.error().message;
 }
+
+// A leader writes its term and vote once, then batches of entries only (its commit index moves
+// in separate, unsynced hard-state records). When the segment holding the vote is retired, the
+// vote must still be in the log: a node that forgets it can vote twice in one term.
+TEST(Wal, RetiringTheSegmentWithTheVoteKeepsTheVote) {
+  TempDir d;
+  {
+    WalOptions o{d.path.string(), 512, true};
+    RecoveredLog log;
+    auto wal = Wal::open(o, 0, &log);
+    ASSERT_TRUE(wal.ok());
+    Durable durable(**wal);
+    raft::HardState hs{7, 3, 0};
+    ASSERT_TRUE(durable.wait((*wal)->submit(hs, {}, 0, true)));
+    for (raft::Index i = 1; i <= 200; ++i) {
+      raft::Entry e = entry(i, std::string(50, 'a'));
+      e.term = 7;
+      ASSERT_TRUE(durable.wait(append(**wal, e)));
+    }
+    size_t before = segments(d.path).size();
+    ASSERT_GT(before, 3u);
+    (*wal)->retire_through(150);
+    EXPECT_LT(segments(d.path).size(), before);
+    (*wal)->close();
+  }
+  RecoveredLog log;
+  auto wal = Wal::open({d.path.string()}, 150, &log);
+  ASSERT_TRUE(wal.ok()) << wal.error().message;
+  EXPECT_EQ(log.hard_state.term, 7u);
+  EXPECT_EQ(log.hard_state.vote, 3u);
+  ASSERT_EQ(log.entries.size(), 50u);
+}
+
+// Recovery reads segments in name order, so a segment must never be named below one written
+// before it. A follower whose uncommitted tail reached into newer segments installs a snapshot at
+// 20 (the tail is voided from 21) and restarts: the log goes on at 21, in the newest segment,
+// not in a new file named 21 that would sort before the voided tail and its truncate record.
+TEST(Wal, TheLogGoesOnInTheNewestSegmentWhenANewNameWouldSortBeforeIt) {
+  TempDir d;
+  WalOptions o{d.path.string(), 512, true};
+  {
+    RecoveredLog log;
+    auto wal = Wal::open(o, 0, &log);
+    ASSERT_TRUE(wal.ok());
+    Durable durable(**wal);
+    for (raft::Index i = 1; i <= 60; ++i) ASSERT_TRUE(durable.wait(append(**wal, entry(i, std::string(50, 'o')))));
+    ASSERT_GT(segments(d.path).size(), 4u);
+    ASSERT_TRUE(durable.wait((*wal)->submit(raft::HardState{2, 0, 20}, {}, 21, true)));
+    (*wal)->close();
+  }
+  for (int round = 0; round < 2; ++round) {
+    RecoveredLog log;
+    auto wal = Wal::open(o, 20, &log);
+    ASSERT_TRUE(wal.ok()) << wal.error().message;
+    if (round == 0) {
+      EXPECT_TRUE(log.entries.empty());
+      Durable durable(**wal);
+      for (raft::Index i = 21; i <= 30; ++i) {
+        raft::Entry e = entry(i, "new-" + std::to_string(i));
+        e.term = 2;
+        ASSERT_TRUE(durable.wait(append(**wal, e)));
+      }
+    } else {
+      ASSERT_EQ(log.entries.size(), 10u);
+      EXPECT_EQ(log.entries.front().index, 21u);
+      EXPECT_EQ(log.entries.back().data, "new-30");
+      EXPECT_EQ(log.hard_state.term, 2u);
+    }
+    (*wal)->close();
+  }
+}
