@@ -979,7 +979,41 @@ uint64_t DataTree::digest() const {
     w.i32(n.aversion());
     w.i64(n.ephemeral_owner());
     w.boolean(n.data_null());
+    for (const Acl& a : acls_.get(n.acl)) {  // the list, not its number in this replica's cache
+      w.i32(a.perms);
+      w.blob(a.id.scheme);
+      w.blob(a.id.id);
+    }
     total += (uint64_t(crc32c(b)) << 32 | crc32c(b, 0x5bd1e995u)) * 0x9E3779B97F4A7C15ull;
+  }
+  for (const auto& [id, s] : sessions_) {
+    b.clear();
+    Writer w(b);
+    w.i64(id);
+    w.i32(s.timeout_ms);
+    w.blob(s.password);
+    for (const auto& p : s.ephemerals) w.blob(p);
+    w.u32(0xE9E9E9E9u);
+    w.boolean(s.consul);
+    w.blob(s.spec.uuid);
+    w.blob(s.spec.name);
+    w.blob(s.spec.node);
+    w.u8(s.spec.behavior);
+    w.i64(s.spec.ttl_ms);
+    w.i64(s.spec.lock_delay_ms);
+    for (const auto& c : s.spec.node_checks) w.blob(c);
+    w.u32(0xC4C4C4C4u);
+    for (const auto& c : s.spec.service_checks) w.blob(c);
+    w.i64(s.create_index);
+    for (const auto& p : s.held) w.blob(p);
+    total += (uint64_t(crc32c(b, 0x5E55u)) << 32 | crc32c(b, 0x10Eu)) * 0xFF51AFD7ED558CCDull;
+  }
+  for (const auto& [path, until] : lock_delay_) {
+    b.clear();
+    Writer w(b);
+    w.blob(path);
+    w.i64(until);
+    total += uint64_t(crc32c(b, 0xDE1A7u)) * 0xC4CEB9FE1A85EC53ull;
   }
   for (const auto& [path, m] : kv_meta_) {
     b.clear();

@@ -133,7 +133,8 @@ class DataTree {
   static constexpr uint32_t kSnapshotFormat = 7;  // 4-6 are still read (7: znodes by id, any order)
   void encode_snapshot(Bytes& out) const;
   bool decode_snapshot(std::string_view bytes);
-  /// Order-independent digest of the whole tree, to compare replicas and snapshots.
+  /// Order-independent digest of the whole replicated state (znodes with their ACLs, sessions,
+  /// the Consul side and the catalog), to compare replicas and snapshots.
   uint64_t digest() const;
 
  private:

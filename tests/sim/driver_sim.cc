@@ -545,7 +545,7 @@ class Sim {
       state::Command cmd;
       if (e.type == raft::EntryType::kCommand && server::decode_entry(e.data, &payload) &&
           state::decode_command(payload.command, &cmd))
-        ref_.apply(int64_t(ref_index_), cmd);
+        ++(ref_.apply(int64_t(ref_index_), cmd).code == state::Code::kOk ? ref_ok_ : ref_refused_);
       ref_digest_[ref_index_] = ref_.digest();
     }
   }
@@ -559,10 +559,9 @@ class Sim {
     }
     if (n.tree.digest() != it->second)
       fail("state: node " + std::to_string(n.id) + "'s tree " + when + " index " + std::to_string(index) +
-           " differs from the committed history's (" + std::to_string(n.tree.node_count()) + " znodes against " +
-           std::to_string(ref_node_count(index)) + ")");
+           " differs from the committed history's (" + std::to_string(n.tree.node_count()) + " znodes" +
+           (index == ref_index_ ? " against " + std::to_string(ref_.node_count()) : std::string()) + ")");
   }
-  size_t ref_node_count(Index index) { return index == ref_index_ ? ref_.node_count() : 0; }
 
   // A snapshot replaced the tree: from the leader, or read back at restart.
   void tree_loaded(SimNode& n) {
@@ -590,31 +589,111 @@ class Sim {
 
   // ---- clients ----
 
-  // One write through the leader, as server::Proposals appends it: a Consul KV set, either of a
-  // key of its own (checked for durability) or of one of a few shared registers.
+  // One write through the leader, as server::Proposals appends it. Half are Consul KV sets of a
+  // key of its own (checked for durability: "/u/N") or of one of a few shared registers; the rest
+  // mix what the front-ends propose: ZooKeeper sessions, ephemeral and sequential znodes, deletes
+  // and multis (some of which fail, all-or-nothing), Consul sessions with lock acquire and
+  // release, catalog registrations whose checks the sessions depend on. Every kind goes through
+  // snapshots and recovery, and the trees' digests cover sessions, ACLs and the Consul side.
   std::optional<std::string> write() {
     SimNode* l = leader();
     if (!l) return std::nullopt;
+    auto& r = w_.rng;
     state::Command cmd;
     cmd.kind = state::CommandKind::kTxn;
     cmd.time_ms = int64_t(w_.clock.now());
     cmd.origin = (uint64_t(l->id) << 48) | ++origins_;
-    state::KvOp op;
-    op.verb = state::KvVerb::kSet;
+    const std::string n = std::to_string(origins_);
     std::string key;
-    if (w_.rng.chance(0.5)) {
-      key = "/u/" + std::to_string(origins_);
-      op.path = key;
-    } else {
-      op.path = "/reg/" + std::to_string(w_.rng.below(4));
+    auto kv = [&](state::KvVerb verb, std::string path, state::SessionId session = 0) {
+      state::KvOp op;
+      op.verb = verb;
+      op.path = std::move(path);
+      op.value = "v" + n;
+      op.session = session;
+      cmd.ops.push_back(std::move(op));
+    };
+    auto some = [&](const std::vector<state::SessionId>& v) -> state::SessionId {
+      return v.empty() ? state::SessionId(1) : v[r.below(v.size())];  // 1: never created
+    };
+    uint64_t pick = healed_ ? 0 : r.below(20);
+    if (pick < 10) {
+      if (r.chance(0.5)) {
+        key = "/u/" + n;
+        kv(state::KvVerb::kSet, key);
+      } else {
+        kv(state::KvVerb::kSet, "/reg/" + std::to_string(r.below(4)));
+      }
+    } else if (pick == 10) {  // a ZooKeeper session
+      cmd.kind = state::CommandKind::kCreateSession;
+      cmd.session = state::SessionId(0x100000 + origins_);
+      cmd.timeout_ms = 30000;
+      cmd.password = "pw" + n;
+      zk_sessions_.push_back(cmd.session);
+    } else if (pick == 11) {  // an ephemeral, sometimes sequential, of a session that may be gone
+      cmd.session = some(zk_sessions_);
+      state::CreateOp op;
+      op.path = "/e" + std::to_string(r.below(6));
+      op.data = "e" + n;
+      op.acl = state::open_acl_unsafe();
+      op.mode = r.chance(0.5) ? state::CreateMode::kEphemeral : state::CreateMode::kEphemeralSequential;
+      cmd.ops.push_back(std::move(op));
+    } else if (pick == 12) {  // a session closes (its ephemerals go)
+      cmd.kind = state::CommandKind::kCloseSession;
+      cmd.session = r.chance(0.5) ? some(zk_sessions_) : some(consul_sessions_);
+    } else if (pick == 13) {  // a multi that fails when the register's version moved on
+      cmd.multi = true;
+      state::CreateOp c;
+      c.path = "/m" + n;
+      c.acl = {state::Acl{state::perms::kRead, state::Id{"world", "anyone"}}};
+      c.mode = r.chance(0.5) ? state::CreateMode::kPersistent : state::CreateMode::kPersistentSequential;
+      cmd.ops.push_back(std::move(c));
+      state::SetDataOp sd;
+      sd.path = "/reg/" + std::to_string(r.below(4));
+      sd.data = "m" + n;
+      sd.version = r.chance(0.5) ? -1 : int32_t(r.below(3));
+      cmd.ops.push_back(std::move(sd));
+    } else if (pick == 14) {  // a delete, at any version, of a znode that may not exist
+      state::DeleteOp d;
+      d.path = r.chance(0.5) ? "/e" + std::to_string(r.below(6)) : "/m" + std::to_string(r.below(origins_ + 1));
+      d.version = r.chance(0.7) ? -1 : int32_t(r.below(2));
+      cmd.ops.push_back(std::move(d));
+    } else if (pick == 15) {  // a Consul session, tied to a node's checks
+      cmd.kind = state::CommandKind::kCreateSession;
+      cmd.session = state::SessionId(0x200000 + origins_);
+      cmd.consul = true;
+      cmd.consul_session.uuid = "00000000-0000-0000-0001-" + std::to_string(100000000000 + origins_);
+      cmd.consul_session.node = "node" + std::to_string(r.below(2));
+      cmd.consul_session.behavior = uint8_t(r.below(2));
+      cmd.consul_session.lock_delay_ms = r.chance(0.5) ? 0 : 50;
+      if (r.chance(0.5)) cmd.consul_session.node_checks = {"serfHealth"};
+      consul_sessions_.push_back(cmd.session);
+    } else if (pick == 16 || pick == 17) {  // acquire or release a lock
+      kv(pick == 16 ? state::KvVerb::kLock : state::KvVerb::kUnlock, "/lock/" + std::to_string(r.below(3)),
+         some(consul_sessions_));
+    } else if (pick == 18) {  // a node with its health check, passing or not
+      state::CatalogRegisterOp reg;
+      reg.node.name = "node" + std::to_string(r.below(2));
+      reg.node.address = "10.0.0." + std::to_string(1 + r.below(2));
+      reg.has_service = r.chance(0.5);
+      reg.service.id = reg.service.name = "web";
+      reg.service.port = int32_t(8000 + r.below(3));
+      state::CheckSpec check;
+      check.id = check.name = "serfHealth";
+      check.status = r.chance(0.7) ? "passing" : "critical";
+      reg.checks.push_back(std::move(check));
+      cmd.ops.push_back(std::move(reg));
+    } else {  // the node goes, and the sessions relying on its check with it
+      state::CatalogDeregisterOp dereg;
+      dereg.node = "node" + std::to_string(r.below(2));
+      cmd.ops.push_back(std::move(dereg));
     }
-    op.value = "v" + std::to_string(origins_);
-    cmd.ops.push_back(std::move(op));
     Bytes bytes;
     state::encode_command(cmd, bytes);
     auto idx = l->driver->core().propose(std::move(bytes));
     if (!idx) return std::nullopt;
-    proposed_[cmd.origin] = Proposal{l->incarnation, key.empty() ? "#" + std::to_string(origins_) : key};
+    proposed_[cmd.origin] = Proposal{l->incarnation, key.empty() ? "#" + n : key};
+    ++kinds_[pick];
     l->driver->schedule_drive();
     return proposed_[cmd.origin].key;
   }
@@ -708,6 +787,16 @@ class Sim {
                   "this incarnation: %" PRIu64 " snapshots written, %" PRIu64 " installed, %" PRIu64 " fsyncs; %" PRIu64 " events\n%s",
                   proposed_.size(), acknowledged_.size(), global_.size(), incarnations_ - n_, leaders_.size(), written,
                   installed, fsyncs, steps_, dump().c_str());
+      std::printf("proposals by kind (0-9 KV set, 10 zk session, 11 ephemeral, 12 close, 13 multi, 14 delete, "
+                  "15 consul session, 16 lock, 17 unlock, 18 register, 19 deregister):");
+      for (const auto& [k, c] : kinds_) std::printf(" %" PRIu64 ":%" PRIu64, k, c);
+      std::printf("\n");
+      const state::DataTree& t = nodes_[0]->tree;
+      size_t held = 0;
+      for (const auto& [id, info] : t.sessions()) held += info.held.size() + info.ephemerals.size();
+      std::printf("committed commands: %" PRIu64 " applied ok, %" PRIu64 " refused; node 1 at the end: %zu znodes, "
+                  "%zu sessions holding %zu locks and ephemerals, %zu catalog checks\n",
+                  ref_ok_, ref_refused_, t.node_count(), t.sessions().size(), held, t.catalog().check_count());
     }
   }
 
@@ -764,6 +853,9 @@ class Sim {
   Index ref_index_ = 0;
   std::map<Index, uint64_t> ref_digest_;
   std::map<uint64_t, Proposal> proposed_;
+  std::vector<state::SessionId> zk_sessions_, consul_sessions_;  // proposed (maybe never committed)
+  std::map<uint64_t, uint64_t> kinds_;  // write kind -> proposals
+  uint64_t ref_ok_ = 0, ref_refused_ = 0;
   std::map<std::string, Index> acknowledged_;
 };
 
