@@ -52,6 +52,7 @@ class DriverEnv {
 
 /// The real environment: `loop`, the WAL under <data_dir>/wal and snapshots under
 /// <data_dir>/snap (fdatasync'ed unless `fsync` is false), and one low-priority thread.
-std::unique_ptr<DriverEnv> make_loop_driver_env(net::EventLoop& loop, std::string data_dir, bool fsync);
+std::unique_ptr<DriverEnv> make_loop_driver_env(net::EventLoop& loop, std::string data_dir, bool fsync,
+                                                uint64_t wal_segment_bytes);
 
 }  // namespace conclave::server

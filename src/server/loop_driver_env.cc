@@ -12,8 +12,8 @@ namespace fs = std::filesystem;
 
 class LoopDriverEnv final : public DriverEnv {
  public:
-  LoopDriverEnv(net::EventLoop& loop, std::string data_dir, bool fsync)
-      : loop_(loop), data_dir_(std::move(data_dir)), fsync_(fsync) {}
+  LoopDriverEnv(net::EventLoop& loop, std::string data_dir, bool fsync, uint64_t segment_bytes)
+      : loop_(loop), data_dir_(std::move(data_dir)), fsync_(fsync), segment_bytes_(segment_bytes) {}
   ~LoopDriverEnv() override { join_background(); }
 
   void post(std::function<void()> fn) override { loop_.post(std::move(fn)); }
@@ -42,6 +42,7 @@ class LoopDriverEnv final : public DriverEnv {
     storage::WalOptions o;
     o.dir = (fs::path(data_dir_) / "wal").string();
     o.fsync = fsync_;
+    o.segment_bytes = segment_bytes_;
     auto wal = storage::Wal::open(o, after_index, recovered);
     if (!wal) return wal.error();
     return std::unique_ptr<storage::LogStore>(std::move(*wal));
@@ -51,12 +52,14 @@ class LoopDriverEnv final : public DriverEnv {
   net::EventLoop& loop_;
   std::string data_dir_;
   bool fsync_;
+  uint64_t segment_bytes_;
   std::thread thread_;
 };
 }  // namespace
 
-std::unique_ptr<DriverEnv> make_loop_driver_env(net::EventLoop& loop, std::string data_dir, bool fsync) {
-  return std::make_unique<LoopDriverEnv>(loop, std::move(data_dir), fsync);
+std::unique_ptr<DriverEnv> make_loop_driver_env(net::EventLoop& loop, std::string data_dir, bool fsync,
+                                                uint64_t wal_segment_bytes) {
+  return std::make_unique<LoopDriverEnv>(loop, std::move(data_dir), fsync, wal_segment_bytes);
 }
 
 }  // namespace conclave::server

@@ -176,7 +176,7 @@ Status Node::start() {
       raft::encode_message(m, payload);
       peers_->send(m.to, std::move(payload));
     };
-  driver_env_ = make_loop_driver_env(loop_, config_.data_dir, config_.fsync);
+  driver_env_ = make_loop_driver_env(loop_, config_.data_dir, config_.fsync, config_.wal_segment_bytes);
   driver_ = std::make_unique<RaftDriver>(*driver_env_, ro, tree_, std::move(dh), rng_());
   auto st = driver_->recover();
   if (!st) return st;

@@ -57,6 +57,7 @@ struct NodeConfig {
   int raft_tick_ms = 50;
   int election_ticks = 6;                 // election timeout: [6, 12) ticks = 300-600 ms
   bool fsync = true;
+  uint64_t wal_segment_bytes = 64ull << 20;  // a WAL segment rolls over once it holds this much
   uint64_t snapshot_every_entries = 100000;
   bool snapshot_blocking = false;    // see RaftDriverOptions::snapshot_slice_nodes
   int64_t reap_interval_ms = 60000;  // ZooKeeper's znode.container.checkIntervalMs

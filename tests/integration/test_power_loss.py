@@ -129,14 +129,16 @@ def power_cut_rounds(tmp_path, extra_args, rounds):
 @pytest.mark.parametrize("snapshots", [False, True], ids=["wal", "with-snapshots"])
 def test_acknowledged_writes_survive_power_loss(tmp_path, snapshots):
     # With snapshots every 200 entries, forked children write snapshot files (through the shim
-    # too) and the WAL segments they cover are retired, across the power cuts.
-    extra = ["--snapshot-entries", "200"] if snapshots else []
+    # too), and the WAL, in 16 KiB segments, retires the segments they cover, across the power
+    # cuts. A retired segment whose deletion no directory fsync had made durable comes back.
+    extra = ["--snapshot-entries", "200", "--wal-segment-bytes", "16384"] if snapshots else []
     acked, undone, missing = power_cut_rounds(tmp_path, extra, rounds=3)
     print("acked %d, undone at the power cuts: %r" % (len(acked), undone))
     assert undone["records"] > 0, "the shim journalled nothing: is it loaded?"
     if snapshots:
         snaps = list((tmp_path / "node").rglob("*.snap"))
         assert snaps, "no snapshot was written"
+        assert undone["deletions_seen"] > 0, "no WAL segment or snapshot was deleted: %r" % undone
     assert not missing, "%d of %d acknowledged writes lost at a power cut (e.g. %r); undone %r" % (
         len(missing), len(acked), missing[:5], undone)
 
@@ -149,10 +151,14 @@ def test_a_server_that_skips_fdatasync_is_caught(tmp_path):
 
 
 SCRIPT = r"""
-import os, sys
+import ctypes, os, sys
 d = sys.argv[1]
 W = os.O_WRONLY | os.O_CREAT
 dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+n = os.open(d + "/n", W); os.fsync(dfd); os.write(n, b"first"); os.close(n)  # created durably, data never synced
+m = os.open(d + "/m", W); os.write(m, b"base"); os.fsync(m); os.fsync(dfd)
+g = os.open(d + "/g", W); os.write(g, b"gone"); os.fsync(g); os.close(g); os.fsync(dfd)
+os.unlink(d + "/g"); os.fsync(dfd)                    # a deletion made durable
 old = os.open(d + "/c", W); os.write(old, b"old"); os.fsync(old); os.close(old)
 a = os.open(d + "/a", W); os.write(a, b"one"); os.fsync(a); os.fsync(dfd)
 k = os.open(d + "/k", W); os.write(k, b"keep-this"); os.fsync(k); os.fsync(dfd)
@@ -161,6 +167,10 @@ os.write(a, b"two")                                   # never synced: lost
 b = os.open(d + "/b", W); os.write(b, b"x"); os.fsync(b)  # data synced, its directory entry not
 t = os.open(d + "/c.tmp", W); os.write(t, b"new"); os.fsync(t); os.close(t)
 os.rename(d + "/c.tmp", d + "/c")                     # not made durable by a directory fsync
+os.write(m, b"more"); os.close(m)                     # never synced
+ctypes.CDLL(None).remove((d + "/m").encode())         # remove(3), not made durable: m comes back
+os.unlink("n", dir_fd=dfd)                            # unlinkat(2), not durable either
+n = os.open(d + "/n", W); os.write(n, b"second"); os.fsync(n); os.close(n)  # another file of that name
 """
 
 
@@ -174,9 +184,15 @@ def test_the_shim_keeps_exactly_what_was_made_durable(tmp_path):
     env.update(powerloss.environment(root, journal))
     subprocess.run([sys.executable, "-c", SCRIPT, str(root)], env=env, check=True, timeout=30)
     assert (root / "a").read_bytes() == b"onetwo" and (root / "c").read_bytes() == b"new"
+    assert not (root / "m").exists() and not (root / "g").exists() and (root / "n").read_bytes() == b"second"
     undone = powerloss.lose_unsynced(journal)
     assert (root / "a").read_bytes() == b"one", undone
     assert not (root / "b").exists(), undone
     assert (root / "c").read_bytes() == b"old" and not (root / "c.tmp").exists(), undone  # its creation was not durable either
     assert (root / "k").read_bytes() == b"keep-this", undone
+    assert not (root / "g").exists(), undone  # its deletion was made durable
+    assert (root / "m").read_bytes() == b"base", undone  # back, without the unsynced write
+    # Back with its creation, but the sync of the later file of that name did not sync its data.
+    assert (root / "n").read_bytes() == b"", undone
     assert undone["writes"] >= 1 and undone["creates"] >= 1 and undone["renames"] == 1 and undone["truncates"] == 1
+    assert undone["deletions"] == 2, undone

@@ -9,8 +9,9 @@
  * The model, per path name:
  *   - data written (write, pwrite) or cut (truncate, ftruncate, O_TRUNC) is durable once the file
  *     is fsync'ed or fdatasync'ed under that name;
- *   - a file's creation and a rename are durable once their directory is fsync'ed;
- *   - unlink and mkdir are durable at once (deletions that come back are not modelled);
+ *   - a file's creation, a rename and a deletion (unlink, remove) are durable once their directory
+ *     is fsync'ed: a file deleted since its directory's last fsync comes back;
+ *   - mkdir is durable at once;
  *   - no torn writes: an undone write is undone whole.
  *
  * Journal records (fields separated by tabs, then `len` raw bytes of saved content):
@@ -20,8 +21,10 @@
  *   S path                          file data synced
  *   D path                          directory synced
  *   R old new existed len           a rename; `new`'s previous content follows when it existed
+ *   U path len                      a deletion; the file's content follows
  * Only the calls the storage layer makes are intercepted (open/openat/creat, write, pwrite,
- * truncate/ftruncate, fsync/fdatasync, rename, close); writev and mmap writes are not journalled. */
+ * truncate/ftruncate, fsync/fdatasync, rename, unlink/unlinkat/remove, close); writev and mmap
+ * writes are not journalled. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -76,6 +79,9 @@ static int (*real_ftruncate)(int, off_t);
 static int (*real_fsync)(int);
 static int (*real_fdatasync)(int);
 static int (*real_rename)(const char*, const char*);
+static int (*real_unlink)(const char*);
+static int (*real_unlinkat)(int, const char*, int);
+static int (*real_remove)(const char*);
 static int (*real_close)(int);
 
 static void init(void) {
@@ -89,6 +95,9 @@ static void init(void) {
   real_fsync = dlsym(RTLD_NEXT, "fsync");
   real_fdatasync = dlsym(RTLD_NEXT, "fdatasync");
   real_rename = dlsym(RTLD_NEXT, "rename");
+  real_unlink = dlsym(RTLD_NEXT, "unlink");
+  real_unlinkat = dlsym(RTLD_NEXT, "unlinkat");
+  real_remove = dlsym(RTLD_NEXT, "remove");
   real_close = dlsym(RTLD_NEXT, "close");
   const char* r = getenv("POWERLOSS_ROOT");
   const char* j = getenv("POWERLOSS_JOURNAL");
@@ -325,34 +334,34 @@ static int do_sync(int fd, int data_only) {
 int fsync(int fd) { return do_sync(fd, 0); }
 int fdatasync(int fd) { return do_sync(fd, 1); }
 
+/* The whole content of the regular file at `path`, or NULL (no such file, or not a regular one).
+ * It is kept in memory until the call that replaces or deletes the file is known to have run. */
+static char* read_whole(const char* path, size_t* len) {
+  struct stat st;
+  if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return NULL;
+  int rfd = real_open(path, O_RDONLY | O_CLOEXEC);
+  if (rfd < 0) return NULL;
+  char* saved = malloc(st.st_size ? (size_t)st.st_size : 1);
+  size_t got = 0;
+  while (got < (size_t)st.st_size) {
+    ssize_t r = pread(rfd, saved + got, (size_t)st.st_size - got, (off_t)got);
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  real_close(rfd);
+  *len = got;
+  return saved;
+}
+
 int rename(const char* from, const char* to) {
   init();
   char* a = tracked_path(AT_FDCWD, from);
   char* b = tracked_path(AT_FDCWD, to);
   if (!a && !b) return real_rename(from, to);
   lock();
-  /* The replaced file's content is kept in memory until the rename is known to have happened. */
-  struct stat st;
-  int existed = b && stat(b, &st) == 0 && S_ISREG(st.st_mode);
-  char* saved = NULL;
   size_t len = 0;
-  if (existed) {
-    int rfd = real_open(b, O_RDONLY | O_CLOEXEC);
-    if (rfd >= 0) {
-      len = (size_t)st.st_size;
-      saved = malloc(len ? len : 1);
-      size_t got = 0;
-      while (got < len) {
-        ssize_t r = pread(rfd, saved + got, len - got, (off_t)got);
-        if (r <= 0) break;
-        got += (size_t)r;
-      }
-      len = got;
-      real_close(rfd);
-    } else {
-      existed = 0;
-    }
-  }
+  char* saved = b ? read_whole(b, &len) : NULL;
+  int existed = saved != NULL;
   int r = real_rename(from, to);
   if (r == 0) {
     char header[PATH_MAX * 2 + 64];
@@ -365,6 +374,44 @@ int rename(const char* from, const char* to) {
   free(a);
   free(b);
   return r;
+}
+
+/* A deletion through `del` (the real unlink, unlinkat or remove), journalled with the content the
+ * file had, so that an undone deletion brings it back. Directories are not journalled. */
+static int do_delete(int dirfd, const char* path, int (*del)(int, const char*)) {
+  char* abs = tracked_path(dirfd, path);
+  if (!abs) return del(dirfd, path);
+  lock();
+  size_t len = 0;
+  char* saved = read_whole(abs, &len);
+  int r = del(dirfd, path);
+  if (r == 0 && saved) {
+    char header[PATH_MAX + 64];
+    snprintf(header, sizeof header, "U\t%s\t%zu\n", abs, len);
+    journal_raw(header, strlen(header));
+    if (len) journal_raw(saved, len);
+  }
+  unlock();
+  free(saved);
+  free(abs);
+  return r;
+}
+static int call_unlink(int dirfd, const char* path) { (void)dirfd; return real_unlink(path); }
+static int call_remove(int dirfd, const char* path) { (void)dirfd; return real_remove(path); }
+static int call_unlinkat_file(int dirfd, const char* path) { return real_unlinkat(dirfd, path, 0); }
+
+int unlink(const char* path) {
+  init();
+  return do_delete(AT_FDCWD, path, call_unlink);
+}
+int remove(const char* path) {
+  init();
+  return do_delete(AT_FDCWD, path, call_remove);
+}
+int unlinkat(int dirfd, const char* path, int flags) {
+  init();
+  if (flags & AT_REMOVEDIR) return real_unlinkat(dirfd, path, flags);
+  return do_delete(dirfd, path, call_unlinkat_file);
 }
 
 int close(int fd) {

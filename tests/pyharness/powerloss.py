@@ -1,5 +1,6 @@
 """Simulated power loss: runs a server under tests/powerloss/powerloss.c (an LD_PRELOAD shim that
-journals every write, truncate, create and rename under the data directory and every fsync), and
+journals every write, truncate, create, rename and deletion under the data directory and every
+fsync), and
 after a SIGKILL undoes, newest first, everything that no fsync had made durable yet
 (see the shim's header for the model).
 
@@ -11,6 +12,7 @@ Env: CONCLAVE_POWERLOSS_SO overrides the shim's path (default
 <repo>/build/release/tests/libconclave_powerloss.so).
 """
 
+import bisect
 import os
 from pathlib import Path
 
@@ -39,7 +41,7 @@ def _records(journal):
         pos = nl + 1
         kind, rest = fields[0], fields[1:]
         payload = b""
-        if kind in ("W", "T", "R"):
+        if kind in ("W", "T", "R", "U"):
             n = int(rest[-1])
             payload = data[pos:pos + n]
             if len(payload) != n:
@@ -51,22 +53,34 @@ def _records(journal):
 
 def lose_unsynced(journal):
     """Rewinds the files under the journal's root to their durable state, and empties the
-    journal. Returns counts of what was undone."""
+    journal. Returns counts of what was undone (and `records`, `deletions_seen`: what the
+    journal held)."""
     recs = _records(journal)
-    last_sync, last_dirsync = {}, {}
+    # A path's data syncs count for the writes before them until the file under that name is
+    # deleted: a later file of the same name is another file.
+    syncs, deletions, last_dirsync = {}, {}, {}
     for i, (kind, rest, _) in enumerate(recs):
         if kind == "S":
-            last_sync[rest[0]] = i
+            syncs.setdefault(rest[0], []).append(i)
+        elif kind == "U":
+            deletions.setdefault(rest[0], []).append(i)
         elif kind == "D":
             last_dirsync[rest[0].rstrip("/")] = i
 
+    def first_after(indices, i):
+        k = bisect.bisect_right(indices, i)
+        return indices[k] if k < len(indices) else None
+
     def synced(path, i):
-        return last_sync.get(path, -1) > i
+        s = first_after(syncs.get(path, []), i)
+        u = first_after(deletions.get(path, []), i)
+        return s is not None and (u is None or s < u)
 
     def dir_synced(path, i):
         return last_dirsync.get(os.path.dirname(path), -1) > i
 
-    undone = {"records": len(recs), "writes": 0, "truncates": 0, "creates": 0, "renames": 0}
+    undone = {"records": len(recs), "writes": 0, "truncates": 0, "creates": 0, "renames": 0, "deletions": 0,
+              "deletions_seen": sum(len(v) for v in deletions.values())}
     for i in range(len(recs) - 1, -1, -1):
         kind, rest, payload = recs[i]
         if kind in ("W", "T"):
@@ -97,5 +111,13 @@ def lose_unsynced(journal):
             if existed:
                 Path(new).write_bytes(payload)
             undone["renames"] += 1
+        elif kind == "U":
+            # A deletion its directory's fsync had not made durable: the file is back, with the
+            # content it had then (older unsynced writes to it are undone next).
+            path = rest[0]
+            if dir_synced(path, i):
+                continue
+            Path(path).write_bytes(payload)
+            undone["deletions"] += 1
     Path(journal).write_bytes(b"")
     return undone
