@@ -16,18 +16,23 @@
 // retired segment may come back while the WAL directory is not synced. A
 // crash also drops every batch not yet written, the snapshot being written, and every event of
 // that incarnation. Peer messages go through the Raft wire codec, with delays, drops,
-// duplicates and partitions.
+// duplicates and partitions. Half the seeds change the membership while the faults go on:
+// voters leave and come back with the log they kept, and in some a spare node (bootstrapped as a
+// learner, or knowing nothing of the cluster) joins as a learner or a voter, one change at a
+// time as the core allows; once healed, every node is made a voter again.
 //
 // Checked, after every step where it applies:
 //   * election safety     — at most one leader per term;
 //   * state-machine safety — every node applies the same entry at each index, and its tree's
 //                           digest equals that of a reference tree fed the committed history;
+//   * configuration       — every node's configuration, once its Ready is handled, is the one the
+//                           committed history gives at its applied index (a snapshot carries it);
 //   * snapshots           — a tree loaded from a snapshot (installed from the leader or read at
 //                           restart) equals the reference tree at the snapshot's index;
 //   * recovery            — every restart reads its WAL back without error, with a term and vote
 //                           no older than the newest a synced write carried;
 //   * durability          — every write acknowledged to its client (applied on the node that
-//                           proposed it) is, at the end, in every member's tree;
+//                           proposed it) is, at the end, in every node's tree (all voters then);
 //   * liveness            — after healing, a new write commits everywhere in bounded time.
 // A failure prints the seed and the command that replays it.
 //
@@ -388,12 +393,18 @@ class Sim {
     slice_nodes_ = r.chance(0.2) ? 0 : r.between(1, 16);
     write_p_ = 0.2 + 0.6 * double(r.below(100)) / 100;
     w_.segment_bytes = r.chance(0.6) ? r.between(256, 8192) : 64ull << 20;
+    // Membership draws come from their own stream, so seeds without changes run as before.
+    m_.s = o.seed ^ 0x6D656D62657273ull;
+    if (m_.chance(0.5)) {
+      change_p_ = 0.001 * double(m_.between(1, 4));
+      spare_ = m_.chance(0.5) ? (m_.chance(0.5) ? Spare::kLearner : Spare::kOutsider) : Spare::kNone;
+    }
     if (opt_.verbose)
       std::printf("seed=%" PRIu64 " nodes=%d drop=%.2f dup=%.2f delay<=%" PRIu64 " wal<=%" PRIu64 " crash=%.3f "
-                  "partition=%.3f snapshot_every=%" PRIu64 " slice=%" PRIu64 " segment=%" PRIu64 "\n",
+                  "partition=%.3f snapshot_every=%" PRIu64 " slice=%" PRIu64 " segment=%" PRIu64 " change=%.3f spare=%d\n",
                   opt_.seed, n_, drop_, dup_, max_delay_, w_.wal_max_ms, crash_p_, partition_p_, snapshot_every_,
-                  slice_nodes_, w_.segment_bytes);
-    for (int i = 1; i <= n_; ++i) {
+                  slice_nodes_, w_.segment_bytes, change_p_, int(spare_));
+    for (int i = 1; i <= n_ + (spare_ != Spare::kNone ? 1 : 0); ++i) {
       auto node = std::make_unique<SimNode>();
       node->id = NodeId(i);
       nodes_.push_back(std::move(node));
@@ -430,7 +441,10 @@ class Sim {
     n.env = std::make_unique<SimEnv>(w_, n.disk, n.incarnation);
     server::RaftDriverOptions ro;
     ro.node_id = n.id;
-    for (int i = 1; i <= n_; ++i) ro.bootstrap_conf.voters.insert(NodeId(i));
+    // The first voters know only each other; the spare starts as a learner of that cluster (as
+    // `conclave agent --learner` does) or knowing nothing, until the leader adds it.
+    ro.bootstrap_conf = first_conf();
+    if (n.id > NodeId(n_) && spare_ == Spare::kLearner) ro.bootstrap_conf.learners.insert(n.id);
     ro.election_ticks = 10;
     ro.snapshot_every_entries = snapshot_every_;
     ro.snapshot_slice_nodes = slice_nodes_;
@@ -455,6 +469,7 @@ class Sim {
       if (n.incarnation != inc) return;
       n.driver->tick();
       check_leader(n);
+      check_conf(n);
       schedule_tick(n);
     });
   }
@@ -508,6 +523,7 @@ class Sim {
         mix(uint64_t(got.type) << 56 | got.from << 48 | got.to << 40 | got.term);
         n.driver->step(got);
         check_leader(n);
+        check_conf(n);
       });
     }
   }
@@ -546,6 +562,7 @@ class Sim {
       if (e.type == raft::EntryType::kCommand && server::decode_entry(e.data, &payload) &&
           state::decode_command(payload.command, &cmd))
         ++(ref_.apply(int64_t(ref_index_), cmd).code == state::Code::kOk ? ref_ok_ : ref_refused_);
+      if (e.type == raft::EntryType::kConfig) reference_conf_change(e);
       ref_digest_[ref_index_] = ref_.digest();
     }
   }
@@ -568,6 +585,101 @@ class Sim {
     Index at = n.driver->applied_index();
     check_tree(n, at, "loaded from a snapshot at");
     mix(0x5A5A ^ at);
+  }
+
+  // ---- membership ----
+
+  raft::ConfState first_conf() const {
+    raft::ConfState c;
+    for (int i = 1; i <= n_; ++i) c.voters.insert(NodeId(i));
+    return c;
+  }
+
+  // The committed history's configuration after a configuration entry, by Raft's single-server
+  // rules: adding a learner never demotes a voter.
+  void reference_conf_change(const raft::Entry& e) {
+    raft::ConfChange cc{};
+    if (!raft::decode_conf_change(e.data, &cc)) fail("a configuration entry at index " + std::to_string(e.index) + " does not decode");
+    raft::ConfState c = conf_at(e.index - 1);
+    switch (cc.type) {
+      case raft::ConfChangeType::kAddVoter: c.learners.erase(cc.node); c.voters.insert(cc.node); break;
+      case raft::ConfChangeType::kAddLearner: if (!c.voters.count(cc.node)) c.learners.insert(cc.node); break;
+      case raft::ConfChangeType::kRemove: c.voters.erase(cc.node); c.learners.erase(cc.node); break;
+    }
+    ref_conf_[e.index] = std::move(c);
+    ++conf_changes_;
+  }
+  raft::ConfState conf_at(Index index) const {
+    auto it = ref_conf_.upper_bound(index);
+    return it == ref_conf_.begin() ? first_conf() : std::prev(it)->second;
+  }
+
+  // Once a node's Ready is handled, its core's configuration is the one the committed history
+  // gives at its applied index (a spare bootstrapped as a learner lists itself before that).
+  void check_conf(SimNode& n) {
+    if (!n.up()) return;
+    const raft::Core& c = n.driver->core();
+    Index at = n.driver->applied_index();
+    if (c.has_ready() || c.applied() != at || at > ref_index_) return;
+    raft::ConfState want = conf_at(at), got = c.conf();
+    got.learners.erase(n.id);
+    want.learners.erase(n.id);
+    if (got == want) return;
+    auto list = [](const raft::ConfState& s) {
+      std::string out = "voters";
+      for (NodeId v : s.voters) out += " " + std::to_string(v);
+      out += ", learners";
+      for (NodeId v : s.learners) out += " " + std::to_string(v);
+      return out;
+    };
+    fail("configuration: node " + std::to_string(n.id) + " at applied index " + std::to_string(at) + " has " +
+         list(got) + "; the committed history gives " + list(want));
+  }
+
+  // The leader proposes one change, as the operator API would: a spare or a removed node joins
+  // (as a learner first, sometimes), a learner is promoted, a voter leaves (never below two).
+  void change_membership() {
+    SimNode* l = leader();
+    if (!l) return;
+    const raft::ConfState& c = l->driver->core().conf();
+    std::vector<raft::ConfChange> options;
+    for (auto& n : nodes_) {
+      NodeId id = n->id;
+      if (c.voters.count(id)) {
+        if (c.voters.size() > 2) options.push_back({raft::ConfChangeType::kRemove, id, "", ""});
+      } else if (c.learners.count(id)) {
+        options.push_back({raft::ConfChangeType::kAddVoter, id, "", ""});
+        options.push_back({raft::ConfChangeType::kRemove, id, "", ""});
+      } else {
+        options.push_back({raft::ConfChangeType::kAddVoter, id, "", ""});
+        options.push_back({raft::ConfChangeType::kAddLearner, id, "", ""});
+      }
+    }
+    if (options.empty()) return;
+    const raft::ConfChange& cc = options[m_.below(options.size())];
+    if (l->driver->core().propose_conf_change(cc)) {
+      if (opt_.verbose)
+        std::printf("t=%" PRIu64 " node %" PRIu64 " proposes %s of %" PRIu64 "\n", w_.clock.now(), l->id,
+                    cc.type == raft::ConfChangeType::kRemove ? "removal" :
+                    cc.type == raft::ConfChangeType::kAddVoter ? "a voter" : "a learner", cc.node);
+      ++changes_proposed_;
+      l->driver->schedule_drive();
+    }
+  }
+
+  // After healing: every node a voter again, one change at a time.
+  bool all_voters() {
+    SimNode* l = leader();
+    if (!l) return false;
+    const raft::ConfState& c = l->driver->core().conf();
+    for (auto& n : nodes_)
+      if (!c.voters.count(n->id)) {
+        if (l->driver->core().propose_conf_change({raft::ConfChangeType::kAddVoter, n->id, "", ""})) l->driver->schedule_drive();
+        return false;
+      }
+    for (auto& n : nodes_)
+      if (n->driver->core().conf().voters != c.voters) return false;
+    return true;
   }
 
   void check_leader(SimNode& n) {
@@ -733,7 +845,7 @@ class Sim {
       }
       for (auto& n : nodes_)
         if (!n->up() && r.chance(0.01)) start(*n);
-      if (crash_p_ > 0 && r.chance(crash_p_)) stop(node(1 + r.below(n_)), r.chance(0.7));
+      if (crash_p_ > 0 && r.chance(crash_p_)) stop(node(1 + r.below(nodes_.size())), r.chance(0.7));
       // A power cut of the leader while its WAL has batches in flight.
       if (crash_p_ > 0 && r.chance(crash_p_)) {
         if (SimNode* l = leader()) stop(*l, true);
@@ -741,6 +853,7 @@ class Sim {
       if (r.chance(0.001)) {
         if (SimNode* l = leader()) (void)l->driver->core().transfer_leadership(1 + r.below(n_));
       }
+      if (change_p_ > 0 && m_.chance(change_p_)) change_membership();
       return true;
     });
   }
@@ -764,10 +877,10 @@ class Sim {
           probe_at = w_.clock.now();
         }
       }
-      if (probe && everywhere(*probe) && all_acknowledged_everywhere()) done = true;
+      if (probe && all_voters() && everywhere(*probe) && all_acknowledged_everywhere()) done = true;
       return !done;
     });
-    if (!done) fail("liveness: no write committed on every node within 20 s of healing\n" + dump());
+    if (!done) fail("liveness: no write committed on every node (all voters) within 20 s of healing\n" + dump());
     for (const auto& [key, index] : acknowledged_) {
       if (key[0] != '/') continue;
       for (auto& n : nodes_)
@@ -775,7 +888,10 @@ class Sim {
           fail("durability: node " + std::to_string(n->id) + " lacks " + key + ", acknowledged at index " +
                std::to_string(index));
     }
-    for (auto& n : nodes_) check_tree(*n, n->driver->applied_index(), "at the end, at");
+    for (auto& n : nodes_) {
+      check_tree(*n, n->driver->applied_index(), "at the end, at");
+      check_conf(*n);
+    }
     if (opt_.verbose) {
       uint64_t written = 0, installed = 0, fsyncs = 0;
       for (auto& n : nodes_) {
@@ -787,6 +903,7 @@ class Sim {
                   "this incarnation: %" PRIu64 " snapshots written, %" PRIu64 " installed, %" PRIu64 " fsyncs; %" PRIu64 " events\n%s",
                   proposed_.size(), acknowledged_.size(), global_.size(), incarnations_ - n_, leaders_.size(), written,
                   installed, fsyncs, steps_, dump().c_str());
+      std::printf("membership: %" PRIu64 " changes proposed, %" PRIu64 " committed\n", changes_proposed_, conf_changes_);
       std::printf("proposals by kind (0-9 KV set, 10 zk session, 11 ephemeral, 12 close, 13 multi, 14 delete, "
                   "15 consul session, 16 lock, 17 unlock, 18 register, 19 deregister):");
       for (const auto& [k, c] : kinds_) std::printf(" %" PRIu64 ":%" PRIu64, k, c);
@@ -821,11 +938,15 @@ class Sim {
       }
       const auto& c = n->driver->core();
       char buf[240];
-      std::snprintf(buf, sizeof buf, "  node %llu %s term=%llu leader=%llu commit=%llu applied=%llu last=%llu\n",
+      std::snprintf(buf, sizeof buf, "  node %llu %s term=%llu leader=%llu commit=%llu applied=%llu last=%llu voters",
                     (unsigned long long)n->id, raft::role_name(c.role()), (unsigned long long)c.term(),
                     (unsigned long long)c.leader(), (unsigned long long)c.commit_index(),
                     (unsigned long long)n->driver->applied_index(), (unsigned long long)c.last_index());
       out += buf;
+      for (NodeId v : c.conf().voters) out += " " + std::to_string(v);
+      if (!c.conf().learners.empty()) out += " learners";
+      for (NodeId v : c.conf().learners) out += " " + std::to_string(v);
+      out += "\n";
     }
     return out;
   }
@@ -835,8 +956,15 @@ class Sim {
     std::string key;  // "/u/N" for a key of its own, "#N" for a register write
   };
 
+  enum class Spare { kNone, kLearner, kOutsider };
+
   Options opt_;
   World w_;
+  Rng m_{0};  // membership draws
+  double change_p_ = 0;
+  Spare spare_ = Spare::kNone;
+  uint64_t changes_proposed_ = 0, conf_changes_ = 0;
+  std::map<Index, raft::ConfState> ref_conf_;  // the committed history's configuration, from each change on
   int n_ = 3;
   double drop_ = 0, dup_ = 0, crash_p_ = 0, partition_p_ = 0, write_p_ = 0.5;
   uint64_t max_delay_ = 1, snapshot_every_ = 100000, slice_nodes_ = 0;
