@@ -197,7 +197,7 @@ Status Node::start() {
   ph.wall_ms = [this] { return wall_ms(); };
   ph.monotonic_ms = [this] { return monotonic_ms(); };
   proposals_ = std::make_unique<Proposals>(*driver_, static_cast<uint64_t>(config_.node_id), config_.forward_timeout_ms,
-                                           std::move(ph));
+                                           static_cast<uint64_t>(wall_us()), std::move(ph));
   ReplicationTrace::Hooks rh;
   rh.tracer = tracer_.get();
   rh.wall_us = [this] { return wall_us(); };
@@ -396,6 +396,8 @@ void Node::change_membership(MembershipRequest request, std::function<void(const
 
 void Node::on_tree_replaced() {
   sessions_.restore(tree_, monotonic_ms());
+  // Proposals the snapshot covers will never be applied here one by one: their outcome is unknown.
+  if (proposals_) proposals_->applied_through(driver_->applied_index());
   learn_addresses();
   for (auto* o : observers_) o->on_tree_replaced();
 }

@@ -11,8 +11,13 @@
 
 namespace conclave::server {
 
-Proposals::Proposals(RaftDriver& driver, uint64_t node_id, int64_t forward_timeout_ms, Hooks hooks)
-    : driver_(driver), node_id_(node_id), forward_timeout_ms_(forward_timeout_ms), hooks_(std::move(hooks)) {}
+Proposals::Proposals(RaftDriver& driver, uint64_t node_id, int64_t forward_timeout_ms, uint64_t first_sequence,
+                     Hooks hooks)
+    : driver_(driver),
+      node_id_(node_id),
+      forward_timeout_ms_(forward_timeout_ms),
+      hooks_(std::move(hooks)),
+      seq_(first_sequence - 1) {}
 
 raft::Index Proposals::append(state::Command& cmd, const trace::Span* span) {
   // The leader's clock is the one clock of the cluster: mtimes, TTLs and session expiry follow it.
@@ -57,7 +62,7 @@ void Proposals::propose(state::Command cmd, Done done) {
     raft::Index idx = append(cmd, span ? &*span : nullptr);
     if (!idx) return unknown();
     auto& p = pending_[origin] = Pending{std::move(done), idx, 0, 0, std::move(span)};
-    by_index_[idx] = origin;
+    by_index_.emplace(idx, origin);
     if (p.span) {
       p.span->tags.add("raft.index", idx);
       p.span->tags.add("raft.term", core.term());
@@ -100,6 +105,7 @@ raft::Index Proposals::accept_forward(uint64_t from, uint64_t origin, std::strin
   Writer w(ack);
   w.u64(origin);
   w.u64(index);
+  w.u64(index ? driver_.core().term() : 0);
   if (hooks_.send) hooks_.send(from, std::move(ack));
   return index;
 }
@@ -206,13 +212,16 @@ void Proposals::on_forward_ack(std::string_view body) {
   uint64_t origin = r.u64();
   raft::Index index = r.u64();
   if (!r.ok()) return;
+  raft::Term term = r.at_end() ? 0 : r.u64();
+  if (!r.ok()) return;
   auto it = pending_.find(origin);
   if (it == pending_.end()) return;
   if (index == 0) fail(origin, "the peer is not the leader");
   else if (index <= driver_.applied_index()) fail(origin, "lost in a leader change");
   else {
     it->second.index = index;
-    by_index_[index] = origin;
+    it->second.term = term;
+    by_index_.emplace(index, origin);
   }
 }
 
@@ -277,6 +286,15 @@ void Proposals::tick() {
     if (p.index == 0 && p.deadline_ms != 0 && (now > p.deadline_ms || p.forwarded_to != leader))
       expired.push_back(origin);
   for (auto origin : expired) fail(origin, "no answer from the leader");
+  // Every entry after a committed one has a term at least as high (log matching), so an entry of
+  // an earlier term above the commit index will never commit.
+  const auto& core = driver_.core();
+  const raft::Index commit = core.commit_index();
+  const raft::Term commit_term = core.term_at(commit);
+  expired.clear();
+  for (const auto& [origin, p] : pending_)
+    if (p.index > commit && p.term != 0 && commit_term > p.term) expired.push_back(origin);
+  for (auto origin : expired) fail(origin, "replaced in a leader change");
 }
 
 void Proposals::leadership_lost() {

@@ -48,11 +48,19 @@ class Proposals {
   };
   // Peer payload kinds this part owns (first byte of a peer message).
   static constexpr uint8_t kForward = 2;     // u64 origin, command bytes
-  static constexpr uint8_t kForwardAck = 3;  // u64 origin, u64 index (0: refused, not the leader)
+  // u64 origin, u64 index (0: refused, not the leader), then u64 term of the entry (absent from
+  // older nodes' acknowledgements)
+  static constexpr uint8_t kForwardAck = 3;
   // u64 trace high, u64 trace low, u64 parent span id, u8 flags (1: debug), then as kForward.
   static constexpr uint8_t kForwardTraced = 9;
 
-  Proposals(RaftDriver& driver, uint64_t node_id, int64_t forward_timeout_ms, Hooks hooks);
+  /// `first_sequence` numbers this incarnation's first proposal. Origins must never repeat across
+  /// restarts: the log may still hold, and apply after the restart, entries the node proposed in
+  /// an earlier life, and an origin reused since would answer a new request with an old entry's
+  /// result. The node passes its wall clock in µs at start: no incarnation proposes more than
+  /// one command per µs, so each one's range ends before the next begins (unless the clock is
+  /// stepped back by more than the time since the earlier incarnation started).
+  Proposals(RaftDriver& driver, uint64_t node_id, int64_t forward_timeout_ms, uint64_t first_sequence, Hooks hooks);
 
   void propose(state::Command cmd, Done done);
   /// A peer forwarded a command (we may be the leader).
@@ -71,10 +79,14 @@ class Proposals {
   void on_forward_ack(std::string_view body);
   /// The entry at `index` carrying `origin` was applied with result `r`.
   void complete(uint64_t origin, const state::ApplyResult& r);
-  /// Everything through `index` is applied: proposals still waiting for an index at or below it
-  /// were lost.
+  /// Everything through `index` is applied (one entry at a time, or by a snapshot that replaced
+  /// the tree): proposals still waiting for an index at or below it were lost, or their outcome
+  /// is unknown.
   void applied_through(raft::Index index);
-  /// Periodic: forwards that the leader never acknowledged, or that went to a former leader.
+  /// Periodic: forwards that the leader never acknowledged, or that went to a former leader, and
+  /// acknowledged ones whose entry can no longer commit: the committed log has reached a later
+  /// term below their index (a new leader replaced the entry; without this, a quiet log would
+  /// leave the client waiting until the log grows past the index).
   void tick();
   void leadership_lost();
   size_t outstanding() const { return pending_.size(); }
@@ -86,6 +98,7 @@ class Proposals {
     int64_t deadline_ms = 0;
     uint64_t forwarded_to = 0;
     std::optional<trace::Span> span;
+    raft::Term term = 0;  // of the entry at `index`, when known
   };
   /// A forwarded proposal's span on the leader, finished when its entry is applied here.
   struct LeaderSpan {
@@ -105,7 +118,9 @@ class Proposals {
   int64_t forward_timeout_ms_;
   Hooks hooks_;
   std::unordered_map<uint64_t, Pending> pending_;  // by command origin
-  std::map<raft::Index, uint64_t> by_index_;       // known log index -> origin (may hold stale origins)
+  // Known log index -> origin (may hold stale origins). Several proposals may have been told one
+  // index (by leaders of different terms): each must hear its outcome.
+  std::multimap<raft::Index, uint64_t> by_index_;
   std::unordered_map<uint64_t, LeaderSpan> leader_spans_;  // by origin, bounded
   // Traced proposals' log indexes whose WAL batch is not durable yet, with the span that becomes
   // the "wal fsync" span's parent. Kept apart from the spans: a leader may commit and apply an
@@ -115,7 +130,7 @@ class Proposals {
   std::deque<std::pair<raft::Index, trace::Parent>> awaiting_wal_;
   std::deque<std::pair<raft::Index, uint64_t>> awaiting_commit_;  // traced entry's index -> origin
   void await_commit(raft::Index index, uint64_t origin);
-  uint64_t seq_ = 0;
+  uint64_t seq_;  // the last sequence used
   // Commands are encoded here first and copied out at their exact size: the log keeps an entry
   // until the next snapshot (up to 100 000 of them), and a string grown by appending would keep
   // up to twice the bytes it holds.

@@ -54,6 +54,7 @@
 #include "raft/codec.h"
 #include "server/driver_env.h"
 #include "server/entry_codec.h"
+#include "server/proposals.h"
 #include "server/raft_driver.h"
 #include "state/command.h"
 #include "state/tree.h"
@@ -366,6 +367,7 @@ struct SimNode {
   state::DataTree tree;
   std::unique_ptr<SimEnv> env;
   std::unique_ptr<server::RaftDriver> driver;
+  std::unique_ptr<server::Proposals> proposals;  // the front-ends' path: forwards, answers at apply
   bool up() const { return driver != nullptr; }
 };
 
@@ -453,9 +455,19 @@ class Sim {
     h.apply = [this, np](const raft::Entry& e) { apply(*np, e); };
     h.tree_replaced = [this, np] { tree_loaded(*np); };
     h.send = [this, np](const raft::Message& m) { send(*np, m); };
+    h.role_changed = [np](raft::Role old_role, raft::Role) {
+      if (old_role == raft::Role::kLeader && np->proposals) np->proposals->leadership_lost();
+    };
     h.wall_us = [this] { return int64_t(w_.clock.now()) * 1000; };
     h.monotonic_us = h.wall_us;
     n.driver = std::make_unique<server::RaftDriver>(*n.env, ro, n.tree, std::move(h), w_.rng.next());
+    server::Proposals::Hooks ph;
+    ph.send = [this, np](uint64_t to, std::string payload) { send_payload(*np, NodeId(to), std::move(payload)); };
+    ph.wall_ms = [this] { return int64_t(w_.clock.now()); };
+    ph.monotonic_ms = ph.wall_ms;
+    ph.wall_us = [this] { return int64_t(w_.clock.now()) * 1000; };
+    n.proposals = std::make_unique<server::Proposals>(*n.driver, n.id, kForwardTimeoutMs,
+                                                      w_.clock.now() * 1000, std::move(ph));
     auto st = n.driver->recover();
     if (!st) fail("recovery: node " + std::to_string(n.id) + " cannot read back its disk: " + st.error().message);
 
@@ -468,6 +480,7 @@ class Sim {
     w_.clock.at(w_.clock.now() + 10, inc, [this, &n, inc] {
       if (n.incarnation != inc) return;
       n.driver->tick();
+      n.proposals->tick();
       check_leader(n);
       check_conf(n);
       schedule_tick(n);
@@ -480,6 +493,7 @@ class Sim {
     if (opt_.verbose) std::printf("t=%" PRIu64 " crash %" PRIu64 "%s\n", w_.clock.now(), n.id, power_cut ? " (power cut)" : "");
     w_.live.erase(n.incarnation);
     n.incarnation = 0;
+    n.proposals.reset();  // its clients' pending requests go unanswered: their connection dropped
     n.driver.reset();  // queued WAL batches and the snapshot thread's work die with it
     n.env.reset();
     Disk& d = n.disk;
@@ -528,6 +542,33 @@ class Sim {
     }
   }
 
+  // The front-ends' peer payloads (forwards and their acknowledgements) share the peer
+  // connection, a TCP stream: in order on each link, lost across a partition or a restart of the
+  // receiver, never duplicated.
+  void send_payload(SimNode& from, NodeId to, std::string payload) {
+    if (payload.empty() || to == 0 || to > nodes_.size()) return;
+    uint64_t& next = link_next_[{from.id, to}];
+    next = std::max(next, w_.clock.now() + (healed_ ? 1 : w_.rng.between(1, max_delay_)));
+    NodeId src = from.id;
+    w_.clock.at(next, 0, [this, payload = std::move(payload), to, src, inc = node(to).incarnation] {
+      SimNode& n = node(to);
+      if (!n.up() || n.incarnation != inc || blocked(src, to)) return;
+      std::string_view body = std::string_view(payload).substr(1);
+      switch (uint8_t(payload[0])) {
+        case server::Proposals::kForward:
+          n.proposals->on_forward(src, body);
+          n.driver->schedule_drive();
+          break;
+        case server::Proposals::kForwardAck:
+          n.proposals->on_forward_ack(body);
+          break;
+        default:
+          fail("an unexpected peer payload kind " + std::to_string(uint8_t(payload[0])));
+      }
+      mix(0xF0 ^ uint64_t(uint8_t(payload[0])) ^ src << 8 ^ to << 16);
+    });
+  }
+
   // ---- the state machine and its checks ----
 
   void apply(SimNode& n, const raft::Entry& e) {
@@ -541,11 +582,12 @@ class Sim {
       state::Command cmd;
       if (!server::decode_entry(e.data, &payload) || !state::decode_command(payload.command, &cmd))
         fail("node " + std::to_string(n.id) + " applied an undecodable command at index " + std::to_string(e.index));
-      n.tree.apply(int64_t(e.index), cmd);
-      // The client hears back from the node it asked, once that node applied its write.
-      auto p = proposed_.find(cmd.origin);
-      if (p != proposed_.end() && p->second.incarnation == n.incarnation) acknowledged_.emplace(p->second.key, e.index);
+      state::ApplyResult r = n.tree.apply(int64_t(e.index), cmd);
+      // The client hears back from the node it asked, once that node applied its write
+      // (Node::apply_entry).
+      n.proposals->complete(cmd.origin, r);
     }
+    n.proposals->applied_through(e.index);
     advance_reference();
     if (e.index % 5 == 0) check_tree(n, e.index, "after applying");
   }
@@ -561,7 +603,11 @@ class Sim {
       state::Command cmd;
       if (e.type == raft::EntryType::kCommand && server::decode_entry(e.data, &payload) &&
           state::decode_command(payload.command, &cmd))
-        ++(ref_.apply(int64_t(ref_index_), cmd).code == state::Code::kOk ? ref_ok_ : ref_refused_);
+      {
+        state::Code code = ref_.apply(int64_t(ref_index_), cmd).code;
+        ++(code == state::Code::kOk ? ref_ok_ : ref_refused_);
+        ref_code_[ref_index_] = code;
+      }
       if (e.type == raft::EntryType::kConfig) reference_conf_change(e);
       ref_digest_[ref_index_] = ref_.digest();
     }
@@ -583,6 +629,7 @@ class Sim {
   // A snapshot replaced the tree: from the leader, or read back at restart.
   void tree_loaded(SimNode& n) {
     Index at = n.driver->applied_index();
+    if (n.proposals) n.proposals->applied_through(at);  // as Node::on_tree_replaced
     check_tree(n, at, "loaded from a snapshot at");
     mix(0x5A5A ^ at);
   }
@@ -708,13 +755,17 @@ class Sim {
   // release, catalog registrations whose checks the sessions depend on. Every kind goes through
   // snapshots and recovery, and the trees' digests cover sessions, ACLs and the Consul side.
   std::optional<std::string> write() {
-    SimNode* l = leader();
-    if (!l) return std::nullopt;
     auto& r = w_.rng;
+    // A client of the leader, or of any node that is up (a follower forwards).
+    SimNode* l = leader();
+    if (!l || r.chance(0.5)) {
+      SimNode* any = &node(1 + r.below(nodes_.size()));
+      if (any->up()) l = any;
+    }
+    if (!l) return std::nullopt;
     state::Command cmd;
     cmd.kind = state::CommandKind::kTxn;
-    cmd.time_ms = int64_t(w_.clock.now());
-    cmd.origin = (uint64_t(l->id) << 48) | ++origins_;
+    ++origins_;
     const std::string n = std::to_string(origins_);
     std::string key;
     auto kv = [&](state::KvVerb verb, std::string path, state::SessionId session = 0) {
@@ -800,14 +851,78 @@ class Sim {
       dereg.node = "node" + std::to_string(r.below(2));
       cmd.ops.push_back(std::move(dereg));
     }
-    Bytes bytes;
-    state::encode_command(cmd, bytes);
-    auto idx = l->driver->core().propose(std::move(bytes));
-    if (!idx) return std::nullopt;
-    proposed_[cmd.origin] = Proposal{l->incarnation, key.empty() ? "#" + n : key};
+    Proposal& p = proposed_[origins_];
+    p.key = key.empty() ? "#" + n : key;
+    p.incarnation = l->incarnation;
+    p.node = l->id;
+    p.at = w_.clock.now();
+    p.via_leader = l->driver->core().role() == raft::Role::kLeader;
+    p.client = {l->incarnation, r.below(2)};  // two clients on each node
+    state::encode_command(cmd, p.command);
     ++kinds_[pick];
-    l->driver->schedule_drive();
-    return proposed_[cmd.origin].key;
+    uint64_t id = origins_;
+    l->proposals->propose(std::move(cmd), [this, id](const state::ApplyResult& res) { answered(id, res); });
+    return p.key;
+  }
+
+  // A client's answer. Each proposal is answered at most once; an answer other than "outcome
+  // unknown" names the index its command was applied at, which must hold exactly that command
+  // (not another proposal's, from this node's earlier life say), with the result the committed
+  // history gives there.
+  void answered(uint64_t id, const state::ApplyResult& res) {
+    Proposal& p = proposed_[id];
+    if (++p.answers > 1) fail("proposal " + std::to_string(id) + " answered twice");
+    if (res.code == state::Code::kConnectionLoss) {
+      ++answers_unknown_;
+      return;
+    }
+    Index at = Index(res.zxid);
+    auto it = global_.find(at);
+    server::EntryPayload payload;
+    state::Command cmd;
+    if (it == global_.end() || it->second.type != raft::EntryType::kCommand ||
+        !server::decode_entry(it->second.data, &payload) || !state::decode_command(payload.command, &cmd))
+      fail("proposal " + std::to_string(id) + " was answered with index " + std::to_string(at) +
+           ", which holds no applied command");
+    const uint64_t origin = cmd.origin;
+    cmd.origin = 0;
+    cmd.time_ms = 0;
+    Bytes got;
+    state::encode_command(cmd, got);
+    if (got != p.command)
+      fail("a client was answered with another command's result: proposal " + std::to_string(id) + " (" + p.key +
+           ") on node " + std::to_string(p.node) + " answered with index " + std::to_string(at) +
+           ", which holds a different command (origin node " + std::to_string(origin >> 48) + " sequence " +
+           std::to_string(origin & 0xFFFFFFFFFFFFull) + ")");
+    p.index = at;
+    p.code = res.code;
+    client_answers_[p.client].push_back(id);
+    if (p.key[0] == '/' && res.code == state::Code::kOk) acknowledged_.emplace(p.key, at);
+  }
+
+  // After the run: every answer's result is the committed history's at its index; each client's
+  // answered writes took effect in the order it sent them (ZooKeeper's FIFO client order); every
+  // proposal made on a node that is still up was answered.
+  void check_answers() {
+    for (const auto& [id, p] : proposed_) {
+      if (p.index == 0) continue;
+      auto c = ref_code_.find(p.index);
+      if (c == ref_code_.end()) fail("proposal " + std::to_string(id) + " answered at index " + std::to_string(p.index) + " beyond the committed history");
+      if (c->second != p.code)
+        fail("proposal " + std::to_string(id) + " was answered with code " + std::to_string(int(p.code)) +
+             ", but its entry at index " + std::to_string(p.index) + " gives " + std::to_string(int(c->second)));
+    }
+    for (const auto& [client, ids] : client_answers_)
+      for (size_t i = 1; i < ids.size(); ++i)
+        if (ids[i] < ids[i - 1] || proposed_[ids[i]].index <= proposed_[ids[i - 1]].index)
+          fail("client order: proposals " + std::to_string(ids[i - 1]) + " and " + std::to_string(ids[i]) +
+               " of one client took effect at indexes " + std::to_string(proposed_[ids[i - 1]].index) + " and " +
+               std::to_string(proposed_[ids[i]].index));
+    for (const auto& [id, p] : proposed_)
+      if (p.answers == 0 && w_.live.count(p.incarnation))
+        fail("proposal " + std::to_string(id) + " (" + p.key + ") made on node " + std::to_string(p.node) +
+             (p.via_leader ? " (the leader)" : " (a follower)") + " at t=" + std::to_string(p.at) +
+             " ms, which is still up, was never answered\n" + dump());
   }
 
   // ---- phases ----
@@ -881,6 +996,9 @@ class Sim {
       return !done;
     });
     if (!done) fail("liveness: no write committed on every node (all voters) within 20 s of healing\n" + dump());
+    // Forwards still unanswered time out on the proposer's clock.
+    run_until(w_.clock.now() + kForwardTimeoutMs + 100, [] { return true; });
+    check_answers();
     for (const auto& [key, index] : acknowledged_) {
       if (key[0] != '/') continue;
       for (auto& n : nodes_)
@@ -903,7 +1021,13 @@ class Sim {
                   "this incarnation: %" PRIu64 " snapshots written, %" PRIu64 " installed, %" PRIu64 " fsyncs; %" PRIu64 " events\n%s",
                   proposed_.size(), acknowledged_.size(), global_.size(), incarnations_ - n_, leaders_.size(), written,
                   installed, fsyncs, steps_, dump().c_str());
-      std::printf("membership: %" PRIu64 " changes proposed, %" PRIu64 " committed\n", changes_proposed_, conf_changes_);
+      std::printf("membership: %" PRIu64 " changes proposed, %" PRIu64 " committed (with the healing ones)\n",
+                  changes_proposed_, conf_changes_);
+      size_t forwarded = 0, answered_ok = 0;
+      for (const auto& [id, p] : proposed_) answered_ok += p.index != 0;
+      for (const auto& [id, p] : proposed_) forwarded += p.answers == 0;
+      std::printf("answers: %zu with an index, %" PRIu64 " outcome unknown, %zu never (their node crashed)\n",
+                  answered_ok, answers_unknown_, forwarded);
       std::printf("proposals by kind (0-9 KV set, 10 zk session, 11 ephemeral, 12 close, 13 multi, 14 delete, "
                   "15 consul session, 16 lock, 17 unlock, 18 register, 19 deregister):");
       for (const auto& [k, c] : kinds_) std::printf(" %" PRIu64 ":%" PRIu64, k, c);
@@ -952,9 +1076,18 @@ class Sim {
   }
 
   struct Proposal {
-    uint64_t incarnation;
-    std::string key;  // "/u/N" for a key of its own, "#N" for a register write
+    std::string key;  // "/u/N" for a key of its own, "#N" for another write
+    uint64_t incarnation = 0;  // of the node the client asked
+    NodeId node = 0;
+    uint64_t at = 0;  // when
+    bool via_leader = false;
+    std::pair<uint64_t, uint64_t> client;  // (that incarnation, which of its clients)
+    Bytes command;  // as the client built it (no origin, no leader time)
+    int answers = 0;
+    Index index = 0;  // the index its answer named
+    state::Code code = state::Code::kOk;
   };
+  static constexpr int64_t kForwardTimeoutMs = 2000;
 
   enum class Spare { kNone, kLearner, kOutsider };
 
@@ -985,6 +1118,10 @@ class Sim {
   std::map<uint64_t, uint64_t> kinds_;  // write kind -> proposals
   uint64_t ref_ok_ = 0, ref_refused_ = 0;
   std::map<std::string, Index> acknowledged_;
+  std::map<Index, state::Code> ref_code_;  // the committed history's result at each command's index
+  std::map<std::pair<uint64_t, uint64_t>, std::vector<uint64_t>> client_answers_;  // answered proposals in answer order
+  std::map<std::pair<NodeId, NodeId>, uint64_t> link_next_;  // when a link's last payload arrives
+  uint64_t answers_unknown_ = 0;
 };
 
 }  // namespace
