@@ -432,3 +432,44 @@ def test_peer_port_garbage_is_refused_without_harm():
         assert c.leader() == leader
     finally:
         c.stop()
+
+
+def test_a_server_behind_the_client_refuses_its_session():
+    """ZooKeeper's sequential consistency rests on one rule: a server behind the last zxid a
+    client has seen refuses to take over its session, so a client's plain reads never go back.
+    A follower cut off from the others keeps its old state; a session that saw a newer write
+    through another node must not be served by it, until it has caught up."""
+    c = Cluster(3, proxied=True).start()
+    try:
+        leader = c.wait_leader()
+        lagging = next(i for i in c.nodes if i != leader)
+        zk = client(c.nodes[leader].hosts)
+        zk.create("/order", b"old")
+        behind = client(c.nodes[lagging].hosts)
+        wait_for(lambda: behind.get("/order")[0] == b"old", timeout=15, what="the follower to hold /order")
+        behind.stop()
+        behind.close()
+        for (a, b), p in c.proxies.items():
+            if lagging in (a, b):
+                p.cut()
+        zk.set("/order", b"new")
+        assert zk.get("/order")[0] == b"new"
+        seen = zk.last_zxid
+        # The same session, moved to the cut-off follower, presenting the zxid it has seen.
+        moved = KazooClient(hosts=c.nodes[lagging].hosts, timeout=10.0, client_id=zk.client_id,
+                            connection_retry={"max_tries": -1, "delay": 0.05, "max_delay": 0.2},
+                            command_retry={"max_tries": 0})
+        moved.last_zxid = seen
+        started = moved.start_async()  # kazoo retries in the background while it is refused
+        if started.wait(4) and moved.connected:
+            data = moved.get("/order")[0]
+            raise AssertionError("a follower behind zxid 0x%x took over the session and served %r" % (seen, data))
+        for p in c.proxies.values():
+            p.heal()
+        # Caught up, it takes the session and serves what the client saw.
+        wait_for(lambda: moved.connected, timeout=30, what="the healed follower to take the session")
+        assert moved.get("/order")[0] == b"new"
+        moved.stop()
+        moved.close()
+    finally:
+        c.stop()

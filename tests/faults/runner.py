@@ -4,7 +4,8 @@ from a seeded schedule, every operation recorded, and the history checked for li
     /usr/bin/python3 tests/faults/runner.py [--seed N] [--seconds S] [--nodes 3|5] [--out DIR]
     /usr/bin/python3 tests/faults/runner.py --seeds 1-200 --seconds 10 --out DIR   (a batch)
 
-Workloads: sessions (every ZooKeeper client session creates an ephemeral; at the end a session
+Workloads: read order (plain ZooKeeper reads and Consul stale reads never older than what their client
+had seen: check_read_order), sessions (every ZooKeeper client session creates an ephemeral; at the end a session
 still held has it on every node, one given up has lost it everywhere), unique append (ZooKeeper sequential znodes under /seq: distinct numbers in real-time
 order, all present on every node at the end), and compare-and-set registers. Each key is one znode `/reg/kN` and the same Consul key
 `reg/kN`, so both protocols operate on one register:
@@ -120,6 +121,7 @@ class ZkProcess(threading.Thread):
         self.hosts, self.keys, self.h, self.stop_ev, self.rng = hosts, keys, history, stop, rng
         self.n = 0
         self.zk = None
+        self.generation = 0  # one per KazooClient: the read-order check follows each one's view
         self.close_at_end = True
         # Each session this process opened, with the ephemeral it created in it:
         # {"id", "path", "ended": monotonic time we let it go (None: still ours)}.
@@ -137,6 +139,7 @@ class ZkProcess(threading.Thread):
                 pass
         self.zk = KazooClient(hosts=self.hosts, timeout=4.0,
                               connection_retry={"max_tries": -1, "delay": 0.05, "max_delay": 0.5})
+        self.generation += 1
         try:
             self.zk.start(timeout=10)
             sid = self.zk.client_id[0]
@@ -146,11 +149,23 @@ class ZkProcess(threading.Thread):
         except Exception:
             pass  # no session, or its ephemeral's fate is unknown: not tracked
 
-    def read(self, key):
-        op = self.h.invoke(self.name, key, "read")
+    def tag(self, op):
+        """Marks `op` for the read-order check: the client it ran in, and the newest zxid that
+        client had been sent when it sent `op` (kazoo's last_zxid, which it also presents when it
+        reconnects, and which a server behind it must refuse)."""
+        op["group"] = "%s/%d" % (self.name, self.generation)
+        op["seen"] = self.zk.last_zxid
+        return op
+
+    def read(self, key, synced=True):
+        """synced: `sync` then getData (linearizable); otherwise a plain getData, which ZooKeeper
+        only promises to be sequentially consistent."""
+        op = self.tag(self.h.invoke(self.name, key, "read" if synced else "sread"))
         try:
-            self.zk.sync_async("/reg/" + key).get(timeout=3)
+            if synced:
+                self.zk.sync_async("/reg/" + key).get(timeout=3)
             data, st = self.zk.get_async("/reg/" + key).get(timeout=3)
+            op["index"] = st.mzxid
             self.h.finish(op, "ok", data.decode())
             return data.decode(), st.version
         except Exception:
@@ -183,9 +198,9 @@ class ZkProcess(threading.Thread):
                     self.connect()
                 continue
             key = self.rng.choice(self.keys)
-            f = self.rng.choice(["read", "write", "cas", "cas", "append", "incr"])
-            if f == "read":
-                self.read(key)
+            f = self.rng.choice(["read", "sread", "write", "cas", "cas", "append", "incr"])
+            if f in ("read", "sread"):
+                self.read(key, synced=f == "read")
                 continue
             if f == "incr":
                 self.increment()
@@ -202,9 +217,9 @@ class ZkProcess(threading.Thread):
                     self.h.finish(op, "info")
                 continue
             if f == "write":
-                op = self.h.invoke(self.name, key, "write", value)
+                op = self.tag(self.h.invoke(self.name, key, "write", value))
                 try:
-                    self.zk.set_async("/reg/" + key, value.encode()).get(timeout=3)
+                    op["index"] = self.zk.set_async("/reg/" + key, value.encode()).get(timeout=3).mzxid
                     self.h.finish(op, "ok")
                 except Exception:
                     self.h.finish(op, "info")
@@ -212,9 +227,9 @@ class ZkProcess(threading.Thread):
             current, version = self.read(key)
             if current is None:
                 continue
-            op = self.h.invoke(self.name, key, "cas", value, current)
+            op = self.tag(self.h.invoke(self.name, key, "cas", value, current))
             try:
-                self.zk.set_async("/reg/" + key, value.encode(), version=version).get(timeout=3)
+                op["index"] = self.zk.set_async("/reg/" + key, value.encode(), version=version).get(timeout=3).mzxid
                 self.h.finish(op, "ok", True)
             except BadVersionError:
                 self.h.finish(op, "ok", False)
@@ -248,12 +263,20 @@ class ConsulProcess(threading.Thread):
             return self.h.finish(op, "fail")
         return self.h.finish(op, "info")
 
-    def read(self, key):
-        op = self.h.invoke(self.name, key, "read")
+    def read(self, key, consistent=True):
+        """consistent: `?consistent` (linearizable); otherwise `?stale`, served by this node from
+        what it has applied: it may lag, but within one run of the node it never goes back."""
+        op = self.h.invoke(self.name, key, "read" if consistent else "stale")
+        pid = self.node.pid
+        if not consistent:
+            op["group"] = "%s@%s" % (self.name, pid)
         try:
-            _, body = self.call("GET", "/v1/kv/reg/%s?consistent" % key)
+            _, body = self.call("GET", "/v1/kv/reg/%s?%s" % (key, "consistent" if consistent else "stale"))
             entry = json.loads(body)[0]
             value = base64.b64decode(entry["Value"] or "").decode()
+            op["index"] = entry["ModifyIndex"]
+            if self.node.pid != pid:
+                op.pop("group", None)  # the node restarted meanwhile: which run answered is unknown
             self.h.finish(op, "ok", value)
             return value, entry["ModifyIndex"]
         except Exception as e:
@@ -280,9 +303,9 @@ class ConsulProcess(threading.Thread):
     def run(self):
         while not self.stop_ev.is_set():
             key = self.rng.choice(self.keys)
-            f = self.rng.choice(["read", "write", "cas", "cas", "incr"])
-            if f == "read":
-                if self.read(key)[0] is None:
+            f = self.rng.choice(["read", "stale", "write", "cas", "cas", "incr"])
+            if f in ("read", "stale"):
+                if self.read(key, consistent=f == "read")[0] is None:
                     time.sleep(0.05)
                 continue
             if f == "incr":
@@ -963,11 +986,73 @@ def check_counter(ops, final):
     return problems
 
 
+READS = ("read", "sread", "stale")
+
+
+def check_read_order(ops, keys, initial=INITIAL):
+    """Problems with the reads that need not be linearizable (empty: none): ZooKeeper's plain
+    getData and Consul's `?stale`. ZooKeeper promises a client a sequentially consistent view: its
+    server is never behind anything the client was sent (a server behind it refuses its
+    reconnection), so what it reads is never older than what it has seen, on any key. A Consul
+    node's stale reads may lag, but within one run of the node they never go back. So, within one
+    group (a kazoo client; a Consul client and one run of its node), a read of key K that returned
+    the write at index m must not have been overwritten (a write to K with an index in (m, f]) by
+    the time f the group had seen when it sent the read: the largest index an earlier operation of
+    the group observed, and the client's last zxid. Writes are known by the indexes any operation
+    observed (reads, acknowledged ZooKeeper writes); an unobserved one cannot be used, so this
+    never blames a good history. Also: each value has one index wherever it is seen, and no read
+    returns a value whose write was sent after the read was answered."""
+    problems = []
+    known = {k: [] for k in keys}
+    index_of = {}
+    writer = {}
+    for o in ops:
+        if o["key"] in known and o["f"] in ("write", "cas"):
+            writer.setdefault((o["key"], o["value"]), o)
+    for o in ops:
+        if o["type"] != "ok" or o["key"] not in known or o.get("index") is None:
+            continue
+        value = o["result"] if o["f"] in READS else o["value"]
+        seen_at = index_of.setdefault((o["key"], value), (o["index"], o))
+        if seen_at[0] != o["index"]:
+            problems.append("%s=%r seen at index %d by %s and at index %d by %s" % (
+                o["key"], value, seen_at[0], seen_at[1]["process"], o["index"], o["process"]))
+        known[o["key"]].append(o["index"])
+        if o["f"] in ("sread", "stale") and value != initial:
+            w = writer.get((o["key"], value))
+            if w is None or w["invoke"] > o["complete"]:
+                problems.append("%s's %s read %s=%r, which nobody had begun to write" % (
+                    o["process"], o["f"], o["key"], value))
+    for k in known:
+        known[k] = sorted(set(known[k]))
+    groups = {}
+    for o in ops:
+        if o["type"] == "ok" and o.get("group") and o["key"] in known and o.get("index") is not None:
+            groups.setdefault(o["group"], []).append(o)
+    for g, seq in groups.items():
+        seq.sort(key=lambda o: o["invoke"])
+        high, high_op = 0, None
+        for o in seq:
+            floor = max(high, o.get("seen") or 0)
+            if o["f"] in READS:
+                over = [w for w in known[o["key"]] if o["index"] < w <= floor]
+                if over:
+                    problems.append(
+                        "%s (%s) read %s=%r at index %d (%s, invoked %.4f) after it had seen index %d%s, but %s was "
+                        "overwritten at index %d" % (
+                            o["process"], g, o["key"], o["result"], o["index"], o["f"], o["invoke"], floor,
+                            " (%s %s=%r)" % (high_op["f"], high_op["key"], high_op.get("result") or high_op["value"])
+                            if high_op is not None and high == floor else " (its last zxid)", o["key"], over[0]))
+            if o["index"] > high:
+                high, high_op = o["index"], o
+    return problems
+
+
 def check_history(ops, keys):
     """{key: (linearizable, explanation, counts)}"""
     out = {}
     for key in keys:
-        hist = [o for o in ops if o["key"] == key]
+        hist = [o for o in ops if o["key"] == key and o["f"] in ("read", "write", "cas")]
         counts = {t: sum(1 for o in hist if o["type"] == t) for t in ("ok", "fail", "info")}
         ok, why, stuck = linearizability.explain(hist, INITIAL)
         out[key] = (ok, why, counts)
@@ -1150,6 +1235,12 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
                                                               sum(1 for e in faults if e["fault"] != "healed"), out))
     for node, status in crashes:
         log("node %d CRASHED (exit status %s) during the run (see faults.jsonl for its log)" % (node, status))
+    order_problems = check_read_order(history.ops, key_names)
+    n_plain = sum(1 for o in history.ops if o["f"] == "sread" and o["type"] == "ok")
+    n_stale = sum(1 for o in history.ops if o["f"] == "stale" and o["type"] == "ok")
+    log("read order: %d plain ZooKeeper reads, %d Consul stale reads; %s" % (
+        n_plain, n_stale, "; ".join(order_problems[:10]) or
+        "never older than what their client had seen, no value from the future"))
     counter_problems = check_counter(history.ops, counter_final)
     n_incs = sum(1 for o in history.ops if o["f"] == "incr" and o["type"] == "ok" and o["result"] is True)
     log("counter: %d acknowledged increments (both protocols), final value %s; %s" % (
@@ -1176,7 +1267,7 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
     log("sessions: %d tracked, %s" % (n_sessions, "; ".join(session_problems) or
                                        "live ones' ephemerals on every node, given-up ones' gone everywhere"))
     good = (all(r[0] for r in results.values()) and not crashes and not append_problems and not session_problems
-            and not counter_problems and not lock_problems and not watch_problems)
+            and not counter_problems and not lock_problems and not watch_problems and not order_problems)
     if not good:
         log("replay the fault schedule: /usr/bin/python3 tests/faults/runner.py --seed %d --seconds %g --nodes %d "
             "--keys %d" % (seed, seconds, nodes, keys))

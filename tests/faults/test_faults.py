@@ -92,6 +92,30 @@ def test_watch_checker_rejects_what_it_must():
     assert runner.check_consul_watches([blocking], "later")
 
 
+def test_read_order_checker_rejects_what_it_must():
+    def op(process, group, f, key, index, invoke, complete, result=None, value=None, seen=0):
+        return {"process": process, "group": group, "f": f, "key": key, "index": index, "invoke": invoke,
+                "complete": complete, "type": "ok", "result": result, "value": value, "seen": seen}
+    writes = [op("w", "w/1", "write", "k0", 10, 0, 1, value="a"), op("w", "w/1", "write", "k0", 20, 2, 3, value="b"),
+              op("w", "w/1", "write", "k1", 30, 4, 5, value="c")]
+    check = runner.check_read_order
+    # A client that saw index 20 on k0 reads k0 again: "b" (20) is fine, "a" (10, overwritten at 20) is not.
+    assert check(writes + [op("r", "r/1", "read", "k0", 20, 6, 7, "b"), op("r", "r/1", "sread", "k0", 20, 8, 9, "b")],
+                 ["k0", "k1"]) == []
+    assert check(writes + [op("r", "r/1", "read", "k0", 20, 6, 7, "b"), op("r", "r/1", "sread", "k0", 10, 8, 9, "a")],
+                 ["k0", "k1"])
+    # Across keys: having seen k1 at 30, k0's "a" (overwritten at 20) is too old.
+    assert check(writes + [op("r", "r/1", "sread", "k1", 30, 6, 7, "c"), op("r", "r/1", "sread", "k0", 10, 8, 9, "a")],
+                 ["k0", "k1"])
+    # The client's last zxid counts as seen; another client, or a later run of a Consul node, may lag.
+    assert check(writes + [op("r", "r/1", "sread", "k0", 10, 8, 9, "a", seen=25)], ["k0", "k1"])
+    assert check(writes + [op("r", "r/1", "sread", "k1", 30, 6, 7, "c"), op("r", "r/2", "sread", "k0", 10, 8, 9, "a")],
+                 ["k0", "k1"]) == []
+    # One value at two indexes; a value nobody had begun to write.
+    assert check(writes + [op("r", "r/1", "stale", "k0", 11, 6, 7, "a")], ["k0", "k1"])
+    assert check(writes + [op("r", "r/1", "stale", "k1", 30, 3.5, 3.8, "c")], ["k0", "k1"])
+
+
 def test_short_fault_run_is_linearizable(tmp_path):
     lines = []
     good, results, out = runner.run(seed=7, seconds=20, nodes=3, keys=3, out=tmp_path, log=lines.append)
@@ -99,7 +123,7 @@ def test_short_fault_run_is_linearizable(tmp_path):
     ops = [json.loads(l) for l in open(out / "history.jsonl")]
     faults = [json.loads(l) for l in open(out / "faults.jsonl")]
     assert sum(1 for f in faults if f["fault"] != "healed") >= 4, faults
-    acked = [o for o in ops if o["type"] == "ok" and o["f"] != "read"]
+    acked = [o for o in ops if o["type"] == "ok" and o["f"] not in runner.READS]
     assert len(acked) >= 50, "too few acknowledged writes to mean anything: %d" % len(acked)
     assert {o["process"][:2] for o in acked} >= {"zk", "co"}, "both protocols must have written"
     assert sum(1 for o in acked if o["f"] == "append") >= 20, "too few acknowledged appends"
@@ -108,12 +132,36 @@ def test_short_fault_run_is_linearizable(tmp_path):
     for key in ("lock", "zklock", "curlock"):
         fenced = [o for o in acked if o["key"] == key and o["f"] == "fenced"]
         assert len(fenced) >= 10 and len({o["expect"] for o in fenced}) >= 2, key + " changed hands too little"
+    for f in ("sread", "stale"):
+        assert sum(1 for o in ops if o["f"] == f and o["type"] == "ok") >= 20, "too few %s reads" % f
     assert good, "\n".join(lines)
+    # With one plain read made to return the value its key held before the client's previous
+    # write (one its client had already seen overwritten), the read-order check objects.
+    assert runner.check_read_order(ops, list(results)) == []
+    forged = copy.deepcopy(ops)
+    by_group = {}
+    for o in sorted(forged, key=lambda o: o["invoke"]):
+        if o["type"] == "ok" and o.get("group") and o.get("index") is not None and o["key"] in results:
+            by_group.setdefault(o["group"], []).append(o)
+    planted = False
+    for seq in by_group.values():
+        for a, b in zip(seq, seq[1:]):
+            if not planted and b["f"] == "sread" and b["key"] == a["key"] and b["index"] == a["index"] and a["f"] in (
+                    "write", "cas"):
+                older = [o for o in forged if o["key"] == a["key"] and o.get("index") is not None
+                         and o["index"] < a["index"] and o["type"] == "ok"]
+                if older:
+                    prev = max(older, key=lambda o: o["index"])
+                    b["index"] = prev["index"]
+                    b["result"] = prev["result"] if prev["f"] in runner.READS else prev["value"]
+                    planted = True
+    assert planted, "no plain read right after its client's own write to plant a stale value in"
+    assert runner.check_read_order(forged, list(results)), "a read older than its client's own write passed"
     # The same history with one acknowledged read altered is rejected: the check can fail.
     key = max(results, key=lambda k: results[k][2]["ok"])
     reads = [o for o in ops if o["key"] == key and o["type"] == "ok" and o["f"] == "read"]
     target = reads[len(reads) // 2]
-    forged = copy.deepcopy([o for o in ops if o["key"] == key])
+    forged = copy.deepcopy([o for o in ops if o["key"] == key and o["f"] in ("read", "write", "cas")])
     for o in forged:
         if o["invoke"] == target["invoke"] and o["process"] == target["process"]:
             o["result"] = "never-written"
