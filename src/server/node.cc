@@ -18,8 +18,6 @@ namespace {
 // kChange (7) and kChangeAck (8).
 constexpr uint8_t kPeerRaft = 1;
 constexpr uint8_t kPeerTouch = 4;         // u32 n, n x i64 session id
-constexpr uint8_t kPeerReadIndex = 5;     // u64 context: a follower asks the leader for a read point
-constexpr uint8_t kPeerReadIndexAck = 6;  // u64 context, u64 index (0: refused)
 constexpr int64_t kReadTimeoutMs = 5000;
 }  // namespace
 
@@ -161,7 +159,9 @@ Status Node::start() {
   };
   dh.tree_replaced = [this] { on_tree_replaced(); };
   dh.role_changed = [this](raft::Role o, raft::Role n) { on_role_changed(o, n); };
-  dh.read_state = [this](const raft::ReadState& rs) { on_read_state(rs.context, rs.index); };
+  dh.read_state = [this](const raft::ReadState& rs) {
+    if (reads_) reads_->on_read_state(rs.context, rs.index);
+  };
   dh.wall_us = [this] { return wall_us(); };
   dh.monotonic_us = [this] { return monotonic_us(); };
   dh.entries_durable = [this](uint64_t ticket, raft::Index first, raft::Index last, int64_t submitted_us) {
@@ -198,6 +198,11 @@ Status Node::start() {
   ph.monotonic_ms = [this] { return monotonic_ms(); };
   proposals_ = std::make_unique<Proposals>(*driver_, static_cast<uint64_t>(config_.node_id), config_.forward_timeout_ms,
                                            static_cast<uint64_t>(wall_us()), std::move(ph));
+  Reads::Hooks rdh;
+  if (clustered) rdh.send = [this](uint64_t to, std::string payload) { peers_->send(to, std::move(payload)); };
+  rdh.monotonic_ms = [this] { return monotonic_ms(); };
+  reads_ = std::make_unique<Reads>(*driver_, static_cast<uint64_t>(config_.node_id), kReadTimeoutMs,
+                                   static_cast<uint64_t>(wall_us()), std::move(rdh));
   ReplicationTrace::Hooks rh;
   rh.tracer = tracer_.get();
   rh.wall_us = [this] { return wall_us(); };
@@ -363,7 +368,7 @@ void Node::apply_entry(const raft::Entry& e) {
   // Recovery applies the WAL before the parts below exist.
   if (proposals_) proposals_->applied_through(e.index);
   if (membership_) membership_->applied_through(e.index);
-  if (!read_waiters_.empty()) finish_reads();
+  if (reads_) reads_->applied();
 }
 
 void Node::learn_addresses() {
@@ -398,6 +403,7 @@ void Node::on_tree_replaced() {
   sessions_.restore(tree_, monotonic_ms());
   // Proposals the snapshot covers will never be applied here one by one: their outcome is unknown.
   if (proposals_) proposals_->applied_through(driver_->applied_index());
+  if (reads_) reads_->applied();
   learn_addresses();
   for (auto* o : observers_) o->on_tree_replaced();
 }
@@ -412,55 +418,9 @@ void Node::on_role_changed(raft::Role old_role, raft::Role new_role) {
   }
 }
 
-// ---- ReadIndex ----
+// ---- ReadIndex (server/reads.h) ----
 
-uint64_t Node::next_read_context() {
-  return (static_cast<uint64_t>(config_.node_id) << 48) | (++read_seq_ & 0xFFFFFFFFFFFFull);
-}
-
-void Node::read_index(std::function<void(bool)> done) {
-  auto& core = driver_->core();
-  uint64_t ctx = next_read_context();
-  if (core.role() == raft::Role::kLeader) {
-    if (!core.read_index(ctx)) return done(false);
-    reads_[ctx] = ReadRequest{std::move(done), 0, 0, monotonic_ms() + kReadTimeoutMs};
-    driver_->schedule_drive();
-    return;
-  }
-  uint64_t leader = core.leader();
-  if (!leader || !peers_) return done(false);
-  reads_[ctx] = ReadRequest{std::move(done), 0, 0, monotonic_ms() + kReadTimeoutMs};
-  std::string payload(1, static_cast<char>(kPeerReadIndex));
-  Writer w(payload);
-  w.u64(ctx);
-  peers_->send(leader, std::move(payload));
-}
-
-void Node::on_read_state(uint64_t context, raft::Index index) {
-  auto it = reads_.find(context);
-  if (it == reads_.end()) return;
-  ReadRequest req = std::move(it->second);
-  reads_.erase(it);
-  if (req.peer) {
-    std::string ack(1, static_cast<char>(kPeerReadIndexAck));
-    Writer w(ack);
-    w.u64(req.peer_context);
-    w.u64(index);
-    peers_->send(req.peer, std::move(ack));
-    return;
-  }
-  read_waiters_.emplace(index, std::move(req.done));
-  finish_reads();
-}
-
-void Node::finish_reads() {
-  raft::Index applied = driver_->applied_index();
-  while (!read_waiters_.empty() && read_waiters_.begin()->first <= applied) {
-    auto done = std::move(read_waiters_.begin()->second);
-    read_waiters_.erase(read_waiters_.begin());
-    done(true);
-  }
-}
+void Node::read_index(std::function<void(bool)> done) { reads_->read_index(std::move(done)); }
 
 // ---- proposals and peers ----
 
@@ -519,40 +479,12 @@ void Node::on_peer_message(uint64_t from, std::string payload) {
       for (uint32_t i = 0; i < n; ++i) sessions_.touch_remote(r.i64(), tree_, now);
       break;
     }
-    case kPeerReadIndex: {
-      Reader r(body);
-      uint64_t peer_ctx = r.u64();
-      if (!r.ok()) return;
-      auto& core = driver_->core();
-      uint64_t ctx = next_read_context();
-      if (core.role() != raft::Role::kLeader || !core.read_index(ctx)) {
-        std::string ack(1, static_cast<char>(kPeerReadIndexAck));
-        Writer w(ack);
-        w.u64(peer_ctx);
-        w.u64(0);
-        peers_->send(from, std::move(ack));
-        return;
-      }
-      reads_[ctx] = ReadRequest{{}, from, peer_ctx, monotonic_ms() + kReadTimeoutMs};
-      driver_->schedule_drive();
+    case Reads::kAsk:
+      reads_->on_ask(from, body);
       break;
-    }
-    case kPeerReadIndexAck: {
-      Reader r(body);
-      uint64_t ctx = r.u64();
-      raft::Index index = r.u64();
-      if (!r.ok()) return;
-      auto it = reads_.find(ctx);
-      if (it == reads_.end()) return;
-      auto done = std::move(it->second.done);
-      reads_.erase(it);
-      if (index == 0) done(false);
-      else {
-        read_waiters_.emplace(index, std::move(done));
-        finish_reads();
-      }
+    case Reads::kAnswer:
+      reads_->on_answer(body);
       break;
-    }
     default:
       log::warn("node", "unknown peer payload kind {} from {}", kind, from);
   }
@@ -562,16 +494,7 @@ void Node::on_raft_tick() {
   driver_->tick();
   proposals_->tick();
   membership_->tick();
-  int64_t now = monotonic_ms();
-  for (auto it = reads_.begin(); it != reads_.end();) {
-    if (now > it->second.deadline_ms) {
-      auto done = std::move(it->second.done);
-      it = reads_.erase(it);
-      if (done) done(false);
-    } else {
-      ++it;
-    }
-  }
+  reads_->tick();
   relay_touches();
 }
 

@@ -32,6 +32,7 @@
 #include "server/http_router.h"
 #include "server/membership.h"
 #include "server/proposals.h"
+#include "server/reads.h"
 #include "server/raft_driver.h"
 #include "server/replica.h"
 #include "server/replication_metrics.h"
@@ -152,6 +153,7 @@ class Node : public Replica {
   std::unique_ptr<DriverEnv> driver_env_;  // outlives driver_
   std::unique_ptr<RaftDriver> driver_;
   std::unique_ptr<Proposals> proposals_;
+  std::unique_ptr<Reads> reads_;  // ReadIndex for `sync` and `?consistent`
   std::unique_ptr<ReplicationTrace> replication_trace_;  // after proposals_: it feeds their fsync spans
   ReplicationLatency replication_latency_;
   std::unique_ptr<TraceGather> trace_gather_;  // clustered nodes only
@@ -174,20 +176,6 @@ class Node : public Replica {
   int64_t last_leader_contact_ms_ = 0;
   std::map<uint64_t, int64_t> peer_heard_ms_;  // monotonic ms of the last message from each peer
   uint64_t last_term_seen_ = 0;
-  // ReadIndex: a read point asked of the leader (our own core, or the leader over the peer link),
-  // then a wait until this node has applied through it.
-  struct ReadRequest {
-    std::function<void(bool)> done;  // local request; empty when asked by `peer`
-    uint64_t peer = 0;               // the follower that asked, and its context
-    uint64_t peer_context = 0;
-    int64_t deadline_ms = 0;
-  };
-  uint64_t next_read_context();  // unique among this node's read requests, like origin ids
-  void on_read_state(uint64_t context, raft::Index index);
-  void finish_reads();
-  std::map<uint64_t, ReadRequest> reads_;                              // by context
-  std::multimap<raft::Index, std::function<void(bool)>> read_waiters_;  // until applied >= index
-  uint64_t read_seq_ = 0;
 
   state::SessionId next_session_ = 0;
   std::mt19937_64 rng_;

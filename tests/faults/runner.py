@@ -25,6 +25,9 @@ under never decrease and each belongs to one session (never two holders of one a
 same check covers two kazoo `Lock` contenders and two Curator `InterProcessMutex` contenders
 (tests/faults/curator/CuratorLock.java, a JVM each), whose fenced write is a transaction that
 checks the holder's lock znode, with the znode's sequence number as the fencing token.
+A queue (`/queue`, two clients producing and consuming as kazoo's Queue recipe does; an unanswered
+claim is recorded, not retried): every dequeued element was enqueued and is dequeued once, no
+acknowledged enqueue is lost (check_queue, on every node's final view).
 Watches: two kazoo clients watch `/reg/k0` as applications do (read with a data watch, wait for the
 event, read again; never polling), and two Consul blocking queries (one per node) wait on `reg/k0`
 the way consul-template does. Within a kazoo session the zxids read never go back, the
@@ -35,7 +38,8 @@ sent, or a definite error), info (timeout, lost connection, 5xx: may or may not 
 
 Faults (seeded, one at a time, each healed before the next): kill -9 of a node (often the leader)
 and its restart, SIGSTOP/SIGCONT, a leadership transfer, a partition of one node from the others
-(majority/minority), a partial partition (the peer links one node dials, to higher ids: it still
+(majority/minority), a bridge (the others in two halves that reach each other only through one
+node), a partial partition (the peer links one node dials, to higher ids: it still
 reaches lower ids), a one-way partition (one direction of all of a node's links held), a slow disk
 (every fsync of one node delayed 20-400 ms), a failing disk (fsync returns EIO: the node must
 stop, and is restarted on a healthy disk; both through tests/faults/fsyncfault.c), and a
@@ -76,6 +80,7 @@ from pyharness.servers import HOST, ConclaveServer, free_port  # noqa: E402
 import linearizability  # noqa: E402
 
 INITIAL = "init"
+QUEUE = "/queue"        # QueueProcess: kazoo's Queue recipe
 COUNTER_ZNODE = "/ctr"  # the same value as the Consul key COUNTER_KEY
 COUNTER_KEY = "ctr"
 ZK_LOCK = "/zklock"      # kazoo Lock recipe; fenced writes go to ZK_FENCED
@@ -425,6 +430,75 @@ class LockProcess(threading.Thread):
                 time.sleep(0.05)
             except Exception:
                 time.sleep(0.05)
+
+
+class QueueProcess(threading.Thread):
+    """A producer and consumer of the queue `/queue`, as kazoo's `Queue` recipe works: put is a
+    sequential create; get lists the children, reads the lowest and claims it by deleting it (a
+    NoNode means another consumer took it: try the next). Unlike the recipe, an unanswered delete
+    is not retried out of sight: it is recorded as a dequeue of unknown outcome."""
+
+    def __init__(self, name, hosts, history, stop, rng):
+        super().__init__(daemon=True, name=name)
+        self.hosts, self.h, self.stop_ev, self.rng = hosts, history, stop, rng
+        self.n = 0
+
+    def dequeue(self, zk):
+        try:
+            names = sorted(zk.get_children_async(QUEUE).get(timeout=3))
+        except Exception:
+            time.sleep(0.05)
+            return
+        for name in names[:5]:
+            path = QUEUE + "/" + name
+            try:
+                data = zk.get_async(path).get(timeout=3)[0].decode()
+            except NoNodeError:
+                continue
+            except Exception:
+                time.sleep(0.05)
+                return
+            op = self.h.invoke(self.name, "queue", "dequeue", data)
+            try:
+                zk.delete_async(path).get(timeout=3)
+                self.h.finish(op, "ok", data)
+                return
+            except NoNodeError:
+                self.h.finish(op, "fail")  # another consumer claimed it
+            except Exception:
+                self.h.finish(op, "info")
+                time.sleep(0.05)
+                return
+
+    def run(self):
+        zk = KazooClient(hosts=self.hosts, timeout=4.0,
+                         connection_retry={"max_tries": -1, "delay": 0.05, "max_delay": 0.5})
+        try:
+            zk.start(timeout=15)
+        except Exception:
+            return
+        try:
+            while not self.stop_ev.is_set():
+                if not zk.connected:
+                    time.sleep(0.05)
+                    continue
+                if self.rng.random() < 0.55:
+                    self.n += 1
+                    value = "%s-%d" % (self.name, self.n)
+                    op = self.h.invoke(self.name, "queue", "enqueue", value)
+                    try:
+                        self.h.finish(op, "ok", zk.create_async(QUEUE + "/e-", value.encode(), sequence=True).get(timeout=3))
+                    except Exception:
+                        self.h.finish(op, "info")
+                        time.sleep(0.05)
+                else:
+                    self.dequeue(zk)
+        finally:
+            try:
+                zk.stop()
+                zk.close()
+            except Exception:
+                pass
 
 
 class ZkLockProcess(threading.Thread):
@@ -795,8 +869,8 @@ class Nemesis(threading.Thread):
     def run(self):
         while not self.stop_ev.wait(self.rng.uniform(1.0, 2.5)):
             self.check_alive()
-            kind = self.rng.choice(["kill", "pause", "partition", "partial", "transfer", "oneway", "slow-disk",
-                                    "disk-fail"] + (["member"] if self.member else []))
+            kind = self.rng.choice(["kill", "pause", "partition", "partial", "bridge", "transfer", "oneway",
+                                    "slow-disk", "disk-fail"] + (["member"] if self.member else []))
             node = self.pick_node()
             hold = self.rng.uniform(1.0, 3.0)
             self.record(kind, node=node, hold=round(hold, 2))
@@ -824,6 +898,20 @@ class Nemesis(threading.Thread):
                 for (a, b), p in self.c.proxies.items():
                     if node in (a, b):
                         p.stall("dialer" if (node == a) == outbound else "target")
+                self.stop_ev.wait(hold)
+                for p in self.c.proxies.values():
+                    p.heal()
+            elif kind == "bridge":
+                # The others split in two halves that reach each other only through this node
+                # (Jepsen's bridge): each half plus the bridge is a majority, so two leaders could
+                # each believe they have one.
+                others = [i for i in sorted(self.c.nodes) if i != node]
+                self.rng.shuffle(others)
+                half = set(others[:len(others) // 2])
+                self.log[-1]["halves"] = [sorted(half), sorted(set(others) - half)]
+                for (a, b), p in self.c.proxies.items():
+                    if node not in (a, b) and ((a in half) != (b in half)):
+                        p.cut()
                 self.stop_ev.wait(hold)
                 for p in self.c.proxies.values():
                     p.heal()
@@ -889,6 +977,40 @@ class Nemesis(threading.Thread):
                     os.kill(node.pid, signal.SIGCONT)
                 except OSError:
                     pass
+
+
+def check_queue(ops, remaining):
+    """Problems with the queue (empty: none), as Jepsen's total-queue checker: every dequeued
+    element was enqueued, before the dequeue was answered, and is dequeued once; every acknowledged
+    enqueue is dequeued, or may have been (an unanswered dequeue of it), or is still queued at the
+    end; nothing acknowledged as dequeued is still queued. `remaining`: the values queued at the
+    end, as one node reads them."""
+    problems = []
+    enq = {o["value"]: o for o in ops if o["f"] == "enqueue"}
+    taken = {}
+    for o in ops:
+        if o["f"] == "dequeue" and o["type"] == "ok":
+            v = o["result"]
+            e = enq.get(v)
+            if e is None or e["invoke"] > o["complete"]:
+                problems.append("%s dequeued %r, which nobody had begun to enqueue" % (o["process"], v))
+            if v in taken:
+                problems.append("%r dequeued twice: by %s and %s" % (v, taken[v]["process"], o["process"]))
+            taken[v] = o
+    maybe = {o["value"] for o in ops if o["f"] == "dequeue" and o["type"] == "info"}
+    left = list(remaining)
+    for v in sorted(set(left)):
+        if v in taken:
+            problems.append("%r is still queued, but %s dequeued it" % (v, taken[v]["process"]))
+        if v not in enq:
+            problems.append("%r is queued, but nobody enqueued it" % v)
+    if len(set(left)) != len(left):
+        problems.append("an element queued twice: %r" % sorted({v for v in left if left.count(v) > 1})[:5])
+    lost = sorted(v for v, o in enq.items() if o["type"] == "ok" and v not in taken and v not in maybe
+                  and v not in set(left))
+    if lost:
+        problems.append("%d acknowledged enqueues lost (neither dequeued nor queued): %r" % (len(lost), lost[:5]))
+    return problems
 
 
 def check_appends(ops, present):
@@ -1071,6 +1193,7 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
     member = None
     history, faults = History(), []
     present_by_node = {}
+    queued_by_node = {}
     counter_final = None
     session_problems = ["the run ended before sessions were checked"]
     watch_problems = ["the run ended before watches were checked"]
@@ -1083,6 +1206,7 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
         setup.ensure_path("/reg")
         setup.ensure_path("/seq")
         setup.ensure_path("/eph")
+        setup.ensure_path(QUEUE)
         for k in key_names:
             try:
                 setup.create("/reg/" + k, INITIAL.encode())
@@ -1117,6 +1241,8 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
                               random.Random(rng.random())) for i in range(lockers)]
         procs += [ZkLockProcess("zklocker%d" % i, c.hosts(), history, stop, random.Random(rng.random()))
                   for i in range(lockers)]
+        procs += [QueueProcess("queue%d" % i, c.hosts(), history, stop, random.Random(rng.random()))
+                  for i in range(2)]
         curators = [CuratorLockProcess("curlocker%d" % i, c.hosts(), history, stop) for i in range(lockers)]
         for p in curators:
             p.start()  # a JVM takes a few seconds to start: before the clock starts
@@ -1183,6 +1309,8 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
             settled(lambda: z.sync("/seq"), "sync through node %d" % i)
             present_by_node[i] = settled(lambda: {n: z.get("/seq/" + n)[0].decode() for n in z.get_children("/seq")},
                                          "reading /seq on node %d" % i)
+            queued_by_node[i] = settled(lambda: [z.get(QUEUE + "/" + n)[0].decode() for n in z.get_children(QUEUE)],
+                                        "reading %s on node %d" % (QUEUE, i))
             z.stop()
             z.close()
         final.zk.stop()
@@ -1235,6 +1363,14 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
                                                               sum(1 for e in faults if e["fault"] != "healed"), out))
     for node, status in crashes:
         log("node %d CRASHED (exit status %s) during the run (see faults.jsonl for its log)" % (node, status))
+    queue_problems = [] if queued_by_node else ["the queue was not read at the end"]
+    for i, queued in sorted(queued_by_node.items()):
+        queue_problems += ["node %d: %s" % (i, p) for p in check_queue(history.ops, queued)]
+    n_enq = sum(1 for o in history.ops if o["f"] == "enqueue" and o["type"] == "ok")
+    n_deq = sum(1 for o in history.ops if o["f"] == "dequeue" and o["type"] == "ok")
+    log("queue: %d acknowledged enqueues, %d dequeues, %s left; %s" % (
+        n_enq, n_deq, len(next(iter(queued_by_node.values()), [])), "; ".join(queue_problems[:10]) or
+        "each element dequeued at most once, none lost, none unexpected"))
     order_problems = check_read_order(history.ops, key_names)
     n_plain = sum(1 for o in history.ops if o["f"] == "sread" and o["type"] == "ok")
     n_stale = sum(1 for o in history.ops if o["f"] == "stale" and o["type"] == "ok")
@@ -1267,7 +1403,8 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
     log("sessions: %d tracked, %s" % (n_sessions, "; ".join(session_problems) or
                                        "live ones' ephemerals on every node, given-up ones' gone everywhere"))
     good = (all(r[0] for r in results.values()) and not crashes and not append_problems and not session_problems
-            and not counter_problems and not lock_problems and not watch_problems and not order_problems)
+            and not counter_problems and not lock_problems and not watch_problems and not order_problems
+            and not queue_problems)
     if not good:
         log("replay the fault schedule: /usr/bin/python3 tests/faults/runner.py --seed %d --seconds %g --nodes %d "
             "--keys %d" % (seed, seconds, nodes, keys))

@@ -46,6 +46,22 @@ def test_append_checker_rejects_what_it_must():
     assert runner.check_appends(ops, dict(present, **{"n-0000000009": "zz"}))  # never created
 
 
+def test_queue_checker_rejects_what_it_must():
+    def q(process, f, value, t0, t1, kind="ok"):
+        return {"process": process, "key": "queue", "f": f, "value": value, "type": kind,
+                "result": value if f == "dequeue" else "/queue/e-1", "invoke": t0, "complete": t1}
+    ops = [q("a", "enqueue", "x", 0, 1), q("a", "enqueue", "y", 1, 2), q("b", "enqueue", "z", 1, 2, kind="info"),
+           q("b", "dequeue", "x", 3, 4), q("b", "enqueue", "w", 4, 5), q("a", "dequeue", "w", 6, 7, kind="info")]
+    assert runner.check_queue(ops, ["y"]) == []
+    assert runner.check_queue(ops, ["y", "z"]) == []  # the unanswered enqueue took effect
+    assert runner.check_queue(ops, [])  # y lost
+    assert runner.check_queue(ops, ["y", "x"])  # dequeued, yet still queued
+    assert runner.check_queue(ops + [q("a", "dequeue", "x", 5, 6)], ["y"])  # dequeued twice
+    assert runner.check_queue(ops + [q("a", "dequeue", "v", 5, 6)], ["y"])  # never enqueued
+    assert runner.check_queue(ops + [q("a", "dequeue", "y", 0.5, 0.8)], [])  # dequeued before its enqueue began
+    assert runner.check_queue(ops, ["y", "u"])  # queued, never enqueued
+
+
 def test_counter_checker_rejects_what_it_must():
     def inc(proc, frm, t0, t1, kind="ok", result=True):
         return {"process": proc, "key": "ctr", "f": "incr", "expect": frm, "value": frm + 1, "type": kind,
@@ -132,8 +148,8 @@ def test_short_fault_run_is_linearizable(tmp_path):
     for key in ("lock", "zklock", "curlock"):
         fenced = [o for o in acked if o["key"] == key and o["f"] == "fenced"]
         assert len(fenced) >= 10 and len({o["expect"] for o in fenced}) >= 2, key + " changed hands too little"
-    for f in ("sread", "stale"):
-        assert sum(1 for o in ops if o["f"] == f and o["type"] == "ok") >= 20, "too few %s reads" % f
+    for f in ("sread", "stale", "enqueue", "dequeue"):
+        assert sum(1 for o in ops if o["f"] == f and o["type"] == "ok") >= 20, "too few %s operations" % f
     assert good, "\n".join(lines)
     # With one plain read made to return the value its key held before the client's previous
     # write (one its client had already seen overwritten), the read-order check objects.

@@ -55,6 +55,7 @@
 #include "server/driver_env.h"
 #include "server/entry_codec.h"
 #include "server/proposals.h"
+#include "server/reads.h"
 #include "server/raft_driver.h"
 #include "state/command.h"
 #include "state/tree.h"
@@ -368,6 +369,7 @@ struct SimNode {
   std::unique_ptr<SimEnv> env;
   std::unique_ptr<server::RaftDriver> driver;
   std::unique_ptr<server::Proposals> proposals;  // the front-ends' path: forwards, answers at apply
+  std::unique_ptr<server::Reads> reads;          // their linearizable read points (ReadIndex)
   bool up() const { return driver != nullptr; }
 };
 
@@ -395,6 +397,9 @@ class Sim {
     slice_nodes_ = r.chance(0.2) ? 0 : r.between(1, 16);
     write_p_ = 0.2 + 0.6 * double(r.below(100)) / 100;
     w_.segment_bytes = r.chance(0.6) ? r.between(256, 8192) : 64ull << 20;
+    // Reads come in half the seeds, drawn from their own stream.
+    rd_.s = o.seed ^ 0x7265616473ull;
+    if (rd_.chance(0.5)) read_p_ = 0.1 * double(rd_.between(1, 5));
     // Membership draws come from their own stream, so seeds without changes run as before.
     m_.s = o.seed ^ 0x6D656D62657273ull;
     if (m_.chance(0.5)) {
@@ -458,6 +463,9 @@ class Sim {
     h.role_changed = [np](raft::Role old_role, raft::Role) {
       if (old_role == raft::Role::kLeader && np->proposals) np->proposals->leadership_lost();
     };
+    h.read_state = [np](const raft::ReadState& rs) {
+      if (np->reads) np->reads->on_read_state(rs.context, rs.index);
+    };
     h.wall_us = [this] { return int64_t(w_.clock.now()) * 1000; };
     h.monotonic_us = h.wall_us;
     n.driver = std::make_unique<server::RaftDriver>(*n.env, ro, n.tree, std::move(h), w_.rng.next());
@@ -468,6 +476,10 @@ class Sim {
     ph.wall_us = [this] { return int64_t(w_.clock.now()) * 1000; };
     n.proposals = std::make_unique<server::Proposals>(*n.driver, n.id, kForwardTimeoutMs,
                                                       w_.clock.now() * 1000, std::move(ph));
+    server::Reads::Hooks rh;
+    rh.send = [this, np](uint64_t to, std::string payload) { send_payload(*np, NodeId(to), std::move(payload)); };
+    rh.monotonic_ms = [this] { return int64_t(w_.clock.now()); };
+    n.reads = std::make_unique<server::Reads>(*n.driver, n.id, kForwardTimeoutMs, w_.clock.now() * 1000, std::move(rh));
     auto st = n.driver->recover();
     if (!st) fail("recovery: node " + std::to_string(n.id) + " cannot read back its disk: " + st.error().message);
 
@@ -481,6 +493,7 @@ class Sim {
       if (n.incarnation != inc) return;
       n.driver->tick();
       n.proposals->tick();
+      n.reads->tick();
       check_leader(n);
       check_conf(n);
       schedule_tick(n);
@@ -494,6 +507,7 @@ class Sim {
     w_.live.erase(n.incarnation);
     n.incarnation = 0;
     n.proposals.reset();  // its clients' pending requests go unanswered: their connection dropped
+    n.reads.reset();
     n.driver.reset();  // queued WAL batches and the snapshot thread's work die with it
     n.env.reset();
     Disk& d = n.disk;
@@ -562,6 +576,12 @@ class Sim {
         case server::Proposals::kForwardAck:
           n.proposals->on_forward_ack(body);
           break;
+        case server::Reads::kAsk:
+          n.reads->on_ask(src, body);
+          break;
+        case server::Reads::kAnswer:
+          n.reads->on_answer(body);
+          break;
         default:
           fail("an unexpected peer payload kind " + std::to_string(uint8_t(payload[0])));
       }
@@ -588,6 +608,7 @@ class Sim {
       n.proposals->complete(cmd.origin, r);
     }
     n.proposals->applied_through(e.index);
+    n.reads->applied();
     advance_reference();
     if (e.index % 5 == 0) check_tree(n, e.index, "after applying");
   }
@@ -630,6 +651,7 @@ class Sim {
   void tree_loaded(SimNode& n) {
     Index at = n.driver->applied_index();
     if (n.proposals) n.proposals->applied_through(at);  // as Node::on_tree_replaced
+    if (n.reads) n.reads->applied();
     check_tree(n, at, "loaded from a snapshot at");
     mix(0x5A5A ^ at);
   }
@@ -896,8 +918,44 @@ class Sim {
            std::to_string(origin & 0xFFFFFFFFFFFFull) + ")");
     p.index = at;
     p.code = res.code;
+    acked_high_ = std::max(acked_high_, at);
     client_answers_[p.client].push_back(id);
     if (p.key[0] == '/' && res.code == state::Code::kOk) acknowledged_.emplace(p.key, at);
+  }
+
+  // A linearizable read (ZooKeeper's sync, Consul's ?consistent) on any node that is up. When it
+  // is answered "go", the node's tree must hold every write acknowledged (to any client) before
+  // the read was sent: its applied index is at least the highest index a client was answered with.
+  void read() {
+    SimNode& n = node(1 + w_.rng.below(nodes_.size()));
+    if (!n.up()) return;
+    uint64_t id = ++reads_made_;
+    ReadMade& rd = reads_[id];
+    rd.node = n.id;
+    rd.incarnation = n.incarnation;
+    rd.at = w_.clock.now();
+    rd.floor = acked_high_;
+    SimNode* np = &n;
+    n.reads->read_index([this, id, np](bool ok) {
+      ReadMade& r = reads_[id];
+      if (++r.answers > 1) fail("read " + std::to_string(id) + " answered twice");
+      if (!ok) return;
+      ++reads_ok_;
+      Index applied = np->driver->applied_index();
+      if (applied < r.floor)
+        fail("linearizable read: read " + std::to_string(id) + " sent to node " + std::to_string(r.node) + " at t=" +
+             std::to_string(r.at) + " ms was served at applied index " + std::to_string(applied) +
+             ", but a write had been acknowledged at index " + std::to_string(r.floor) + " before it was sent");
+      mix(0x4EAD ^ applied);
+    });
+  }
+
+  // Every read made on an incarnation still alive was answered, one way or the other.
+  void check_reads() {
+    for (const auto& [id, r] : reads_)
+      if (r.answers == 0 && w_.live.count(r.incarnation))
+        fail("read " + std::to_string(id) + " made on node " + std::to_string(r.node) + " at t=" + std::to_string(r.at) +
+             " ms, which is still up, was never answered\n" + dump());
   }
 
   // After the run: every answer's result is the committed history's at its index; each client's
@@ -950,6 +1008,7 @@ class Sim {
     run_until(opt_.ms, [this] {
       auto& r = w_.rng;
       if (r.chance(write_p_)) write();
+      if (read_p_ > 0 && rd_.chance(read_p_)) read();
       if (partition_p_ > 0 && r.chance(partition_p_)) {
         cut_.clear();
         if (r.chance(0.7)) {
@@ -999,6 +1058,7 @@ class Sim {
     // Forwards still unanswered time out on the proposer's clock.
     run_until(w_.clock.now() + kForwardTimeoutMs + 100, [] { return true; });
     check_answers();
+    check_reads();
     for (const auto& [key, index] : acknowledged_) {
       if (key[0] != '/') continue;
       for (auto& n : nodes_)
@@ -1028,6 +1088,7 @@ class Sim {
       for (const auto& [id, p] : proposed_) forwarded += p.answers == 0;
       std::printf("answers: %zu with an index, %" PRIu64 " outcome unknown, %zu never (their node crashed)\n",
                   answered_ok, answers_unknown_, forwarded);
+      std::printf("reads: %" PRIu64 " made, %" PRIu64 " served\n", reads_made_, reads_ok_);
       std::printf("proposals by kind (0-9 KV set, 10 zk session, 11 ephemeral, 12 close, 13 multi, 14 delete, "
                   "15 consul session, 16 lock, 17 unlock, 18 register, 19 deregister):");
       for (const auto& [k, c] : kinds_) std::printf(" %" PRIu64 ":%" PRIu64, k, c);
@@ -1075,6 +1136,13 @@ class Sim {
     return out;
   }
 
+  struct ReadMade {
+    NodeId node = 0;
+    uint64_t incarnation = 0;
+    uint64_t at = 0;
+    Index floor = 0;  // the highest index a client was answered with when the read was sent
+    int answers = 0;
+  };
   struct Proposal {
     std::string key;  // "/u/N" for a key of its own, "#N" for another write
     uint64_t incarnation = 0;  // of the node the client asked
@@ -1122,6 +1190,11 @@ class Sim {
   std::map<std::pair<uint64_t, uint64_t>, std::vector<uint64_t>> client_answers_;  // answered proposals in answer order
   std::map<std::pair<NodeId, NodeId>, uint64_t> link_next_;  // when a link's last payload arrives
   uint64_t answers_unknown_ = 0;
+  Index acked_high_ = 0;
+  std::map<uint64_t, ReadMade> reads_;
+  uint64_t reads_made_ = 0, reads_ok_ = 0;
+  Rng rd_{0};  // the reads' own draws: a seed's other draws do not depend on them
+  double read_p_ = 0;
 };
 
 }  // namespace
