@@ -23,8 +23,13 @@ raft::ConfChangeType to_raft(MemberChangeSpec::Kind k) {
 }  // namespace
 
 Membership::Membership(RaftDriver& driver, Proposals& proposals, const state::DataTree& tree, uint64_t node_id,
-                       Hooks hooks)
-    : driver_(driver), proposals_(proposals), tree_(tree), node_id_(node_id), hooks_(std::move(hooks)) {}
+                       uint64_t first_context, Hooks hooks)
+    : driver_(driver),
+      proposals_(proposals),
+      tree_(tree),
+      node_id_(node_id),
+      hooks_(std::move(hooks)),
+      seq_(first_context - 1) {}
 
 // ---- requests ----
 

@@ -49,7 +49,11 @@ class Membership {
   /// Voters heard from within this long count as live in the quorum check.
   static constexpr int64_t kLiveMs = 3000;
 
-  Membership(RaftDriver& driver, Proposals& proposals, const state::DataTree& tree, uint64_t node_id, Hooks hooks);
+  /// `first_context` numbers this incarnation's first forwarded request. Contexts must not repeat
+  /// across restarts, or the leader's answer to a request of this node's earlier life would
+  /// answer a new one (the node passes its wall clock in µs, as for proposal origins).
+  Membership(RaftDriver& driver, Proposals& proposals, const state::DataTree& tree, uint64_t node_id,
+             uint64_t first_context, Hooks hooks);
 
   void change(MembershipRequest request, Done done);
   void on_change(uint64_t from, std::string_view body);
@@ -88,7 +92,7 @@ class Membership {
   Hooks hooks_;
   std::deque<Job> jobs_;                   // on the leader, one at a time
   std::map<uint64_t, Forwarded> forwarded_;  // by context
-  uint64_t seq_ = 0;
+  uint64_t seq_;  // the last context sequence used
   bool announcing_ = false;
   int64_t last_announce_ms_ = -1000000;
 };

@@ -234,7 +234,7 @@ Status Node::start() {
   };
   mh.own_spec = [this] { return own_spec(); };
   membership_ = std::make_unique<Membership>(*driver_, *proposals_, tree_, static_cast<uint64_t>(config_.node_id),
-                                             std::move(mh));
+                                             static_cast<uint64_t>(wall_us()), std::move(mh));
   learn_addresses();
 
   router_.set_latency_clock([this] { return monotonic_us(); });
