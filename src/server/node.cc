@@ -17,7 +17,6 @@ namespace {
 // Peer payload kinds (first byte); Proposals owns kForward (2) and kForwardAck (3), Membership
 // kChange (7) and kChangeAck (8).
 constexpr uint8_t kPeerRaft = 1;
-constexpr uint8_t kPeerTouch = 4;         // u32 n, n x i64 session id
 constexpr int64_t kReadTimeoutMs = 5000;
 }  // namespace
 
@@ -130,9 +129,13 @@ std::string Node::peer_address(uint64_t id) const {
   return it == addresses_.end() ? std::string() : it->second;
 }
 
-void Node::touch_session(state::SessionId id) { sessions_.touch(id, tree_, monotonic_ms()); }
+void Node::touch_session(state::SessionId id) {
+  if (sessions_) sessions_->touch(id);
+}
 
-void Node::session_closing(state::SessionId id) { sessions_.closing(id); }
+void Node::session_closing(state::SessionId id) {
+  if (sessions_) sessions_->closing(id);
+}
 
 // ---- lifecycle ----
 
@@ -203,6 +206,19 @@ Status Node::start() {
   rdh.monotonic_ms = [this] { return monotonic_ms(); };
   reads_ = std::make_unique<Reads>(*driver_, static_cast<uint64_t>(config_.node_id), kReadTimeoutMs,
                                    static_cast<uint64_t>(wall_us()), std::move(rdh));
+  SessionLiveness::Hooks sh;
+  if (clustered) sh.send = [this](uint64_t to, std::string payload) { peers_->send(to, std::move(payload)); };
+  sh.monotonic_ms = [this] { return monotonic_ms(); };
+  sh.propose = [this](state::Command cmd, std::function<void()> failed) {
+    propose(std::move(cmd), [failed = std::move(failed)](const state::ApplyResult& r) {
+      if (r.code == state::Code::kConnectionLoss) failed();
+    });
+  };
+  sh.expiring = [this](state::SessionId id) {
+    for (auto* o : observers_) o->on_session_expiring(id);
+  };
+  sessions_ = std::make_unique<SessionLiveness>(*driver_, tree_, config_.session_relay_ms, std::move(sh));
+  sessions_->role_changed(driver_->core().role() == raft::Role::kLeader);
   ReplicationTrace::Hooks rh;
   rh.tracer = tracer_.get();
   rh.wall_us = [this] { return wall_us(); };
@@ -280,7 +296,7 @@ Status Node::start() {
   driver_->drive();
 
   loop_.every(std::chrono::milliseconds(config_.raft_tick_ms), [this] { on_raft_tick(); });
-  loop_.every(std::chrono::milliseconds(100), [this] { expire_sessions(); });
+  loop_.every(std::chrono::milliseconds(100), [this] { sessions_->expire(); });
   loop_.every(std::chrono::milliseconds(std::max<int64_t>(100, config_.reap_interval_ms)), [this] { reap(); });
   loop_.every(std::chrono::milliseconds(1000), [this] { http_->tick(monotonic_ms()); });
   if (exporter_) loop_.every(std::chrono::milliseconds(100), [this] { exporter_->tick(monotonic_ms()); });
@@ -400,7 +416,7 @@ void Node::change_membership(MembershipRequest request, std::function<void(const
 }
 
 void Node::on_tree_replaced() {
-  sessions_.restore(tree_, monotonic_ms());
+  if (sessions_) sessions_->tree_replaced();
   // Proposals the snapshot covers will never be applied here one by one: their outcome is unknown.
   if (proposals_) proposals_->applied_through(driver_->applied_index());
   if (reads_) reads_->applied();
@@ -409,7 +425,7 @@ void Node::on_tree_replaced() {
 }
 
 void Node::on_role_changed(raft::Role old_role, raft::Role new_role) {
-  sessions_.set_leader(new_role == raft::Role::kLeader, tree_, monotonic_ms());
+  if (sessions_) sessions_->role_changed(new_role == raft::Role::kLeader);
   if (old_role == raft::Role::kLeader) {
     proposals_->leadership_lost();
     replication_trace_->leadership_lost();
@@ -471,14 +487,9 @@ void Node::on_peer_message(uint64_t from, std::string payload) {
     case TraceGather::kReply:
       if (trace_gather_) trace_gather_->on_reply(from, body);
       break;
-    case kPeerTouch: {
-      Reader r(body);
-      uint32_t n = r.u32();
-      if (n > r.remaining() / 8) return;
-      int64_t now = monotonic_ms();
-      for (uint32_t i = 0; i < n; ++i) sessions_.touch_remote(r.i64(), tree_, now);
+    case SessionLiveness::kTouch:
+      sessions_->on_touch(body);
       break;
-    }
     case Reads::kAsk:
       reads_->on_ask(from, body);
       break;
@@ -495,36 +506,7 @@ void Node::on_raft_tick() {
   proposals_->tick();
   membership_->tick();
   reads_->tick();
-  relay_touches();
-}
-
-void Node::relay_touches() {
-  // Relay client activity to the leader, which alone expires sessions (ZooKeeper's followers do
-  // the same with their pings to the leader).
-  int64_t now = monotonic_ms();
-  auto& core = driver_->core();
-  if (core.role() == raft::Role::kLeader || !peers_ || now - last_touch_relay_ms_ < config_.session_relay_ms) return;
-  last_touch_relay_ms_ = now;
-  auto ids = sessions_.take_touched();
-  uint64_t leader = core.leader();
-  if (ids.empty() || leader == 0) return;
-  std::string payload(1, static_cast<char>(kPeerTouch));
-  Writer w(payload);
-  w.u32(static_cast<uint32_t>(ids.size()));
-  for (auto id : ids) w.i64(id);
-  peers_->send(leader, std::move(payload));
-}
-
-void Node::expire_sessions() {
-  for (auto id : sessions_.expired(tree_, monotonic_ms())) {
-    for (auto* o : observers_) o->on_session_expiring(id);
-    state::Command cmd;
-    cmd.kind = state::CommandKind::kCloseSession;
-    cmd.session = id;
-    propose(std::move(cmd), [this, id](const state::ApplyResult& r) {
-      if (r.code == state::Code::kConnectionLoss) sessions_.close_failed(id);
-    });
-  }
+  sessions_->relay();
 }
 
 void Node::reap() {

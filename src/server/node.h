@@ -8,7 +8,7 @@
 //   reply) -> front-ends wake their watches and blocking queries.
 // Membership changes (reconfig, operator API) go through Membership, which proposes Raft
 // configuration entries on the leader; applying one also rewrites /zookeeper/config.
-// Session liveness for both protocols is one SessionTracker, ticked here on the leader.
+// Session liveness for both protocols is one SessionLiveness (server/session_liveness.h): the leader expires.
 // HTTP routes are registered on one HttpRouter: the node's own (status, operator, metrics) and the
 // front-ends'.
 //
@@ -33,6 +33,7 @@
 #include "server/membership.h"
 #include "server/proposals.h"
 #include "server/reads.h"
+#include "server/session_liveness.h"
 #include "server/raft_driver.h"
 #include "server/replica.h"
 #include "server/replication_metrics.h"
@@ -126,8 +127,6 @@ class Node : public Replica {
   void on_tree_replaced();
   void on_peer_message(uint64_t from, std::string payload);
   void on_raft_tick();
-  void expire_sessions();
-  void relay_touches();
   void reap();
   std::string peer_address(uint64_t id) const;
   /// Learns Raft addresses of members from /zookeeper/config (members added before the
@@ -158,7 +157,7 @@ class Node : public Replica {
   ReplicationLatency replication_latency_;
   std::unique_ptr<TraceGather> trace_gather_;  // clustered nodes only
   std::unique_ptr<Membership> membership_;
-  SessionTracker sessions_;
+  std::unique_ptr<SessionLiveness> sessions_;  // touches relayed to the leader, which closes silent sessions
   std::vector<ApplyObserver*> observers_;
   std::vector<std::function<std::string()>> metrics_sources_;
   std::vector<std::unique_ptr<net::TcpListener>> listeners_;
@@ -172,7 +171,6 @@ class Node : public Replica {
 
   std::set<std::string> reaping_;
   std::map<uint64_t, std::string> addresses_;  // raft addresses of members, incl. added ones
-  int64_t last_touch_relay_ms_ = 0;
   int64_t last_leader_contact_ms_ = 0;
   std::map<uint64_t, int64_t> peer_heard_ms_;  // monotonic ms of the last message from each peer
   uint64_t last_term_seen_ = 0;

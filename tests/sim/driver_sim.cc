@@ -56,6 +56,7 @@
 #include "server/entry_codec.h"
 #include "server/proposals.h"
 #include "server/reads.h"
+#include "server/session_liveness.h"
 #include "server/raft_driver.h"
 #include "state/command.h"
 #include "state/tree.h"
@@ -370,6 +371,9 @@ struct SimNode {
   std::unique_ptr<server::RaftDriver> driver;
   std::unique_ptr<server::Proposals> proposals;  // the front-ends' path: forwards, answers at apply
   std::unique_ptr<server::Reads> reads;          // their linearizable read points (ReadIndex)
+  std::unique_ptr<server::SessionLiveness> liveness;  // session expiry: touches relayed to the leader
+  uint64_t ticks = 0;
+  uint64_t leader_since = 0;  // when this run of the node last became leader
   bool up() const { return driver != nullptr; }
 };
 
@@ -400,6 +404,9 @@ class Sim {
     // Reads come in half the seeds, drawn from their own stream.
     rd_.s = o.seed ^ 0x7265616473ull;
     if (rd_.chance(0.5)) read_p_ = 0.1 * double(rd_.between(1, 5));
+    // Sessions kept alive by their clients come in half the seeds, from their own stream too.
+    ks_.s = o.seed ^ 0x6B657074ull;
+    if (ks_.chance(0.5)) keep_p_ = 0.01;
     // Membership draws come from their own stream, so seeds without changes run as before.
     m_.s = o.seed ^ 0x6D656D62657273ull;
     if (m_.chance(0.5)) {
@@ -460,8 +467,10 @@ class Sim {
     h.apply = [this, np](const raft::Entry& e) { apply(*np, e); };
     h.tree_replaced = [this, np] { tree_loaded(*np); };
     h.send = [this, np](const raft::Message& m) { send(*np, m); };
-    h.role_changed = [np](raft::Role old_role, raft::Role) {
+    h.role_changed = [this, np](raft::Role old_role, raft::Role new_role) {
+      if (new_role == raft::Role::kLeader) np->leader_since = w_.clock.now();
       if (old_role == raft::Role::kLeader && np->proposals) np->proposals->leadership_lost();
+      if (np->liveness) np->liveness->role_changed(new_role == raft::Role::kLeader);
     };
     h.read_state = [np](const raft::ReadState& rs) {
       if (np->reads) np->reads->on_read_state(rs.context, rs.index);
@@ -480,6 +489,16 @@ class Sim {
     rh.send = [this, np](uint64_t to, std::string payload) { send_payload(*np, NodeId(to), std::move(payload)); };
     rh.monotonic_ms = [this] { return int64_t(w_.clock.now()); };
     n.reads = std::make_unique<server::Reads>(*n.driver, n.id, kForwardTimeoutMs, w_.clock.now() * 1000, std::move(rh));
+    server::SessionLiveness::Hooks lh;
+    lh.send = [this, np](uint64_t to, std::string payload) { send_payload(*np, NodeId(to), std::move(payload)); };
+    lh.monotonic_ms = [this] { return int64_t(w_.clock.now()); };
+    lh.propose = [this, np](state::Command cmd, std::function<void()> failed) {
+      expiring(*np, cmd.session);
+      np->proposals->propose(std::move(cmd), [failed = std::move(failed)](const state::ApplyResult& r) {
+        if (r.code == state::Code::kConnectionLoss) failed();
+      });
+    };
+    n.liveness = std::make_unique<server::SessionLiveness>(*n.driver, n.tree, kRelayMs, std::move(lh));
     auto st = n.driver->recover();
     if (!st) fail("recovery: node " + std::to_string(n.id) + " cannot read back its disk: " + st.error().message);
 
@@ -494,6 +513,8 @@ class Sim {
       n.driver->tick();
       n.proposals->tick();
       n.reads->tick();
+      n.liveness->relay();
+      if (++n.ticks % 10 == 0) n.liveness->expire();  // every 100 ms, as the node does
       check_leader(n);
       check_conf(n);
       schedule_tick(n);
@@ -508,6 +529,7 @@ class Sim {
     n.incarnation = 0;
     n.proposals.reset();  // its clients' pending requests go unanswered: their connection dropped
     n.reads.reset();
+    n.liveness.reset();
     n.driver.reset();  // queued WAL batches and the snapshot thread's work die with it
     n.env.reset();
     Disk& d = n.disk;
@@ -575,6 +597,9 @@ class Sim {
           break;
         case server::Proposals::kForwardAck:
           n.proposals->on_forward_ack(body);
+          break;
+        case server::SessionLiveness::kTouch:
+          n.liveness->on_touch(body);
           break;
         case server::Reads::kAsk:
           n.reads->on_ask(src, body);
@@ -652,6 +677,7 @@ class Sim {
     Index at = n.driver->applied_index();
     if (n.proposals) n.proposals->applied_through(at);  // as Node::on_tree_replaced
     if (n.reads) n.reads->applied();
+    if (n.liveness) n.liveness->tree_replaced();
     check_tree(n, at, "loaded from a snapshot at");
     mix(0x5A5A ^ at);
   }
@@ -950,6 +976,78 @@ class Sim {
     });
   }
 
+  // ---- sessions kept alive ----
+
+  // A ZooKeeper session with a short timeout whose client, pinned to one node, shows a sign of
+  // life every 50 ms while that node is up (Node::touch_session, as a ping does).
+  void keep_session() {
+    SimNode& n = node(1 + ks_.below(nodes_.size()));
+    if (!n.up()) return;
+    state::Command cmd;
+    cmd.kind = state::CommandKind::kCreateSession;
+    cmd.session = state::SessionId(0x300000 + kept_.size());
+    cmd.timeout_ms = int32_t(ks_.between(300, 800));
+    cmd.password = "kept";
+    Kept& k = kept_[cmd.session];
+    k.node = n.id;
+    k.timeout_ms = cmd.timeout_ms;
+    state::SessionId id = cmd.session;
+    n.proposals->propose(std::move(cmd), [this, id](const state::ApplyResult& r) {
+      if (r.code == state::Code::kOk) kept_[id].created = true;
+    });
+  }
+
+  // Each ms: the clients' touches, and whether each recent touch had a healthy path to the leader
+  // for as long as the relay takes: its node and the leader it follows up all along (the same
+  // runs), that node following that leader (or being it) all along, their link never cut.
+  void keep_alive() {
+    const uint64_t now = w_.clock.now();
+    for (auto& [id, k] : kept_) {
+      for (auto& t : k.touches) {
+        if (!t.healthy || now > t.at + relay_window()) continue;
+        SimNode& n = node(t.node);
+        SimNode& l = node(t.leader);
+        if (n.incarnation != t.node_inc || l.incarnation != t.leader_inc || blocked(t.node, t.leader) ||
+            l.driver->core().role() != raft::Role::kLeader ||
+            (t.node != t.leader && n.driver->core().leader() != t.leader))
+          t.healthy = false;
+      }
+      SimNode& n = node(k.node);
+      if (!k.created || !n.up() || now < k.last_touch + 50) continue;
+      k.last_touch = now;
+      n.liveness->touch(id);
+      NodeId l = n.driver->core().role() == raft::Role::kLeader ? n.id : NodeId(n.driver->core().leader());
+      if (l == 0 || !node(l).up() || node(l).driver->core().role() != raft::Role::kLeader || blocked(n.id, l)) continue;
+      k.touches.push_back(Touch{now, n.id, n.incarnation, l, node(l).incarnation, true});
+      if (k.touches.size() > 64) k.touches.erase(k.touches.begin());
+    }
+  }
+  uint64_t relay_window() const { return kRelayMs + 20 + max_delay_; }
+
+  // The leader `l` decided that session `id` expired. No session expires within its timeout of
+  // its leader's election (a new leader restarts every session's clock). A kept session must not
+  // expire while a touch that had a healthy path to this leader, leading since before it, is
+  // younger than its timeout.
+  void expiring(SimNode& l, state::SessionId id) {
+    const uint64_t now = w_.clock.now();
+    if (const state::SessionInfo* info = l.tree.session(id); info && info->liveness_ms() > 0 &&
+                                                             now < l.leader_since + uint64_t(info->liveness_ms()))
+      fail("session expiry: leader " + std::to_string(l.id) + " expired session " + std::to_string(id) + " at t=" +
+           std::to_string(now) + " ms, within its " + std::to_string(info->liveness_ms()) +
+           " ms of becoming leader at t=" + std::to_string(l.leader_since) + " ms");
+    auto it = kept_.find(id);
+    if (it == kept_.end()) return;
+    ++kept_expired_;
+    for (const auto& t : it->second.touches)
+      if (t.healthy && t.leader == l.id && t.leader_inc == l.incarnation && t.at >= l.leader_since &&
+          t.at + relay_window() < now && now < t.at + uint64_t(it->second.timeout_ms))
+        fail("session expiry: leader " + std::to_string(l.id) + " expired session " + std::to_string(id) +
+             " (timeout " + std::to_string(it->second.timeout_ms) + " ms) at t=" + std::to_string(now) +
+             " ms, but its client touched it on node " + std::to_string(t.node) + " at t=" + std::to_string(t.at) +
+             " ms with the way to this leader open");
+    mix(0xE7 ^ id);
+  }
+
   // Every read made on an incarnation still alive was answered, one way or the other.
   void check_reads() {
     for (const auto& [id, r] : reads_)
@@ -1009,6 +1107,10 @@ class Sim {
       auto& r = w_.rng;
       if (r.chance(write_p_)) write();
       if (read_p_ > 0 && rd_.chance(read_p_)) read();
+      if (keep_p_ > 0) {
+        if (kept_.size() < 4 && ks_.chance(keep_p_)) keep_session();
+        keep_alive();
+      }
       if (partition_p_ > 0 && r.chance(partition_p_)) {
         cut_.clear();
         if (r.chance(0.7)) {
@@ -1089,6 +1191,7 @@ class Sim {
       std::printf("answers: %zu with an index, %" PRIu64 " outcome unknown, %zu never (their node crashed)\n",
                   answered_ok, answers_unknown_, forwarded);
       std::printf("reads: %" PRIu64 " made, %" PRIu64 " served\n", reads_made_, reads_ok_);
+      std::printf("kept sessions: %zu, %" PRIu64 " expiries decided\n", kept_.size(), kept_expired_);
       std::printf("proposals by kind (0-9 KV set, 10 zk session, 11 ephemeral, 12 close, 13 multi, 14 delete, "
                   "15 consul session, 16 lock, 17 unlock, 18 register, 19 deregister):");
       for (const auto& [k, c] : kinds_) std::printf(" %" PRIu64 ":%" PRIu64, k, c);
@@ -1136,6 +1239,21 @@ class Sim {
     return out;
   }
 
+  struct Touch {
+    uint64_t at;
+    NodeId node;
+    uint64_t node_inc;
+    NodeId leader;
+    uint64_t leader_inc;
+    bool healthy;  // the way from the node to the leader stayed open for the relay window
+  };
+  struct Kept {
+    NodeId node = 0;
+    int32_t timeout_ms = 0;
+    bool created = false;
+    uint64_t last_touch = 0;
+    std::vector<Touch> touches;  // the most recent ones
+  };
   struct ReadMade {
     NodeId node = 0;
     uint64_t incarnation = 0;
@@ -1195,6 +1313,11 @@ class Sim {
   uint64_t reads_made_ = 0, reads_ok_ = 0;
   Rng rd_{0};  // the reads' own draws: a seed's other draws do not depend on them
   double read_p_ = 0;
+  Rng ks_{0};  // the kept sessions' own draws
+  double keep_p_ = 0;
+  std::map<state::SessionId, Kept> kept_;
+  uint64_t kept_expired_ = 0;
+  static constexpr int64_t kRelayMs = 50;
 };
 
 }  // namespace
