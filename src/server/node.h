@@ -152,7 +152,7 @@ class Node : public Replica {
   std::unique_ptr<DriverEnv> driver_env_;  // outlives driver_
   std::unique_ptr<RaftDriver> driver_;
   std::unique_ptr<Proposals> proposals_;
-  std::unique_ptr<Reads> reads_;  // ReadIndex for `sync` and `?consistent`
+  std::unique_ptr<Reads> reads_;  // ReadIndex for the Consul API's reads
   std::unique_ptr<ReplicationTrace> replication_trace_;  // after proposals_: it feeds their fsync spans
   ReplicationLatency replication_latency_;
   std::unique_ptr<TraceGather> trace_gather_;  // clustered nodes only

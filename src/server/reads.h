@@ -1,5 +1,6 @@
-// Reads: linearizable read points for both front-ends (ZooKeeper's `sync`, Consul's
-// `?consistent`), Raft's ReadIndex (Ongaro's thesis §6.4).
+// Reads: linearizable read points for the Consul API (`?consistent`, and default reads on a
+// follower), Raft's ReadIndex (Ongaro's thesis §6.4). ZooKeeper's `sync` goes through the log
+// instead.
 //
 //   read_index(done) -> on the leader: Core::read_index(context), confirmed by a heartbeat round a
 //   majority answers (RaftDriver's read_state hook -> on_read_state), the read point being the

@@ -949,7 +949,7 @@ class Sim {
     if (p.key[0] == '/' && res.code == state::Code::kOk) acknowledged_.emplace(p.key, at);
   }
 
-  // A linearizable read (ZooKeeper's sync, Consul's ?consistent) on any node that is up. When it
+  // A linearizable read (Consul's ?consistent; ZooKeeper's sync is a log entry) on any node that is up. When it
   // is answered "go", the node's tree must hold every write acknowledged (to any client) before
   // the read was sent: its applied index is at least the highest index a client was answered with.
   void read() {
