@@ -11,12 +11,15 @@ time after their invocation, and their results are unknown. Written values are u
 conditional write on a version (ZooKeeper) or a ModifyIndex (Consul) is a compare-and-set on the
 value read with that version.
 
-check(ops, initial) returns (True, None) or (False, explanation); explain(ops, initial) also returns
-the acknowledged operation no linearization could place (None when linearizable or undecided), the
-centre of the window of history a failure report shows.
+check(ops, initial) returns (True, None), (False, explanation), or (None, explanation) when the
+search ran out of its budget (states explored, or seconds) before deciding: unknown, which a caller
+must not count as a pass. explain(ops, initial) also returns the acknowledged operation no
+linearization could place (None when linearizable or unknown), the centre of the window of history
+a failure report shows.
 """
 
 import math
+import time
 
 INF = math.inf
 
@@ -38,12 +41,13 @@ def _apply(state, op):
     raise ValueError("unknown op %r" % f)
 
 
-def check(history, initial=None, max_states=2_000_000):
-    ok, why, _ = explain(history, initial, max_states)
+def check(history, initial=None, max_states=2_000_000, seconds=None):
+    ok, why, _ = explain(history, initial, max_states, seconds)
     return ok, why
 
 
-def explain(history, initial=None, max_states=2_000_000):
+def explain(history, initial=None, max_states=2_000_000, seconds=None):
+    deadline = None if seconds is None else time.monotonic() + seconds
     # Values some acknowledged operation observed (a read's result, a cas's expected value).
     observed = {o.get("result") for o in history if o["type"] == "ok" and o["f"] == "read"}
     observed |= {o.get("expect") for o in history if o["type"] == "ok" and o["f"] == "cas"}
@@ -89,7 +93,9 @@ def explain(history, initial=None, max_states=2_000_000):
         seen.add(key)
         explored += 1
         if explored > max_states:
-            return False, "search gave up after %d states (history too concurrent to decide)" % max_states, None
+            return None, "unknown: the search gave up after %d states (history too concurrent to decide)" % max_states, None
+        if deadline is not None and explored % 1024 == 0 and time.monotonic() > deadline:
+            return None, "unknown: the search ran out of its %g s after %d states" % (seconds, explored), None
         if count > best_count:
             best, best_count = done, count
         lo = (pending_required & -pending_required).bit_length() - 1  # first pending acknowledged op

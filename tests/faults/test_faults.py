@@ -31,6 +31,12 @@ def test_checker_accepts_and_rejects_known_histories():
     assert not check([ok("write", 0, 1, value="a"), ok("cas", 2, 3, expect="a", value="b", result=True),
                       ok("cas", 4, 5, expect="a", value="c", result=True)], "init")[0]
     assert not check([ok("write", 0, 1, value="a"), ok("cas", 2, 3, expect="a", value="b", result=False)], "init")[0]
+    # Out of budget: unknown (None), neither a pass nor a proven violation.
+    wide = [ok("write", 0, 100, value="w%d" % i) for i in range(12)] + [ok("read", 0, 100, result="w%d" % i)
+                                                                          for i in range(12)]
+    wide.append(ok("read", 101, 102, result="never"))
+    verdict, why = check(wide, "init", max_states=50)
+    assert verdict is None and why.startswith("unknown"), (verdict, why)
 
 
 def test_append_checker_rejects_what_it_must():
@@ -181,7 +187,7 @@ def test_short_fault_run_is_linearizable(tmp_path):
     for o in forged:
         if o["invoke"] == target["invoke"] and o["process"] == target["process"]:
             o["result"] = "never-written"
-    assert not linearizability.check(forged, runner.INITIAL)[0]
+    assert linearizability.check(forged, runner.INITIAL)[0] is False
     # The report shows the history around the operation no linearization can place.
     forged_results = runner.check_history(forged, [key])
     assert not forged_results[key][0] and len(forged_results[key]) == 5
