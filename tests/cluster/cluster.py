@@ -64,6 +64,8 @@ class Proxy:
                 live = [s for s, side in ((a, "dialer"), (b, "target")) if side not in self.stalled]
                 r, _, _ = select.select(live, [], [], 0.2)
                 for s in r:
+                    if ("dialer" if s is a else "target") in self.stalled:
+                        continue  # stalled while select waited: its bytes stay held
                     data = s.recv(65536)
                     if not data:
                         raise OSError("closed")
