@@ -14,8 +14,9 @@ namespace conclave::server {
 namespace fs = std::filesystem;
 
 namespace {
-// Peer payload kinds (first byte); Proposals owns kForward (2) and kForwardAck (3), Membership
-// kChange (7) and kChangeAck (8).
+// Peer payload kinds (first byte); Proposals owns kForward (2) and kForwardAck (3),
+// SessionLiveness kTouch (4), Reads kAsk (5) and kAnswer (6), Membership kChange (7) and
+// kChangeAck (8), Proposals kForwardTraced (9), TraceGather kQuery (10) and kReply (11).
 constexpr uint8_t kPeerRaft = 1;
 constexpr int64_t kReadTimeoutMs = 5000;
 }  // namespace
