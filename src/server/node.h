@@ -8,7 +8,8 @@
 //   reply) -> front-ends wake their watches and blocking queries.
 // Membership changes (reconfig, operator API) go through Membership, which proposes Raft
 // configuration entries on the leader; applying one also rewrites /zookeeper/config.
-// Session liveness for both protocols is one SessionLiveness (server/session_liveness.h): the leader expires.
+// Session expiry for both protocols is SessionLiveness (server/session_liveness.h); only the leader
+// expires sessions.
 // HTTP routes are registered on one HttpRouter: the node's own (status, operator, metrics) and the
 // front-ends'.
 //
@@ -38,7 +39,6 @@
 #include "server/replica.h"
 #include "server/replication_metrics.h"
 #include "server/replication_trace.h"
-#include "server/session_tracker.h"
 #include "server/trace_gather.h"
 #include "state/tree.h"
 #include "server/span_export.h"

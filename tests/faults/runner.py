@@ -103,6 +103,21 @@ def settled(fn, what, timeout=30.0):
             time.sleep(0.2)
 
 
+def fault_client(hosts):
+    """A kazoo client as the workloads use it: retries reconnecting for ever, quickly, so a fault
+    costs it a session only when the session really expires."""
+    return KazooClient(hosts=hosts, timeout=4.0, connection_retry={"max_tries": -1, "delay": 0.05, "max_delay": 0.5})
+
+
+def close_quietly(zk):
+    """Stops and closes a kazoo client whatever state the faults left it in."""
+    try:
+        zk.stop()
+        zk.close()
+    except Exception:
+        pass
+
+
 class History:
     def __init__(self):
         self.lock = threading.Lock()
@@ -138,13 +153,8 @@ class ZkProcess(threading.Thread):
             for sess in self.sessions:
                 if sess["ended"] is None:
                     sess["ended"] = time.monotonic()
-            try:
-                self.zk.stop()
-                self.zk.close()
-            except Exception:
-                pass
-        self.zk = KazooClient(hosts=self.hosts, timeout=4.0,
-                              connection_retry={"max_tries": -1, "delay": 0.05, "max_delay": 0.5})
+            close_quietly(self.zk)
+        self.zk = fault_client(self.hosts)
         self.generation += 1
         try:
             self.zk.start(timeout=10)
@@ -242,11 +252,7 @@ class ZkProcess(threading.Thread):
             except Exception:
                 self.h.finish(op, "info")
         if self.zk is not None and self.close_at_end:
-            try:
-                self.zk.stop()
-                self.zk.close()
-            except Exception:
-                pass
+            close_quietly(self.zk)
 
 
 class ConsulProcess(threading.Thread):
@@ -472,8 +478,7 @@ class QueueProcess(threading.Thread):
                 return
 
     def run(self):
-        zk = KazooClient(hosts=self.hosts, timeout=4.0,
-                         connection_retry={"max_tries": -1, "delay": 0.05, "max_delay": 0.5})
+        zk = fault_client(self.hosts)
         try:
             zk.start(timeout=15)
         except Exception:
@@ -495,11 +500,7 @@ class QueueProcess(threading.Thread):
                 else:
                     self.dequeue(zk)
         finally:
-            try:
-                zk.stop()
-                zk.close()
-            except Exception:
-                pass
+            close_quietly(zk)
 
 
 class ZkLockProcess(threading.Thread):
@@ -514,8 +515,7 @@ class ZkLockProcess(threading.Thread):
         self.n = 0
 
     def run(self):
-        zk = KazooClient(hosts=self.hosts, timeout=4.0,
-                         connection_retry={"max_tries": -1, "delay": 0.05, "max_delay": 0.5})
+        zk = fault_client(self.hosts)
         try:
             zk.start(timeout=15)
         except Exception:
@@ -559,11 +559,7 @@ class ZkLockProcess(threading.Thread):
                 except Exception:
                     self.h.finish(op, "info")
         finally:
-            try:
-                zk.stop()
-                zk.close()
-            except Exception:
-                pass
+            close_quietly(zk)
 
 
 class CuratorLockProcess(threading.Thread):
@@ -635,8 +631,7 @@ class ZkWatchProcess(threading.Thread):
             self.fired.set()  # the session's watches died with it: read again in the new one
 
     def run(self):
-        self.zk = KazooClient(hosts=self.hosts, timeout=4.0,
-                              connection_retry={"max_tries": -1, "delay": 0.05, "max_delay": 0.5})
+        self.zk = fault_client(self.hosts)
         self.zk.add_listener(self.on_state)
         try:
             self.zk.start(timeout=15)
@@ -653,11 +648,7 @@ class ZkWatchProcess(threading.Thread):
             except Exception:
                 self.fired.set()  # not read, so no watch set: try again
                 time.sleep(0.1)
-        try:
-            self.zk.stop()
-            self.zk.close()
-        except Exception:
-            pass
+        close_quietly(self.zk)
 
 
 class ConsulWatchProcess(threading.Thread):
@@ -1323,11 +1314,7 @@ def run(seed=1, seconds=30.0, nodes=3, zk_clients=3, consul_clients=3, keys=3, l
         session_problems = check_ephemerals(zk_procs, checked)
         for p in zk_procs:
             if p.zk is not None:
-                try:
-                    p.zk.stop()
-                    p.zk.close()
-                except Exception:
-                    pass
+                close_quietly(p.zk)
         nemesis.check_alive()  # anything that died after the faults ended
     finally:
         c.stop()
