@@ -792,17 +792,18 @@ def summarize(name, runs):
             continue
         ops = [r["total_ops_per_s"] for r in rs]
         cpu = [r["server_cpu_us_per_op"] for r in rs]
-        p99 = {}
+        pct = {}
         for r in rs:
             for op, v in r["ops"].items():
-                p99.setdefault(op, []).append(v["p99_ms"])
-        rows.append((sname, med(ops), min(ops), max(ops), med(cpu), {op: med(v) for op, v in p99.items()}))
+                pct.setdefault(op, []).append((v["p50_ms"], v["p99_ms"]))
+        rows.append((sname, med(ops), min(ops), max(ops), med(cpu),
+                     {op: (med([a for a, _ in v]), med([b for _, b in v])) for op, v in pct.items()}))
     print("\n%s" % name)
-    print("  %-10s %22s %14s  %s" % ("system", "ops/s median (min-max)", "cpu us/op", "p99 ms by op"))
+    print("  %-10s %22s %14s  %s" % ("system", "ops/s median (min-max)", "cpu us/op", "p50 / p99 ms by op"))
     base = {r[0]: r for r in rows}
-    for sname, m, lo, hi, cpu, p99 in rows:
-        print("  %-10s %9.0f (%.0f-%.0f) %11.1f  %s" % (sname, m, lo, hi, cpu,
-                                                        ", ".join("%s %.2f" % kv for kv in sorted(p99.items()))))
+    for sname, m, lo, hi, cpu, pct in rows:
+        print("  %-10s %9.0f (%.0f-%.0f) %11.1f  %s" % (sname, m, lo, hi, cpu, ", ".join(
+            "%s %.3f / %.2f" % (op, a, b) for op, (a, b) in sorted(pct.items()))))
     if "conclave" in base and "zookeeper" in base:
         c, z = base["conclave"], base["zookeeper"]
         print("  ratio conclave/zookeeper: throughput %.2fx, cpu per op %.2fx (lower is better)" % (
@@ -857,6 +858,8 @@ def main():
         ("single-read", 1, "get=100", [], True),
         ("single-mixed", 1, "get=90,set=10", [], True),
         ("single-write", 1, "set=100", [], True),
+        ("single-1x1-get", 1, "get=100", ["--connections", "1", "--outstanding", "1"], False),
+        ("single-1x1-set", 1, "set=100", ["--connections", "1", "--outstanding", "1"], False),
         ("single-ops", 1, "get=30,set=20,create_seq=10,create_delete=10,exists=10,children=10,multi=10", [], False),
         ("cluster3-read", 3, "get=100", [], True),
         ("cluster3-mixed", 3, "get=90,set=10", [], True),

@@ -47,6 +47,7 @@ const Flag kFlags[] = {
     {"min-session-timeout-ms", true, "lower bound for negotiated session timeouts (default 2 * tick)"},
     {"max-session-timeout-ms", true, "upper bound for negotiated session timeouts (default 20 * tick)"},
     {"snapshot-entries", true, "take a snapshot every N applied log entries (default 100000)"},
+    {"snapshot-log-bytes", true, "also take one once the entries since the last hold N bytes, or as many as the last snapshot if more (default 67108864)"},
     {"wal-segment-bytes", true, "a WAL segment rolls over once it holds this many bytes (default 67108864)"},
     {"snapshot-blocking", false, "encode each snapshot in one go, stopping the node meanwhile (default: in slices while it serves)"},
     {"reap-interval-ms", true, "how often empty containers and expired TTL nodes are removed (default 60000)"},
@@ -167,6 +168,7 @@ Status apply(AgentOptions& o, const std::map<std::string, std::string>& kv, bool
     else if (name == "min-session-timeout-ms") { auto r = num(1, 1 << 30); if (!r) return r.error(); o.zk.min_session_timeout_ms = int32_t(*r); *min_set = true; }
     else if (name == "max-session-timeout-ms") { auto r = num(1, 1 << 30); if (!r) return r.error(); o.zk.max_session_timeout_ms = int32_t(*r); *max_set = true; }
     else if (name == "snapshot-entries") { auto r = num(1, int64_t(1) << 40); if (!r) return r.error(); n.snapshot_every_entries = uint64_t(*r); }
+    else if (name == "snapshot-log-bytes") { auto r = num(1, int64_t(1) << 50); if (!r) return r.error(); n.snapshot_every_bytes = uint64_t(*r); }
     else if (name == "wal-segment-bytes") { auto r = num(4096, int64_t(1) << 40); if (!r) return r.error(); n.wal_segment_bytes = uint64_t(*r); }
     else if (name == "reap-interval-ms") { auto r = num(100, int64_t(1) << 40); if (!r) return r.error(); n.reap_interval_ms = *r; }
     else if (name == "no-fsync") n.fsync = v == "false";

@@ -48,6 +48,7 @@ void encode_message(const Message& m, Bytes& out) {
     w.u64(m.snapshot->data ? m.snapshot->data->size() : 0);
     if (m.snapshot->data) w.raw(*m.snapshot->data);
   }
+  w.u64(m.replicated);
 }
 
 bool decode_message(std::string_view bytes, Message* m) {
@@ -87,6 +88,7 @@ bool decode_message(std::string_view bytes, Message* m) {
   } else {
     m->snapshot.reset();
   }
+  m->replicated = r.u64();
   return r.ok() && r.at_end();
 }
 

@@ -370,6 +370,7 @@ Index Core::conflict_hint(Index index, Term term) const {
 }
 
 void Core::handle_append(const Message& m) {
+  learn_replicated(m.replicated);
   Message r;
   r.type = MessageType::kAppendResp;
   r.to = m.from;
@@ -405,6 +406,7 @@ void Core::handle_append(const Message& m) {
 void Core::handle_heartbeat(const Message& m) {
   // The leader sends commit = min(our match, its commit), so this never exceeds a matching prefix.
   committed_ = std::max(committed_, std::min(m.commit, last_index()));
+  learn_replicated(m.replicated);
   Message r;
   r.type = MessageType::kHeartbeatResp;
   r.to = m.from;
@@ -498,6 +500,7 @@ void Core::handle_append_response(const Message& m) {
   }
   bool advanced = m.index > pr.match;
   if (advanced) pr.match = m.index;
+  if (advanced) update_replicated();
   pr.next = std::max(pr.next, m.index + 1);
   while (!pr.inflight.empty() && pr.inflight.front() <= m.index) pr.inflight.pop_front();
   if (pr.state == Progress::State::kProbe) {
@@ -547,6 +550,12 @@ bool Core::send_append(NodeId to, bool send_if_empty) {
     send(std::move(m));
     return false;
   }
+  if (pr.next <= released_command_) {
+    // It needs commands whose data this node dropped (a member that is new, or lost its disk):
+    // only a snapshot past them can bring it up, and the latest one is older.
+    wants_snapshot_ = true;
+    return false;
+  }
   Index prev = pr.next - 1;
   Message m;
   m.type = MessageType::kAppend;
@@ -554,6 +563,7 @@ bool Core::send_append(NodeId to, bool send_if_empty) {
   m.index = prev;
   m.log_term = term_at(prev);
   m.commit = committed_;
+  m.replicated = replicated_;
   uint64_t bytes = 0;
   for (Index i = pr.next; i <= last_index() && m.entries.size() < config_.max_entries_per_append; ++i) {
     const Entry& e = log_[i - offset_ - 1];
@@ -581,6 +591,7 @@ void Core::send_heartbeat(NodeId to, uint64_t context) {
   m.commit = std::min(progress_[to].match, committed_);
   progress_[to].commit_sent = std::max(progress_[to].commit_sent, m.commit);
   m.context = context;
+  m.replicated = replicated_;
   send(std::move(m));
 }
 
@@ -727,6 +738,7 @@ void Core::persisted(Index index) {
     Progress& self = progress_[config_.id];
     if (persisted_ > self.match) {
       self.match = persisted_;
+      update_replicated();
       if (maybe_commit()) broadcast_append(true);
     }
   }
@@ -742,6 +754,42 @@ void Core::compact(Snapshot snap) {
   offset_ = idx;
   offset_term_ = t;
   snapshot_ = std::move(snap);
+  if (offset_ >= released_command_) wants_snapshot_ = false;
+}
+
+// ---- releasing what every member holds ----
+
+void Core::update_replicated() {
+  if (role_ != Role::kLeader) return;
+  Index low = persisted_;
+  auto lower = [&](NodeId id) {
+    if (id == config_.id) return;
+    auto it = progress_.find(id);
+    low = std::min(low, it == progress_.end() ? 0 : it->second.match);
+  };
+  for (NodeId id : conf_.voters) lower(id);
+  for (NodeId id : conf_.learners) lower(id);
+  learn_replicated(low);
+}
+
+void Core::learn_replicated(Index index) {
+  if (index <= replicated_) return;
+  replicated_ = index;
+  release_entries();
+}
+
+void Core::release_entries() {
+  // Entries at or below both are committed, so every member's copy is this one; the driver has
+  // its own copy of each for applying (Ready::committed) by the time applied_ passes it.
+  const Index upto = std::min({applied_, replicated_, last_index()});
+  for (Index i = std::max(released_, offset_) + 1; i <= upto; ++i) {
+    Entry& e = log_[i - offset_ - 1];
+    if (e.type == EntryType::kCommand) {
+      Bytes().swap(e.data);
+      released_command_ = i;
+    }
+  }
+  released_ = std::max(released_, upto);
 }
 
 void Core::apply_conf_change(const Entry& e) {
@@ -763,6 +811,7 @@ void Core::apply_conf_change(const Entry& e) {
   if (role_ == Role::kLeader) {
     if (conf_.contains(cc.node) && !progress_.count(cc.node)) progress_[cc.node] = Progress{0, last_index() + 1};
     if (!conf_.contains(cc.node)) progress_.erase(cc.node);
+    update_replicated();
     if (!promotable()) {
       become_follower(term_, 0);  // removed ourselves: step down
       return;
@@ -799,6 +848,7 @@ void Core::advance(const Ready& rd) {
     applied_ = e.index;
     if (e.type == EntryType::kConfig) apply_conf_change(e);
   }
+  release_entries();
 }
 
 // ---- small codecs and names ----

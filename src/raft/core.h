@@ -75,8 +75,19 @@ class Core {
   /// A membership change has been appended and not applied yet.
   bool conf_change_pending() const { return pending_conf_index_ > applied_; }
   Index applied() const { return applied_; }
-  /// Entries in (from, to], for tests and the leader's snapshot decisions.
+  /// Entries in (from, to], for tests and the leader's snapshot decisions. Commands at or below
+  /// released_through() come back with empty data.
   std::vector<Entry> entries(Index from, Index to) const;
+  /// Commands up to here are applied and were held durably by every member (as the leader knew
+  /// them when it said so), so their data is no longer
+  /// kept in memory: the log keeps their index, term and type only (the WAL still has them whole).
+  /// A member that turns out to need them anyway (a new one, or one whose disk was replaced) gets
+  /// a snapshot, and the leader asks for a fresh one through wants_snapshot().
+  Index released_through() const { return released_; }
+  /// The leader needs a snapshot newer than its latest to bring a member up: the driver should
+  /// take one now rather than at its usual interval. Cleared by a compact() past the released
+  /// commands.
+  bool wants_snapshot() const { return wants_snapshot_; }
 
  private:
   struct Progress {
@@ -131,6 +142,11 @@ class Core {
   bool promotable() const { return conf_.voters.count(config_.id) != 0; }
   void apply_conf_change(const Entry& e);
   void release_reads();
+  /// Leader: recomputes the index every member holds (the lowest match, its own persisted index
+  /// included); then releases what is also applied.
+  void update_replicated();
+  void learn_replicated(Index index);
+  void release_entries();
   uint64_t next_random();
 
   Config config_;
@@ -152,6 +168,10 @@ class Core {
   Index applied_ = 0;           // handed to the driver for applying
   Index unstable_from_ = 1;     // first index not yet handed to storage
   Index persisted_ = 0;         // highest index the driver reported durable
+  Index replicated_ = 0;        // every member holds the log durably up to here (monotonic)
+  Index released_ = 0;          // commands up to here have their data dropped (<= applied_, replicated_)
+  Index released_command_ = 0;  // the highest command whose data was dropped (<= released_)
+  bool wants_snapshot_ = false;
   std::optional<Snapshot> snapshot_;           // newest local snapshot (leader sends it)
   std::optional<Snapshot> pending_install_;    // received, not yet handed to the driver
 

@@ -69,6 +69,7 @@ struct Message {
   bool reject = false;
   Index reject_hint = 0;  // kAppendResp on reject: follower's last index (fast back-off)
   uint64_t context = 0;   // ReadIndex round id carried by heartbeats
+  Index replicated = 0;   // kAppend, kHeartbeat: every member holds the log durably up to here
   std::vector<Entry> entries;
   std::optional<Snapshot> snapshot;
 };

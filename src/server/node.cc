@@ -154,6 +154,7 @@ Status Node::start() {
   }
   ro.election_ticks = config_.election_ticks;
   ro.snapshot_every_entries = config_.snapshot_every_entries;
+  ro.snapshot_every_bytes = config_.snapshot_every_bytes;
   ro.snapshot_slice_nodes = config_.snapshot_blocking ? 0 : ro.snapshot_slice_nodes;
   RaftDriver::Hooks dh;
   dh.apply = [this](const raft::Entry& e) {

@@ -61,6 +61,7 @@ struct NodeConfig {
   bool fsync = true;
   uint64_t wal_segment_bytes = 64ull << 20;  // a WAL segment rolls over once it holds this much
   uint64_t snapshot_every_entries = 100000;
+  uint64_t snapshot_every_bytes = 64ull << 20;  // RaftDriverOptions::snapshot_every_bytes
   bool snapshot_blocking = false;    // see RaftDriverOptions::snapshot_slice_nodes
   int64_t reap_interval_ms = 60000;  // ZooKeeper's znode.container.checkIntervalMs
   int64_t forward_timeout_ms = 5000;

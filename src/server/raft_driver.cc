@@ -224,6 +224,7 @@ void RaftDriver::apply(const raft::Entry& e) {
   if (e.index <= applied_index_) return;
   CONCLAVE_ASSERT(e.index == applied_index_ + 1, "entries must be applied in order without gaps");
   applied_index_ = e.index;
+  bytes_since_snapshot_ += e.data.size();
   hooks_.apply(e);
 }
 
@@ -239,6 +240,7 @@ void RaftDriver::install_snapshot(const raft::Snapshot& s) {
   }
   tree_ = std::move(fresh);
   applied_index_ = s.meta.index;
+  bytes_since_snapshot_ = 0;
   // The file goes to disk before the WAL records that the log restarts after it.
   auto st = snapshots_->save(s.meta.index, s.meta.term, *s.data);
   if (!st) {
@@ -252,7 +254,17 @@ void RaftDriver::install_snapshot(const raft::Snapshot& s) {
 }
 
 void RaftDriver::maybe_snapshot() {
-  if (snapshot_running_ || applied_index_ - snapshot_index_ < options_.snapshot_every_entries) return;
+  if (snapshot_running_ || applied_index_ <= snapshot_index_) return;
+  // Every so many entries or bytes, or now when the core needs a newer snapshot to bring a
+  // member up (raft::Core::wants_snapshot).
+  if (applied_index_ - snapshot_index_ >= options_.snapshot_every_entries)
+    snapshot_reason_ = "entry count reached";
+  else if (bytes_since_snapshot_ >= std::max<uint64_t>(options_.snapshot_every_bytes, last_snapshot_bytes_))
+    snapshot_reason_ = "log bytes reached";
+  else if (core_->wants_snapshot())
+    snapshot_reason_ = "a member needs it";
+  else
+    return;
   snapshot_running_ = true;
   snapshot_starting_ = true;
   const uint64_t generation = ++snapshot_generation_;
@@ -273,6 +285,7 @@ void RaftDriver::maybe_snapshot() {
 void RaftDriver::begin_snapshot(uint64_t generation) {
   if (generation != snapshot_generation_ || !snapshot_starting_) return;  // abandoned meanwhile
   snapshot_starting_ = false;
+  bytes_since_snapshot_ = 0;
   raft::SnapshotMeta meta;
   meta.index = applied_index_;
   meta.term = core_->term_at(applied_index_);
@@ -289,7 +302,8 @@ void RaftDriver::begin_snapshot(uint64_t generation) {
   writer_ = std::make_unique<state::SnapshotWriter>(tree_);  // the freeze counts as a slice
   longest_slice_ = std::chrono::steady_clock::now() - snapshot_started_;
   if (parts_) writer_->set_part_source([pool = parts_.get()] { return pool->take(); });
-  log::info("node", "snapshot at index {} started ({} znodes)", meta.index, tree_.node_count());
+  log::info("node", "snapshot at index {} started ({} znodes; {})", meta.index, tree_.node_count(),
+            snapshot_reason_);
   snapshot_slice(generation);
 }
 

@@ -36,6 +36,10 @@ struct RaftDriverOptions {
   raft::ConfState bootstrap_conf;  // used when the data directory is empty
   int election_ticks = 6;
   uint64_t snapshot_every_entries = 100000;
+  /// Also snapshot once the commands applied since the last snapshot hold this many bytes, or as
+  /// many as the last snapshot if that is more: it bounds the WAL on disk and the replay at start
+  /// when values are large, at most one snapshot's worth of writing per snapshot.
+  uint64_t snapshot_every_bytes = 64ull << 20;
   /// Znodes encoded per turn of the loop while a snapshot is taken (about 1 ms of work); 0
   /// encodes each snapshot in one go, stopping everything meanwhile (for comparison).
   size_t snapshot_slice_nodes = 2048;
@@ -146,6 +150,8 @@ class RaftDriver {
   std::unique_ptr<state::SnapshotWriter> writer_;  // while encoding
   std::unique_ptr<SnapshotPartPool> parts_;        // from maybe_snapshot() until encoded
   size_t last_snapshot_bytes_ = 0;
+  const char* snapshot_reason_ = "";   // why the snapshot under way was started, for its log line
+  uint64_t bytes_since_snapshot_ = 0;  // command bytes applied since the last snapshot began
   Stats stats_;
   raft::SnapshotMeta snapshot_meta_;
   std::chrono::steady_clock::time_point snapshot_started_;

@@ -69,7 +69,7 @@ void encode_truncate_record(raft::Index from, std::string& out) {
 
 uint64_t Wal::submit(const std::optional<raft::HardState>& hs, const std::vector<raft::Entry>& entries,
                      raft::Index truncate_from, bool sync) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   if (!pending_has_data_) pending_before_hs_ = queued_hs_;
   if (truncate_from != 0) encode_truncate_record(truncate_from, pending_);
   if (hs) {
@@ -83,9 +83,11 @@ uint64_t Wal::submit(const std::optional<raft::HardState>& hs, const std::vector
   }
   pending_has_data_ = true;
   pending_needs_sync_ = pending_needs_sync_ || sync || !entries.empty() || truncate_from != 0;
-  pending_ticket_ = ++next_ticket_;
+  uint64_t ticket = pending_ticket_ = ++next_ticket_;
+  // Woken after the unlock: a writer woken under the lock would at once block on it again.
+  lock.unlock();
   cv_.notify_one();
-  return pending_ticket_;
+  return ticket;
 }
 
 Wal::Wal(WalOptions options) : options_(std::move(options)), roll_(options_.segment_bytes) {}

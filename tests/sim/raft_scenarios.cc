@@ -244,7 +244,10 @@ class Cluster {
       const Core& c = *n.core;
       say("first=" + std::to_string(c.first_index()) + " last=" + std::to_string(c.last_index()) +
           " commit=" + std::to_string(c.commit_index()) + " applied=" + std::to_string(c.applied()));
-      for (const auto& e : c.entries(c.first_index() - 1, c.last_index())) say("  " + fmt_entry(e));
+      for (const auto& e : c.entries(c.first_index() - 1, c.last_index()))
+        say("  " + (e.type == EntryType::kCommand && e.index <= c.released_through()
+                        ? std::to_string(e.term) + "/" + std::to_string(e.index) + " released"
+                        : fmt_entry(e)));
     } else if (cmd == "net") {
       for (const auto& m : net_) say(fmt_msg(m));
       if (net_.empty()) say("no messages in flight");

@@ -177,6 +177,7 @@ TEST(RaftCodec, MessageRoundTripAndRejectsGarbage) {
   m.index = 10;
   m.log_term = 6;
   m.commit = 9;
+  m.replicated = 8;
   m.entries.push_back(Entry{7, 11, EntryType::kCommand, "abc"});
   Snapshot s;
   s.meta = {5, 3, ConfState{{1, 2}, {3}}};
@@ -188,8 +189,90 @@ TEST(RaftCodec, MessageRoundTripAndRejectsGarbage) {
   ASSERT_TRUE(decode_message(b, &d));
   EXPECT_EQ(d.entries.size(), 1u);
   EXPECT_EQ(d.entries[0].data, "abc");
+  EXPECT_EQ(d.replicated, 8u);
   EXPECT_EQ(*d.snapshot->data, "snapshot-bytes");
   EXPECT_EQ(d.snapshot->meta.conf.learners.count(3), 1u);
   for (size_t cut = 0; cut < b.size(); cut += 7) EXPECT_FALSE(decode_message(b.substr(0, cut), &d)) << cut;
   EXPECT_FALSE(decode_message("\xff garbage", &d));
+}
+
+namespace {
+// The commands of `core`'s log whose data it still keeps.
+size_t commands_with_data(const Core& core) {
+  size_t n = 0;
+  for (const auto& e : core.entries(core.first_index() - 1, core.last_index()))
+    n += e.type == EntryType::kCommand && !e.data.empty();
+  return n;
+}
+}  // namespace
+
+TEST(RaftCore, ALoneVoterKeepsNoAppliedCommandsInMemory) {
+  Net net(1);
+  net[1].campaign();
+  net.stabilize();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(net[1].propose("v" + std::to_string(i)).ok());
+  net.stabilize();
+  ASSERT_EQ(net.applied[1].size(), 6u);
+  EXPECT_EQ(net.applied[1].back().data, "v4") << "the driver still gets every command whole";
+  EXPECT_EQ(net[1].released_through(), net[1].last_index());
+  EXPECT_EQ(commands_with_data(net[1]), 0u);
+  EXPECT_EQ(net[1].term_at(3), net[1].term()) << "index and term stay";
+}
+
+TEST(RaftCore, CommandsAreReleasedOnlyOnceEveryMemberHoldsThem) {
+  Net net(3);
+  net[1].campaign();
+  net.stabilize();
+  net.tick_all();
+  net.isolated.insert(3);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(net[1].propose("p" + std::to_string(i)).ok());
+  net.stabilize();
+  net.tick_all();
+  // Committed and applied by a quorum, but 3 lacks them: nobody may drop them.
+  EXPECT_EQ(net[1].applied(), net[1].last_index());
+  EXPECT_EQ(commands_with_data(net[1]), 4u);
+  EXPECT_EQ(commands_with_data(net[2]), 4u);
+  net.isolated.clear();
+  net.tick_all(3);
+  EXPECT_EQ(net.applied[3].back().data, "p3");
+  // The leader learned that 3 holds them; the followers learned it from the leader.
+  for (NodeId id : {1, 2, 3}) {
+    EXPECT_EQ(net[id].released_through(), net[id].last_index()) << id;
+    EXPECT_EQ(commands_with_data(net[id]), 0u) << id;
+  }
+}
+
+TEST(RaftCore, AMemberThatNeedsReleasedCommandsGetsAFreshSnapshot) {
+  Net net(2);
+  net[1].campaign();
+  net.stabilize();
+  net.tick_all();
+  ASSERT_TRUE(net[1].propose("before").ok());
+  net.stabilize();
+  net.tick_all();
+  ASSERT_EQ(net[1].released_through(), net[1].last_index());
+  // A new learner, 3, starts empty: the commands it needs are gone from memory.
+  Config c;
+  c.id = 3;
+  c.election_ticks = 10;
+  Bootstrap b;
+  b.conf = net[1].conf();
+  net.nodes[3] = std::make_unique<Core>(c, b, 1003);
+  ASSERT_TRUE(net[1].propose_conf_change({ConfChangeType::kAddLearner, 3, "h:3"}).ok());
+  net.stabilize();
+  net.tick_all(2);
+  EXPECT_TRUE(net[1].wants_snapshot());
+  EXPECT_EQ(net[3].last_index(), 0u) << "nothing sent without data";
+  // The driver takes the snapshot it asks for; the learner is brought up from it.
+  Snapshot s;
+  s.meta = {net[1].applied(), net[1].term_at(net[1].applied()), net[1].conf()};
+  s.data = std::make_shared<const std::string>("tree");
+  net[1].compact(s);
+  EXPECT_FALSE(net[1].wants_snapshot());
+  net.tick_all(3);
+  EXPECT_EQ(net[3].first_index(), s.meta.index + 1);
+  ASSERT_TRUE(net[1].propose("after").ok());
+  net.stabilize();
+  net.tick_all();
+  EXPECT_EQ(net.applied[3].back().data, "after");
 }
