@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "net/io_threads_asio.h"
+#include "net/socket_stream_asio.h"
 
 namespace conclave::net {
 namespace asio = boost::asio;
@@ -58,23 +59,11 @@ void EventLoop::stop() { impl_->io.stop(); }
 
 namespace {
 
-class AsioStream : public Stream, public std::enable_shared_from_this<AsioStream> {
+class AsioStream final : public Stream,
+                         public detail::SocketStream<AsioStream>,
+                         public std::enable_shared_from_this<AsioStream> {
  public:
-  AsioStream(tcp::socket socket, size_t read_buffer_bytes)
-      : socket_(std::move(socket)), read_buffer_bytes_(read_buffer_bytes) {
-    boost::system::error_code ec;
-    auto ep = socket_.remote_endpoint(ec);
-    if (!ec) {
-      auto addr = ep.address();
-      if (addr.is_v6() && addr.to_v6().is_v4_mapped()) addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
-      remote_address_ = addr.to_string();
-      remote_port_ = ep.port();
-    }
-    auto lep = socket_.local_endpoint(ec);
-    if (!ec) local_port_ = lep.port();
-    socket_.set_option(tcp::no_delay(true), ec);
-    socket_.non_blocking(true, ec);
-  }
+  AsioStream(tcp::socket socket, size_t read_buffer_bytes) : SocketStream(std::move(socket), read_buffer_bytes) {}
 
   void start(std::unique_ptr<StreamHandler> handler) {
     handler_ = std::move(handler);
@@ -82,18 +71,18 @@ class AsioStream : public Stream, public std::enable_shared_from_this<AsioStream
   }
 
   void send(std::string bytes) override {
-    if (closed_ || closing_) return;
-    queued_.push_back(Chunk{std::move(bytes), nullptr});
+    if (!open()) return;
+    queue_own(std::move(bytes));
     schedule_flush();
   }
   void send_shared(std::shared_ptr<const std::string> bytes) override {
-    if (closed_ || closing_) return;
-    queued_.push_back(Chunk{{}, std::move(bytes)});
+    if (!open()) return;
+    queue_shared(std::move(bytes));
     schedule_flush();
   }
 
   void close() override {
-    if (closed_ || closing_) return;
+    if (!open()) return;
     closing_ = true;
     if (writing_) return;  // the write in flight shuts down when it is done
     if (queued_.empty()) shutdown();
@@ -105,77 +94,12 @@ class AsioStream : public Stream, public std::enable_shared_from_this<AsioStream
   uint16_t local_port() const override { return local_port_; }
 
  private:
-  using Clock = std::chrono::steady_clock;
-  // Reading has two modes. A busy connection (data within kHotWindow of the previous data) reads
-  // with async_read_some into its own small buffer: Asio tries the recv at once and, when nothing
-  // is there, parks the read without an epoll_ctl. A quiet connection (a ZooKeeper session between
-  // pings, a Consul blocking query) owns no buffer: it waits for readability, which costs an
-  // epoll_ctl per wait, and then reads into the loop thread's one shared buffer. A busy connection
-  // that falls quiet gives its buffer back at its next read. An idle ZooKeeper session stays quiet:
-  // clients ping every third of the session timeout, which is at least 4 s.
-  static constexpr size_t kHotBufferBytes = 2048;
-  static constexpr Clock::duration kHotWindow = std::chrono::seconds(1);
+  friend class detail::SocketStream<AsioStream>;
 
-  void read() {
-    if (hot_) read_hot();
-    else read_cold();
-  }
-
-  void read_cold() {
-    hot_buffer_.reset();
-    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
-      if (self->closed_) return;
-      if (ec) {
-        self->finish();
-        return;
-      }
-      if (!self->drain()) return;
-      if (!self->closed_ && !self->closing_) self->read();
-    });
-  }
-
-  void read_hot() {
-    if (!hot_buffer_) hot_buffer_ = std::make_unique<char[]>(kHotBufferBytes);
-    socket_.async_read_some(asio::buffer(hot_buffer_.get(), kHotBufferBytes),
-                            [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
-                              if (self->closed_) return;
-                              if (ec) {
-                                self->finish();
-                                return;
-                              }
-                              self->note_data();
-                              self->dispatch(std::string_view(self->hot_buffer_.get(), n));
-                              // A full buffer may have left more behind: take it now.
-                              if (n == kHotBufferBytes && !self->closed_ && !self->closing_ && !self->drain()) return;
-                              if (!self->closed_ && !self->closing_) self->read();
-                            });
-  }
-
-  // Reads what is available now into the loop thread's shared buffer and hands it on. False when
-  // the connection failed (and is finished).
-  bool drain() {
-    thread_local std::vector<char> shared;
-    if (shared.size() < read_buffer_bytes_) shared.resize(read_buffer_bytes_);
-    boost::system::error_code rec;
-    size_t n = socket_.read_some(asio::buffer(shared.data(), read_buffer_bytes_), rec);
-    if (rec == asio::error::would_block || rec == asio::error::try_again) return true;
-    if (rec) {
-      finish();
-      return false;
-    }
-    note_data();
-    dispatch(std::string_view(shared.data(), n));
-    return true;
-  }
-
-  void note_data() {
-    auto now = Clock::now();
-    hot_ = now - last_data_ < kHotWindow;
-    last_data_ = now;
-  }
+  bool read_allowed() const { return true; }
 
   // Hands bytes to the handler; replies it queues meanwhile leave in one write afterwards.
-  void dispatch(std::string_view bytes) {
+  void on_bytes(std::string_view bytes) {
     if (closing_) return;
     dispatching_ = true;
     handler_->on_data(bytes);
@@ -194,39 +118,9 @@ class AsioStream : public Stream, public std::enable_shared_from_this<AsioStream
     });
   }
 
-  void write() {
-    writing_ = true;
-    in_flight_.swap(queued_);
-    queued_.clear();
-    bufs_.clear();
-    for (const auto& c : in_flight_) {
-      const std::string& s = c.shared ? *c.shared : c.own;
-      bufs_.emplace_back(s.data(), s.size());
-    }
-    asio::async_write(socket_, bufs_, [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
-      self->writing_ = false;
-      self->in_flight_.clear();
-      if (ec) {
-        self->finish();
-        return;
-      }
-      if (!self->queued_.empty() && !self->closed_) self->write();
-      else if (self->closing_) self->shutdown();
-    });
-  }
-
-  void shutdown() {
-    boost::system::error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_both, ec);
-    finish();
-  }
-
   // Runs once: tells the handler, closes the socket, drops the handler.
   void finish() {
-    if (closed_) return;
-    closed_ = true;
-    boost::system::error_code ec;
-    socket_.close(ec);
+    if (!close_socket()) return;
     auto handler = std::move(handler_);
     if (!handler) return;
     handler->on_close();
@@ -235,27 +129,9 @@ class AsioStream : public Stream, public std::enable_shared_from_this<AsioStream
     asio::post(socket_.get_executor(), [h = std::move(handler)]() mutable { h.reset(); });
   }
 
-  tcp::socket socket_;
-  size_t read_buffer_bytes_;
   std::unique_ptr<StreamHandler> handler_;
-  struct Chunk {
-    std::string own;
-    std::shared_ptr<const std::string> shared;  // when set, `own` is empty
-  };
-  std::vector<Chunk> queued_;
-  std::vector<Chunk> in_flight_;
-  std::vector<asio::const_buffer> bufs_;  // in_flight_ as Asio sees it
-  std::unique_ptr<char[]> hot_buffer_;  // only while busy: see read()
-  Clock::time_point last_data_{};
-  bool hot_ = false;
   bool dispatching_ = false;
   bool flush_posted_ = false;
-  bool writing_ = false;
-  bool closing_ = false;
-  bool closed_ = false;
-  std::string remote_address_;
-  uint16_t remote_port_ = 0;
-  uint16_t local_port_ = 0;
 };
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "net/event_loop.h"
 #include "net/io_threads_asio.h"
+#include "net/socket_stream_asio.h"
 
 namespace conclave::net {
 namespace asio = boost::asio;
@@ -104,23 +105,12 @@ struct Worker {
   void drain_outbox();  // I/O thread
 };
 
-class ThreadedStream final : public Stream, public std::enable_shared_from_this<ThreadedStream> {
+class ThreadedStream final : public Stream,
+                             public detail::SocketStream<ThreadedStream>,
+                             public std::enable_shared_from_this<ThreadedStream> {
  public:
   ThreadedStream(tcp::socket socket, Worker& worker, size_t read_buffer_bytes)
-      : socket_(std::move(socket)), worker_(worker), read_buffer_bytes_(read_buffer_bytes) {
-    boost::system::error_code ec;
-    auto ep = socket_.remote_endpoint(ec);
-    if (!ec) {
-      auto addr = ep.address();
-      if (addr.is_v6() && addr.to_v6().is_v4_mapped()) addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
-      remote_address_ = addr.to_string();
-      remote_port_ = ep.port();
-    }
-    auto lep = socket_.local_endpoint(ec);
-    if (!ec) local_port_ = lep.port();
-    socket_.set_option(tcp::no_delay(true), ec);
-    socket_.non_blocking(true, ec);
-  }
+      : SocketStream(std::move(socket), read_buffer_bytes), worker_(worker) {}
 
   // ---- loop thread ----
 
@@ -166,10 +156,10 @@ class ThreadedStream final : public Stream, public std::enable_shared_from_this<
       touched_ = true;
       worker_.touched.push_back(this);
     }
-    if (closed_ || closing_) return;
+    if (!open()) return;
     switch (o.kind) {
-      case Outbound::Kind::kSend: queued_.push_back(Chunk{std::move(o.own), nullptr}); break;
-      case Outbound::Kind::kShared: queued_.push_back(Chunk{{}, std::move(o.shared)}); break;
+      case Outbound::Kind::kSend: queue_own(std::move(o.own)); break;
+      case Outbound::Kind::kShared: queue_shared(std::move(o.shared)); break;
       case Outbound::Kind::kClose: closing_ = true; break;
     }
   }
@@ -183,108 +173,26 @@ class ThreadedStream final : public Stream, public std::enable_shared_from_this<
   }
 
  private:
-  using Clock = std::chrono::steady_clock;
-  // Reading as in the one-thread stream (event_loop.cc): a busy connection reads into a small
-  // buffer of its own, a quiet one waits for readability and owns no buffer.
-  static constexpr size_t kHotBufferBytes = 2048;
-  static constexpr Clock::duration kHotWindow = std::chrono::seconds(1);
+  friend class detail::SocketStream<ThreadedStream>;
 
-  void read() {
-    if (closed_ || closing_) return;
-    if (inbound_bytes_.load() > kMaxInboundBytes) {
-      read_paused_.store(true);
-      // The loop thread may have caught up in between: then it saw no pause to lift.
-      if (inbound_bytes_.load() > kMaxInboundBytes || !read_paused_.exchange(false)) return;
-    }
-    if (hot_) read_hot();
-    else read_cold();
+  // Stops reading while the loop thread has more than kMaxInboundBytes of this connection's
+  // bytes to handle; deliver() starts it again.
+  bool read_allowed() {
+    if (inbound_bytes_.load() <= kMaxInboundBytes) return true;
+    read_paused_.store(true);
+    // The loop thread may have caught up in between: then it saw no pause to lift.
+    return inbound_bytes_.load() <= kMaxInboundBytes && read_paused_.exchange(false);
   }
 
-  void read_cold() {
-    hot_buffer_.reset();
-    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
-      if (self->closed_) return;
-      if (ec) {
-        self->finish();
-        return;
-      }
-      if (self->drain()) self->read();
-    });
-  }
-
-  void read_hot() {
-    if (!hot_buffer_) hot_buffer_ = std::make_unique<char[]>(kHotBufferBytes);
-    socket_.async_read_some(asio::buffer(hot_buffer_.get(), kHotBufferBytes),
-                            [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
-                              if (self->closed_) return;
-                              if (ec) {
-                                self->finish();
-                                return;
-                              }
-                              self->hand_over(std::string_view(self->hot_buffer_.get(), n));
-                              if (n == kHotBufferBytes && !self->drain()) return;
-                              self->read();
-                            });
-  }
-
-  // Reads what is available now into the thread's shared buffer; false when the connection failed.
-  bool drain() {
-    thread_local std::vector<char> shared;
-    if (shared.size() < read_buffer_bytes_) shared.resize(read_buffer_bytes_);
-    boost::system::error_code rec;
-    size_t n = socket_.read_some(asio::buffer(shared.data(), read_buffer_bytes_), rec);
-    if (rec == asio::error::would_block || rec == asio::error::try_again) return true;
-    if (rec) {
-      finish();
-      return false;
-    }
-    hand_over(std::string_view(shared.data(), n));
-    return true;
-  }
-
-  void hand_over(std::string_view bytes) {
-    auto now = Clock::now();
-    hot_ = now - last_data_ < kHotWindow;
-    last_data_ = now;
+  void on_bytes(std::string_view bytes) {
     if (closing_) return;
     inbound_bytes_.fetch_add(bytes.size());
     worker_.push_inbound(shared_from_this(), bytes, false);
   }
 
-  void write() {
-    writing_ = true;
-    in_flight_.swap(queued_);
-    queued_.clear();
-    bufs_.clear();
-    for (const auto& c : in_flight_) {
-      const std::string& s = c.shared ? *c.shared : c.own;
-      bufs_.emplace_back(s.data(), s.size());
-    }
-    asio::async_write(socket_, bufs_, [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
-      self->writing_ = false;
-      self->in_flight_.clear();
-      if (ec) {
-        self->finish();
-        return;
-      }
-      if (self->closed_) return;
-      if (!self->queued_.empty()) self->write();
-      else if (self->closing_) self->shutdown();
-    });
-  }
-
-  void shutdown() {
-    boost::system::error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_both, ec);
-    finish();
-  }
-
   // Runs once: closes the socket and tells the loop thread, which tells the handler.
   void finish() {
-    if (closed_) return;
-    closed_ = true;
-    boost::system::error_code ec;
-    socket_.close(ec);
+    if (!close_socket()) return;
     queued_.clear();
     worker_.push_inbound(shared_from_this(), {}, true);
   }
@@ -294,32 +202,14 @@ class ThreadedStream final : public Stream, public std::enable_shared_from_this<
     worker_.pool.schedule_flush();
   }
 
-  tcp::socket socket_;
   Worker& worker_;
-  size_t read_buffer_bytes_;
-  std::string remote_address_;
-  uint16_t remote_port_ = 0;
-  uint16_t local_port_ = 0;
   std::atomic<size_t> inbound_bytes_{0};  // handed to the loop thread, not yet delivered
   std::atomic<bool> read_paused_{false};
   // Loop thread only.
   std::unique_ptr<StreamHandler> handler_;
   bool main_closing_ = false;
-  // I/O thread only.
-  struct Chunk {
-    std::string own;
-    std::shared_ptr<const std::string> shared;  // when set, `own` is empty
-  };
-  std::vector<Chunk> queued_;
-  std::vector<Chunk> in_flight_;
-  std::vector<asio::const_buffer> bufs_;
-  std::unique_ptr<char[]> hot_buffer_;
-  Clock::time_point last_data_{};
-  bool hot_ = false;
+  // I/O thread only (with the socket's state in SocketStream).
   bool touched_ = false;
-  bool writing_ = false;
-  bool closing_ = false;
-  bool closed_ = false;
 };
 
 void Worker::deliver() {
