@@ -234,7 +234,10 @@ void RaftDriver::install_snapshot(const raft::Snapshot& s) {
   cancel_snapshot();  // the writer observes the tree about to be replaced
   raft::ConfState conf;
   state::DataTree fresh;
-  if (!s.data || !decode_snapshot_payload(*s.data, &conf, &fresh)) {
+  if (hooks_.bulk_load) hooks_.bulk_load(true);
+  const bool decoded = s.data && decode_snapshot_payload(*s.data, &conf, &fresh);
+  if (hooks_.bulk_load) hooks_.bulk_load(false);
+  if (!decoded) {
     log::error("node", "snapshot from the leader at index {} cannot be decoded; stopping", s.meta.index);
     std::abort();
   }

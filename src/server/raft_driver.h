@@ -62,6 +62,9 @@ class RaftDriver {
     /// (wall_us below): the "wal fsync" spans of traced proposals. Optional.
     std::function<void(uint64_t ticket, raft::Index first, raft::Index last, int64_t submitted_us)> entries_durable;
     std::function<int64_t()> wall_us;
+    /// A whole tree is about to be decoded (true) or is done (false): a snapshot from the leader.
+    /// The node faults such bulk loads in huge pages (server/node.cc). Optional.
+    std::function<void(bool)> bulk_load;
     /// A monotonic clock for the WAL write histogram (wall time can step). Optional.
     std::function<int64_t()> monotonic_us;
   };
