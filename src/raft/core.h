@@ -11,7 +11,8 @@
 // replication with batching and a bounded in-flight window per follower, fast conflict back-off,
 // commitment by counting only for current-term entries (§5.4.2), snapshots and InstallSnapshot,
 // single-server membership changes applied at commit (one pending change at a time), learners,
-// leadership transfer (§3.10), ReadIndex (§6.4).
+// leadership transfer (§3.10), ReadIndex (§6.4), and dropping from memory the data of applied
+// commands every member holds (Message::replicated, released_through()).
 #pragma once
 
 #include <cstdint>

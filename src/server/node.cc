@@ -14,17 +14,15 @@
 
 namespace conclave::server {
 
+namespace fs = std::filesystem;
+
 namespace {
 // Bulk loads in huge pages, the rest in normal ones. A whole tree decoded at once (recovery, a
 // snapshot from the leader) fills its memory densely, and 2 MiB faults halve a 1M-znode restart
 // (cli/main.cc puts the heap in huge pages). Memory that grows a write at a time would leave huge
 // pages partly used: 5-8 B more per znode at 1M znodes. Process-wide; pages already huge stay so.
 void allow_huge_pages(bool on) { ::prctl(PR_SET_THP_DISABLE, on ? 0 : 1, 0, 0, 0); }
-}  // namespace
 
-namespace fs = std::filesystem;
-
-namespace {
 // Peer payload kinds (first byte); Proposals owns kForward (2) and kForwardAck (3),
 // SessionLiveness kTouch (4), Reads kAsk (5) and kAnswer (6), Membership kChange (7) and
 // kChangeAck (8), Proposals kForwardTraced (9), TraceGather kQuery (10) and kReply (11).
