@@ -259,11 +259,11 @@ void ConsulApi::run_blocking(QueryOptions opts, std::string watch, std::string c
                  });
 }
 
-void ConsulApi::propose(state::Command cmd, std::function<void(const state::ApplyResult&)> done, Respond respond) {
-  replica_.propose(std::move(cmd), [done = std::move(done), respond](const state::ApplyResult& r) {
+void ConsulApi::propose(state::Command cmd, Respond respond, Reply reply) {
+  replica_.propose(std::move(cmd), [reply = std::move(reply), respond = std::move(respond)](const state::ApplyResult& r) {
     if (r.code == state::Code::kConnectionLoss)
       return respond(text_error(500, "rpc error: leadership lost or no cluster leader while committing"));
-    done(r);
+    respond(reply(r));
   });
 }
 

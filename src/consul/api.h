@@ -75,8 +75,11 @@ class ConsulApi : public server::ApplyObserver {
   /// blocking queries (ten thousand of them woken by one PUT build their reply once).
   ReadResult cached_read(const std::string& key, const Read& read);
   void add_meta_headers(net::HttpResponse& r, const QueryOptions& opts, uint64_t index);
-  /// Proposes `cmd` and maps a lost outcome to Consul's 500.
-  void propose(state::Command cmd, std::function<void(const state::ApplyResult&)> done, Respond respond);
+  /// What a write answers once its command is applied.
+  using Reply = std::function<net::HttpResponse(const state::ApplyResult&)>;
+  /// Proposes `cmd`, then answers with `reply`'s response, or Consul's 500 when the outcome is lost.
+  /// `respond` is moved, never copied: it may hold the request's span and its connection.
+  void propose(state::Command cmd, Respond respond, Reply reply);
 
   // kv.cc
   void kv(const net::HttpRequest& req, Respond respond);  // by method

@@ -45,16 +45,16 @@ bool ConsulApi::parse_body_object(const net::HttpRequest& req, json::value* body
 
 void ConsulApi::propose_catalog(std::vector<state::Op> ops, Respond respond, json::value ok_body) {
   state::Command cmd = multi_command(std::move(ops));
-  propose(std::move(cmd), [respond, ok_body = std::move(ok_body)](const state::ApplyResult& r) {
+  propose(std::move(cmd), std::move(respond), [ok_body = std::move(ok_body)](const state::ApplyResult& r) -> net::HttpResponse {
     if (r.code == state::Code::kOk) {
       auto resp = json_response(ok_body);
       if (ok_body.is_null()) resp.body.clear();
-      return respond(std::move(resp));
+      return resp;
     }
     for (const auto& res : r.results)
-      if (!res.error.empty()) return respond(text_error(500, res.error));
-    respond(text_error(500, "catalog update failed"));
-  }, respond);
+      if (!res.error.empty()) return text_error(500, res.error);
+    return text_error(500, "catalog update failed");
+  });
 }
 
 void ConsulApi::catalog_register(const net::HttpRequest& req, Respond respond) {

@@ -72,10 +72,10 @@ void ConsulApi::event_fire(const net::HttpRequest& req, Respond respond) {
   state::Command cmd;
   cmd.kind = state::CommandKind::kUserEvent;
   cmd.event = json::serialize(ev);
-  propose(std::move(cmd), [respond, ev](const state::ApplyResult& r) mutable {
+  propose(std::move(cmd), std::move(respond), [ev](const state::ApplyResult& r) mutable -> net::HttpResponse {
     ev["LTime"] = r.zxid;
-    respond(json_response(ev));
-  }, respond);
+    return json_response(ev);
+  });
 }
 
 void ConsulApi::record_event(const state::Command& cmd, int64_t zxid) {

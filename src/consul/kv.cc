@@ -152,7 +152,7 @@ void ConsulApi::kv_put(const net::HttpRequest& req, Respond respond) {
   cmd.kind = state::CommandKind::kTxn;
   cmd.multi = true;  // every KV command is all-or-nothing, even one op
   cmd.ops.push_back(std::move(op));
-  propose(std::move(cmd), [respond, session_uuid](const state::ApplyResult& r) {
+  propose(std::move(cmd), std::move(respond), [session_uuid](const state::ApplyResult& r) -> net::HttpResponse {
     net::HttpResponse out;
     switch (r.code) {
       case state::Code::kOk: out.body = "true"; break;
@@ -164,8 +164,8 @@ void ConsulApi::kv_put(const net::HttpRequest& req, Respond respond) {
         break;
       default: out = text_error(400, "Invalid key"); break;
     }
-    respond(std::move(out));
-  }, respond);
+    return out;
+  });
 }
 
 void ConsulApi::kv_delete(const net::HttpRequest& req, Respond respond) {
@@ -196,14 +196,14 @@ void ConsulApi::kv_delete(const net::HttpRequest& req, Respond respond) {
   cmd.kind = state::CommandKind::kTxn;
   cmd.multi = true;
   cmd.ops.push_back(std::move(op));
-  propose(std::move(cmd), [respond](const state::ApplyResult& r) {
+  propose(std::move(cmd), std::move(respond), [](const state::ApplyResult& r) -> net::HttpResponse {
     net::HttpResponse out;
     if (r.code == state::Code::kOk) out.body = "true";
     else if (r.code == state::Code::kBadVersion) out.body = "false";
     else if (r.code == state::Code::kNoAuth) out = text_error(403, "Permission denied: a znode ACL forbids this delete");
     else out = text_error(400, "Invalid key");
-    respond(std::move(out));
-  }, respond);
+    return out;
+  });
 }
 
 }  // namespace conclave::consul

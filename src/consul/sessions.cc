@@ -158,10 +158,10 @@ void ConsulApi::session_create(const net::HttpRequest& req, Respond respond) {
   cmd.consul = true;
   cmd.consul_session = spec;
   std::string uuid = spec.uuid;
-  propose(std::move(cmd), [respond, uuid](const state::ApplyResult& r) {
-    if (r.code != state::Code::kOk) return respond(text_error(500, "session id collision; retry"));
-    respond(json_response(json::object{{"ID", uuid}}));
-  }, respond);
+  propose(std::move(cmd), std::move(respond), [uuid](const state::ApplyResult& r) -> net::HttpResponse {
+    if (r.code != state::Code::kOk) return text_error(500, "session id collision; retry");
+    return json_response(json::object{{"ID", uuid}});
+  });
 }
 
 void ConsulApi::session_destroy(const net::HttpRequest& req, Respond respond) {
@@ -175,7 +175,7 @@ void ConsulApi::session_destroy(const net::HttpRequest& req, Respond respond) {
   state::Command cmd;
   cmd.kind = state::CommandKind::kCloseSession;
   cmd.session = id;
-  propose(std::move(cmd), [respond](const state::ApplyResult&) { respond(json_response(true)); }, respond);
+  propose(std::move(cmd), std::move(respond), [](const state::ApplyResult&) -> net::HttpResponse { return json_response(true); });
 }
 
 void ConsulApi::session_renew(const net::HttpRequest& req, Respond respond) {

@@ -238,7 +238,7 @@ void ConsulApi::txn(const net::HttpRequest& req, Respond respond) {
     if (t.catalog) cmd.ops.push_back(t.catalog_op);
     else cmd.ops.push_back(t.op);
   }
-  propose(std::move(cmd), [this, respond, txn = std::move(txn)](const state::ApplyResult& r) {
+  propose(std::move(cmd), std::move(respond), [this, txn = std::move(txn)](const state::ApplyResult& r) -> net::HttpResponse {
     if (r.code != state::Code::kOk) {
       json::array errs;
       for (size_t i = 0; i < r.results.size() && i < txn.size(); ++i)
@@ -247,7 +247,7 @@ void ConsulApi::txn(const net::HttpRequest& req, Respond respond) {
           break;
         }
       if (errs.empty()) errs.push_back(error_row(0, "transaction failed"));
-      return respond(errors_response(std::move(errs)));
+      return errors_response(std::move(errs));
     }
     json::array results;
     for (size_t i = 0; i < txn.size() && i < r.results.size(); ++i) {
@@ -271,8 +271,8 @@ void ConsulApi::txn(const net::HttpRequest& req, Respond respond) {
       bool with_value = txn[i].op.verb == state::KvVerb::kGet || txn[i].op.verb == state::KvVerb::kGetTree;
       for (const auto& kv : r.results[i].kv) results.push_back(json::object{{"KV", kv_read_json(kv, with_value)}});
     }
-    respond(json_response(json::object{{"Results", std::move(results)}, {"Errors", nullptr}}));
-  }, respond);
+    return json_response(json::object{{"Results", std::move(results)}, {"Errors", nullptr}});
+  });
 }
 
 }  // namespace conclave::consul

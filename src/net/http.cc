@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <chrono>
 #include <optional>
 
@@ -232,13 +233,26 @@ class HttpConnection : public HttpConnectionBase {
     }
   }
 
+  // The head and (unless shared) the body in one buffer, sized once: no temporaries per header.
   void write(const HttpResponse& resp, bool keep_alive, bool head) {
-    std::string out = "HTTP/1.1 " + std::to_string(resp.status) + " " + status_text(resp.status) + "\r\n";
-    out += "Content-Type: " + resp.content_type + "\r\n";
-    for (const auto& [k, v] : resp.headers) out += k + ": " + v + "\r\n";
-    out += "Content-Length: " + std::to_string(resp.body_bytes().size()) + "\r\n";
-    if (!keep_alive) out += "Connection: close\r\n";
-    out += "\r\n";
+    const std::string reason = status_text(resp.status);
+    char status[12], length[24];
+    std::string_view status_digits(status, static_cast<size_t>(std::to_chars(status, status + sizeof status, resp.status).ptr - status));
+    std::string_view length_digits(
+        length, static_cast<size_t>(std::to_chars(length, length + sizeof length, resp.body_bytes().size()).ptr - length));
+    size_t n = 9 + status_digits.size() + 1 + reason.size() + 2 + 14 + resp.content_type.size() + 2 + 16 +
+               length_digits.size() + 2 + 19 + 2;
+    for (const auto& [k, v] : resp.headers) n += k.size() + 2 + v.size() + 2;
+    bool inline_body = !head && !resp.shared_body;
+    if (inline_body) n += resp.body.size();
+    std::string out;
+    out.reserve(n);
+    out.append("HTTP/1.1 ").append(status_digits).append(" ").append(reason).append("\r\n");
+    out.append("Content-Type: ").append(resp.content_type).append("\r\n");
+    for (const auto& [k, v] : resp.headers) out.append(k).append(": ").append(v).append("\r\n");
+    out.append("Content-Length: ").append(length_digits).append("\r\n");
+    if (!keep_alive) out.append("Connection: close\r\n");
+    out.append("\r\n");
     if (head) return stream_.send(std::move(out));
     if (resp.shared_body) {
       stream_.send(std::move(out));

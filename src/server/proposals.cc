@@ -61,7 +61,8 @@ void Proposals::propose(state::Command cmd, Done done) {
     if (traced) span = hooks_.tracer->child(**parent, "raft propose", trace::Kind::kUnset, hooks_.wall_us());
     raft::Index idx = append(cmd, span ? &*span : nullptr);
     if (!idx) return unknown();
-    auto& p = pending_[origin] = Pending{std::move(done), idx, 0, 0, std::move(span)};
+    auto& p = pending_[origin] = Pending{std::move(done), idx, 0, 0, std::nullopt};
+    p.span = std::move(span);  // moved once: a span is a few hundred bytes of strings
     by_index_.emplace(idx, origin);
     if (p.span) {
       p.span->tags.add("raft.index", idx);

@@ -46,14 +46,12 @@ std::optional<Span> Tracer::start(const Incoming& in, int64_t now_ms) {
   s.id = nonzero_random();
   give_tag_buffer(s);
   s.debug = in.sampling == Sampling::kDebug;
-  s.local = Endpoint{options_.service_name, options_.ip, options_.port};
+  set_local(s);
   return s;
 }
 
 Span Tracer::child(const Span& parent, std::string name, Kind kind, int64_t now_us) {
-  Span s = child(parent_of(parent), std::move(name), kind, now_us);
-  s.local = parent.local;
-  return s;
+  return child(parent_of(parent), std::move(name), kind, now_us);
 }
 
 Span Tracer::child(const Parent& parent, std::string name, Kind kind, int64_t now_us) {
@@ -66,7 +64,7 @@ Span Tracer::child(const Parent& parent, std::string name, Kind kind, int64_t no
   s.kind = kind;
   s.timestamp_us = now_us;
   s.debug = parent.debug;
-  s.local = Endpoint{options_.service_name, options_.ip, options_.port};
+  set_local(s);
   return s;
 }
 
@@ -76,7 +74,7 @@ void Tracer::set_active(std::optional<Parent> p) {
   active_ = p;
 }
 
-void Tracer::finish(Span span, int64_t end_us) {
+void Tracer::finish(Span&& span, int64_t end_us) {
   span.duration_us = std::max<int64_t>(end_us - span.timestamp_us, 1);
   if (sink_) sink_(span);
   store_.add(span);
@@ -84,6 +82,12 @@ void Tracer::finish(Span span, int64_t end_us) {
     std::string buffer = span.tags.release();
     if (buffer.capacity() >= 64 && buffer.capacity() <= kMaxSpareBytes) spare_tags_.push_back(std::move(buffer));
   }
+}
+
+void Tracer::set_local(Span& s) const {
+  s.local.service_name = options_.service_name;
+  s.local.ip = options_.ip;
+  s.local.port = options_.port;
 }
 
 void Tracer::give_tag_buffer(Span& s) {

@@ -69,7 +69,10 @@ class Tracer {
   /// Log lines written meanwhile carry the span's ids (common/log.h).
   void set_active(std::optional<Parent> p);
   const std::optional<Parent>& active() const { return active_; }
-  void finish(Span span, int64_t end_us);
+  /// Stores `span` (and hands it to the sink), ending it at `end_us`. Taken by reference, not
+  /// moved: a span is a few hundred bytes of strings; what is left of it afterwards is only fit
+  /// to be destroyed (its tag buffer goes to the next span).
+  void finish(Span&& span, int64_t end_us);
   /// Called with every finished span before it is stored (the exporter's queue).
   void set_sink(std::function<void(const Span&)> sink) { sink_ = std::move(sink); }
 
@@ -83,6 +86,8 @@ class Tracer {
   uint64_t nonzero_random();
   /// A new span's tag storage: a finished span's buffer when one is spare.
   void give_tag_buffer(Span& s);
+  /// The node's endpoint, assigned member by member (no temporary Endpoint to move from).
+  void set_local(Span& s) const;
 
   // Finished spans' tag buffers, reused by the next spans: with every request traced a write makes
   // five spans, and allocating their buffers pushed malloc off its fast path. Bounded.
