@@ -27,6 +27,8 @@ PACKAGES=(
   curl procps
   # benchmarks only: liburing for the io_uring build (cmake --preset release-uring, bench/compare.py --only io-backend)
   liburing-dev
+  # benchmarks only: callgrind counts the instructions of a request (bench/compare.py --only trace-instructions)
+  valgrind
   # benchmarks only (bench/compare.py): etcd 3.4 as a second anchor
   # etcd-server is installed by bench/compare.py itself when missing
 )
