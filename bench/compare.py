@@ -675,56 +675,59 @@ def callgrind_instructions(proto, mix, variant_args, seconds, warmup):
     the host's load, where throughput on 2 shared cores moves by tens of percent. Counters are
     zeroed after the warm-up and dumped after the measured run (callgrind_control); the node's idle
     instructions over as long (its timers, measured right after) are subtracted."""
-    tmp = Path(tempfile.mkdtemp(prefix="bench-cg-"))
-    try:
-        wrapper = tmp / "conclave-under-callgrind"
+    def start(t):
+        wrapper = t / "conclave-under-callgrind"
         # The agent re-executes itself to set a glibc tunable, which valgrind cannot follow.
         wrapper.write_text("#!/bin/sh\nCONCLAVE_MALLOC_HUGEPAGES=0 exec valgrind --tool=callgrind "
-                           "--callgrind-out-file=%s/callgrind.%%p.out %s \"$@\"\n" % (tmp, resolve_conclave_bin()))
+                           "--callgrind-out-file=%s/callgrind.%%p.out %s \"$@\"\n" % (t, resolve_conclave_bin()))
         wrapper.chmod(0o755)
-        node = ConclaveServer(workdir=tmp / "node", binary=wrapper, extra_args=list(variant_args))
+        node = ConclaveServer(workdir=t / "node", binary=wrapper, extra_args=list(variant_args))
         node.ready_timeout = 120
         node.start()
-        try:
-            def dump():
-                """Instructions since the last zeroing, from a fresh dump."""
-                before = set(tmp.glob("callgrind.%d.out.*" % node.pid))
-                subprocess.run(["callgrind_control", "-d", str(node.pid)], check=True, capture_output=True, timeout=60)
-                for f in sorted(set(tmp.glob("callgrind.%d.out.*" % node.pid)) - before):
-                    for line in f.read_text(errors="replace").splitlines():
-                        if line.startswith("summary:") or line.startswith("totals:"):
-                            return int(line.split()[1])
-                raise RuntimeError("callgrind wrote no dump for pid %d" % node.pid)
-            idle_seconds = 2.0
-            port = node.http_port if proto == "consul" else node.port
-            cmd = [str(LOADGEN), "--protocol", proto, "--hosts", "%s:%d" % (HOST, port), "--keys", "200",
-                   "--value-size", "100", "--mix", mix, "--connections", "1", "--outstanding", "1",
-                   "--prefix", "/cg"]
-            subprocess.run(cmd + ["--duration", str(warmup)], check=True, capture_output=True, timeout=300)
+        return System("conclave", [node])
+
+    with running("conclave", start, "cg") as system:
+        node = system.nodes[0]
+        dumps = node.workdir.parent
+
+        def dump():
+            """Instructions since the last zeroing, from a fresh dump."""
+            before = set(dumps.glob("callgrind.%d.out.*" % node.pid))
+            subprocess.run(["callgrind_control", "-d", str(node.pid)], check=True, capture_output=True, timeout=60)
+            for f in sorted(set(dumps.glob("callgrind.%d.out.*" % node.pid)) - before):
+                for line in f.read_text(errors="replace").splitlines():
+                    if line.startswith("summary:") or line.startswith("totals:"):
+                        return int(line.split()[1])
+            raise RuntimeError("callgrind wrote no dump for pid %d" % node.pid)
+
+        def zero():
             subprocess.run(["callgrind_control", "-z", str(node.pid)], check=True, capture_output=True, timeout=60)
-            out = subprocess.run(cmd + ["--duration", str(seconds), "--no-prepare"], check=True, capture_output=True,
-                                 text=True, timeout=300)
-            busy = dump()
-            result = json.loads([l for l in out.stdout.splitlines() if l.startswith("RESULT ")][-1][7:])
-            ops = result["total_ops_per_s"] * result["seconds"]
-            # What the node runs with no request at all (its timers), over the same time, is taken out.
-            subprocess.run(["callgrind_control", "-z", str(node.pid)], check=True, capture_output=True, timeout=60)
-            time.sleep(idle_seconds)
-            idle = dump() * result["seconds"] / idle_seconds
-            return {"ops": ops, "instructions": busy, "idle_instructions": idle, "per_op": (busy - idle) / max(ops, 1)}
-        finally:
-            node.stop()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+        port = node.http_port if proto == "consul" else node.port
+        cmd = [str(LOADGEN), "--protocol", proto, "--hosts", "%s:%d" % (HOST, port), "--keys", "200",
+               "--value-size", "100", "--mix", mix, "--connections", "1", "--outstanding", "1", "--prefix", "/cg"]
+        subprocess.run(cmd + ["--duration", str(warmup)], check=True, capture_output=True, timeout=300)
+        zero()
+        out = subprocess.run(cmd + ["--duration", str(seconds), "--no-prepare"], check=True, capture_output=True,
+                             text=True, timeout=300)
+        busy = dump()
+        result = json.loads([l for l in out.stdout.splitlines() if l.startswith("RESULT ")][-1][7:])
+        ops = result["total_ops_per_s"] * result["seconds"]
+        # What the node runs with no request at all (its timers), over the same time, is taken out.
+        idle_seconds = 2.0
+        zero()
+        time.sleep(idle_seconds)
+        idle = dump() * result["seconds"] / idle_seconds
+        return {"ops": ops, "instructions": busy, "idle_instructions": idle, "per_op": (busy - idle) / max(ops, 1)}
 
 
 def scenario_trace_instructions(opts):
     """The cost of tracing as instructions per request (user space, callgrind): ZooKeeper and HTTP
-    gets and sets, tracing off, at the default sampling and on every request. Deterministic to
-    about 0.3 % between runs, so it resolves the small differences that the throughput of
-    `trace-cost` cannot on this host. Under callgrind a node serves ~2 000 requests/s, so the
-    default 1 % is never held back by its 100/s limit: the default row traces 1 % of requests,
-    more than at full speed, where the limit leaves 100/s of 20 000-100 000."""
+    gets and sets, tracing off, at the default sampling and on every request. Counts repeat within
+    ~1-2 % between runs, so they resolve the small differences that the throughput of `trace-cost`
+    cannot on this host. Under callgrind a node serves a few thousand requests/s, so the default 1 %
+    is not held back by its 100/s limit: the default row traces 1 % of requests, more than at full
+    speed, where the limit leaves 100/s of 20 000-100 000."""
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
         print("  skipped: valgrind not installed (Debian: valgrind)")
         return {}

@@ -236,10 +236,11 @@ class HttpConnection : public HttpConnectionBase {
   // The head and (unless shared) the body in one buffer, sized once: no temporaries per header.
   void write(const HttpResponse& resp, bool keep_alive, bool head) {
     const std::string reason = status_text(resp.status);
-    char status[12], length[24];
-    std::string_view status_digits(status, static_cast<size_t>(std::to_chars(status, status + sizeof status, resp.status).ptr - status));
-    std::string_view length_digits(
-        length, static_cast<size_t>(std::to_chars(length, length + sizeof length, resp.body_bytes().size()).ptr - length));
+    auto decimal = [](char (&buf)[24], auto v) {
+      return std::string_view(buf, static_cast<size_t>(std::to_chars(buf, buf + sizeof buf, v).ptr - buf));
+    };
+    char status[24], length[24];
+    std::string_view status_digits = decimal(status, resp.status), length_digits = decimal(length, resp.body_bytes().size());
     size_t n = 9 + status_digits.size() + 1 + reason.size() + 2 + 14 + resp.content_type.size() + 2 + 16 +
                length_digits.size() + 2 + 19 + 2;
     for (const auto& [k, v] : resp.headers) n += k.size() + 2 + v.size() + 2;
