@@ -188,7 +188,7 @@ void BM_TraceWriteSpans(benchmark::State& st) {
     req->name = "setdata";
     req->kind = trace::Kind::kServer;
     req->timestamp_us = t;
-    req->tags.reserve(160 + 12);
+    req->tags.reserve(128 + 13);
     req->tags.add("zk.op", "setData");
     req->tags.add("zk.xid", 4711);
     req->tags.add_hex("zk.session", 0x1000000abcdef01ull);
@@ -208,7 +208,7 @@ void BM_TraceWriteSpans(benchmark::State& st) {
     notify.tags.add("watch.triggers", 0);
     tracer.finish(std::move(notify), t + 203);
     tracer.finish(std::move(apply), t + 203);
-    propose.annotations.emplace_back(t + 200, "committed");
+    propose.annotations.add(t + 200, "committed");
     propose.tags.add("result", 0);
     tracer.finish(std::move(propose), t + 204);
     req->tags.add_hex("zk.zxid", index);

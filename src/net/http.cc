@@ -15,9 +15,9 @@ namespace conclave::net {
 namespace beast_http = boost::beast::http;
 using Parser = beast_http::request_parser<beast_http::string_body>;
 
-std::string status_text(int status) {
+std::string_view status_text(int status) {
   auto reason = beast_http::obsolete_reason(static_cast<beast_http::status>(status));
-  return reason.empty() ? std::string("Status") : std::string(reason);
+  return reason.empty() ? std::string_view("Status") : std::string_view(reason.data(), reason.size());
 }
 
 std::string percent_decode(std::string_view s, bool plus_is_space) {
@@ -235,7 +235,7 @@ class HttpConnection : public HttpConnectionBase {
 
   // The head and (unless shared) the body in one buffer, sized once: no temporaries per header.
   void write(const HttpResponse& resp, bool keep_alive, bool head) {
-    const std::string reason = status_text(resp.status);
+    const std::string_view reason = status_text(resp.status);
     auto decimal = [](char (&buf)[24], auto v) {
       return std::string_view(buf, static_cast<size_t>(std::to_chars(buf, buf + sizeof buf, v).ptr - buf));
     };
@@ -244,6 +244,7 @@ class HttpConnection : public HttpConnectionBase {
     size_t n = 9 + status_digits.size() + 1 + reason.size() + 2 + 14 + resp.content_type.size() + 2 + 16 +
                length_digits.size() + 2 + 19 + 2;
     for (const auto& [k, v] : resp.headers) n += k.size() + 2 + v.size() + 2;
+    n += resp.raw_headers.size();
     bool inline_body = !head && !resp.shared_body;
     if (inline_body) n += resp.body.size();
     std::string out;
@@ -251,6 +252,7 @@ class HttpConnection : public HttpConnectionBase {
     out.append("HTTP/1.1 ").append(status_digits).append(" ").append(reason).append("\r\n");
     out.append("Content-Type: ").append(resp.content_type).append("\r\n");
     for (const auto& [k, v] : resp.headers) out.append(k).append(": ").append(v).append("\r\n");
+    out.append(resp.raw_headers);
     out.append("Content-Length: ").append(length_digits).append("\r\n");
     if (!keep_alive) out.append("Connection: close\r\n");
     out.append("\r\n");

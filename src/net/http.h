@@ -25,7 +25,7 @@ struct HttpRequest {
   std::string path;    // percent-decoded path
   std::map<std::string, std::string> query;  // decoded; a flag without value maps to ""; last one wins
   std::vector<std::pair<std::string, std::string>> query_list;  // every parameter, in order (repeatable ones)
-  std::map<std::string, std::string> headers;  // lower-case names
+  std::map<std::string, std::string, std::less<>> headers;  // lower-case names
   std::string body;
   std::string remote_address;
   std::string header(const std::string& lower_name) const {
@@ -46,6 +46,9 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
+  /// More header lines, already formatted ("Name: value\r\n" each), written after `headers`:
+  /// for a header added on every response of a kind (tracing's), without a string per name and value.
+  std::string raw_headers;
   std::string body;
   /// When set, the body (and `body` is unused): one reply shared by many responses, sent without
   /// a copy per connection (blocking queries woken together).
@@ -53,7 +56,7 @@ struct HttpResponse {
   const std::string& body_bytes() const { return shared_body ? *shared_body : body; }
 };
 
-std::string status_text(int status);
+std::string_view status_text(int status);
 std::string percent_decode(std::string_view s, bool plus_is_space);
 
 enum class ParseStatus { kComplete, kIncomplete, kBad };

@@ -1,5 +1,8 @@
 #include "server/http_router.h"
 
+#include <algorithm>
+
+#include "common/hex.h"
 #include "common/log.h"
 
 namespace conclave::server {
@@ -49,15 +52,58 @@ void HttpRouter::set_tracer(trace::Tracer* tracer, std::function<int64_t()> wall
   monotonic_ms_ = std::move(monotonic_ms);
 }
 
-HttpRouter::Respond HttpRouter::traced(const net::HttpRequest& request, const std::string* route, Respond respond,
-                                       std::optional<trace::Parent>* active) {
-  auto span = tracer_->start(trace::extract([&](const std::string& name) { return request.header(name); }),
+HttpRouter::PerMethod& HttpRouter::per_method(std::pair<const std::string, Route>& route, const std::string& method) {
+  // Only the route's own methods get an entry of their own: a client picks the method string.
+  bool known = route.second.methods.count(method) || method == "HEAD";
+  std::string_view key = known ? std::string_view(method) : std::string_view("other");
+  auto it = route.second.by_method.find(key);
+  if (it == route.second.by_method.end()) {
+    it = route.second.by_method.emplace(std::string(key), PerMethod{}).first;
+    it->second.span_name = trace::intern(trace::lower_case(it->first + " " + route.first));
+  }
+  return it->second;
+}
+
+namespace {
+
+/// A request no route serves is named after its method, when it is one of HTTP's.
+trace::Name unrouted_span_name(const std::string& method) {
+  for (trace::Name n : {trace::Name("get not_found"), trace::Name("put not_found"), trace::Name("post not_found"),
+                        trace::Name("delete not_found"), trace::Name("head not_found"),
+                        trace::Name("patch not_found"), trace::Name("options not_found")}) {
+    std::string_view m = n.view().substr(0, n.view().find(' '));
+    if (m.size() == method.size() && std::equal(m.begin(), m.end(), method.begin(), [](char a, char b) {
+          return a == (b >= 'A' && b <= 'Z' ? static_cast<char>(b - 'A' + 'a') : b);
+        }))
+      return n;
+  }
+  return "other not_found";
+}
+
+/// The trace headers of a sampled response, formatted in place: `X-Trace-Id` (the trace id as
+/// Zipkin writes it, 16 or 32 digits) and W3C `traceresponse` (always 32).
+void add_trace_headers(const trace::Span& span, std::string& raw) {
+  char trace_id[32];
+  hex16(span.trace_id.low, hex16(span.trace_id.high, trace_id));
+  std::string_view full(trace_id, 32), zipkin = span.trace_id.high ? full : full.substr(16);
+  char span_id[16];
+  hex16(span.id, span_id);
+  constexpr std::string_view kId = "X-Trace-Id: ", kResponse = "\r\ntraceresponse: 00-";
+  raw.reserve(raw.size() + kId.size() + 32 + kResponse.size() + 32 + 1 + 16 + 5);
+  raw.append(kId).append(zipkin).append(kResponse).append(full).append("-").append(span_id, 16).append("-01\r\n");
+}
+
+}  // namespace
+
+HttpRouter::Respond HttpRouter::traced(const net::HttpRequest& request, const std::string* route, trace::Name name,
+                                       Respond respond, std::optional<trace::Parent>* active) {
+  auto span = tracer_->start(trace::extract([&](std::string_view name) -> std::string_view {
+                               auto it = request.headers.find(name);
+                               return it == request.headers.end() ? std::string_view() : std::string_view(it->second);
+                             }),
                              monotonic_ms_());
   if (!span) return respond;
-  std::string_view route_name = route ? std::string_view(*route) : std::string_view("not_found");
-  span->name.reserve(request.method.size() + 1 + route_name.size());
-  span->name.append(request.method).append(" ").append(route_name);
-  span->name = trace::lower_case(std::move(span->name));
+  span->name = name;
   span->kind = trace::Kind::kServer;
   span->timestamp_us = wall_us_();
   span->tags.add("http.method", request.method);
@@ -68,8 +114,7 @@ HttpRouter::Respond HttpRouter::traced(const net::HttpRequest& request, const st
   return [this, span = std::move(*span), respond = std::move(respond)](net::HttpResponse r) mutable {
     span.tags.add("http.status_code", r.status);
     if (r.status >= 500) span.tags.add("error", r.status);
-    r.headers.emplace_back("X-Trace-Id", span.trace_id.hex());
-    r.headers.emplace_back("traceresponse", trace::traceparent(span.trace_id, span.id, true));
+    add_trace_headers(span, r.raw_headers);
     // What is logged while the response goes out (the request-finished line) names the span.
     log::ScopedTrace ids(span.trace_id.high, span.trace_id.low, span.id);
     tracer_->finish(std::move(span), wall_us_());
@@ -79,11 +124,9 @@ HttpRouter::Respond HttpRouter::traced(const net::HttpRequest& request, const st
 
 void HttpRouter::handle(const net::HttpRequest& request, Respond respond) {
   auto* route = find(request.path);
-  if (route && monotonic_us_) {
-    // Only the route's own methods get a label of their own: a client picks the method string.
-    static const std::string kOther = "other";
-    bool known = route->second.methods.count(request.method) || request.method == "HEAD";
-    LatencyHistogram* h = &route->second.latency_by_method[known ? request.method : kOther];
+  PerMethod* per = route ? &per_method(*route, request.method) : nullptr;
+  if (per && monotonic_us_) {
+    LatencyHistogram* h = &per->latency;
     if (log::level() <= log::Level::kDebug) {
       // Consul's agent logs the same line at debug level ("Request finished").
       respond = [this, h, start = monotonic_us_(), what = request.method + " " + request.path,
@@ -102,7 +145,8 @@ void HttpRouter::handle(const net::HttpRequest& request, Respond respond) {
   }
   std::optional<trace::Parent> active;
   if (tracer_ && request.path.compare(0, 8, "/api/v2/") != 0)
-    respond = traced(request, route ? &route->first : nullptr, std::move(respond), &active);
+    respond = traced(request, route ? &route->first : nullptr,
+                     per ? per->span_name : unrouted_span_name(request.method), std::move(respond), &active);
   if (route) {
     // What the handler starts before it returns (a proposal, a forward) joins the request's span.
     trace::ActiveScope scope(tracer_, active);
@@ -116,9 +160,9 @@ std::string HttpRouter::metrics_text() const {
       "# HELP conclave_http_request_duration_seconds HTTP request latency, from routing to the response (a blocking "
       "query's includes its wait), by method and route.\n# TYPE conclave_http_request_duration_seconds histogram\n";
   auto add = [&](const std::string& route, const Route& r) {
-    for (const auto& [method, h] : r.latency_by_method)
-      if (h.count())
-        out += h.text("conclave_http_request_duration_seconds",
+    for (const auto& [method, m] : r.by_method)
+      if (m.latency.count())
+        out += m.latency.text("conclave_http_request_duration_seconds",
                       "method=\"" + method + "\",route=\"" + route + "\"");
   };
   for (const auto& [route, r] : exact_) add(route, r);

@@ -42,15 +42,22 @@ class HttpRouter : public net::HttpHandler {
   std::string metrics_text() const;
 
  private:
+  /// What the router keeps per route and method (a method the route does not serve is "other").
+  struct PerMethod {
+    LatencyHistogram latency;
+    trace::Name span_name;  // "<method> <route>", lower case
+  };
   struct Route {
     std::set<std::string> methods;
     Handler handler;
-    std::map<std::string, LatencyHistogram> latency_by_method;  // nodes are stable: respond keeps a pointer
+    std::map<std::string, PerMethod, std::less<>> by_method;  // nodes are stable: respond keeps a pointer
   };
   void dispatch(const Route& route, const net::HttpRequest& request, Respond respond);
   /// The matched route's key (exact path or prefix), or nullptr.
   std::pair<const std::string, Route>* find(const std::string& path);
-  Respond traced(const net::HttpRequest& request, const std::string* route, Respond respond,
+  /// The route's entry for the request's method, made on first use.
+  PerMethod& per_method(std::pair<const std::string, Route>& route, const std::string& method);
+  Respond traced(const net::HttpRequest& request, const std::string* route, trace::Name name, Respond respond,
                  std::optional<trace::Parent>* active);
   trace::Tracer* tracer_ = nullptr;
   std::function<int64_t()> wall_us_, monotonic_ms_, monotonic_us_;

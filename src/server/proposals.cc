@@ -180,7 +180,7 @@ void Proposals::committed_through(raft::Index index, int64_t now_us) {
     trace::Span* span = nullptr;
     if (auto p = pending_.find(it->second); p != pending_.end() && p->second.span) span = &*p->second.span;
     if (auto l = leader_spans_.find(it->second); !span && l != leader_spans_.end()) span = &l->second.span;
-    if (span) span->annotations.emplace_back(now_us, "committed");
+    if (span) span->annotations.add(now_us, "committed");
     awaiting_commit_.pop_front();
   }
 }

@@ -110,11 +110,11 @@ std::optional<uint64_t> parse_span_id(std::string_view hex) {
   return v;
 }
 
-Incoming extract(const std::function<std::string(const std::string&)>& header) {
-  if (std::string b3 = header("b3"); !b3.empty())
+Incoming extract(HeaderLookup header) {
+  if (std::string_view b3 = header("b3"); !b3.empty())
     if (auto in = parse_b3_single(b3)) return *in;
-  std::string tid = header("x-b3-traceid"), sid = header("x-b3-spanid");
-  std::string flags = header("x-b3-flags"), sampled = header("x-b3-sampled");
+  std::string_view tid = header("x-b3-traceid"), sid = header("x-b3-spanid");
+  std::string_view flags = header("x-b3-flags"), sampled = header("x-b3-sampled");
   if (!tid.empty() || !sid.empty() || !flags.empty() || !sampled.empty()) {
     Incoming in;
     auto id = TraceId::parse(tid);
@@ -126,7 +126,7 @@ Incoming extract(const std::function<std::string(const std::string&)>& header) {
       if (in.trace_id.valid() || in.sampling != Sampling::kUnknown) return in;
     }
   }
-  if (std::string tp = header("traceparent"); !tp.empty())
+  if (std::string_view tp = header("traceparent"); !tp.empty())
     if (auto in = parse_traceparent(tp)) {
       in->tracestate = header("tracestate");
       return *in;

@@ -7,7 +7,7 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
+#include <type_traits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,9 +39,25 @@ struct Incoming {
   std::string tracestate;   // W3C vendor state, passed on untouched
 };
 
-/// Reads the context from request headers; `header` returns a header by lower-case name ("" if
-/// absent).
-Incoming extract(const std::function<std::string(const std::string&)>& header);
+/// A header by lower-case name ("" when absent), as a view of the request it is asked of: a
+/// callable taken by reference for the length of one call (it allocates nothing).
+class HeaderLookup {
+ public:
+  template <class F>
+  HeaderLookup(const F& f)  // NOLINT: made implicitly from a lambda at the call
+      : fn_(&f), call_([](const void* fn, std::string_view name) { return (*static_cast<const F*>(fn))(name); }) {
+    static_assert(std::is_same_v<std::invoke_result_t<const F&, std::string_view>, std::string_view>,
+                  "return a view of the request's own header, not a temporary string");
+  }
+  std::string_view operator()(std::string_view name) const { return call_(fn_, name); }
+
+ private:
+  const void* fn_;
+  std::string_view (*call_)(const void*, std::string_view);
+};
+
+/// Reads the context from request headers.
+Incoming extract(HeaderLookup header);
 
 /// W3C `traceparent` value for a span (version 00).
 std::string traceparent(const TraceId& id, uint64_t span_id, bool sampled);

@@ -65,7 +65,7 @@ json::object otlp_span(const Span& s) {
   o["traceId"] = trace_hex;
   o["spanId"] = span_id_hex(s.id);
   if (s.parent_id) o["parentSpanId"] = span_id_hex(s.parent_id);
-  o["name"] = s.name;
+  o["name"] = s.name.view();
   o["kind"] = otlp_kind(s.kind);
   o["startTimeUnixNano"] = nanos(s.timestamp_us);
   o["endTimeUnixNano"] = nanos(s.timestamp_us + std::max<int64_t>(s.duration_us, 1));
@@ -80,12 +80,12 @@ json::object otlp_span(const Span& s) {
     attrs.push_back(string_attribute(k, v));
   }
   if (!s.remote.service_name.empty()) attrs.push_back(string_attribute("peer.service", s.remote.service_name));
-  if (!s.remote.ip.empty()) attrs.push_back(string_attribute("net.peer.ip", s.remote.ip));
+  if (!s.remote.ip.empty()) attrs.push_back(string_attribute("net.peer.ip", s.remote.ip.view()));
   if (!s.local.ip.empty()) attrs.push_back(string_attribute("net.host.ip", s.local.ip));
   if (!attrs.empty()) o["attributes"] = std::move(attrs);
   if (!s.annotations.empty()) {
     json::array events;
-    for (const auto& [ts, v] : s.annotations) events.push_back(json::object{{"timeUnixNano", nanos(ts)}, {"name", v}});
+    for (const auto& [ts, v] : s.annotations) events.push_back(json::object{{"timeUnixNano", nanos(ts)}, {"name", v.view()}});
     o["events"] = std::move(events);
   }
   if (error) {
@@ -100,7 +100,7 @@ json::object otlp_span(const Span& s) {
 
 std::string otlp_json_body(const std::vector<Span>& spans) {
   std::map<std::string, json::array> by_service;
-  for (const auto& s : spans) by_service[s.local.service_name].push_back(otlp_span(s));
+  for (const auto& s : spans) by_service[s.local.service_name.str()].push_back(otlp_span(s));
   json::array resource_spans;
   for (auto& [service, list] : by_service) {
     json::object resource{{"attributes", json::array{string_attribute("service.name", service)}}};

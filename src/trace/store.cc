@@ -12,20 +12,25 @@ namespace {
 
 // A stored span, in this process's byte order (it never leaves the store):
 //   u64 id, u64 parent, i64 timestamp, i64 duration, u8 kind, u8 flags (1 debug, 2 shared),
-//   str name, endpoint local, endpoint remote, u32 annotations, u32 tags,
-//   annotations x (i64 at, str value), u32 tag bytes, the tags packed (trace/tags.h)
-//   str = u32 length + bytes; endpoint = str service, str ip, u32 port
+//   name name, endpoint local, endpoint remote, u8 annotations, u32 tags,
+//   annotations x (i64 at, name value), u32 tag bytes, the tags packed (trace/tags.h)
+//   name = u64 address + u32 length of a Name's text (it lives as long as the process);
+//   endpoint = name service, u8 ip length + ip, u16 port
+constexpr size_t kNameBytes = 12;
+constexpr size_t kFixedBytes = 8 * 4 + 2;
+
 size_t packed_size(const Span& s) {
-  size_t n = 8 * 4 + 2 + 4 + s.name.size() + 2 * (4 + 4 + 4) + s.local.service_name.size() + s.local.ip.size() +
-             s.remote.service_name.size() + s.remote.ip.size() + 8;
-  for (const auto& [at, value] : s.annotations) n += 8 + 4 + value.size();
-  n += 4 + s.tags.packed().size();
-  return n;
+  return kFixedBytes + kNameBytes + 2 * (kNameBytes + 1 + 2) + s.local.ip.view().size() + s.remote.ip.view().size() +
+         1 + 4 + s.annotations.size() * (8 + kNameBytes) + 4 + s.tags.packed().size();
 }
 
 struct Packer {
   char* p;
   void u8(uint8_t v) { *p++ = static_cast<char>(v); }
+  void u16(uint16_t v) {
+    std::memcpy(p, &v, 2);
+    p += 2;
+  }
   void u32(uint32_t v) {
     std::memcpy(p, &v, 4);
     p += 4;
@@ -34,21 +39,29 @@ struct Packer {
     std::memcpy(p, &v, 8);
     p += 8;
   }
-  void str(std::string_view v) {
-    u32(static_cast<uint32_t>(v.size()));
-    std::memcpy(p, v.data(), v.size());
-    p += v.size();
+  void name(Name n) {
+    u64(reinterpret_cast<uintptr_t>(n.view().data()));
+    u32(static_cast<uint32_t>(n.size()));
   }
   void endpoint(const Endpoint& e) {
-    str(e.service_name);
-    str(e.ip);
-    u32(e.port);
+    name(e.service_name);
+    std::string_view ip = e.ip;
+    u8(static_cast<uint8_t>(ip.size()));
+    std::memcpy(p, ip.data(), ip.size());
+    p += ip.size();
+    u16(e.port);
   }
 };
 
 struct Unpacker {
   const char* p;
   uint8_t u8() { return static_cast<uint8_t>(*p++); }
+  uint16_t u16() {
+    uint16_t v;
+    std::memcpy(&v, p, 2);
+    p += 2;
+    return v;
+  }
   uint32_t u32() {
     uint32_t v;
     std::memcpy(&v, p, 4);
@@ -61,17 +74,21 @@ struct Unpacker {
     p += 8;
     return v;
   }
-  std::string str() {
-    uint32_t n = u32();
-    std::string v(p, n);
+  Name name() {
+    const char* text = reinterpret_cast<const char*>(static_cast<uintptr_t>(u64()));
+    return Name::from_kept(std::string_view(text, u32()));
+  }
+  std::string_view ip() {
+    size_t n = u8();
+    std::string_view v(p, n);
     p += n;
     return v;
   }
   Endpoint endpoint() {
     Endpoint e;
-    e.service_name = str();
-    e.ip = str();
-    e.port = static_cast<uint16_t>(u32());
+    e.service_name = name();
+    e.ip = ip();
+    e.port = u16();
     return e;
   }
 };
@@ -85,17 +102,19 @@ char* pack(const Span& s, char* out) {
   w.u64(static_cast<uint64_t>(s.duration_us));
   w.u8(static_cast<uint8_t>(s.kind));
   w.u8((s.debug ? 1 : 0) | (s.shared ? 2 : 0));
-  w.str(s.name);
+  w.name(s.name);
   w.endpoint(s.local);
   w.endpoint(s.remote);
-  w.u32(static_cast<uint32_t>(s.annotations.size()));
+  w.u8(static_cast<uint8_t>(s.annotations.size()));
   w.u32(static_cast<uint32_t>(s.tags.size()));
-  for (const auto& [at, value] : s.annotations) {
-    w.u64(static_cast<uint64_t>(at));
-    w.str(value);
+  for (const auto& a : s.annotations) {
+    w.u64(static_cast<uint64_t>(a.timestamp_us));
+    w.name(a.value);
   }
-  w.str(s.tags.packed());
-  return w.p;
+  std::string_view tags = s.tags.packed();
+  w.u32(static_cast<uint32_t>(tags.size()));
+  std::memcpy(w.p, tags.data(), tags.size());
+  return w.p + tags.size();
 }
 
 Span unpack(const TraceId& trace_id, std::string_view flat) {
@@ -110,13 +129,13 @@ Span unpack(const TraceId& trace_id, std::string_view flat) {
   uint8_t flags = r.u8();
   s.debug = flags & 1;
   s.shared = flags & 2;
-  s.name = r.str();
+  s.name = r.name();
   s.local = r.endpoint();
   s.remote = r.endpoint();
-  uint32_t annotations = r.u32(), tags = r.u32();
+  uint32_t annotations = r.u8(), tags = r.u32();
   for (uint32_t i = 0; i < annotations; ++i) {
     auto at = static_cast<int64_t>(r.u64());
-    s.annotations.emplace_back(at, r.str());
+    s.annotations.add(at, r.name());
   }
   uint32_t tag_bytes = r.u32();
   s.tags = Tags::from_packed(std::string_view(r.p, tag_bytes), tags);
@@ -129,20 +148,13 @@ struct Names {
   std::string_view name, local_service, remote_service;
 };
 Names names_of(std::string_view flat) {
-  const char* p = flat.data() + 8 * 4 + 2;
-  auto str = [&p] {
-    uint32_t n;
-    std::memcpy(&n, p, 4);
-    std::string_view v(p + 4, n);
-    p += 4 + n;
-    return v;
-  };
+  Unpacker r{flat.data() + kFixedBytes};
   Names out;
-  out.name = str();
-  out.local_service = str();
-  str();     // local ip
-  p += 4;    // local port
-  out.remote_service = str();
+  out.name = r.name();
+  out.local_service = r.name();
+  r.ip();
+  r.u16();
+  out.remote_service = r.name();
   return out;
 }
 
@@ -238,7 +250,7 @@ std::vector<std::vector<Span>> SpanStore::traces(const TraceQuery& q) const {
         if (tk == k && (v.empty() || tv == v)) found = true;
       if (v.empty())
         for (const auto& a : s.annotations)
-          if (a.second == k) found = true;
+          if (a.value == k) found = true;
       if (!found) return false;
     }
     return true;

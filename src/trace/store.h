@@ -12,7 +12,7 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <set>
@@ -41,7 +41,8 @@ class SpanStore {
   static constexpr size_t kBytesPerSpan = 512;
   // The ring is not cleared: its pages become resident only as spans fill them.
   explicit SpanStore(size_t capacity)
-      : capacity_(capacity), ring_size_(capacity * kBytesPerSpan), ring_(std::make_unique_for_overwrite<char[]>(ring_size_)) {}
+      : capacity_(capacity), spans_(capacity), ring_size_(capacity * kBytesPerSpan),
+        ring_(std::make_unique_for_overwrite<char[]>(ring_size_)) {}
 
   void add(const Span& s);
   size_t size() const { return spans_.size(); }
@@ -65,7 +66,55 @@ class SpanStore {
     uint32_t size;  // the rest of the span, packed (store.cc)
   };
   std::string_view flat(const Stored& s) const { return {ring_.get() + s.at % ring_size_, s.size}; }
-  std::deque<Stored> spans_;  // oldest first
+  /// The records of the stored spans, oldest first, in `capacity` slots reused in turn.
+  class Records {
+   public:
+    explicit Records(size_t capacity) : slots_(capacity) {}
+    bool empty() const { return size_ == 0; }
+    size_t size() const { return size_; }
+    const Stored& operator[](size_t i) const { return slots_[slot(i)]; }
+    const Stored& front() const { return slots_[first_]; }
+    void pop_front() {
+      first_ = slot(1);
+      --size_;
+    }
+    void push_back(const Stored& s) { slots_[slot(size_++)] = s; }  // the caller keeps size() < capacity
+
+    class iterator {
+     public:
+      using iterator_category = std::bidirectional_iterator_tag;
+      using value_type = Stored;
+      using difference_type = std::ptrdiff_t;
+      using pointer = const Stored*;
+      using reference = const Stored&;
+      iterator() = default;
+      iterator(const Records* r, size_t i) : r_(r), i_(i) {}
+      reference operator*() const { return (*r_)[i_]; }
+      pointer operator->() const { return &(*r_)[i_]; }
+      iterator& operator++() { return ++i_, *this; }
+      iterator& operator--() { return --i_, *this; }
+      iterator operator++(int) { auto old = *this; ++i_; return old; }
+      iterator operator--(int) { auto old = *this; --i_; return old; }
+      bool operator==(const iterator& o) const { return i_ == o.i_; }
+
+     private:
+      const Records* r_ = nullptr;
+      size_t i_ = 0;
+    };
+    iterator begin() const { return {this, 0}; }
+    iterator end() const { return {this, size_}; }
+    std::reverse_iterator<iterator> rbegin() const { return std::reverse_iterator(end()); }
+    std::reverse_iterator<iterator> rend() const { return std::reverse_iterator(begin()); }
+
+   private:
+    size_t slot(size_t i) const {
+      size_t j = first_ + i;
+      return j >= slots_.size() ? j - slots_.size() : j;
+    }
+    std::vector<Stored> slots_;
+    size_t first_ = 0, size_ = 0;
+  };
+  Records spans_;
   static constexpr size_t kPrefetchAhead = 8, kPrefetchBytes = 1024;
   size_t ring_size_;
   std::unique_ptr<char[]> ring_;

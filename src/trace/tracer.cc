@@ -8,7 +8,11 @@ namespace conclave::trace {
 
 Tracer::Tracer(TracerOptions options)
     : options_(std::move(options)), store_(options_.max_spans), rng_{(uint64_t{std::random_device{}()} << 32) ^ std::random_device{}()},
-      tokens_(options_.max_per_second) {}
+      tokens_(options_.max_per_second) {
+  local_.service_name = intern(lower_case(options_.service_name));
+  local_.ip = options_.ip;
+  local_.port = options_.port;
+}
 
 uint64_t Tracer::nonzero_random() {
   uint64_t v;
@@ -44,27 +48,25 @@ std::optional<Span> Tracer::start(const Incoming& in, int64_t now_ms) {
     s.trace_id = TraceId{nonzero_random(), nonzero_random()};
   }
   s.id = nonzero_random();
-  give_tag_buffer(s);
   s.debug = in.sampling == Sampling::kDebug;
-  set_local(s);
+  s.local = local_;
   return s;
 }
 
-Span Tracer::child(const Span& parent, std::string name, Kind kind, int64_t now_us) {
-  return child(parent_of(parent), std::move(name), kind, now_us);
+Span Tracer::child(const Span& parent, Name name, Kind kind, int64_t now_us) {
+  return child(parent_of(parent), name, kind, now_us);
 }
 
-Span Tracer::child(const Parent& parent, std::string name, Kind kind, int64_t now_us) {
+Span Tracer::child(const Parent& parent, Name name, Kind kind, int64_t now_us) {
   Span s;
   s.trace_id = parent.trace_id;
   s.parent_id = parent.span_id;
   s.id = nonzero_random();
-  give_tag_buffer(s);
-  s.name = std::move(name);
+  s.name = name;
   s.kind = kind;
   s.timestamp_us = now_us;
   s.debug = parent.debug;
-  set_local(s);
+  s.local = local_;
   return s;
 }
 
@@ -78,22 +80,6 @@ void Tracer::finish(Span&& span, int64_t end_us) {
   span.duration_us = std::max<int64_t>(end_us - span.timestamp_us, 1);
   if (sink_) sink_(span);
   store_.add(span);
-  if (spare_tags_.size() < kMaxSpareBuffers) {
-    std::string buffer = span.tags.release();
-    if (buffer.capacity() >= 64 && buffer.capacity() <= kMaxSpareBytes) spare_tags_.push_back(std::move(buffer));
-  }
-}
-
-void Tracer::set_local(Span& s) const {
-  s.local.service_name = options_.service_name;
-  s.local.ip = options_.ip;
-  s.local.port = options_.port;
-}
-
-void Tracer::give_tag_buffer(Span& s) {
-  if (spare_tags_.empty()) return;
-  s.tags.adopt(std::move(spare_tags_.back()));
-  spare_tags_.pop_back();
 }
 
 }  // namespace conclave::trace

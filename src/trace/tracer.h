@@ -61,17 +61,16 @@ class Tracer {
   /// and stamps its start, so an unsampled request costs no name and no wall-clock read.
   std::optional<Span> start(const Incoming& in, int64_t now_ms);
   /// A child of `parent` in the same trace (always sampled: its parent was).
-  Span child(const Span& parent, std::string name, Kind kind, int64_t now_us);
-  Span child(const Parent& parent, std::string name, Kind kind, int64_t now_us);
+  Span child(const Span& parent, Name name, Kind kind, int64_t now_us);
+  Span child(const Parent& parent, Name name, Kind kind, int64_t now_us);
 
   /// The span of the request a front-end is handling right now: set around its synchronous
   /// dispatch, so that work the request starts (a proposal) becomes that span's child.
   /// Log lines written meanwhile carry the span's ids (common/log.h).
   void set_active(std::optional<Parent> p);
   const std::optional<Parent>& active() const { return active_; }
-  /// Stores `span` (and hands it to the sink), ending it at `end_us`. Taken by reference, not
-  /// moved: a span is a few hundred bytes of strings; what is left of it afterwards is only fit
-  /// to be destroyed (its tag buffer goes to the next span).
+  /// Stores `span` (and hands it to the sink), ending it at `end_us`. What is left of it
+  /// afterwards is only fit to be destroyed.
   void finish(Span&& span, int64_t end_us);
   /// Called with every finished span before it is stored (the exporter's queue).
   void set_sink(std::function<void(const Span&)> sink) { sink_ = std::move(sink); }
@@ -84,16 +83,9 @@ class Tracer {
  private:
   bool decide(Sampling caller, int64_t now_ms);
   uint64_t nonzero_random();
-  /// A new span's tag storage: a finished span's buffer when one is spare.
-  void give_tag_buffer(Span& s);
-  /// The node's endpoint, assigned member by member (no temporary Endpoint to move from).
-  void set_local(Span& s) const;
 
-  // Finished spans' tag buffers, reused by the next spans: with every request traced a write makes
-  // five spans, and allocating their buffers pushed malloc off its fast path. Bounded.
-  static constexpr size_t kMaxSpareBuffers = 1024, kMaxSpareBytes = 1024;
-  std::vector<std::string> spare_tags_;
   TracerOptions options_;
+  Endpoint local_;  // the node's, in every span it makes
   SpanStore store_;
   std::function<void(const Span&)> sink_;
   std::optional<Parent> active_;

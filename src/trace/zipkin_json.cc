@@ -16,8 +16,9 @@ const char* kind_name(Kind k) {
 
 json::object endpoint_json(const Endpoint& e) {
   json::object o;
-  if (!e.service_name.empty()) o["serviceName"] = e.service_name;
-  if (!e.ip.empty()) o[e.ip.find(':') == std::string::npos ? "ipv4" : "ipv6"] = e.ip;
+  if (!e.service_name.empty()) o["serviceName"] = e.service_name.view();
+  std::string_view ip = e.ip;
+  if (!ip.empty()) o[ip.find(':') == std::string_view::npos ? "ipv4" : "ipv6"] = ip;
   if (e.port) o["port"] = e.port;
   return o;
 }
@@ -29,7 +30,7 @@ json::object to_zipkin_json(const Span& s) {
   o["traceId"] = s.trace_id.hex();
   o["id"] = span_id_hex(s.id);
   if (s.parent_id) o["parentId"] = span_id_hex(s.parent_id);
-  o["name"] = s.name;
+  o["name"] = s.name.view();
   if (const char* k = kind_name(s.kind)) o["kind"] = k;
   o["timestamp"] = s.timestamp_us;
   o["duration"] = std::max<int64_t>(s.duration_us, 1);  // Zipkin: at least 1 µs when known
@@ -39,7 +40,7 @@ json::object to_zipkin_json(const Span& s) {
   if (!remote.empty()) o["remoteEndpoint"] = std::move(remote);
   if (!s.annotations.empty()) {
     json::array a;
-    for (const auto& [ts, v] : s.annotations) a.push_back(json::object{{"timestamp", ts}, {"value", v}});
+    for (const auto& [ts, v] : s.annotations) a.push_back(json::object{{"timestamp", ts}, {"value", v.view()}});
     o["annotations"] = std::move(a);
   }
   if (!s.tags.empty()) {

@@ -1,6 +1,7 @@
 #include "zk/connection.h"
 
 #include <algorithm>
+#include <array>
 
 #include "common/digest.h"
 #include "common/log.h"
@@ -859,13 +860,24 @@ bool path_first(int32_t type) {
 
 }  // namespace
 
+namespace {
+/// A request's span name: its operation's name in lower case, as Zipkin keeps names.
+trace::Name span_name(int32_t type) {
+  thread_local std::array<trace::Name, 256> cache;  // operation codes are -128..127
+  if (type < -128 || type > 127) return trace::intern(trace::lower_case(op_name(type)));
+  trace::Name& name = cache[static_cast<size_t>(type + 128)];
+  if (name.empty()) name = trace::intern(trace::lower_case(op_name(type)));
+  return name;
+}
+}  // namespace
+
 std::unique_ptr<trace::Span> Connection::start_span(int32_t xid, int32_t type, std::string_view body) {
   trace::Tracer* tracer = server_.backend().tracer();
   if (!tracer || type == op::kPing || type == op::kAuth || type == op::kSasl) return nullptr;
   auto s = tracer->start(joined_, server_.backend().monotonic_ms());
   if (!s) return nullptr;
   const char* name = op_name(type);
-  s->name = trace::lower_case(name);
+  s->name = span_name(type);
   s->kind = trace::Kind::kServer;
   s->timestamp_us = server_.backend().wall_us();
   std::string_view path;
@@ -875,7 +887,7 @@ std::unique_ptr<trace::Span> Connection::start_span(int32_t xid, int32_t type, s
     path = r.blob();
     has_path = r.ok();
   }
-  s->tags.reserve(160 + path.size());  // op, xid, session, path, zxid, err (and error): one allocation
+  s->tags.reserve(128 + path.size());  // op, xid, session, path, zxid, err (and error): inline for short paths
   s->tags.add("zk.op", name);
   s->tags.add("zk.xid", xid);
   s->tags.add_hex("zk.session", static_cast<uint64_t>(session_id_));
@@ -936,7 +948,8 @@ void Connection::handle_auth(int32_t xid, std::string_view body) {
   if (scheme == "b3" || scheme == "traceparent") {
     // Not an identity: the session's later requests join this trace context (an empty or
     // malformed value leaves it). docs/observability.md, "Tracing ZooKeeper requests".
-    joined_ = trace::extract([&](const std::string& name) { return name == scheme ? auth : std::string(); });
+    joined_ = trace::extract(
+        [&](std::string_view name) { return name == scheme ? std::string_view(auth) : std::string_view(); });
     server_.session_joined(session_id_, joined_);
     begin_reply(reply, xid, 0, 0);
     finish_frame(reply, 0);

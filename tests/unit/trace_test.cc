@@ -19,9 +19,9 @@ using namespace conclave::trace;
 
 namespace {
 Incoming from(std::map<std::string, std::string> h) {
-  return extract([&](const std::string& n) {
-    auto it = h.find(n);
-    return it == h.end() ? std::string() : it->second;
+  return extract([&](std::string_view n) {
+    auto it = h.find(std::string(n));
+    return it == h.end() ? std::string_view() : std::string_view(it->second);
   });
 }
 }  // namespace
@@ -112,10 +112,10 @@ TEST(SpanStore, BoundedOldestFirstAndQueries) {
     Span s;
     s.trace_id = TraceId{0, i % 2 ? 100 : 200};  // two traces
     s.id = i;
-    s.name = i == 5 ? "last" : "op";
+    s.name = i == 5 ? Name("last") : Name("op");
     s.timestamp_us = static_cast<int64_t>(i) * 1000;
     s.duration_us = static_cast<int64_t>(i);
-    s.local.service_name = i == 4 ? "other" : "conclave";
+    s.local.service_name = i == 4 ? Name("other") : Name("conclave");
     s.local.ip = "127.0.0.1";
     if (i == 5) s.remote.service_name = "peer";
     st.add(s);
@@ -163,14 +163,17 @@ TEST(SpanStore, ByteRingKeepsTheNewestSpansIntact) {
     s.trace_id = TraceId{i, i * 3};
     s.id = i;
     s.parent_id = i - 1;
-    s.name = "op" + std::to_string(i);
+    s.name = intern("op" + std::to_string(i));
     s.kind = Kind::kServer;
     s.timestamp_us = static_cast<int64_t>(i);
     s.duration_us = 2;
     s.shared = i % 3 == 0;
-    s.local = Endpoint{"conclave", "127.0.0.1", 8500};
-    s.remote = Endpoint{"", "::1", static_cast<uint16_t>(i)};
-    s.annotations.emplace_back(static_cast<int64_t>(i), "committed");
+    s.local.service_name = "conclave";
+    s.local.ip = "127.0.0.1";
+    s.local.port = 8500;
+    s.remote.ip = "::1";
+    s.remote.port = static_cast<uint16_t>(i);
+    s.annotations.add(static_cast<int64_t>(i), "committed");
     for (uint32_t t = 0, n = rng() % 12; t < n; ++t) s.tags.add("k" + std::to_string(t), std::string(rng() % 200, 'v'));
     added.push_back(s);
     st.add(s);
