@@ -5,14 +5,18 @@
 namespace conclave::server {
 
 void encode_traced_entry(const trace::Parent& parent, std::string_view command, std::string& out) {
-  out.reserve(out.size() + 26 + command.size());  // one allocation, not a chain of doublings
-  Writer w(out);
-  w.u8(kTracedEntry);
-  w.u64(parent.trace_id.high);
-  w.u64(parent.trace_id.low);
-  w.u64(parent.span_id);
-  w.u8(parent.debug ? 1 : 0);
-  w.raw(command);
+  // The 26-byte head built on the stack, then one allocation for head and command.
+  char head[26];
+  head[0] = static_cast<char>(kTracedEntry);
+  auto big_endian = [](uint64_t v, char* at) {
+    for (int i = 7; i >= 0; --i, v >>= 8) at[i] = static_cast<char>(v & 0xFF);
+  };
+  big_endian(parent.trace_id.high, head + 1);
+  big_endian(parent.trace_id.low, head + 9);
+  big_endian(parent.span_id, head + 17);
+  head[25] = parent.debug ? 1 : 0;
+  out.reserve(out.size() + sizeof head + command.size());
+  out.append(head, sizeof head).append(command);
 }
 
 bool decode_entry(std::string_view data, EntryPayload* out) {

@@ -97,11 +97,16 @@ void add_trace_headers(const trace::Span& span, std::string& raw) {
 
 HttpRouter::Respond HttpRouter::traced(const net::HttpRequest& request, const std::string* route, trace::Name name,
                                        Respond respond, std::optional<trace::Parent>* active) {
-  auto span = tracer_->start(trace::extract([&](std::string_view name) -> std::string_view {
-                               auto it = request.headers.find(name);
-                               return it == request.headers.end() ? std::string_view() : std::string_view(it->second);
-                             }),
-                             monotonic_ms_());
+  trace::Incoming in;
+  for (const auto& header : request.headers)
+    if (trace::is_context_header(header.first)) {
+      in = trace::extract([&](std::string_view name) -> std::string_view {
+        auto it = request.headers.find(name);
+        return it == request.headers.end() ? std::string_view() : std::string_view(it->second);
+      });
+      break;
+    }
+  auto span = tracer_->start(in, monotonic_ms_());
   if (!span) return respond;
   span->name = name;
   span->kind = trace::Kind::kServer;

@@ -58,6 +58,11 @@ class HeaderLookup {
 
 /// Reads the context from request headers.
 Incoming extract(HeaderLookup header);
+/// Whether a header (by lower-case name) is one extract() reads: a request with none of them
+/// needs no lookups (most requests: scanning their names is cheaper than six lookups).
+inline bool is_context_header(std::string_view name) {
+  return name == "b3" || name.starts_with("x-b3-") || name == "traceparent" || name == "tracestate";
+}
 
 /// W3C `traceparent` value for a span (version 00).
 std::string traceparent(const TraceId& id, uint64_t span_id, bool sampled);
