@@ -619,13 +619,17 @@ TRACE_VARIANTS = [
 
 
 def scenario_trace_cost(opts):
-    """What tracing costs the requests of real clients: one node, the official C client (libzk,
-    opts.c_sessions sessions x opts.c_outstanding in flight), conclave_loadgen (one write per
-    request, opts.connections x opts.outstanding: it leaves the server the cores, so its throughput
-    is bound by the server's cost per request) and keep-alive HTTP (Consul KV, one request per
-    connection in flight), with tracing off, at the default sampling and at 100 % (every request
-    a span; every write five: request, raft propose, wal fsync, apply, notify). The variants alternate
-    within each repetition so that the machine's drift hits all alike."""
+    """What tracing costs the requests of real clients: one node per variant (tracing off, at the
+    default sampling, at 100 %: every request a span, every write five: request, raft propose, wal
+    fsync, apply, notify), loaded with the official C client (libzk, opts.c_sessions sessions x
+    opts.c_outstanding in flight), conclave_loadgen (one write per request, opts.connections x
+    opts.outstanding: it leaves the server the cores, so its throughput is bound by the server's
+    cost per request) and keep-alive HTTP (Consul KV, one request per connection in flight).
+
+    The three nodes run side by side (an idle node costs nothing measurable) and each round loads
+    them one after another, in an order that rotates, so a round's three runs are seconds apart.
+    The host's speed drifts by tens of percent over minutes; within a round it mostly does not, so
+    the change is reported as the median over rounds of each round's ratio to tracing off."""
     runs = {}
     zk = ["--sessions", str(opts.c_sessions), "--outstanding", str(opts.c_outstanding), "--keys", "1000",
           "--value-size", "100"]
@@ -634,38 +638,45 @@ def scenario_trace_cost(opts):
     cheap = ["--connections", str(opts.connections), "--outstanding", str(opts.outstanding), "--keys", "1000",
              "--value-size", "100"]
     args_of = {"libzk": zk, "loadgen": cheap, "http": http}
-    for rep in range(opts.repeat):
-        for variant, args in TRACE_VARIANTS:
-            with running("conclave", lambda t: start_conclave(1, t, extra_args=args), "tcost") as system:
-                hosts = "%s:%d" % (HOST, system.nodes[0].http_port)
-                for client, mix in (("libzk", "get=100"), ("libzk", "set=100"), ("loadgen", "get=100"),
-                                    ("loadgen", "set=100"), ("http", "get=100"), ("http", "set=100")):
-                    base = args_of[client] + ["--mix", mix]
-                    kw = {"libzk": {"driver": "libzk"}, "loadgen": {}, "http": {"hosts": hosts}}[client]
-                    protocol = "consul" if client == "http" else "zk"
-                    if opts.warmup > 0:
-                        loadgen(system, protocol, base + ["--duration", str(opts.warmup)], **kw)
-                    measured = base + ["--duration", str(opts.duration)] + (["--no-prepare"] if opts.warmup > 0 else [])
-                    r = loadgen(system, protocol, measured, **kw)
+    loads = (("libzk", "get=100"), ("libzk", "set=100"), ("loadgen", "get=100"), ("loadgen", "set=100"),
+             ("http", "get=100"), ("http", "set=100"))
+    names = [v for v, _ in TRACE_VARIANTS]
+    with contextlib.ExitStack() as stack:
+        systems = {variant: stack.enter_context(running(
+            variant, lambda t, args=args: start_conclave(1, t, extra_args=args), "tcost"))
+            for variant, args in TRACE_VARIANTS}
+        for client, mix in loads:
+            base = args_of[client] + ["--mix", mix]
+            protocol = "consul" if client == "http" else "zk"
+
+            def kw(system):
+                return {"libzk": {"driver": "libzk"}, "loadgen": {},
+                        "http": {"hosts": "%s:%d" % (HOST, system.nodes[0].http_port)}}[client]
+            for variant in names:  # fills the keys and warms the node
+                loadgen(systems[variant], protocol, base + ["--duration", str(max(opts.warmup, 1))],
+                        **kw(systems[variant]))
+            for rep in range(opts.repeat):
+                for variant in names[rep % 3:] + names[:rep % 3]:
+                    system = systems[variant]
+                    r = loadgen(system, protocol, base + ["--duration", str(opts.duration), "--no-prepare"],
+                                **kw(system))
                     key = "%s %s %s" % (client, mix.split("=")[0], variant)
                     runs.setdefault(key, []).append(r)
                     print("  %-20s rep %d: %8.0f ops/s  cpu %.1f us/op" % (key, rep, r["total_ops_per_s"],
                                                                           r["server_cpu_us_per_op"]), flush=True)
-    print("\ntrace-cost (1 node; median ops/s and server CPU per op; change against tracing off)")
-    for client in ("libzk", "loadgen", "http"):
-        for op in ("get", "set"):
-            off = runs.get("%s %s off" % (client, op))
-            if not off:
-                continue
-            off_ops = med([r["total_ops_per_s"] for r in off])
-            off_cpu = med([r["server_cpu_us_per_op"] for r in off])
-            cells = ["off %.0f/s %.1f us" % (off_ops, off_cpu)]
-            for variant in ("default", "all"):
-                rs = runs["%s %s %s" % (client, op, variant)]
-                ops, cpu = med([r["total_ops_per_s"] for r in rs]), med([r["server_cpu_us_per_op"] for r in rs])
-                cells.append("%s %.0f/s (%+.1f%%) %.1f us (%+.1f%%)" % (
-                    variant, ops, 100 * (ops / off_ops - 1), cpu, 100 * (cpu / off_cpu - 1)))
-            print("  %-7s %-3s  %s" % (client, op, " | ".join(cells)))
+    print("\ntrace-cost (1 node per variant; median ops/s and server CPU per op; change against tracing off: "
+          "the median of the rounds' ratios, and their range)")
+    for client, mix in loads:
+        op = mix.split("=")[0]
+        off = runs["%s %s off" % (client, op)]
+        cells = ["off %.0f/s %.1f us" % (med([r["total_ops_per_s"] for r in off]),
+                                         med([r["server_cpu_us_per_op"] for r in off]))]
+        for variant in ("default", "all"):
+            rs = runs["%s %s %s" % (client, op, variant)]
+            ops = [100 * (r["total_ops_per_s"] / o["total_ops_per_s"] - 1) for r, o in zip(rs, off)]
+            cpu = [100 * (r["server_cpu_us_per_op"] / o["server_cpu_us_per_op"] - 1) for r, o in zip(rs, off)]
+            cells.append("%s %+.1f%% [%+.0f..%+.0f] cpu %+.1f%%" % (variant, med(ops), min(ops), max(ops), med(cpu)))
+        print("  %-7s %-3s  %s" % (client, op, " | ".join(cells)))
     return runs
 
 

@@ -2,8 +2,9 @@
 // (/api/v2/services, /spans, /traces, /trace/{id}). When full, the oldest span is dropped, and
 // counted. Single-threaded (the event loop's); no clocks: callers pass times in.
 //
-// Adding a span is O(1) and allocates nothing: a span is packed (its fields and strings
-// together) into a ring of bytes, kBytesPerSpan per span of capacity, overwriting the oldest.
+// Adding a span is O(1) and allocates nothing: a span is packed (its fields, its addresses and
+// tags, and its Names as views: their text lives as long as the process) into a ring of bytes,
+// kBytesPerSpan per span of capacity, overwriting the oldest.
 // With every request traced a node adds five spans per write; keeping them as objects, each a
 // dozen allocations freed cold when dropped, cost more than the write itself. The read API,
 // asked a few times a minute, unpacks what it scans (10 000 spans by default: milliseconds).

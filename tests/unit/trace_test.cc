@@ -1,9 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <map>
 #include <random>
 
-#include <map>
-
+#include "common/hex.h"
 #include "common/json.h"
 #include "server/entry_codec.h"
 #include "server/replication_metrics.h"
@@ -74,6 +75,82 @@ TEST(TraceContext, W3cTraceparent) {
   // A later version may append fields.
   EXPECT_TRUE(from({{"traceparent", "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra"}}).trace_id.valid());
   EXPECT_EQ(traceparent(TraceId{0, 0xab}, 0xcd, true), "00-000000000000000000000000000000ab-00000000000000cd-01");
+}
+
+TEST(SpanTexts, InternedTextIsKeptOnceAndNeverMoves) {
+  Name a = intern("get /v1/kv/");
+  std::string same = "get /v1/kv/";
+  EXPECT_EQ(intern(same).view().data(), a.view().data());  // one copy per distinct text
+  EXPECT_NE(intern("put /v1/kv/").view().data(), a.view().data());
+  // Many more texts (the table rehashes) leave the first one where it was.
+  for (int i = 0; i < 500; ++i) intern("text " + std::to_string(i));
+  EXPECT_EQ(intern("get /v1/kv/").view().data(), a.view().data());
+  EXPECT_EQ(a, "get /v1/kv/");
+  EXPECT_TRUE(intern("").empty());
+  EXPECT_EQ(lower_case("getData"), "getdata");
+}
+
+TEST(SpanTexts, AddressesAreHeldInlineAndCut) {
+  Address ip;
+  EXPECT_TRUE(ip.empty());
+  ip = std::string("::1");
+  EXPECT_EQ(ip, "::1");
+  std::string zoned = "fe80::1%" + std::string(80, 'e');
+  ip = zoned;
+  EXPECT_EQ(ip.view(), zoned.substr(0, Address::kMax));
+  Annotations a;
+  for (int i = 0; i < 6; ++i) a.add(i, "committed");
+  EXPECT_EQ(a.size(), Annotations::kMax);  // past the limit, not kept
+  EXPECT_EQ(a.begin()->timestamp_us, 0);
+}
+
+TEST(Tags, InlineThenOnTheHeapThroughCopiesAndMoves) {
+  auto expect = [](const Tags& t, size_t n, const std::string& last) {
+    ASSERT_EQ(t.size(), n);
+    size_t i = 0;
+    std::string value;
+    for (const auto& [k, v] : t) {
+      EXPECT_EQ(k, "k" + std::to_string(i));
+      value = std::string(v);
+      ++i;
+    }
+    EXPECT_EQ(i, n);
+    EXPECT_EQ(value, last);
+  };
+  Tags t;
+  t.add("k0", 42);
+  t.add_hex("k1", 0xabcu);
+  expect(t, 2, "0xabc");
+  Tags small = t;              // inline copy
+  Tags moved = std::move(small);  // inline move
+  expect(moved, 2, "0xabc");
+  EXPECT_TRUE(small.empty());
+  for (int i = 2; i < 20; ++i) t.add("k" + std::to_string(i), std::string(static_cast<size_t>(i), 'v'));
+  ASSERT_GT(t.packed().size(), Tags::kInline);  // now on the heap
+  expect(t, 20, std::string(19, 'v'));
+  Tags copy = t;
+  expect(copy, 20, std::string(19, 'v'));
+  EXPECT_EQ(copy, t);
+  Tags taken = std::move(copy);
+  expect(taken, 20, std::string(19, 'v'));
+  EXPECT_TRUE(copy.empty());
+  copy = moved;  // the emptied one is usable again
+  copy.add("k2", "x");
+  expect(copy, 3, "x");
+  taken = moved;  // a heap buffer assigned a small copy
+  expect(taken, 2, "0xabc");
+  EXPECT_EQ(Tags::from_packed(t.packed(), static_cast<uint32_t>(t.size())), t);
+}
+
+TEST(Hex, SixteenDigitsAsPrintfWritesThem) {
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 1000; ++i) {
+    uint64_t v = i < 2 ? (i ? ~uint64_t{0} : 0) : rng();
+    char got[16], want[17];
+    conclave::hex16(v, got);
+    std::snprintf(want, sizeof want, "%016llx", static_cast<unsigned long long>(v));
+    ASSERT_EQ(std::string(got, 16), std::string(want, 16)) << v;
+  }
 }
 
 TEST(Tracer, SamplingHonoursTheCallerThenProbabilityAndRate) {
@@ -305,16 +382,19 @@ conclave::raft::Entry traced_entry(conclave::raft::Index index, const conclave::
 TEST(EntryCodec, TracedAndPlainPayloads) {
   using namespace conclave::server;
   conclave::trace::Parent p;
-  p.trace_id.high = 1;
+  p.trace_id.high = 0x0102030405060708ull;
   p.trace_id.low = 2;
-  p.span_id = 3;
+  p.span_id = 0xfedcba9876543210ull;
   p.debug = true;
   std::string data;
   encode_traced_entry(p, "\x06xyz", data);
+  // The layout entries have on disk: big-endian numbers after the marker.
+  EXPECT_EQ(data.substr(0, 9), std::string("\xE7\x01\x02\x03\x04\x05\x06\x07\x08", 9));
   EntryPayload out;
   ASSERT_TRUE(decode_entry(data, &out));
   ASSERT_TRUE(out.parent.has_value());
-  EXPECT_EQ(out.parent->span_id, 3u);
+  EXPECT_EQ(out.parent->span_id, 0xfedcba9876543210ull);
+  EXPECT_EQ(out.parent->trace_id.high, 0x0102030405060708ull);
   EXPECT_EQ(out.parent->trace_id.low, 2u);
   EXPECT_TRUE(out.parent->debug);
   EXPECT_EQ(out.command, "\x06xyz");
