@@ -28,11 +28,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   parts.resize(12);
   const char* names[] = {"b3", "x-b3-traceid", "x-b3-spanid", "x-b3-sampled", "x-b3-flags", "traceparent"};
-  std::map<std::string, std::string> headers;
+  std::map<std::string, std::string, std::less<>> headers;
   for (int i = 0; i < 6; ++i) headers[names[i]] = parts[static_cast<size_t>(i)];
-  Incoming ctx = extract([&](const std::string& n) {
+  Incoming ctx = extract([&](std::string_view n) {
     auto it = headers.find(n);
-    return it == headers.end() ? std::string() : it->second;
+    return it == headers.end() ? std::string_view() : std::string_view(it->second);
   });
   if (ctx.trace_id.valid()) {
     CONCLAVE_ASSERT(ctx.parent_id != 0, "a context names the caller's span");
