@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "common/hex.h"
 #include "common/log.h"
 
 namespace conclave::server {
@@ -68,35 +67,29 @@ namespace {
 
 /// A request no route serves is named after its method, when it is one of HTTP's.
 trace::Name unrouted_span_name(const std::string& method) {
+  std::string lower = trace::lower_case(method);
   for (trace::Name n : {trace::Name("get not_found"), trace::Name("put not_found"), trace::Name("post not_found"),
                         trace::Name("delete not_found"), trace::Name("head not_found"),
-                        trace::Name("patch not_found"), trace::Name("options not_found")}) {
-    std::string_view m = n.view().substr(0, n.view().find(' '));
-    if (m.size() == method.size() && std::equal(m.begin(), m.end(), method.begin(), [](char a, char b) {
-          return a == (b >= 'A' && b <= 'Z' ? static_cast<char>(b - 'A' + 'a') : b);
-        }))
-      return n;
-  }
+                        trace::Name("patch not_found"), trace::Name("options not_found")})
+    if (n.view().substr(0, n.view().find(' ')) == lower) return n;
   return "other not_found";
 }
 
 /// The trace headers of a sampled response, formatted in place: `X-Trace-Id` (the trace id as
-/// Zipkin writes it, 16 or 32 digits) and W3C `traceresponse` (always 32).
+/// Zipkin writes it, 16 or 32 digits) and W3C `traceresponse` (the `traceparent` form).
 void add_trace_headers(const trace::Span& span, std::string& raw) {
-  char trace_id[32];
-  hex16(span.trace_id.low, hex16(span.trace_id.high, trace_id));
-  std::string_view full(trace_id, 32), zipkin = span.trace_id.high ? full : full.substr(16);
-  char span_id[16];
-  hex16(span.id, span_id);
-  constexpr std::string_view kId = "X-Trace-Id: ", kResponse = "\r\ntraceresponse: 00-";
-  raw.reserve(raw.size() + kId.size() + 32 + kResponse.size() + 32 + 1 + 16 + 5);
-  raw.append(kId).append(zipkin).append(kResponse).append(full).append("-").append(span_id, 16).append("-01\r\n");
+  char response[trace::kTraceparentSize];
+  trace::write_traceparent(span.trace_id, span.id, true, response);
+  // A 64-bit trace id is the last 16 of the 32 digits.
+  std::string_view trace_id = span.trace_id.high ? std::string_view(response + 3, 32) : std::string_view(response + 19, 16);
+  constexpr std::string_view kId = "X-Trace-Id: ", kResponse = "\r\ntraceresponse: ";
+  raw.reserve(raw.size() + kId.size() + 32 + kResponse.size() + sizeof response + 2);
+  raw.append(kId).append(trace_id).append(kResponse).append(response, sizeof response).append("\r\n");
 }
 
 }  // namespace
 
-HttpRouter::Respond HttpRouter::traced(const net::HttpRequest& request, const std::string* route, trace::Name name,
-                                       Respond respond, std::optional<trace::Parent>* active) {
+Boxed<trace::Span> HttpRouter::start_span(const net::HttpRequest& request, const std::string* route, trace::Name name) {
   trace::Incoming in;
   for (const auto& header : request.headers)
     if (trace::is_context_header(header.first)) {
@@ -106,52 +99,59 @@ HttpRouter::Respond HttpRouter::traced(const net::HttpRequest& request, const st
       });
       break;
     }
-  auto span = tracer_->start(in, monotonic_ms_());
-  if (!span) return respond;
-  span->name = name;
-  span->kind = trace::Kind::kServer;
-  span->timestamp_us = wall_us_();
-  span->tags.add("http.method", request.method);
-  span->tags.add("http.path", request.path);
-  if (route) span->tags.add("http.route", *route);
-  span->remote.ip = request.remote_address;
-  *active = trace::parent_of(*span);
-  return [this, span = std::move(*span), respond = std::move(respond)](net::HttpResponse r) mutable {
-    span.tags.add("http.status_code", r.status);
-    if (r.status >= 500) span.tags.add("error", r.status);
-    add_trace_headers(span, r.raw_headers);
-    // What is logged while the response goes out (the request-finished line) names the span.
-    log::ScopedTrace ids(span.trace_id.high, span.trace_id.low, span.id);
-    tracer_->finish(std::move(span), wall_us_());
-    respond(std::move(r));
-  };
+  Boxed<trace::Span> span;
+  if (!tracer_->sample(in, monotonic_ms_())) return span;
+  trace::Span& s = span.emplace();
+  tracer_->begin(s, in);
+  s.name = name;
+  s.kind = trace::Kind::kServer;
+  s.timestamp_us = wall_us_();
+  s.tags.add("http.method", request.method);
+  s.tags.add("http.path", request.path);
+  if (route) s.tags.add("http.route", *route);
+  s.remote.ip = request.remote_address;
+  return span;
+}
+
+void HttpRouter::finish_span(trace::Span& span, net::HttpResponse& response) {
+  span.tags.add("http.status_code", response.status);
+  if (response.status >= 500) span.tags.add("error", response.status);
+  add_trace_headers(span, response.raw_headers);
+  tracer_->finish(std::move(span), wall_us_());
 }
 
 void HttpRouter::handle(const net::HttpRequest& request, Respond respond) {
   auto* route = find(request.path);
   PerMethod* per = route ? &per_method(*route, request.method) : nullptr;
-  if (per && monotonic_us_) {
-    LatencyHistogram* h = &per->latency;
-    if (log::level() <= log::Level::kDebug) {
-      // Consul's agent logs the same line at debug level ("Request finished").
-      respond = [this, h, start = monotonic_us_(), what = request.method + " " + request.path,
-                 from = request.remote_address, respond = std::move(respond)](net::HttpResponse r) mutable {
-        int64_t us = monotonic_us_() - start;
-        h->observe_us(us);
-        log::debug("http", "request finished: {} from={} status={} latency={}us", what, from, r.status, us);
-        respond(std::move(r));
-      };
-    } else {
-      respond = [this, h, start = monotonic_us_(), respond = std::move(respond)](net::HttpResponse r) mutable {
-        h->observe_us(monotonic_us_() - start);
-        respond(std::move(r));
-      };
-    }
+  LatencyHistogram* latency = per && monotonic_us_ ? &per->latency : nullptr;
+  if (latency && log::level() <= log::Level::kDebug) {
+    // Consul's agent logs the same line at debug level ("Request finished").
+    respond = [this, latency, start = monotonic_us_(), what = request.method + " " + request.path,
+               from = request.remote_address, respond = std::move(respond)](net::HttpResponse r) mutable {
+      int64_t us = monotonic_us_() - start;
+      latency->observe_us(us);
+      log::debug("http", "request finished: {} from={} status={} latency={}us", what, from, r.status, us);
+      respond(std::move(r));
+    };
+    latency = nullptr;
   }
-  std::optional<trace::Parent> active;
+  Boxed<trace::Span> span;
   if (tracer_ && request.path.compare(0, 8, "/api/v2/") != 0)
-    respond = traced(request, route ? &route->first : nullptr,
-                     per ? per->span_name : unrouted_span_name(request.method), std::move(respond), &active);
+    span = start_span(request, route ? &route->first : nullptr, per ? per->span_name : unrouted_span_name(request.method));
+  std::optional<trace::Parent> active;
+  if (span) active = trace::parent_of(*span);
+  // One wrapper for both (each wrapper is an allocation and a call); the span rides boxed, so
+  // that moving the callback moves a pointer.
+  if (latency || span)
+    respond = [this, latency, start = latency ? monotonic_us_() : 0, span = std::move(span),
+               respond = std::move(respond)](net::HttpResponse r) mutable {
+      if (latency) latency->observe_us(monotonic_us_() - start);
+      if (!span) return respond(std::move(r));
+      // What is logged while the response goes out (the request-finished line) names the span.
+      log::ScopedTrace ids(span->trace_id.high, span->trace_id.low, span->id);
+      finish_span(*span, r);
+      respond(std::move(r));
+    };
   if (route) {
     // What the handler starts before it returns (a proposal, a forward) joins the request's span.
     trace::ActiveScope scope(tracer_, active);

@@ -15,6 +15,7 @@
 #include <set>
 #include <string>
 
+#include "common/boxed.h"
 #include "common/histogram.h"
 #include "net/http.h"
 #include "trace/tracer.h"
@@ -57,8 +58,11 @@ class HttpRouter : public net::HttpHandler {
   std::pair<const std::string, Route>* find(const std::string& path);
   /// The route's entry for the request's method, made on first use.
   PerMethod& per_method(std::pair<const std::string, Route>& route, const std::string& method);
-  Respond traced(const net::HttpRequest& request, const std::string* route, trace::Name name, Respond respond,
-                 std::optional<trace::Parent>* active);
+  /// The request's server span when it is traced (the context it carries, the sampler's choice),
+  /// named and tagged, started now.
+  Boxed<trace::Span> start_span(const net::HttpRequest& request, const std::string* route, trace::Name name);
+  /// Ends the span of a traced request with its response, whose headers name the trace.
+  void finish_span(trace::Span& span, net::HttpResponse& response);
   trace::Tracer* tracer_ = nullptr;
   std::function<int64_t()> wall_us_, monotonic_ms_, monotonic_us_;
   std::map<std::string, Route> exact_;

@@ -57,12 +57,18 @@ void Proposals::propose(state::Command cmd, Done done) {
   const auto* parent = hooks_.tracer ? &hooks_.tracer->active() : nullptr;
   bool traced = parent && parent->has_value();
   if (core.role() == raft::Role::kLeader) {
-    std::optional<trace::Span> span;
-    if (traced) span = hooks_.tracer->child(**parent, "raft propose", trace::Kind::kUnset, hooks_.wall_us());
-    raft::Index idx = append(cmd, span ? &*span : nullptr);
-    if (!idx) return unknown();
-    auto& p = pending_[origin] = Pending{std::move(done), idx, 0, 0, std::nullopt};
-    p.span = std::move(span);  // moved once: a span is a few hundred bytes of strings
+    // The span is made where it stays (a span is a few hundred bytes), before the append: its id
+    // goes into the entry.
+    auto slot = pending_.try_emplace(origin).first;
+    Pending& p = slot->second;
+    if (traced) hooks_.tracer->child(p.span, **parent, "raft propose", trace::Kind::kUnset, hooks_.wall_us());
+    raft::Index idx = append(cmd, p.span ? &*p.span : nullptr);
+    if (!idx) {
+      pending_.erase(slot);
+      return unknown();
+    }
+    p.done = std::move(done);
+    p.index = idx;
     by_index_.emplace(idx, origin);
     if (p.span) {
       p.span->tags.add("raft.index", idx);
@@ -77,7 +83,7 @@ void Proposals::propose(state::Command cmd, Done done) {
   auto& p = pending_[origin] =
       Pending{std::move(done), 0, hooks_.monotonic_ms() + forward_timeout_ms_, leader, std::nullopt};
   if (traced) {
-    p.span = hooks_.tracer->child(**parent, "forward", trace::Kind::kClient, hooks_.wall_us());
+    hooks_.tracer->child(p.span, **parent, "forward", trace::Kind::kClient, hooks_.wall_us());
     p.span->remote.service_name = p.span->local.service_name;
     p.span->tags.add("raft.leader", leader);
   }

@@ -134,14 +134,13 @@ Incoming extract(HeaderLookup header) {
   return {};
 }
 
-std::string traceparent(const TraceId& id, uint64_t span_id, bool sampled) {
-  char out[55];
+char* write_traceparent(const TraceId& id, uint64_t span_id, bool sampled, char* out) {
   std::memcpy(out, "00-", 3);
   hex16(id.low, hex16(id.high, out + 3));
   out[35] = '-';
   hex16(span_id, out + 36);
   std::memcpy(out + 52, sampled ? "-01" : "-00", 3);
-  return std::string(out, sizeof out);
+  return out + kTraceparentSize;
 }
 
 }  // namespace conclave::trace

@@ -64,7 +64,14 @@ inline bool is_context_header(std::string_view name) {
   return name == "b3" || name.starts_with("x-b3-") || name == "traceparent" || name == "tracestate";
 }
 
-/// W3C `traceparent` value for a span (version 00).
-std::string traceparent(const TraceId& id, uint64_t span_id, bool sampled);
+/// W3C `traceparent` value for a span (version 00): `00-{32 hex trace id}-{16 hex span id}-{01|00}`,
+/// written into `out` (kTraceparentSize bytes; the trace id's hex is at out + 3, the span id's at
+/// out + 36). Returns out + kTraceparentSize.
+constexpr size_t kTraceparentSize = 55;
+char* write_traceparent(const TraceId& id, uint64_t span_id, bool sampled, char* out);
+inline std::string traceparent(const TraceId& id, uint64_t span_id, bool sampled) {
+  char out[kTraceparentSize];
+  return std::string(out, write_traceparent(id, span_id, sampled, out));
+}
 
 }  // namespace conclave::trace

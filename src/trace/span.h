@@ -36,7 +36,7 @@ class Address {
 
  private:
   uint8_t size_ = 0;
-  char text_[kMax] = {};  // only the first size_ are read
+  char text_[kMax];  // only the first size_ are read (not cleared)
 };
 
 struct Endpoint {

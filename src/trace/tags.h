@@ -161,7 +161,7 @@ class Tags {
   size_t capacity_ = kInline;
   uint32_t count_ = 0;
   std::unique_ptr<char[]> heap_;  // when more than kInline bytes
-  char inline_[kInline] = {};     // only the first size_ are read
+  char inline_[kInline];  // only the first size_ are read (not cleared: a span is made per stage)
 };
 
 }  // namespace conclave::trace

@@ -34,13 +34,13 @@ bool Tracer::decide(Sampling caller, int64_t now_ms) {
   return true;
 }
 
-std::optional<Span> Tracer::start(const Incoming& in, int64_t now_ms) {
-  if (!decide(in.sampling, now_ms)) {
-    ++not_sampled_;
-    return std::nullopt;
-  }
-  ++sampled_;
-  Span s;
+bool Tracer::sample(const Incoming& in, int64_t now_ms) {
+  bool yes = decide(in.sampling, now_ms);
+  ++(yes ? sampled_ : not_sampled_);
+  return yes;
+}
+
+void Tracer::begin(Span& s, const Incoming& in) {
   if (in.trace_id.valid()) {
     s.trace_id = in.trace_id;
     s.parent_id = in.parent_id;
@@ -50,6 +50,11 @@ std::optional<Span> Tracer::start(const Incoming& in, int64_t now_ms) {
   s.id = nonzero_random();
   s.debug = in.sampling == Sampling::kDebug;
   s.local = local_;
+}
+
+std::optional<Span> Tracer::start(const Incoming& in, int64_t now_ms) {
+  std::optional<Span> s;  // the one return: made in the caller's object
+  if (sample(in, now_ms)) begin(s.emplace(), in);
   return s;
 }
 
@@ -59,6 +64,17 @@ Span Tracer::child(const Span& parent, Name name, Kind kind, int64_t now_us) {
 
 Span Tracer::child(const Parent& parent, Name name, Kind kind, int64_t now_us) {
   Span s;
+  fill_child(s, parent, name, kind, now_us);
+  return s;
+}
+
+Span& Tracer::child(std::optional<Span>& into, const Parent& parent, Name name, Kind kind, int64_t now_us) {
+  Span& s = into.emplace();
+  fill_child(s, parent, name, kind, now_us);
+  return s;
+}
+
+void Tracer::fill_child(Span& s, const Parent& parent, Name name, Kind kind, int64_t now_us) {
   s.trace_id = parent.trace_id;
   s.parent_id = parent.span_id;
   s.id = nonzero_random();
@@ -67,7 +83,6 @@ Span Tracer::child(const Parent& parent, Name name, Kind kind, int64_t now_us) {
   s.timestamp_us = now_us;
   s.debug = parent.debug;
   s.local = local_;
-  return s;
 }
 
 void Tracer::set_active(std::optional<Parent> p) {

@@ -60,9 +60,16 @@ class Tracer {
   /// ids, debug flag and local endpoint, or nothing when not sampled. The caller names the span
   /// and stamps its start, so an unsampled request costs no name and no wall-clock read.
   std::optional<Span> start(const Incoming& in, int64_t now_ms);
+  /// start() in two steps, for a caller that makes the span in place: whether the request is
+  /// traced (counted), then the ids, debug flag and local endpoint of its span.
+  bool sample(const Incoming& in, int64_t now_ms);
+  void begin(Span& out, const Incoming& in);
   /// A child of `parent` in the same trace (always sampled: its parent was).
   Span child(const Span& parent, Name name, Kind kind, int64_t now_us);
   Span child(const Parent& parent, Name name, Kind kind, int64_t now_us);
+  /// The same, made in place in `into` (a span is a few hundred bytes: one kept in a pending
+  /// proposal is not moved there).
+  Span& child(std::optional<Span>& into, const Parent& parent, Name name, Kind kind, int64_t now_us);
 
   /// The span of the request a front-end is handling right now: set around its synchronous
   /// dispatch, so that work the request starts (a proposal) becomes that span's child.
@@ -82,6 +89,7 @@ class Tracer {
 
  private:
   bool decide(Sampling caller, int64_t now_ms);
+  void fill_child(Span& s, const Parent& parent, Name name, Kind kind, int64_t now_us);
   uint64_t nonzero_random();
 
   TracerOptions options_;
