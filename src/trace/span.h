@@ -75,6 +75,9 @@ class Annotations {
 };
 
 struct Span {
+  // User-provided, so that a span made with `Span()` or `emplace()` is not zeroed whole first
+  // (value-initialization would clear the inline buffers the members leave uncleared).
+  Span() {}
   TraceId trace_id;
   uint64_t id = 0;
   uint64_t parent_id = 0;  // 0: a root span

@@ -11,12 +11,15 @@
 #include <cstdint>
 #include <cstring>
 #include <algorithm>
+#include <bit>
 #include <initializer_list>
 #include <iterator>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
+
+#include "common/hex.h"
 
 namespace conclave::trace {
 
@@ -71,9 +74,14 @@ class Tags {
   }
   /// A number in hex with a 0x prefix, as ZooKeeper prints session ids and zxids.
   [[gnu::always_inline]] void add_hex(std::string_view key, uint64_t value) {
-    char digits[20] = {'0', 'x'};
-    auto end = std::to_chars(digits + 2, digits + sizeof digits, value, 16).ptr;
-    add(key, std::string_view(digits, static_cast<size_t>(end - digits)));
+    char digits[18];
+    hex16(value, digits + 2);
+    // The prefix goes just before the first significant digit (the last one, for 0).
+    int skip = value ? std::countl_zero(value) / 4 : 15;
+    char* begin = digits + skip;
+    begin[0] = '0';
+    begin[1] = 'x';
+    add(key, std::string_view(begin, static_cast<size_t>(18 - skip)));
   }
 
   /// Room for `bytes` of packed tags (8 per tag plus its key and value) in one allocation, for a

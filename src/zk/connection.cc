@@ -874,8 +874,9 @@ trace::Name span_name(int32_t type) {
 std::unique_ptr<trace::Span> Connection::start_span(int32_t xid, int32_t type, std::string_view body) {
   trace::Tracer* tracer = server_.backend().tracer();
   if (!tracer || type == op::kPing || type == op::kAuth || type == op::kSasl) return nullptr;
-  auto s = tracer->start(joined_, server_.backend().monotonic_ms());
-  if (!s) return nullptr;
+  if (!tracer->sample(joined_, server_.backend().monotonic_ms())) return nullptr;
+  auto s = std::make_unique<trace::Span>();  // made where it stays: a span is a few hundred bytes
+  tracer->begin(*s, joined_);
   const char* name = op_name(type);
   s->name = span_name(type);
   s->kind = trace::Kind::kServer;
@@ -894,7 +895,7 @@ std::unique_ptr<trace::Span> Connection::start_span(int32_t xid, int32_t type, s
   if (has_path) s->tags.add("zk.path", path);
   s->remote.ip = stream_.remote_address();
   s->local.port = 0;  // the endpoint's port is the HTTP API's; this request came on the ZooKeeper port
-  return std::make_unique<trace::Span>(std::move(*s));
+  return s;
 }
 
 void Connection::finish_span(Pending& p, const Bytes& reply) {

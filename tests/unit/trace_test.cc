@@ -142,6 +142,18 @@ TEST(Tags, InlineThenOnTheHeapThroughCopiesAndMoves) {
   EXPECT_EQ(Tags::from_packed(t.packed(), static_cast<uint32_t>(t.size())), t);
 }
 
+TEST(Tags, HexNumbersAsZooKeeperPrintsThem) {
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 1000; ++i) {
+    uint64_t v = i < 3 ? uint64_t{i == 2 ? ~uint64_t{0} : static_cast<uint64_t>(i)} : rng() >> (i % 64);
+    Tags t;
+    t.add_hex("k", v);
+    char want[24];
+    std::snprintf(want, sizeof want, "0x%llx", static_cast<unsigned long long>(v));
+    ASSERT_EQ(std::string((*t.begin()).second), want) << v;
+  }
+}
+
 TEST(Hex, SixteenDigitsAsPrintfWritesThem) {
   std::mt19937_64 rng(3);
   for (int i = 0; i < 1000; ++i) {
