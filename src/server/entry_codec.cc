@@ -1,5 +1,8 @@
 #include "server/entry_codec.h"
 
+#include <bit>
+#include <cstring>
+
 #include "common/bytes.h"
 
 namespace conclave::server {
@@ -9,7 +12,8 @@ void encode_traced_entry(const trace::Parent& parent, std::string_view command, 
   char head[26];
   head[0] = static_cast<char>(kTracedEntry);
   auto big_endian = [](uint64_t v, char* at) {
-    for (int i = 7; i >= 0; --i, v >>= 8) at[i] = static_cast<char>(v & 0xFF);
+    if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap64(v);
+    std::memcpy(at, &v, 8);
   };
   big_endian(parent.trace_id.high, head + 1);
   big_endian(parent.trace_id.low, head + 9);
