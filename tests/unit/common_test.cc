@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "common/boxed.h"
 #include "common/bytes.h"
 #include "common/crc32c.h"
 #include "common/digest.h"
@@ -63,4 +64,26 @@ TEST(Bytes, BlobWithBadLengthFails) {
   Reader r2(neg);
   r2.blob();
   EXPECT_FALSE(r2.ok());
+}
+
+TEST(Boxed, CopiesItsValueAndMovesItsPointer) {
+  conclave::Boxed<std::string> empty;
+  EXPECT_FALSE(empty);
+  conclave::Boxed<std::string> a;
+  a.emplace("value");
+  conclave::Boxed<std::string> copy = a;  // its own value
+  *copy += "!";
+  EXPECT_EQ(*a, "value");
+  EXPECT_EQ(*copy, "value!");
+  const std::string* where = &*a;
+  conclave::Boxed<std::string> moved = std::move(a);
+  EXPECT_EQ(&*moved, where);  // the same object, not a copy
+  EXPECT_FALSE(a);
+  copy = empty;
+  EXPECT_FALSE(copy);
+  copy = moved;
+  EXPECT_EQ(*copy, "value");
+  EXPECT_NE(&*copy, where);
+  moved.reset();
+  EXPECT_FALSE(moved);
 }
