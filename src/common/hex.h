@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#if defined(__SSE2__)
+#if defined(__SSE2__) && defined(__x86_64__)
 #include <emmintrin.h>
 #endif
 
@@ -28,7 +28,7 @@ inline constexpr HexPairs kHexPairs;
 /// written several times per traced request: with SSE2 (every x86-64) all 16 digits are made at
 /// once, about a tenth of the instructions of a byte at a time.
 inline char* hex16(uint64_t v, char* out) {
-#if defined(__SSE2__)
+#if defined(__SSE2__) && defined(__x86_64__)
   // The bytes most significant first; each split into its high and low nibble, interleaved, so
   // that the 16 lanes hold the digits' values in writing order; then 0-9 -> '0'.., 10-15 -> 'a'...
   __m128i bytes = _mm_cvtsi64_si128(static_cast<long long>(__builtin_bswap64(v)));

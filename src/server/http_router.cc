@@ -124,9 +124,10 @@ void HttpRouter::handle(const net::HttpRequest& request, Respond respond) {
   auto* route = find(request.path);
   PerMethod* per = route ? &per_method(*route, request.method) : nullptr;
   LatencyHistogram* latency = per && monotonic_us_ ? &per->latency : nullptr;
+  const int64_t start = latency ? monotonic_us_() : 0;  // the request's span is within its latency
   if (latency && log::level() <= log::Level::kDebug) {
     // Consul's agent logs the same line at debug level ("Request finished").
-    respond = [this, latency, start = monotonic_us_(), what = request.method + " " + request.path,
+    respond = [this, latency, start, what = request.method + " " + request.path,
                from = request.remote_address, respond = std::move(respond)](net::HttpResponse r) mutable {
       int64_t us = monotonic_us_() - start;
       latency->observe_us(us);
@@ -143,13 +144,15 @@ void HttpRouter::handle(const net::HttpRequest& request, Respond respond) {
   // One wrapper for both (each wrapper is an allocation and a call); the span rides boxed, so
   // that moving the callback moves a pointer.
   if (latency || span)
-    respond = [this, latency, start = latency ? monotonic_us_() : 0, span = std::move(span),
-               respond = std::move(respond)](net::HttpResponse r) mutable {
-      if (latency) latency->observe_us(monotonic_us_() - start);
-      if (!span) return respond(std::move(r));
+    respond = [this, latency, start, span = std::move(span), respond = std::move(respond)](net::HttpResponse r) mutable {
+      if (!span) {
+        latency->observe_us(monotonic_us_() - start);
+        return respond(std::move(r));
+      }
       // What is logged while the response goes out (the request-finished line) names the span.
       log::ScopedTrace ids(span->trace_id.high, span->trace_id.low, span->id);
       finish_span(*span, r);
+      if (latency) latency->observe_us(monotonic_us_() - start);
       respond(std::move(r));
     };
   if (route) {

@@ -81,7 +81,7 @@ void Proposals::propose(state::Command cmd, Done done) {
   uint64_t leader = core.leader();
   if (leader == 0 || !hooks_.send) return unknown();
   auto& p = pending_[origin] =
-      Pending{std::move(done), 0, hooks_.monotonic_ms() + forward_timeout_ms_, leader, std::nullopt};
+      Pending(std::move(done), hooks_.monotonic_ms() + forward_timeout_ms_, leader);
   if (traced) {
     hooks_.tracer->child(p.span, **parent, "forward", trace::Kind::kClient, hooks_.wall_us());
     p.span->remote.service_name = p.span->local.service_name;

@@ -93,6 +93,10 @@ class Proposals {
 
  private:
   struct Pending {
+    // User-provided, so that an entry made in place is not zeroed whole first (its span's storage
+    // is a few hundred bytes).
+    Pending() {}
+    Pending(Done d, int64_t deadline, uint64_t to) : done(std::move(d)), deadline_ms(deadline), forwarded_to(to) {}
     Done done;
     raft::Index index = 0;  // known log index (0: forwarded, not yet acknowledged by the leader)
     int64_t deadline_ms = 0;
